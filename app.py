@@ -1,0 +1,91 @@
+"""Postbud: the application factory, and `app` for `flask --app app ...`."""
+import logging
+
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+import config
+from extensions import babel, csrf, db, htmx, login_manager, migrate
+
+
+def create_app(**overrides) -> Flask:
+    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
+    app.config.from_object(config.Config(**overrides))
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True)  # batch mode: ALTER on SQLite
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the login page says enough
+
+    from models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(User, int(user_id))
+
+    register_blueprints(app)
+    app.after_request(security_headers)
+    app.context_processor(template_globals)
+    app.jinja_env.add_extension("jinja2.ext.do")
+
+    import cli
+
+    cli.register(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    from views import auth, errors, orgs, settings, surveys
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(orgs.bp)
+    app.register_blueprint(surveys.bp)
+    app.register_blueprint(settings.bp)
+    errors.register(app)
+
+
+def select_locale() -> str:
+    if current_user.is_authenticated and current_user.language:
+        return current_user.language
+    return session.get("language") or "da"
+
+
+def template_globals() -> dict:
+    from flask_babel import get_locale
+
+    return {"current_locale": str(get_locale()), "org": g.get("org"), "membership": g.get("membership")}
+
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
+
+
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    # Pages differ for HTMX and full requests; keep caches from mixing them.
+    response.vary.add("HX-Request")
+    return response
+
+
+app = create_app()

@@ -1,0 +1,133 @@
+"""flask create-org, create-user, seed-demo and worker."""
+import random
+
+import click
+from flask import current_app
+from sqlalchemy import func, insert, select
+
+from models import Membership, Organization, Role, Survey, User, db
+
+DEMO_ORG = "Demo Kommune"
+DEMO_ADMIN = ("admin@demo.postbud.dk", "Anne Admin", "demo-admin-1234")
+DEMO_MEMBER = ("member@demo.postbud.dk", "Mads Medlem", "demo-member-1234")
+DEMO_MEMBER_COUNT = 2000
+DEPARTMENTS = [
+    "Borgerservice", "Børn og Unge", "Ældreområdet", "Teknik og Miljø", "Kultur og Fritid",
+    "Jobcenter", "Skoleområdet", "Sundhed", "Økonomi", "HR",
+]
+
+
+def register(app):
+    app.cli.add_command(create_org)
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(worker)
+
+
+@click.command("create-org")
+@click.argument("name")
+def create_org(name):
+    """Create an organization and print its id."""
+    org = Organization(name=name)
+    db.session.add(org)
+    db.session.commit()
+    click.echo(f"Organization {org.id}: {org.name}")
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--org", "org_id", type=int, help="Organization id to join.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.MEMBER.value)
+@click.option("--department", default="")
+@click.option("--language", type=click.Choice(["da", "en"]), default="da")
+def create_user(email, name, password, org_id, role, department, language):
+    """Create a user, optionally as a member of an organization."""
+    email = User.normalize_email(email)
+    if db.session.scalar(select(User).filter_by(email=email)):
+        raise click.ClickException(f"A user with e-mail {email} exists already.")
+    user = User(email=email, name=name, language=language)
+    user.set_password(password)
+    db.session.add(user)
+    if org_id is not None:
+        org = db.session.get(Organization, org_id)
+        if org is None:
+            raise click.ClickException(f"No organization with id {org_id}.")
+        Membership.create(org, user, role=role, department=department)
+    db.session.commit()
+    click.echo(f"User {user.id}: {user.email}" + (f" ({role} in {org_id})" if org_id else ""))
+
+
+def _user(email, name, password, language="da"):
+    user = db.session.scalar(select(User).filter_by(email=email))
+    if user is None:
+        user = User(email=email, name=name, language=language)
+        user.set_password(password)
+        db.session.add(user)
+    return user
+
+
+@click.command("seed-demo")
+@click.option("--members", default=DEMO_MEMBER_COUNT, show_default=True)
+def seed_demo(members):
+    """Create the demo organization, its admin and member, and many members. Idempotent."""
+    org = db.session.scalar(select(Organization).filter_by(name=DEMO_ORG))
+    if org is None:
+        org = Organization(name=DEMO_ORG)
+        db.session.add(org)
+    admin = _user(*DEMO_ADMIN)
+    member = _user(*DEMO_MEMBER)
+    db.session.flush()
+    for user, role, dept in ((admin, Role.ADMIN, "Borgerservice"), (member, Role.MEMBER, "Sundhed")):
+        if user.membership_in(org.id) is None:
+            Membership.create(org, user, role=role.value, department=dept)
+    if not db.session.scalar(select(func.count()).select_from(Survey).filter_by(owner_id=member.id)):
+        for title in ("Tilfredshed med borgerservice 2026", "Trivsel i hjemmeplejen", "Brugerundersøgelse: bibliotekerne"):
+            db.session.add(Survey(org_id=org.id, owner_id=member.id, title=title))
+    db.session.flush()
+    existing = db.session.scalar(select(func.count()).select_from(Membership).filter_by(org_id=org.id)) - 2
+    if existing < members:
+        _bulk_members(org, members - existing, start=existing)
+    db.session.commit()
+    click.echo(f"Demo organization {org.id}: {org.name}")
+    click.echo(f"  admin:  {DEMO_ADMIN[0]} / {DEMO_ADMIN[2]}")
+    click.echo(f"  member: {DEMO_MEMBER[0]} / {DEMO_MEMBER[2]}")
+
+
+def _bulk_members(org, count, start=0):
+    """Insert many members in a few statements: an ORM loop costs seconds here."""
+    from faker import Faker
+
+    from models.org import fold
+
+    fake = Faker("da_DK")
+    Faker.seed(4242 + start)
+    rng = random.Random(start)
+    users = []
+    for i in range(start, start + count):
+        name = fake.name()
+        users.append({"email": f"medlem{i:06d}@demo.postbud.dk", "name": name, "language": "da", "password_hash": None})
+    db.session.execute(insert(User), users)
+    ids = dict(db.session.execute(
+        select(User.email, User.id).where(User.email.in_([u["email"] for u in users]))
+    ).all())
+    db.session.execute(
+        insert(Membership),
+        [
+            {
+                "org_id": org.id, "user_id": ids[u["email"]], "role": Role.MEMBER.value,
+                "department": rng.choice(DEPARTMENTS), "name_folded": fold(u["name"]), "email": u["email"],
+            }
+            for u in users
+        ],
+    )
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst):
+    """Run the rq worker (with its scheduler) inside the application context."""
+    from jobs.worker import run_worker
+
+    run_worker(current_app._get_current_object(), burst=burst)

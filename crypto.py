@@ -1,0 +1,32 @@
+"""Encryption at rest (Fernet) and keyed hashes for secrets and CPR numbers."""
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import current_app
+
+
+def _fernet() -> MultiFernet:
+    keys = current_app.config["ENCRYPTION_KEYS"].split(",")
+    return MultiFernet([Fernet(k.strip().encode()) for k in keys if k.strip()])
+
+
+def encrypt(plain: str) -> str:
+    return _fernet().encrypt(plain.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    return _fernet().decrypt(token.encode()).decode()
+
+
+def keyed_hash(value: str, purpose: str) -> str:
+    """HMAC-SHA256 of value under a key derived from SECRET_KEY and purpose.
+
+    Used for verification codes and CPR de-duplication: comparable, never
+    reversible, and useless without the server's secret.
+    """
+    key = hmac.new(current_app.config["SECRET_KEY"].encode(), purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+__all__ = ["encrypt", "decrypt", "keyed_hash", "InvalidToken"]

@@ -1,0 +1,282 @@
+"""Fixtures: the app on a fresh, migrated database, a real Redis, and helpers.
+
+- Database: PostgreSQL when TEST_DATABASE_URL is set (a throwaway database is
+  created on that server for the session), otherwise a SQLite file. The schema
+  comes from the Alembic migrations, once per session; every test starts with
+  empty tables.
+- Redis: REDIS_URL when set, otherwise the embedded server. The tests flush
+  the Redis database they are given, so never point them at one that matters.
+"""
+import os
+import re
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+_instance = Path(tempfile.mkdtemp(prefix="postbud-test-"))
+os.environ["POSTBUD_INSTANCE_DIR"] = str(_instance)
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+
+import contextvars  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from app import create_app  # noqa: E402
+from extensions import db  # noqa: E402
+from jobs.connection import embedded_redis_url, get_redis  # noqa: E402
+from models import Membership, Organization, Role, User  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        yield f"sqlite:///{_instance / 'test.sqlite'}"
+        return
+    from config import _normalize_db_url
+
+    url = _normalize_db_url(url)
+    server = sa.engine.make_url(url)
+    name = f"postbud_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    return os.environ.get("REDIS_URL") or embedded_redis_url(_instance)
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url, redis_url):
+    app = create_app(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url)
+    with app.app_context():
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        db.engine.dispose()
+    return database_url
+
+
+def app_config(database_url, redis_url, **extra):
+    return dict(
+        TESTING=True,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        REDIS_URL=redis_url,
+        SESSION_COOKIE_SECURE=False,
+        REMEMBER_COOKIE_SECURE=False,
+        RQ_QUEUE="postbud-test",
+        **extra,
+    )
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in an empty context, as a real server would.
+
+    The tests keep an app context pushed for their own database work; without
+    this, requests would reuse it and share `g` (and its CSRF token) with each
+    other and with the test.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture
+def app(migrated, redis_url, request):
+    app = create_app(**app_config(migrated, redis_url, **getattr(request, "param", {})))
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        get_redis(app).flushdb()
+        yield app
+        db.session.remove()
+        empty_all_tables()
+        get_redis(app).flushdb()
+        db.engine.dispose()
+
+
+def empty_all_tables():
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- data -----------------------------------------------------------------
+
+@pytest.fixture
+def make_org():
+    def make(name="Testkommune"):
+        org = Organization(name=name)
+        db.session.add(org)
+        db.session.commit()
+        return org
+
+    return make
+
+
+@pytest.fixture
+def make_user():
+    counter = iter(range(1, 10_000))
+
+    def make(org=None, role=Role.MEMBER.value, name=None, email=None, department="", language="da"):
+        n = next(counter)
+        user = User(email=email or f"user{n}@example.dk", name=name or f"Bruger {n}", language=language)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        if org is not None:
+            Membership.create(org, user, role=role, department=department)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def org(make_org):
+    return make_org()
+
+
+@pytest.fixture
+def admin(org, make_user):
+    return make_user(org, role=Role.ADMIN.value, name="Anne Admin", email="admin@example.dk")
+
+
+@pytest.fixture
+def member(org, make_user):
+    return make_user(org, role=Role.MEMBER.value, name="Mads Medlem", email="member@example.dk")
+
+
+# --- HTTP helpers -----------------------------------------------------------
+
+CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+class Session:
+    """A logged-in test client that posts the way the pages do: with the CSRF
+    token from the last page, and HTMX headers when asked."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = None
+
+    def get(self, url, htmx=False, **kw):
+        response = self.client.get(url, headers=self._headers(htmx), **kw)
+        match = CSRF_RE.search(response.get_data(as_text=True))
+        if match:
+            self.token = match.group(1)
+        return response
+
+    def post(self, url, data=None, htmx=False, csrf=True, **kw):
+        headers = self._headers(htmx)
+        if csrf:
+            if self.token is None:
+                self.get("/login")
+            headers["X-CSRFToken"] = self.token
+        return self.client.post(url, data=data or {}, headers=headers, **kw)
+
+    def _headers(self, htmx):
+        return {"HX-Request": "true"} if htmx else {}
+
+    def login(self, user_or_email, password=PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        self.get("/login")
+        response = self.post("/login", {"email": email, "password": password})
+        self.get("/", follow_redirects=True)  # the new session's CSRF token
+        return response
+
+
+@pytest.fixture
+def browser_session(client):
+    return Session(client)
+
+
+@pytest.fixture
+def as_admin(client, admin):
+    s = Session(client)
+    s.login(admin)
+    return s
+
+
+@pytest.fixture
+def as_member(client, member):
+    s = Session(client)
+    s.login(member)
+    return s
+
+
+# --- live server and headless Chromium --------------------------------------
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free port, in a thread."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server_app = create_app(**{k: app.config[k] for k in app_config(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"])})
+    for key in ("RQ_QUEUE", "DIGITAL_POST_API_URL", "PUBLIC_BASE_URL"):
+        server_app.config[key] = app.config[key]
+    server = make_server("127.0.0.1", 0, server_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    with server_app.app_context():
+        db.engine.dispose()
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server, request):
+    context = chromium.new_context(base_url=live_server, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    # A CSP violation or a script error is a bug even when the flow worked.
+    assert not errors, errors
+
+
+def browser_login(page, user, password=PASSWORD):
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(user.email)
+    page.get_by_label("Adgangskode").fill(password)
+    page.get_by_role("button", name="Log ind").click()

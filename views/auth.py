@@ -1,0 +1,89 @@
+"""Login, logout and the language switch."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l, gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from models import User, db
+from views.ratelimit import FailureLimit
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+
+
+def account_limit() -> FailureLimit:
+    cfg = current_app.config
+    return FailureLimit("login-account", cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_LOCKOUT_SECONDS"])
+
+
+def ip_limit() -> FailureLimit:
+    # One address may mistype for many people (an office behind NAT), so the
+    # per-address limit is looser than the per-account one.
+    cfg = current_app.config
+    return FailureLimit("login-ip", cfg["LOGIN_MAX_FAILURES"] * 4, cfg["LOGIN_LOCKOUT_SECONDS"])
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths: no scheme, no host, no protocol-relative //."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("orgs.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = User.normalize_email(form.email.data)
+        ip = request.remote_addr or "unknown"
+        wait = max(account_limit().blocked_for(email), ip_limit().blocked_for(ip))
+        if wait:
+            minutes = (wait + 59) // 60
+            form.password.errors.append(
+                _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)
+            )
+            return render_template("auth/login.html", form=form), 429
+        user = db.session.scalar(db.select(User).filter_by(email=email))
+        if user is None or not user.check_password(form.password.data):
+            account_limit().fail(email)
+            ip_limit().fail(ip)
+            form.password.errors.append(_("Wrong e-mail or password."))
+            return render_template("auth/login.html", form=form), 401
+        account_limit().reset(email)
+        session.clear()  # a fresh session (and CSRF token) for the logged-in user
+        login_user(user)
+        return redirect(safe_next(request.args.get("next")) or url_for("orgs.index"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def set_language():
+    language = request.form.get("language", "")
+    if language in current_app.config["LANGUAGES"]:
+        session["language"] = language
+        if current_user.is_authenticated:
+            current_user.language = language
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next")) or url_for("orgs.index"))

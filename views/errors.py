@@ -1,0 +1,36 @@
+"""Error pages: a full page, or a small fragment for HTMX requests."""
+from flask import render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+
+def messages() -> dict:
+    return {
+        400: _("The request could not be understood. Reload the page and try again."),
+        403: _("You do not have permission to see this page."),
+        404: _("The page was not found."),
+        405: _("That is not possible here."),
+        429: _("Too many attempts. Wait a little and try again."),
+        500: _("Something went wrong on our side. Try again in a moment."),
+    }
+
+
+def render_error(code: int, message: str | None = None):
+    message = message or messages().get(code, messages()[500])
+    template = "errors/_error.html" if request.headers.get("HX-Request") == "true" else "errors/error.html"
+    return render_template(template, code=code, message=message), code
+
+
+def register(app):
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_error(400, _("Your session has expired or the form is stale. Reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return render_error(error.code or 500)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        return render_error(500)
