@@ -58,6 +58,67 @@ def redis_url():
     return os.environ.get("REDIS_URL") or embedded_redis_url(_instance)
 
 
+# --- the sandbox gateway -------------------------------------------------------
+
+SANDBOX_KEY = "test-key-1"            # bound to CVR 13585628 and 12345674
+OTHER_KEY = "test-key-2"              # bound to CVR 29190003 only
+SENDER_CVR = "13585628"
+UNBOUND_CVR = "12345682"              # a valid CVR no key is bound to
+CITIZEN_CPR = "0101901234"
+EXEMPT_CPR = "0202801234"
+UNKNOWN_CPR = "0303701234"
+SANDBOX_FAULTS = {"SANDBOX_FAIL_RATE": 0.0, "SANDBOX_LATENCY_MS": 0, "SANDBOX_RATE_LIMIT": 0,
+                  "SANDBOX_DELIVERY_DELAY_MS": 0}
+
+
+class LiveSandbox:
+    def __init__(self, app, url):
+        self.app = app
+        self.url = url
+
+    def configure(self, **faults):
+        self.app.config.update(faults)
+
+    def reset(self):
+        self.app.config.update(SANDBOX_FAULTS)
+        self.app.extensions["sandbox_rate_limiter"].__init__()
+
+    def mailbox(self, cpr):
+        import httpx
+
+        return httpx.get(f"{self.url}/sandbox/api/mailbox/{cpr}").json()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """The real sandbox app over HTTP on a free port, in a thread, for the session."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from sandbox.app import create_app as create_sandbox
+
+    sandbox_app = create_sandbox(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{_instance / 'sandbox-test.sqlite'}",
+        SANDBOX_API_KEYS=f"{SANDBOX_KEY}:{SENDER_CVR},12345674;{OTHER_KEY}:29190003",
+        SANDBOX_EXEMPT_CPRS={EXEMPT_CPR},
+        SANDBOX_UNKNOWN_CPRS={UNKNOWN_CPR},
+        **SANDBOX_FAULTS,
+    )
+    server = make_server("127.0.0.1", 0, sandbox_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveSandbox(sandbox_app, f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    sandbox_server.reset()
+    yield sandbox_server
+    sandbox_server.reset()
+
+
 @pytest.fixture(scope="session")
 def migrated(database_url, redis_url):
     app = create_app(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url)
@@ -92,8 +153,9 @@ class IsolatedClient(FlaskClient):
 
 
 @pytest.fixture
-def app(migrated, redis_url, request):
-    app = create_app(**app_config(migrated, redis_url, **getattr(request, "param", {})))
+def app(migrated, redis_url, sandbox, request):
+    params = {"DIGITAL_POST_API_URL": sandbox.url, **getattr(request, "param", {})}
+    app = create_app(**app_config(migrated, redis_url, **params))
     app.test_client_class = IsolatedClient
     with app.app_context():
         get_redis(app).flushdb()

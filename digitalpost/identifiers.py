@@ -1,0 +1,58 @@
+"""CPR and CVR numbers: validation (python-stdnum) and masking."""
+import re
+
+from stdnum.dk import cpr as stdnum_cpr
+from stdnum.dk import cvr as stdnum_cvr
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
+
+# Ten digits; one dash or space after the sixth is accepted and removed.
+_CPR_INPUT = re.compile(r"^(\d{6})[- ]?(\d{4})$")
+
+
+class InvalidCPR(ValueError):
+    """The text is not a CPR number. The message never contains the input."""
+
+    def __init__(self, reason: str):
+        self.reason = reason  # "format" or "date"
+        super().__init__(f"invalid CPR number ({reason})")
+
+
+class InvalidCVR(ValueError):
+    def __init__(self, reason: str):
+        self.reason = reason  # "format" or "checksum"
+        super().__init__(f"invalid CVR number ({reason})")
+
+
+def normalize_cpr(text: str) -> str:
+    """Return the 10 digits of a CPR number, or raise InvalidCPR."""
+    match = _CPR_INPUT.match((text or "").strip())
+    if not match:
+        raise InvalidCPR("format")
+    digits = match.group(1) + match.group(2)
+    try:
+        stdnum_cpr.validate(digits)
+    except InvalidComponent:
+        raise InvalidCPR("date") from None
+    except ValidationError:
+        raise InvalidCPR("format") from None
+    return digits
+
+
+def normalize_cvr(text: str) -> str:
+    """Return the 8 digits of a CVR number, or raise InvalidCVR."""
+    digits = (text or "").strip()
+    if not re.fullmatch(r"\d{8}", digits):
+        raise InvalidCVR("format")
+    try:
+        stdnum_cvr.validate(digits)
+    except InvalidChecksum:
+        raise InvalidCVR("checksum") from None
+    except ValidationError:
+        raise InvalidCVR("format") from None
+    return digits
+
+
+def mask_cpr(cpr: str) -> str:
+    """010190-**** : the birth date part only, as the design shows CPRs."""
+    digits = re.sub(r"\D", "", cpr or "")
+    return f"{digits[:6]}-****" if len(digits) >= 6 else "******-****"

@@ -1,0 +1,1 @@
+"""The local Digital Post gateway: the provider's API and citizens' mailboxes."""

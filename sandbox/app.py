@@ -1,0 +1,72 @@
+"""The sandbox gateway app. Run: flask --app sandbox.app run --port 5001"""
+import os
+import sys
+
+from flask import Flask, request
+from flask_babel import Babel
+
+import config
+from sandbox import gateway, mailbox
+from sandbox.models import db
+
+DEFAULT_CVR = "13585628"
+
+
+def parse_keys(spec: str) -> dict[str, set[str]]:
+    """SANDBOX_API_KEYS="key1:CVR1,CVR2;key2:CVR3" -> {key: {cvr, ...}}."""
+    keys = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        key, _, cvrs = part.partition(":")
+        keys[key.strip()] = {c.strip() for c in cvrs.split(",") if c.strip()}
+    return keys
+
+
+def _csv(value: str) -> set[str]:
+    return {v.strip().replace("-", "") for v in value.split(",") if v.strip()}
+
+
+def create_app(**overrides) -> Flask:
+    env = os.environ
+    app = Flask(__name__, static_folder=str(config.BASE_DIR / "static"))
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=env.get("SANDBOX_DATABASE_URL", f"sqlite:///{config.INSTANCE_DIR / 'sandbox.sqlite'}"),
+        SANDBOX_API_KEYS=env.get("SANDBOX_API_KEYS", ""),
+        SANDBOX_EXEMPT_CPRS=_csv(env.get("SANDBOX_EXEMPT_CPRS", "")),
+        SANDBOX_UNKNOWN_CPRS=_csv(env.get("SANDBOX_UNKNOWN_CPRS", "")),
+        SANDBOX_FAIL_RATE=float(env.get("SANDBOX_FAIL_RATE", "0")),
+        SANDBOX_LATENCY_MS=int(env.get("SANDBOX_LATENCY_MS", "0")),
+        SANDBOX_RATE_LIMIT=int(env.get("SANDBOX_RATE_LIMIT", "0")),
+        SANDBOX_DELIVERY_DELAY_MS=int(env.get("SANDBOX_DELIVERY_DELAY_MS", "0")),
+        BABEL_TRANSLATION_DIRECTORIES=str(config.BASE_DIR / "translations"),
+    )
+    app.config.update(overrides)
+    keys = parse_keys(app.config["SANDBOX_API_KEYS"])
+    if not keys:
+        dev_key = config.instance_secret("sandbox_dev_key", lambda: "sandbox-" + os.urandom(12).hex())
+        keys = {dev_key: {DEFAULT_CVR}}
+        print(f"Digital Post sandbox: development API key {dev_key} (sender CVR {DEFAULT_CVR})", file=sys.stderr)
+    app.config["SANDBOX_KEYS"] = keys
+    app.config["SANDBOX_DEV_KEYS"] = keys if not app.config["SANDBOX_API_KEYS"] else {}
+
+    db.init_app(app)
+    Babel(app, locale_selector=lambda: request.cookies.get("sandbox_language", "da")
+          if request.cookies.get("sandbox_language") in ("da", "en") else "da")
+    app.extensions["sandbox_rate_limiter"] = gateway.SendRateLimiter()
+    app.register_blueprint(gateway.bp)
+    app.register_blueprint(mailbox.bp)
+
+    @app.after_request
+    def headers(response):
+        response.headers["Content-Security-Policy"] = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @app.context_processor
+    def globals_():
+        from flask_babel import get_locale
+
+        return {"current_locale": str(get_locale())}
+
+    with app.app_context():
+        db.create_all()  # the sandbox is a development tool: no migrations
+    return app

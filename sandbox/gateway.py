@@ -1,0 +1,138 @@
+"""The gateway API of ../shared/digital-post-gateway.md, version 1."""
+import hashlib
+import hmac
+import json
+import random
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from digitalpost.errors import InvalidMessage
+from digitalpost.memo import parse_memo
+from sandbox.models import DeliveredMessage, db
+
+bp = Blueprint("gateway", __name__, url_prefix="/v1")
+
+
+def error(status: int, code: str, **extra):
+    response = jsonify({"error": code, **extra})
+    response.status_code = status
+    return response
+
+
+def key_id(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def authorized_cvrs() -> set[str] | None:
+    """The CVRs bound to the request's bearer key, or None for a bad key."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    given = header[len("Bearer "):].strip()
+    for key, cvrs in current_app.config["SANDBOX_KEYS"].items():
+        if hmac.compare_digest(key.encode(), given.encode()):
+            return cvrs
+    return None
+
+
+class SendRateLimiter:
+    """Sends per second per key, over a sliding one-second window."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sent: dict[str, deque] = {}
+
+    def retry_after(self, key: str, limit: int) -> float:
+        if limit <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            window = self._sent.setdefault(key, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                return max(1.0 - (now - window[0]), 0.01)
+            window.append(now)
+            return 0.0
+
+
+def content_hash(message) -> str:
+    return hashlib.sha256(json.dumps(message.content_key(), ensure_ascii=False).encode()).hexdigest()
+
+
+@bp.before_request
+def inject_latency():
+    latency = current_app.config["SANDBOX_LATENCY_MS"]
+    if latency:
+        time.sleep(latency / 1000)
+
+
+@bp.post("/messages")
+def send_message():
+    cfg = current_app.config
+    cvrs = authorized_cvrs()
+    if cvrs is None:
+        return error(401, "invalid_api_key")
+    bearer = key_id(request.headers["Authorization"])
+    wait = current_app.extensions["sandbox_rate_limiter"].retry_after(bearer, cfg["SANDBOX_RATE_LIMIT"])
+    if wait:
+        response = error(429, "rate_limited")
+        response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
+    if cfg["SANDBOX_FAIL_RATE"] and random.random() < cfg["SANDBOX_FAIL_RATE"]:
+        return error(503, "unavailable")
+    try:
+        message = parse_memo(request.get_data())
+    except InvalidMessage as exc:
+        return error(400, "invalid_memo", detail=exc.detail)
+    if message.sender_cvr not in cvrs:
+        return error(403, "sender_not_authorized")
+
+    existing = db.session.get(DeliveredMessage, message.message_uuid)
+    if existing is not None:
+        if existing.api_key_id == bearer and existing.content_hash == content_hash(message):
+            return jsonify({"messageUUID": existing.message_uuid, "status": "accepted"}), 200
+        return error(409, "duplicate_message_uuid")
+
+    if message.recipient_cpr in cfg["SANDBOX_EXEMPT_CPRS"]:
+        return error(422, "recipient_exempt")
+    if message.recipient_cpr in cfg["SANDBOX_UNKNOWN_CPRS"]:
+        return error(422, "recipient_not_found")
+
+    stored = DeliveredMessage(
+        message_uuid=message.message_uuid,
+        api_key_id=bearer,
+        sender_cvr=message.sender_cvr,
+        sender_name=message.sender_name,
+        recipient_cpr=message.recipient_cpr,
+        label=message.subject,
+        body=message.body,
+        body_format=message.body_format,
+        language=message.language,
+        actions=[{"label": a.label, "url": a.url, "actionCode": a.code} for a in message.actions],
+        content_hash=content_hash(message),
+        received_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        delivery_delay_ms=cfg["SANDBOX_DELIVERY_DELAY_MS"],
+    )
+    db.session.add(stored)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same messageUUID arrived twice at once
+        db.session.rollback()
+        return send_message()
+    return jsonify({"messageUUID": message.message_uuid, "status": "accepted"}), 202
+
+
+@bp.get("/messages/<message_uuid>")
+def message_status(message_uuid):
+    if authorized_cvrs() is None:
+        return error(401, "invalid_api_key")
+    message = db.session.get(DeliveredMessage, message_uuid)
+    if message is None or message.api_key_id != key_id(request.headers["Authorization"]):
+        return error(404, "not_found")
+    return jsonify(message.status_json())
