@@ -58,6 +58,10 @@ class Config:
         self.DIGITAL_POST_API_URL = env.get(
             "DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}"
         )
+        # On a developer's machine the gateway is the local sandbox; the wizard
+        # then links to its mailbox page, where the verification mail arrives.
+        local = self.DIGITAL_POST_API_URL.startswith(("http://127.0.0.1", "http://localhost"))
+        self.SANDBOX_MAILBOX_URL = self.DIGITAL_POST_API_URL.rstrip("/") + "/mailbox" if local else ""
         # Where a citizen opens a survey; used in the links that mails carry.
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         self.DEBUG = env.get("FLASK_DEBUG", "") in ("1", "true")
@@ -76,6 +80,11 @@ class Config:
         self.LANGUAGES = ["da", "en"]
         self.LOGIN_MAX_FAILURES = int(env.get("LOGIN_MAX_FAILURES", "5"))
         self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))
+        # Seconds between the verification mail job's retries after transient
+        # gateway failures (503, 429, timeouts); the admin is told after the last.
+        self.VERIFICATION_RETRY_INTERVALS = [
+            int(x) for x in env.get("VERIFICATION_RETRY_INTERVALS", "10,30,90").split(",") if x.strip()
+        ]
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

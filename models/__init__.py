@@ -1,6 +1,7 @@
 """The data model. Import models from here: `from models import db, User`."""
 from extensions import db
 from models.audit import AuditEvent, record_audit
+from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
 from models.survey import Survey
 
@@ -13,4 +14,5 @@ __all__ = [
     "Role",
     "User",
     "Survey",
+    "DigitalPostIntegration",
 ]

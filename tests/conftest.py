@@ -80,8 +80,18 @@ class LiveSandbox:
         self.app.config.update(faults)
 
     def reset(self):
+        """Faults off and every mailbox empty, so each test starts clean."""
+        from sandbox.models import DeliveredMessage, db as sandbox_db
+
         self.app.config.update(SANDBOX_FAULTS)
         self.app.extensions["sandbox_rate_limiter"].__init__()
+
+        def empty_mailboxes():
+            with self.app.app_context():
+                sandbox_db.session.execute(sandbox_db.delete(DeliveredMessage))
+                sandbox_db.session.commit()
+
+        contextvars.Context().run(empty_mailboxes)  # apart from the test's own app context
 
     def mailbox(self, cpr):
         import httpx
@@ -136,6 +146,7 @@ def app_config(database_url, redis_url, **extra):
         SESSION_COOKIE_SECURE=False,
         REMEMBER_COOKIE_SECURE=False,
         RQ_QUEUE="postbud-test",
+        VERIFICATION_RETRY_INTERVALS=[0, 0],
         **extra,
     )
 
@@ -175,6 +186,23 @@ def empty_all_tables():
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run a real rq worker in burst mode until the queue is empty.
+
+    SimpleWorker by default (in this process, fast); pass the product's
+    forking AppWorker to run jobs exactly as `flask worker` does.
+    """
+    from rq import SimpleWorker
+
+    from jobs.worker import run_worker
+
+    def run(worker_class=SimpleWorker):
+        contextvars.Context().run(run_worker, app, True, worker_class)
+
+    return run
 
 
 # --- data -----------------------------------------------------------------
@@ -331,7 +359,7 @@ def page(chromium, live_server, request):
     page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True, caret="initial")
     context.close()
     # A CSP violation or a script error is a bug even when the flow worked.
     assert not errors, errors

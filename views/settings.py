@@ -1,6 +1,7 @@
-"""The organization's settings: admins only."""
-from flask import render_template
+"""The organization's settings page: admins only."""
+from flask import g, render_template
 
+from models import DigitalPostIntegration
 from views.org_scope import admin_required, org_blueprint
 
 bp = org_blueprint("settings", __name__, "/settings")
@@ -9,4 +10,4 @@ bp = org_blueprint("settings", __name__, "/settings")
 @bp.route("/")
 @admin_required
 def index():
-    return render_template("settings/index.html")
+    return render_template("settings/index.html", integration=DigitalPostIntegration.find(g.org.id), panel=None)

@@ -1,0 +1,193 @@
+"""The organization's connection to Digital Post, and its verification.
+
+State is what is in force: `disabled` → `pending_verification` (first setup,
+mail on its way or code awaited) → `active` → `disabled`. A change of API key
+or CVR while active is a *pending attempt* next to the active settings; the
+old settings stay in force until the new ones are confirmed.
+"""
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crypto import decrypt, encrypt, keyed_hash
+from extensions import db
+from models.base import UTCDateTime, utcnow
+
+CODE_VALID_FOR = timedelta(minutes=30)
+MAX_CODE_ATTEMPTS = 5
+
+
+class State:
+    DISABLED = "disabled"
+    PENDING = "pending_verification"
+    ACTIVE = "active"
+
+
+class Sending:
+    """Where the verification mail of the pending attempt is."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class DigitalPostIntegration(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(24), default=State.DISABLED)
+    # Optimistic locking: two admins saving at once cannot both win silently.
+    version: Mapped[int] = mapped_column(default=1)
+
+    # The settings in force (while active).
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    api_key_last4: Mapped[str | None] = mapped_column(String(4))
+    sender_cvr: Mapped[str | None] = mapped_column(String(8))
+    activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deactivated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The pending attempt: new settings waiting for their verification code.
+    attempt_id: Mapped[str | None] = mapped_column(String(36))
+    pending_api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    pending_api_key_last4: Mapped[str | None] = mapped_column(String(4))
+    pending_sender_cvr: Mapped[str | None] = mapped_column(String(8))
+    pending_started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    pending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sending_status: Mapped[str | None] = mapped_column(String(12))
+    sending_error: Mapped[str | None] = mapped_column(String(40))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code_attempts: Mapped[int] = mapped_column(default=0)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    organization = relationship("Organization")
+    activated_by = relationship("User", foreign_keys=[activated_by_id])
+
+    @classmethod
+    def find(cls, org_id: int) -> "DigitalPostIntegration | None":
+        return db.session.scalar(db.select(cls).where(cls.org_id == org_id))
+
+    @classmethod
+    def for_org(cls, org_id: int, lock: bool = False) -> "DigitalPostIntegration":
+        """The organization's integration row, created (disabled) on first use."""
+        query = db.select(cls).where(cls.org_id == org_id)
+        if lock:
+            query = query.with_for_update()
+        integration = db.session.scalar(query)
+        if integration is None:
+            integration = cls(org_id=org_id, state=State.DISABLED, code_attempts=0)
+            db.session.add(integration)
+        return integration
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == State.ACTIVE
+
+    @property
+    def has_attempt(self) -> bool:
+        return self.attempt_id is not None
+
+    @property
+    def api_key(self) -> str:
+        return decrypt(self.api_key_encrypted)
+
+    @property
+    def pending_api_key(self) -> str:
+        return decrypt(self.pending_api_key_encrypted)
+
+    def _reusable_key(self) -> tuple[str | None, str | None]:
+        """(encrypted, last4) of the key a new attempt may keep when the admin
+        leaves the field empty: the pending one unless the gateway refused
+        it, else the one in force."""
+        if self.pending_api_key_encrypted and self.sending_error != "invalid_api_key":
+            return self.pending_api_key_encrypted, self.pending_api_key_last4
+        return self.api_key_encrypted, self.api_key_last4
+
+    @property
+    def known_key_last4(self) -> str | None:
+        return self._reusable_key()[1]
+
+    def start_attempt(self, api_key: str | None, sender_cvr: str, user_id: int) -> str:
+        """Begin verifying new settings; return the one-time code for the mail.
+
+        api_key None keeps the pending or active key. The code is stored only
+        as a keyed hash; the plain code goes to the mail job and nowhere else.
+        """
+        if api_key is None:
+            encrypted, last4 = self._reusable_key()
+            if encrypted is None:
+                raise ValueError("no API key to keep")
+        else:
+            encrypted, last4 = encrypt(api_key), api_key[-4:]
+        code = f"{secrets.randbelow(10**6):06d}"
+        self.attempt_id = str(uuid.uuid4())
+        self.pending_api_key_encrypted = encrypted
+        self.pending_api_key_last4 = last4
+        self.pending_sender_cvr = sender_cvr
+        self.pending_started_by_id = user_id
+        self.pending_started_at = utcnow()
+        self.sending_status = Sending.SENDING
+        self.sending_error = None
+        self.code_hash = keyed_hash(code, f"verification:{self.attempt_id}")
+        self.code_expires_at = self.pending_started_at + CODE_VALID_FOR
+        self.code_attempts = 0
+        if self.state == State.DISABLED:
+            self.state = State.PENDING
+        return code
+
+    def code_usable(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        return (self.has_attempt and self.code_attempts < MAX_CODE_ATTEMPTS
+                and self.code_expires_at is not None and now < self.code_expires_at)
+
+    def check_code(self, code: str) -> bool:
+        """Count an attempt and compare; the caller commits either way."""
+        self.code_attempts += 1
+        expected = self.code_hash or ""
+        return secrets.compare_digest(expected, keyed_hash(code.strip(), f"verification:{self.attempt_id}"))
+
+    def activate(self, user_id: int) -> None:
+        """The pending settings come into force."""
+        self.api_key_encrypted = self.pending_api_key_encrypted
+        self.api_key_last4 = self.pending_api_key_last4
+        self.sender_cvr = self.pending_sender_cvr
+        self.state = State.ACTIVE
+        self.activated_by_id = user_id
+        self.activated_at = utcnow()
+        self.clear_attempt()
+
+    def clear_attempt(self) -> None:
+        self.attempt_id = None
+        self.pending_api_key_encrypted = None
+        self.pending_api_key_last4 = None
+        self.pending_sender_cvr = None
+        self.pending_started_by_id = None
+        self.pending_started_at = None
+        self.sending_status = None
+        self.sending_error = None
+        self.code_hash = None
+        self.code_expires_at = None
+        self.code_attempts = 0
+        if self.state == State.PENDING:
+            self.state = State.DISABLED
+
+
+def record_sending(integration_id: int, attempt_id: str, status: str, error: str | None = None) -> bool:
+    """Set the mail status of one attempt, and only of that attempt.
+
+    A conditional UPDATE, so a job finishing late cannot write over a newer
+    attempt that another admin started meanwhile. Returns whether it applied.
+    """
+    table = DigitalPostIntegration.__table__
+    result = db.session.execute(
+        table.update()
+        .where(table.c.id == integration_id, table.c.attempt_id == attempt_id)
+        .values(sending_status=status, sending_error=error, version=table.c.version + 1)
+    )
+    db.session.commit()
+    return result.rowcount == 1

@@ -1,0 +1,244 @@
+"""Connecting the organization to Digital Post: the two-step wizard.
+
+Step 1 takes the API key, the sender CVR and the admin's own CPR (never
+stored), saves the new settings as a pending attempt and enqueues the
+verification mail. Step 2 follows the mail job live and takes the code from
+the mail; "Confirm and enable" puts the settings in force.
+"""
+from flask import g, redirect, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from redis.exceptions import RedisError
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import ValidationError
+from wtforms.widgets import PasswordInput
+
+from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
+from jobs.verification import enqueue_verification_mail
+from models import DigitalPostIntegration, db, record_audit
+from models.integration import MAX_CODE_ATTEMPTS, Sending, record_sending
+from views.org_scope import admin_required, org_blueprint
+from views.rendering import add_message, render_fragment
+
+bp = org_blueprint("integration", __name__, "/settings/digital-post")
+PAGE = "settings/index.html"
+API_KEY_MIN, API_KEY_MAX = 8, 256
+
+
+class ConnectForm(FlaskForm):
+    # The typed key stays in the field when another field has an error; a
+    # page that is loaded (Back, reload) never shows a saved key.
+    api_key = PasswordField(_l("API key"), widget=PasswordInput(hide_value=False),
+                            render_kw={"autocomplete": "off", "spellcheck": "false"})
+    sender_cvr = StringField(_l("Sender CVR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8})
+    cpr = StringField(_l("Your CPR number"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
+
+    def __init__(self, *args, known_key_last4=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known_key_last4 = known_key_last4
+
+    def validate_api_key(self, field):
+        key = field.data or ""
+        if not key:
+            if self.known_key_last4:
+                return  # keep the key already saved
+            raise ValidationError(_("Enter the API key from the organization's Digital Post account."))
+        if any(c.isspace() for c in key):
+            raise ValidationError(_("The API key cannot contain spaces. Copy it again without spaces or line breaks."))
+        if not API_KEY_MIN <= len(key) <= API_KEY_MAX:
+            raise ValidationError(_("An API key is between %(min)d and %(max)d characters.", min=API_KEY_MIN, max=API_KEY_MAX))
+
+    def validate_sender_cvr(self, field):
+        try:
+            field.data = normalize_cvr(field.data or "")
+        except InvalidCVR as exc:
+            if exc.reason == "checksum":
+                raise ValidationError(_("This is not a valid CVR number. Check the digits.")) from None
+            raise ValidationError(_("A CVR number has 8 digits.")) from None
+
+    def validate_cpr(self, field):
+        try:
+            field.data = normalize_cpr(field.data or "")
+        except InvalidCPR as exc:
+            if exc.reason == "date":
+                raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
+            raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
+
+
+class ConfirmForm(FlaskForm):
+    attempt_id = HiddenField()
+    code = StringField(_l("Code from the mail"), render_kw={
+        "inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6})
+
+
+def integration() -> DigitalPostIntegration | None:
+    return DigitalPostIntegration.find(g.org.id)
+
+
+def connect_form(current, **kwargs) -> ConnectForm:
+    return ConnectForm(known_key_last4=current.known_key_last4 if current else None, **kwargs)
+
+
+def step1(form, current, status=200, general_error=None, headers=None):
+    return render_fragment("settings/_wizard_step1.html", PAGE, status=status, headers=headers,
+                           form=form, integration=current, general_error=general_error)
+
+
+def step2(current, form=None, status=200, headers=None, code_error=None):
+    form = form or ConfirmForm(attempt_id=current.attempt_id, formdata=None)
+    return render_fragment("settings/_wizard_step2.html", PAGE, status=status, headers=headers,
+                           form=form, integration=current, code_error=code_error)
+
+
+@bp.get("/")
+@admin_required
+def index():
+    current = integration()
+    if current is None or not current.is_active:
+        return redirect(url_for(".setup"))
+    return render_fragment("settings/_integration.html", PAGE, integration=current)
+
+
+@bp.get("/setup")
+@admin_required
+def setup():
+    current = integration()
+    form = connect_form(current, formdata=None)
+    if current is not None:
+        form.sender_cvr.data = current.pending_sender_cvr or current.sender_cvr
+    return step1(form, current)
+
+
+@bp.post("/setup/validate")
+@admin_required
+def validate_field():
+    """Check one field as the admin leaves it; answer with that field alone."""
+    current = integration()
+    form = connect_form(current)
+    name = request.args.get("field", "")
+    field = form._fields.get(name) if name in ("api_key", "sender_cvr", "cpr") else None
+    if field is None:
+        return "", 400
+    form.validate()  # inline validators live on the form; only this field is shown
+    return render_fragment("settings/_wizard_field.html", PAGE, field=field, form=form, integration=current)
+
+
+@bp.post("/setup")
+@admin_required
+def start():
+    current = DigitalPostIntegration.for_org(g.org.id)
+    form = connect_form(current)
+    if not form.validate():
+        return step1(form, current, status=422)
+    cpr = form.cpr.data
+    form.cpr.data = ""  # from here on, the CPR is not rendered back
+    try:
+        code = current.start_attempt(form.api_key.data or None, form.sender_cvr.data, g.membership.user_id)
+        record_audit(g.org.id, g.membership.user_id, "integration.verification_started",
+                     target=f"CVR {current.pending_sender_cvr}",
+                     sender_cvr=current.pending_sender_cvr, api_key_last4=current.pending_api_key_last4)
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        return step1(form, integration(), status=409, general_error=_(
+            "Another admin changed the Digital Post settings at the same moment. Check them and try again."))
+    try:
+        enqueue_verification_mail(current, cpr, code)
+    except RedisError:
+        record_sending(current.id, current.attempt_id, Sending.FAILED, "queue_unavailable")
+        db.session.refresh(current)
+        return step1(form, current, status=503, general_error=error_advice("queue_unavailable")[1])
+    finally:
+        del cpr, code
+    if request.headers.get("HX-Request") != "true":
+        return redirect(url_for(".verify"))
+    return step2(current, headers={"HX-Push-Url": url_for(".verify")})
+
+
+@bp.get("/setup/verify")
+@admin_required
+def verify():
+    current = integration()
+    if current is None or not current.has_attempt:
+        return redirect(url_for(".setup"))
+    if current.sending_status == Sending.FAILED:
+        return failed_step1(current)
+    return step2(current)
+
+
+@bp.get("/setup/status")
+@admin_required
+def sending_status():
+    """Polled by step 2 while the mail is on its way; stops once it is sent or failed."""
+    current = integration()
+    if current is None or not current.has_attempt:
+        return "", 286  # htmx: stop polling
+    if current.sending_status == Sending.FAILED:
+        return failed_step1(current, headers={
+            "HX-Retarget": "#dp-panel", "HX-Reswap": "innerHTML", "HX-Push-Url": url_for(".setup")})
+    return render_fragment("settings/_wizard_sending.html", PAGE, integration=current)
+
+
+@bp.post("/setup/confirm")
+@admin_required
+def confirm():
+    current = DigitalPostIntegration.for_org(g.org.id)
+    form = ConfirmForm()
+    if not current.has_attempt or form.attempt_id.data != current.attempt_id:
+        return step1(connect_form(current, formdata=None), current, status=409, general_error=_(
+            "This verification was replaced by a newer one. Start again to send a new mail."))
+    if not current.code_usable():
+        return step2(current, form, status=422, code_error=_(
+            "The code can no longer be used. Go back and send a new mail; you will need to type your CPR number again."))
+    code = (form.code.data or "").strip()
+    if not (len(code) == 6 and code.isdigit()):
+        return step2(current, form, status=422, code_error=_("The code has 6 digits."))
+    was_active = current.is_active
+    try:
+        if not current.check_code(code):
+            db.session.commit()
+            left = MAX_CODE_ATTEMPTS - current.code_attempts
+            message = (_("Wrong code. You can try %(n)d more times.", n=left) if left > 0 else _(
+                "Wrong code, and no tries are left. Go back and send a new mail; you will need to type your CPR number again."))
+            return step2(current, form, status=422, code_error=message)
+        current.activate(g.membership.user_id)
+        record_audit(g.org.id, g.membership.user_id,
+                     "integration.settings_changed" if was_active else "integration.activated",
+                     target=f"CVR {current.sender_cvr}", sender_cvr=current.sender_cvr, api_key_last4=current.api_key_last4)
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=_(
+            "Another admin changed the Digital Post settings at the same moment. Check them and try again."))
+    response = render_fragment("settings/_integration.html", PAGE, integration=current,
+                               headers={"HX-Push-Url": url_for(".index")} if request.headers.get("HX-Request") == "true" else None)
+    if request.headers.get("HX-Request") != "true":
+        response = redirect(url_for(".index"))
+    return add_message(response, _("Digital Post is enabled.") if not was_active else _("The new Digital Post settings are in force."))
+
+
+def error_advice(code: str | None) -> tuple[str | None, str]:
+    """Turn a gateway outcome into (field, advice for the admin)."""
+    advice = {
+        "invalid_api_key": ("api_key", _("Digital Post did not accept this API key. Copy the key again from the organization's Digital Post account.")),
+        "sender_not_authorized": ("sender_cvr", _("This CVR number may not send with this API key. Use the CVR that the key was issued for.")),
+        "recipient_exempt": ("cpr", _("This CPR number is exempt from Digital Post, so the mail cannot reach it. Use the CPR number of an admin who receives Digital Post.")),
+        "recipient_not_found": ("cpr", _("Digital Post does not know this CPR number. Check the digits.")),
+        "unavailable": (None, _("Digital Post is not answering right now. Enter your CPR number and try again in a moment.")),
+        "queue_unavailable": (None, _("The mail could not be queued right now. Enter your CPR number and try again in a moment.")),
+        "expired": (None, _("The verification took too long. Enter your CPR number and try again.")),
+    }
+    return advice.get(code or "", (None, _("The mail could not be sent. Check the settings and try again.")))
+
+
+def failed_step1(current, headers=None):
+    form = connect_form(current, formdata=None)
+    form.sender_cvr.data = current.pending_sender_cvr
+    field, text = error_advice(current.sending_error)
+    if field == "api_key":
+        form.known_key_last4 = None  # this key was refused: a new one is needed
+    if field:
+        getattr(form, field).errors = [text]
+    return step1(form, current, headers=headers, general_error=None if field else text,
+                 status=200)
