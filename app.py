@@ -40,13 +40,15 @@ def create_app(**overrides) -> Flask:
 
 
 def register_blueprints(app: Flask) -> None:
-    from views import auth, errors, integration, orgs, settings, surveys
+    from views import access, audit, auth, errors, integration, orgs, settings, surveys
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(orgs.bp)
     app.register_blueprint(surveys.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(integration.bp)
+    app.register_blueprint(access.bp)
+    app.register_blueprint(audit.bp)
     errors.register(app)
 
 

@@ -71,3 +71,19 @@ def get_redis(app=None) -> Redis:
 def get_queue(app=None) -> Queue:
     app = app or current_app
     return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+
+
+def cancel_jobs(job_ids) -> None:
+    """Take jobs out of the queue and the scheduler, whichever holds them."""
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import Job
+
+    queue = get_queue()
+    for job in Job.fetch_many(list(job_ids), connection=queue.connection):
+        if job is None:
+            continue
+        queue.scheduled_job_registry.remove(job)
+        try:
+            job.cancel()
+        except (InvalidJobOperation, NoSuchJobError):
+            pass  # finished or gone already

@@ -3,16 +3,23 @@ from extensions import db
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
+from models.sharing import ScheduledSend, SendState, Share
 from models.survey import Survey
+from models.access import AuditEventMember, DigitalPostAccess  # noqa: E402  (after sharing)
 
 __all__ = [
     "db",
     "AuditEvent",
-    "record_audit",
+    "AuditEventMember",
+    "DigitalPostAccess",
+    "DigitalPostIntegration",
     "Membership",
     "Organization",
     "Role",
-    "User",
+    "ScheduledSend",
+    "SendState",
+    "Share",
     "Survey",
-    "DigitalPostIntegration",
+    "User",
+    "record_audit",
 ]

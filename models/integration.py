@@ -161,6 +161,16 @@ class DigitalPostIntegration(db.Model):
         self.activated_at = utcnow()
         self.clear_attempt()
 
+    def deactivate(self, user_id: int) -> None:
+        """Off at once. The API key is wiped (enabling again runs the wizard
+        with a new verification mail); the CVR stays to pre-fill the wizard."""
+        self.state = State.DISABLED
+        self.api_key_encrypted = None
+        self.api_key_last4 = None
+        self.deactivated_by_id = user_id
+        self.deactivated_at = utcnow()
+        self.clear_attempt()
+
     def clear_attempt(self) -> None:
         self.attempt_id = None
         self.pending_api_key_encrypted = None

@@ -69,7 +69,7 @@ class Membership(db.Model):
 
     __table_args__ = (
         UniqueConstraint("org_id", "user_id"),
-        Index("ix_membership_org_name", "org_id", "name_folded", "id"),
+        Index("ix_membership_org_name", "org_id", "name_folded", "email", "id"),
         Index("ix_membership_org_email", "org_id", "email", "id"),
         Index("ix_membership_org_department", "org_id", "department", "name_folded"),
         Index("ix_membership_org_role", "org_id", "role", "name_folded"),

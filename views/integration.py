@@ -5,7 +5,7 @@ stored), saves the new settings as a pending attempt and enqueues the
 verification mail. Step 2 follows the mail job live and takes the code from
 the mail; "Confirm and enable" puts the settings in force.
 """
-from flask import g, redirect, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
@@ -17,7 +17,10 @@ from wtforms.widgets import PasswordInput
 from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
 from jobs.verification import enqueue_verification_mail
 from models import DigitalPostIntegration, db, record_audit
+from models.access import access_count
 from models.integration import MAX_CODE_ATTEMPTS, Sending, record_sending
+from models.sharing import cancel_scheduled_sends, count_scheduled_sends
+from views.ratelimit import FailureLimit
 from views.org_scope import admin_required, org_blueprint
 from views.rendering import add_message, render_fragment
 
@@ -97,7 +100,8 @@ def index():
     current = integration()
     if current is None or not current.is_active:
         return redirect(url_for(".setup"))
-    return render_fragment("settings/_integration.html", PAGE, integration=current)
+    return render_fragment("settings/_integration.html", PAGE, integration=current,
+                           access_count=access_count(g.org.id))
 
 
 @bp.get("/setup")
@@ -212,6 +216,7 @@ def confirm():
         return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=_(
             "Another admin changed the Digital Post settings at the same moment. Check them and try again."))
     response = render_fragment("settings/_integration.html", PAGE, integration=current,
+                               access_count=access_count(g.org.id),
                                headers={"HX-Push-Url": url_for(".index")} if request.headers.get("HX-Request") == "true" else None)
     if request.headers.get("HX-Request") != "true":
         response = redirect(url_for(".index"))
@@ -242,3 +247,61 @@ def failed_step1(current, headers=None):
         getattr(form, field).errors = [text]
     return step1(form, current, headers=headers, general_error=None if field else text,
                  status=200)
+
+
+# --- deactivation: a pop-up to confirm, then the admin's password ----------
+
+def password_limit() -> FailureLimit:
+    return FailureLimit("deactivate-password", 5, 900)
+
+
+class DeactivateForm(FlaskForm):
+    password = PasswordField(_l("Password"), render_kw={"autocomplete": "current-password"})
+
+
+@bp.get("/deactivate")
+@admin_required
+def deactivate_confirm():
+    current = integration()
+    if current is None or not current.is_active:
+        return render_fragment("errors/_error.html", PAGE, status=409, code=409,
+                               message=_("Digital Post is not enabled."))
+    return render_template_dialog("settings/_deactivate_confirm.html",
+                                  sends=count_scheduled_sends(g.org.id), members=access_count(g.org.id))
+
+
+@bp.get("/deactivate/password")
+@admin_required
+def deactivate_password():
+    return render_template_dialog("settings/_deactivate_password.html", form=DeactivateForm(formdata=None))
+
+
+@bp.post("/deactivate")
+@admin_required
+def deactivate():
+    form = DeactivateForm()
+    limit, subject = password_limit(), str(g.membership.user_id)
+    wait = limit.blocked_for(subject)
+    if wait:
+        form.password.errors = [_("Too many wrong passwords. Try again in %(minutes)d minutes.", minutes=(wait + 59) // 60)]
+        return render_template_dialog("settings/_deactivate_password.html", form=form, status=429)
+    if not form.validate() or not g.membership.user.check_password(form.password.data or ""):
+        limit.fail(subject)
+        form.password.errors = [_("Wrong password. Nothing was changed.")]
+        return render_template_dialog("settings/_deactivate_password.html", form=form, status=422)
+    limit.reset(subject)
+    current = DigitalPostIntegration.for_org(g.org.id, lock=True)
+    if current.is_active:
+        current.deactivate(g.membership.user_id)
+        cancelled = cancel_scheduled_sends(g.org.id, reason="integration_deactivated")
+        record_audit(g.org.id, g.membership.user_id, "integration.deactivated",
+                     target=f"CVR {current.sender_cvr}", cancelled_sends=cancelled)
+        db.session.commit()
+    flash(_("Digital Post is deactivated. No invitations or reminders will be sent."), "success")
+    if request.headers.get("HX-Request") == "true":
+        return "", 204, {"HX-Redirect": url_for("settings.index")}
+    return redirect(url_for("settings.index"))
+
+
+def render_template_dialog(template, status=200, **context):
+    return render_template(template, **context), status

@@ -1,0 +1,259 @@
+"""The member table shared by the access list and the add picker: filters,
+sorting, pagination, and the selection the admin builds across pages.
+
+Everything is SQL over indexes of `membership` (see models.org): the text
+search uses the case-folded copies of name and e-mail, so æ/ø/å and case
+match on SQLite and PostgreSQL alike.
+"""
+import json
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy import exists, func, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from extensions import db
+from jobs.connection import get_redis
+from models.access import DigitalPostAccess
+from models.org import Membership, Role, User, fold
+
+PER_PAGE = 50
+COUNT_BOUND = 10_000
+MAX_QUERY = 100
+VIEWS = ("access", "add", "remove")  # the list, the add picker, the list while removing
+SORTS = {
+    "name": Membership.name_folded,
+    "email": Membership.email,
+    "department": Membership.department,
+    "role": Membership.role,
+}
+SELECTION_TTL = 3600
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class MemberFilter:
+    q: str = ""
+    department: str = ""
+    role: str = ""
+
+    @classmethod
+    def from_args(cls, args) -> "MemberFilter":
+        role = args.get("role", "")
+        return cls(
+            q=" ".join((args.get("q") or "").split())[:MAX_QUERY],
+            department=(args.get("department") or "")[:100],
+            role=role if role in (Role.ADMIN.value, Role.MEMBER.value) else "",
+        )
+
+    def conditions(self) -> list:
+        conditions = []
+        if self.q:
+            pattern = _like_pattern(fold(self.q))
+            conditions.append(or_(Membership.name_folded.like(pattern, escape="\\"),
+                                  Membership.email.like(pattern, escape="\\")))
+        if self.department:
+            conditions.append(Membership.department == self.department)
+        if self.role:
+            conditions.append(Membership.role == self.role)
+        return conditions
+
+    def is_empty(self) -> bool:
+        return not (self.q or self.department or self.role)
+
+    def as_args(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+def view_conditions(org_id: int, view: str) -> list:
+    """Members of the organization that belong in this view."""
+    access = aliased(DigitalPostAccess)  # apart from any join on the table in the outer query
+    with_access = exists().where(access.membership_id == Membership.id)
+    return [Membership.org_id == org_id, ~with_access if view == "add" else with_access]
+
+
+@dataclass
+class MemberTable:
+    org_id: int
+    view: str
+    filter: MemberFilter = field(default_factory=MemberFilter)
+    sort: str = "name"
+    descending: bool = False
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, org_id: int, view: str, args) -> "MemberTable":
+        sort = args.get("sort", "name")
+        try:
+            page = max(1, min(int(args.get("page", 1)), 1_000_000))
+        except ValueError:
+            page = 1
+        return cls(org_id, view, MemberFilter.from_args(args), sort if sort in SORTS else "name",
+                   args.get("dir") == "desc", page)
+
+    def _conditions(self) -> list:
+        return view_conditions(self.org_id, self.view) + self.filter.conditions()
+
+    def count(self, bound: int | None = COUNT_BOUND) -> tuple[int, bool]:
+        """(number of members in the table, whether that is exact).
+
+        Counting stops past `bound`: a count is most of the cost of a page,
+        and "10,000+" tells the admin as much as 97,312 does. Selecting all
+        matching members counts them exactly (see Selection).
+        """
+        matching = select(Membership.id).where(*self._conditions())
+        if bound is not None:
+            matching = matching.limit(bound + 1)
+        n = db.session.scalar(select(func.count()).select_from(matching.subquery()))
+        return (bound, False) if bound is not None and n > bound else (n, True)
+
+    def pages(self, total: int) -> int:
+        return max(1, -(-total // PER_PAGE))
+
+    def page_ids(self) -> list[int]:
+        """The ids on this page, found on the membership indexes alone."""
+        column = SORTS[self.sort]
+        order = [column.desc(), Membership.id.desc()] if self.descending else [column, Membership.id]
+        query = (select(Membership.id).where(*self._conditions()).order_by(*order)
+                 .limit(PER_PAGE).offset((self.page - 1) * PER_PAGE))
+        return list(db.session.scalars(query))
+
+    def rows(self) -> list:
+        """The page's rows. The page is chosen first on ids (an OFFSET walks the
+        index only), then only those 50 are joined to users and access."""
+        ids = self.page_ids()
+        if not ids:
+            return []
+        column = SORTS[self.sort]
+        order = [column.desc(), Membership.id.desc()] if self.descending else [column, Membership.id]
+        query = (
+            select(Membership.id, User.name, Membership.email, Membership.department, Membership.role,
+                   DigitalPostAccess.granted_at)
+            .join(User, User.id == Membership.user_id)
+            .outerjoin(DigitalPostAccess, DigitalPostAccess.membership_id == Membership.id)
+            .where(Membership.id.in_(ids))
+            .order_by(*order)
+        )
+        return db.session.execute(query).all()
+
+    def max_id(self) -> int:
+        return db.session.scalar(select(func.max(Membership.id)).where(Membership.org_id == self.org_id)) or 0
+
+    def args(self, **changes) -> dict:
+        """The URL arguments of this table state, with changes (for links)."""
+        args = {**self.filter.as_args(), "sort": self.sort, "dir": "desc" if self.descending else "asc",
+                "page": self.page}
+        args.update(changes)
+        return {k: v for k, v in args.items() if v not in ("", None) and not (k == "page" and v == 1)
+                and not (k == "sort" and v == "name") and not (k == "dir" and v == "asc")}
+
+
+def departments(org_id: int) -> list[str]:
+    """The organization's departments, read off the (org, department) index by
+    a recursive query that skips from one value to the next, instead of
+    scanning every member as DISTINCT would."""
+    m = Membership.__table__
+    first = select(func.min(m.c.department).label("name")).where(m.c.org_id == org_id)
+    cte = first.cte("departments", recursive=True)
+    following = select(
+        select(func.min(m.c.department)).where(m.c.org_id == org_id, m.c.department > cte.c.name).scalar_subquery()
+    ).where(cte.c.name.is_not(None))
+    cte = cte.union_all(following)
+    return [name for name in db.session.scalars(select(cte.c.name).where(cte.c.name.is_not(None))) if name]
+
+
+class Selection:
+    """The members an admin has selected in one view, kept in Redis so it
+    survives paging and filtering and works across web processes.
+
+    It is a set of ids picked one by one, plus optionally "all members
+    matching filter F" — bound to F and to the members that existed when it
+    was chosen (an id ceiling), minus ids unticked afterwards. The browser
+    never sends a list of ids to act on.
+    """
+
+    def __init__(self, org_id: int, user_id: int, view: str):
+        self.org_id, self.view = org_id, view
+        base = f"postbud:selection:{org_id}:{user_id}:{view}"
+        self._ids, self._all, self._excluded = f"{base}:ids", f"{base}:all", f"{base}:excluded"
+
+    def _touch(self, pipe):
+        for key in (self._ids, self._all, self._excluded):
+            pipe.expire(key, SELECTION_TTL)
+
+    def _matching_all(self) -> tuple[MemberFilter, int] | None:
+        raw = get_redis().get(self._all)
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return MemberFilter(**data["filter"]), data["ceiling"]
+
+    def mark(self, member_ids, checked: bool) -> None:
+        redis = get_redis()
+        ids = [int(i) for i in member_ids]
+        if not ids:
+            return
+        with redis.pipeline() as pipe:
+            if checked:
+                pipe.sadd(self._ids, *ids)
+                pipe.srem(self._excluded, *ids)
+            else:
+                pipe.srem(self._ids, *ids)
+                if redis.exists(self._all):
+                    pipe.sadd(self._excluded, *ids)
+            self._touch(pipe)
+            pipe.execute()
+
+    def select_all_matching(self, member_filter: MemberFilter, ceiling: int) -> None:
+        redis = get_redis()
+        with redis.pipeline() as pipe:
+            pipe.set(self._all, json.dumps({"filter": asdict(member_filter), "ceiling": ceiling}))
+            pipe.delete(self._excluded)
+            self._touch(pipe)
+            pipe.execute()
+
+    def clear(self) -> None:
+        get_redis().delete(self._ids, self._all, self._excluded)
+
+    @property
+    def all_matching_filter(self) -> MemberFilter | None:
+        matching = self._matching_all()
+        return matching[0] if matching else None
+
+    def member_ids(self):
+        """A subquery of the selected membership ids that are in this view now."""
+        redis = get_redis()
+        picked = [int(i) for i in redis.smembers(self._ids)]
+        chosen = [Membership.id.in_(picked)] if picked else []
+        matching = self._matching_all()
+        if matching:
+            member_filter, ceiling = matching
+            excluded = [int(i) for i in redis.smembers(self._excluded)]
+            conditions = member_filter.conditions() + [Membership.id <= ceiling]
+            if excluded:
+                conditions.append(Membership.id.not_in(excluded))
+            chosen.append(db.and_(*conditions) if conditions else literal(True))
+        if not chosen:
+            return select(Membership.id).where(literal(False))
+        return select(Membership.id).where(*view_conditions(self.org_id, self.view), or_(*chosen))
+
+    def count(self) -> int:
+        return db.session.scalar(select(func.count()).select_from(self.member_ids().subquery()))
+
+    def gone_count(self) -> int:
+        """Members picked one by one who are no longer in the organization."""
+        picked = [int(i) for i in get_redis().smembers(self._ids)]
+        if not picked:
+            return 0
+        present = db.session.scalar(select(func.count()).select_from(Membership).where(
+            Membership.id.in_(picked), Membership.org_id == self.org_id))
+        return len(picked) - present
+
+    def picked_among(self, ids: list[int]) -> set[int]:
+        """Which of these (the rows on screen) are selected."""
+        if not ids:
+            return set()
+        return set(db.session.scalars(self.member_ids().where(Membership.id.in_(ids))))

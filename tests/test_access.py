@@ -1,0 +1,285 @@
+"""Member access over HTTP with HTMX headers: the table, selection, grant, revoke."""
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from rq import Queue
+
+from conftest import Session
+from models import (AuditEvent, AuditEventMember, DigitalPostAccess, Membership, Role, ScheduledSend, SendState,
+                    Share, Survey, db)
+from models.base import utcnow
+
+pytestmark = pytest.mark.usefixtures("active_integration")
+
+
+def url(org, path="/"):
+    return f"/orgs/{org.id}/settings/digital-post/access{path}"
+
+
+def table(s, org, view="add", **args):
+    """GET the table fragment as the filter form does."""
+    path = {"add": "/add", "remove": "/remove", "access": "/"}[view]
+    response = s.client.get(url(org, path), query_string=args,
+                            headers={"HX-Request": "true", "HX-Target": "member-table"})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def names_in(html):
+    return [n for n in re.findall(r'aria-label="Vælg ([^"]+)"', html) if n != "alle på siden"]
+
+
+def select(s, org, view="add", **form):
+    return s.post(url(org, f"/{view}/select"), form, htmx=True)
+
+
+def access_ids(org):
+    db.session.expire_all()
+    return set(db.session.scalars(db.select(DigitalPostAccess.membership_id).where(DigitalPostAccess.org_id == org.id)))
+
+
+def flash_text(response):
+    return json.loads(response.headers["HX-Trigger"])["showMessage"]["text"]
+
+
+def test_nobody_has_access_so_the_list_opens_the_picker(as_admin, org, make_members):
+    make_members(org, ["Bo Berg"])
+    response = as_admin.get(url(org), htmx=True)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/access/add")
+    panel = as_admin.get(url(org, "/add"), htmx=True).get_data(as_text=True)
+    assert "0 medlemmer har adgang" in panel and "Tilføj" in panel and "Bo Berg" in panel
+
+
+def test_search_ignores_case_and_handles_danish_letters(as_admin, org, make_members):
+    make_members(org, ["Søren Ærø", "Åse Østergård", "Bo Berg", "Anne Sørensen"])
+    assert names_in(table(as_admin, org, q="ærø")) == ["Søren Ærø"]
+    assert names_in(table(as_admin, org, q="SØREN")) == ["Anne Sørensen", "Søren Ærø"]
+    assert names_in(table(as_admin, org, q="åse ØSTER")) == ["Åse Østergård"]
+    assert names_in(table(as_admin, org, q="%")) == []  # a wildcard is just a character
+    email = db.session.scalar(db.select(Membership.email).where(Membership.name_folded == "bo berg"))
+    assert names_in(table(as_admin, org, q=email.upper()[:8])) == ["Bo Berg"]
+
+
+def test_filters_by_department_and_role(as_admin, org, make_members):
+    make_members(org, ["Hans Hjem", "Gitte Hjem"], department="Hjemmeplejen")
+    make_members(org, ["Karl Kultur"], department="Kultur", role=Role.ADMIN.value, prefix="k")
+    assert names_in(table(as_admin, org, department="Hjemmeplejen")) == ["Gitte Hjem", "Hans Hjem"]
+    assert names_in(table(as_admin, org, role="admin")) == ["Anne Admin", "Karl Kultur"]
+    assert names_in(table(as_admin, org, department="Kultur", role="member")) == []
+    page = as_admin.get(url(org, "/add")).get_data(as_text=True)
+    assert "<option>Hjemmeplejen</option>" in page and "<option>Kultur</option>" in page
+
+
+def test_sorting_and_pagination(as_admin, org, make_members):
+    make_members(org, [f"Medlem {i:03d}" for i in range(118)])  # + the admin = 119
+    first = table(as_admin, org)
+    assert names_in(first)[:2] == ["Anne Admin", "Medlem 000"] and len(names_in(first)) == 50
+    assert "Viser 1–50 af 119" in first and "Side 1 af 3" in first
+    last = table(as_admin, org, page=3)
+    assert len(names_in(last)) == 19 and "Viser 101–119 af 119" in last and 'rel="next"' not in last
+    assert names_in(table(as_admin, org, sort="name", dir="desc"))[0] == "Medlem 117"
+    beyond = table(as_admin, org, page=99)
+    assert names_in(beyond) == [] and 'rel="prev"' in beyond
+    assert names_in(table(as_admin, org, page="nonsense", sort="evil;drop"))[0] == "Anne Admin"
+
+
+def test_filter_state_is_in_every_link_and_a_reload_shows_the_same_rows(as_admin, org, make_members):
+    make_members(org, [f"Anna {i:02d}" for i in range(60)] + ["Bo Berg"])
+    fragment = table(as_admin, org, q="anna", sort="name", dir="desc", page=2)
+    assert re.search(r"href=\"/orgs/\d+/settings/digital-post/access/add\?q=anna&amp;sort=email\"", fragment)
+    full = as_admin.get(url(org, "/add"), query_string={"q": "anna", "dir": "desc", "page": 2}).get_data(as_text=True)
+    assert names_in(full) == names_in(fragment) == [f"Anna {i:02d}" for i in range(9, -1, -1)]
+    assert 'value="anna"' in full
+
+
+def test_filters_work_as_a_plain_get_form_without_javascript(as_admin, org, make_members):
+    make_members(org, ["Bo Berg", "Anna Ager"])
+    page = as_admin.get(url(org, "/add") + "?q=bo").get_data(as_text=True)
+    assert '<form id="member-filters" class="filters" role="search" method="get"' in page
+    assert names_in(page) == ["Bo Berg"]
+
+
+def test_selection_survives_paging_and_filtering(as_admin, org, make_members):
+    members = make_members(org, [f"Medlem {i:03d}" for i in range(70)])
+    bar = select(as_admin, org, scope="row", member_id=members[0].id, checked="true").get_data(as_text=True)
+    assert "1 valgt" in bar
+    assert "1 valgt" in table(as_admin, org, page=2)
+    assert "1 valgt" in table(as_admin, org, q="zzz")
+    back = table(as_admin, org)
+    assert re.search(rf'id="member-{members[0].id}"[^>]*checked', back)
+    assert "0 valgt" in select(as_admin, org, scope="row", member_id=members[0].id).get_data(as_text=True)
+
+
+def test_add_grants_the_selection_with_count_and_message_in_one_response(as_admin, org, admin, make_members):
+    members = make_members(org, ["Bo Berg", "Anna Ager", "Carl Cort"])
+    for m in members[:2]:
+        select(as_admin, org, scope="row", member_id=m.id, checked="true")
+    response = post_add(as_admin, org)
+    assert response.status_code == 200
+    assert flash_text(response) == "2 medlemmer har nu adgang."
+    body = response.get_data(as_text=True)
+    assert "2 medlemmer har adgang" in body and 'hx-swap-oob="true"' in body  # the count, out of band
+    assert names_in(body) == ["Anne Admin", "Carl Cort"]  # the picker shows who is left
+    assert "0 valgt" in body
+    assert access_ids(org) == {members[0].id, members[1].id}
+    event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
+    assert event.actor_id == admin.id and event.details["count"] == 2
+    whom = set(db.session.scalars(db.select(AuditEventMember.membership_id).where(AuditEventMember.event_id == event.id)))
+    assert whom == {members[0].id, members[1].id}
+
+
+def post_add(s, org):
+    return s.client.post(url(org, "/add"), headers={"HX-Request": "true", "HX-Target": "member-table",
+                                                    "X-CSRFToken": s.token})
+
+
+def test_select_all_matching_is_bound_to_the_filter_it_was_made_with(as_admin, org, make_members):
+    ibs = make_members(org, [f"Ib {i:02d}" for i in range(55)])
+    bos = make_members(org, [f"Bo {i:02d}" for i in range(5)], prefix="b")
+    select(as_admin, org, scope="page", checked="true", q="ib")
+    fragment = table(as_admin, org, q="ib")
+    assert "Vælg alle 55 medlemmer, der matcher filteret" in fragment
+    after = select(as_admin, org, scope="all", q="ib").get_data(as_text=True)
+    assert "55 valgt" in after and "Alle medlemmer, der matcher filteret, er valgt" in after
+    # The admin now changes the filter before clicking Add, and a new member joins.
+    table(as_admin, org, q="bo")
+    late = make_members(org, ["Ib Sen"], prefix="late")
+    response = post_add(as_admin, org)
+    assert flash_text(response) == "55 medlemmer har nu adgang."
+    assert access_ids(org) == {m.id for m in ibs}
+    assert not access_ids(org) & ({m.id for m in bos} | {late[0].id})
+
+
+def test_unticking_after_select_all_leaves_that_member_out(as_admin, org, make_members):
+    members = make_members(org, [f"Ib {i:02d}" for i in range(3)])
+    select(as_admin, org, scope="all", q="ib")
+    assert "2 valgt" in select(as_admin, org, scope="row", member_id=members[1].id, q="ib").get_data(as_text=True)
+    post_add(as_admin, org)
+    assert access_ids(org) == {members[0].id, members[2].id}
+
+
+def test_a_double_clicked_add_is_harmless(as_admin, org, make_members):
+    members = make_members(org, ["Bo Berg"])
+    select(as_admin, org, scope="row", member_id=members[0].id, checked="true")
+    assert post_add(as_admin, org).status_code == 200
+    second = post_add(as_admin, org)
+    assert second.status_code == 422 and flash_text(second) == "Vælg mindst ét medlem."
+    assert db.session.scalar(db.select(db.func.count()).select_from(DigitalPostAccess)) == 1
+    assert db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)) == 1
+
+
+def test_members_who_left_meanwhile_are_skipped_and_reported(as_admin, org, make_members):
+    members = make_members(org, ["Bo Berg", "Anna Ager"])
+    for m in members:
+        select(as_admin, org, scope="row", member_id=m.id, checked="true")
+    db.session.delete(db.session.get(Membership, members[0].id))
+    db.session.commit()
+    response = post_add(as_admin, org)
+    assert flash_text(response) == ("1 medlem har nu adgang. "
+                                    "1 valgt medlem blev sprunget over: ikke længere i organisationen.")
+    assert access_ids(org) == {members[1].id}
+
+
+def test_another_organizations_member_cannot_be_selected(as_admin, org, make_org, make_members):
+    other = make_members(make_org("Andet"), ["Fremmed Person"], prefix="x")
+    response = select(as_admin, org, scope="row", member_id=other[0].id, checked="true")
+    missing = select(as_admin, org, scope="row", member_id=999999, checked="true")
+    assert response.status_code == missing.status_code == 404
+    assert response.get_data(as_text=True).replace("999999", "") == missing.get_data(as_text=True).replace("999999", "")
+    assert "0 valgt" in table(as_admin, org)
+
+
+def grant(org, members, actor):
+    from models.access import grant_access
+
+    grant_access(org.id, actor.id, db.select(Membership.id).where(Membership.id.in_([m.id for m in members])))
+    db.session.commit()
+
+
+def schedule(org, member, app, minutes=60):
+    """A scheduled invitation with a real rq job waiting in the scheduler."""
+    survey = Survey(org_id=org.id, owner_id=member.user_id, title="Trivsel")
+    db.session.add(survey)
+    db.session.flush()
+    share = Share(org_id=org.id, survey_id=survey.id, membership_id=member.id)
+    db.session.add(share)
+    db.session.flush()
+    from jobs.connection import get_queue
+
+    job = get_queue().enqueue_in(timedelta(minutes=minutes), print, "placeholder send")
+    send = ScheduledSend(org_id=org.id, share_id=share.id, membership_id=member.id,
+                         send_at=utcnow() + timedelta(minutes=minutes), rq_job_id=job.id)
+    db.session.add(send)
+    db.session.commit()
+    return send, job
+
+
+def test_remove_via_actions_cancels_scheduled_sends_and_their_jobs(as_admin, org, admin, make_members, app):
+    members = make_members(org, ["Bo Berg", "Anna Ager", "Carl Cort"])
+    grant(org, members, admin)
+    send, job = schedule(org, members[0], app)
+    other_send, other_job = schedule(org, members[2], app)
+
+    panel = as_admin.get(url(org), htmx=True).get_data(as_text=True)
+    assert "3 medlemmer har adgang" in panel and "Handlinger" in panel and 'aria-label="Tilføj medlemmer"' in panel
+    remove_view = as_admin.get(url(org, "/remove"), htmx=True).get_data(as_text=True)
+    assert "Fjern" in remove_view and names_in(remove_view) == ["Anna Ager", "Bo Berg", "Carl Cort"]
+
+    for m in members[:2]:
+        select(as_admin, org, view="remove", scope="row", member_id=m.id, checked="true")
+    dialog = as_admin.get(url(org, "/remove/confirm"), htmx=True).get_data(as_text=True)
+    assert "2 medlemmer mister adgangen til Digital Post." in dialog
+    assert "1 planlagt invitation eller påmindelse bliver annulleret." in dialog
+
+    response = as_admin.post(url(org, "/remove"), htmx=True)
+    assert response.status_code == 200
+    assert json.loads(response.headers["HX-Trigger"])["closeDialog"] is True
+    assert flash_text(response) == "2 medlemmer har ikke længere adgang. 1 planlagt udsendelse blev annulleret."
+    assert access_ids(org) == {members[2].id}
+    db.session.expire_all()
+    assert (send.state, send.cancel_reason) == (SendState.CANCELLED, "access_revoked")
+    assert other_send.state == SendState.SCHEDULED
+    queue = Queue("postbud-test", connection=job.connection)
+    assert job.id not in queue.scheduled_job_registry.get_job_ids()
+    assert other_job.id in queue.scheduled_job_registry.get_job_ids()
+    event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.revoked")).one()
+    assert event.details == {"count": 2, "cancelled_sends": 1}
+
+
+def test_remove_with_nothing_selected_changes_nothing(as_admin, org, admin, make_members):
+    members = make_members(org, ["Bo Berg"])
+    grant(org, members, admin)
+    response = as_admin.post(url(org, "/remove"), htmx=True)
+    assert response.status_code == 422 and access_ids(org) == {members[0].id}
+
+
+def test_audit_log_lists_who_did_what_to_whom_newest_first(as_admin, org, admin, make_members):
+    members = make_members(org, ["Bo Berg", "Anna Ager"])
+    grant(org, members, admin)
+    from models.access import revoke_access
+
+    revoke_access(org.id, admin.id, db.select(Membership.id).where(Membership.id == members[0].id))
+    db.session.commit()
+    page = as_admin.get(f"/orgs/{org.id}/settings/audit/").get_data(as_text=True)
+    removed, gave = page.index("Fjernede adgangen for 1 medlem"), page.index("Gav 2 medlemmer adgang")
+    assert removed < gave and "Anna Ager, Bo Berg" in page and "Anne Admin" in page
+
+
+def test_access_pages_are_for_admins_of_the_organization(as_member, org, app, make_org, make_user):
+    for path in ("/", "/add", "/remove", "/remove/confirm"):
+        assert as_member.get(url(org, path)).status_code == 403
+    assert as_member.post(url(org, "/add"), htmx=True).status_code == 403
+    assert as_member.get(f"/orgs/{org.id}/settings/audit/").status_code == 403
+    outsider = Session(app.test_client())
+    outsider.login(make_user(make_org("Andet"), role=Role.ADMIN.value))
+    assert outsider.get(url(org, "/add")).status_code == 404
+    assert outsider.post(url(org, "/add"), htmx=True).status_code == 404
+
+
+def test_grant_without_csrf_token_is_refused(as_admin, org, make_members):
+    members = make_members(org, ["Bo Berg"])
+    select(as_admin, org, scope="row", member_id=members[0].id, checked="true")
+    assert as_admin.post(url(org, "/add"), htmx=True, csrf=False).status_code == 400
+    assert access_ids(org) == set()

@@ -1,0 +1,169 @@
+"""Member access to Digital Post: the access list, the add picker, and the
+bulk grant and revoke, all one member table (models.members)."""
+from flask import abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, ngettext
+from htmx_flask import make_response
+from sqlalchemy.exc import IntegrityError
+
+from models import DigitalPostIntegration, Membership, db
+from models.access import access_count, grant_access, revoke_access
+from models.members import MemberTable, Selection, departments
+from models.sharing import count_scheduled_sends
+from views.org_scope import admin_required, org_blueprint
+from views.rendering import add_message, render_fragment
+
+bp = org_blueprint("access", __name__, "/settings/digital-post/access")
+PAGE = "settings/index.html"
+SELECTABLE = ("add", "remove")
+
+
+@bp.before_request
+def require_active_integration():
+    if not g.membership.is_admin:
+        abort(403)
+    integration = DigitalPostIntegration.find(g.org.id)
+    if integration is None or not integration.is_active:
+        if request.method == "GET":
+            return redirect(url_for("settings.index"))
+        abort(409)
+    g.integration = integration
+
+
+def table_for(view: str) -> MemberTable:
+    return MemberTable.from_args(g.org.id, view, request.values)
+
+
+def selection_for(view: str) -> Selection | None:
+    return Selection(g.org.id, g.membership.user_id, view) if view in SELECTABLE else None
+
+
+def table_context(view: str, table: MemberTable | None = None) -> dict:
+    table = table or table_for(view)
+    selection = selection_for(view)
+    rows = table.rows()
+    total, exact = table.count()
+    return {
+        "view": view,
+        "table": table,
+        "rows": rows,
+        "total": total,
+        "total_exact": exact,
+        "pages": table.pages(total),
+        "selection": selection,
+        "selected_count": selection.count() if selection else 0,
+        "picked": selection.picked_among([r.id for r in rows]) if selection else set(),
+        "all_matching": selection.all_matching_filter if selection else None,
+        "access_count": access_count(g.org.id),
+    }
+
+
+def render_view(view: str, status: int = 200, headers=None, **extra):
+    """The whole panel for a page load or a click into it; only the table
+    for the table's own requests (filters, sorting, paging)."""
+    context = table_context(view)
+    context.update(extra)
+    if request.headers.get("HX-Target") == "member-table":
+        headers = dict(headers or {})
+        if request.method == "GET":  # a tidy address for reload, back and sharing
+            headers.setdefault("HX-Push-Url", url_for(request.endpoint, **context["table"].args()))
+        return make_response(render_template("access/_table.html", **context), status, headers)
+    context["departments"] = departments(g.org.id)
+    return render_fragment("access/_panel.html", PAGE, status=status, headers=headers,
+                           integration=g.integration, **context)
+
+
+@bp.get("/")
+def index():
+    if access_count(g.org.id) == 0:
+        # Nobody has access yet: the help page goes straight to choosing members.
+        return redirect(url_for(".add", **request.args))
+    return render_view("access")
+
+
+@bp.get("/add")
+def add():
+    return render_view("add")
+
+
+@bp.get("/remove")
+def remove():
+    return render_view("remove")
+
+
+@bp.post("/<any(add, remove):view>/select")
+def select(view):
+    """Tick or untick members: one row, the page, or all that match the filter."""
+    table, selection = table_for(view), selection_for(view)
+    scope = request.form.get("scope", "row")
+    checked = request.form.get("checked") == "true"
+    if scope == "row":
+        member_id = request.form.get("member_id", type=int)
+        if member_id is None or db.session.scalar(db.select(Membership.id).where(
+                Membership.id == member_id, Membership.org_id == g.org.id)) is None:
+            abort(404)  # the same answer whether the id is another organization's or none at all
+        selection.mark([member_id], checked)
+    elif scope == "page":
+        selection.mark(table.page_ids(), checked)
+    elif scope == "all":
+        selection.select_all_matching(table.filter, table.max_id())
+    elif scope == "none":
+        selection.clear()
+    else:
+        abort(400)
+    if scope == "row":
+        context = table_context(view, table)
+        return render_template("access/_selection_bar.html", **context)
+    return make_response(render_template("access/_table.html", **table_context(view, table)))
+
+
+@bp.post("/add")
+def grant():
+    selection = selection_for("add")
+    if selection.count() == 0:
+        return add_message(render_view("add", status=422), _("Select at least one member."), "error")
+    gone = selection.gone_count()
+    try:
+        granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids())
+        db.session.commit()
+    except IntegrityError:  # a second click raced the first: those members have access now
+        db.session.rollback()
+        granted = 0
+    selection.clear()
+    response = render_view("add", headers={"HX-Push-Url": url_for(".add", **table_for("add").args())})
+    if granted:
+        text = ngettext("%(num)d member now has access.", "%(num)d members now have access.", granted)
+    else:
+        text = _("The selected members already had access.")
+    if gone:
+        text += " " + ngettext("%(num)d selected member was skipped: no longer in the organization.",
+                               "%(num)d selected members were skipped: no longer in the organization.", gone)
+    return add_message(response, text, "success" if granted else "info")
+
+
+@bp.get("/remove/confirm")
+def confirm_remove():
+    """The pop-up that says what Remove will do, before it does it."""
+    selection = selection_for("remove")
+    members = selection.count()
+    sends = count_scheduled_sends(g.org.id, selection.member_ids()) if members else 0
+    return render_template("access/_remove_dialog.html", members=members, sends=sends)
+
+
+@bp.post("/remove")
+def revoke():
+    selection = selection_for("remove")
+    if selection.count() == 0:
+        response = make_response(render_template("access/_remove_dialog.html", members=0, sends=0), 422)
+        return response
+    removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids())
+    db.session.commit()
+    selection.clear()
+    view = "access" if access_count(g.org.id) else "add"
+    response = render_view(view, headers={
+        "HX-Retarget": "#dp-panel", "HX-Reswap": "innerHTML",
+        "HX-Push-Url": url_for(".index" if view == "access" else ".add"),
+        "HX-Trigger": '{"closeDialog": true}'})
+    text = ngettext("%(num)d member no longer has access.", "%(num)d members no longer have access.", removed)
+    if cancelled:
+        text += " " + ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
+    return add_message(response, text)
