@@ -6,27 +6,34 @@ never a loop over rows.
 """
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, UniqueConstraint, delete, exists, func, insert, literal, select
+from sqlalchemy import ForeignKey, Index, delete, exists, func, insert, literal, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.audit import AuditEvent, record_audit
+from models.audit import record_audit
 from models.base import UTCDateTime, utcnow
 from models.org import Membership
 from models.sharing import cancel_scheduled_sends
 
 
 class DigitalPostAccess(db.Model):
-    __table_args__ = (
-        UniqueConstraint("membership_id"),
-        Index("ix_digital_post_access_org", "org_id", "membership_id"),
-    )
+    """One row per member who may share via Digital Post.
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
-    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id", ondelete="CASCADE"))
-    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    Only membership_id is a foreign key (access goes when the member leaves).
+    PostgreSQL checks each foreign key row by row, and a grant inserts up to
+    100,000 rows at once; the other ids are set by the grant itself from rows
+    it has just read, so they need no check.
+    """
+
+    __table_args__ = (Index("ix_digital_post_access_org", "org_id", "membership_id"),)
+
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[int]
+    granted_by_id: Mapped[int | None]
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The audit event of the grant that inserted this row: how the event's
+    # member list is written by one statement after a bulk insert.
+    granted_event_id: Mapped[int | None] = mapped_column(index=True)
 
 
 class AuditEventMember(db.Model):
@@ -35,9 +42,11 @@ class AuditEventMember(db.Model):
 
     __table_args__ = (Index("ix_audit_event_member_membership", "membership_id"),)
 
-    event_id: Mapped[int] = mapped_column(ForeignKey("audit_event.id", ondelete="CASCADE"), primary_key=True)
-    membership_id: Mapped[int] = mapped_column(primary_key=True)  # no FK: the member may leave later
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # No foreign keys: the member may leave and the record must stay, and a
+    # bulk insert of 100,000 rows should not pay a check per row.
+    event_id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None]
 
 
 def has_access(membership: Membership) -> bool:
@@ -50,43 +59,56 @@ def access_count(org_id: int) -> int:
     return db.session.scalar(select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id))
 
 
-def _record_members(event: AuditEvent, membership_ids) -> None:
-    db.session.flush()  # the event's id
-    db.session.execute(
-        insert(AuditEventMember).from_select(
-            ["event_id", "membership_id", "user_id"],
-            select(literal(event.id), Membership.id, Membership.user_id).where(Membership.id.in_(membership_ids)),
-        )
-    )
+def _insert(model):
+    """INSERT with ON CONFLICT support, for the database in use."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(model)
+
+
+def _refresh_statistics(changed: int) -> None:
+    """After a bulk change, let PostgreSQL's planner know the access table's
+    new size at once rather than at autovacuum's next round: with stale
+    statistics it may plan a per-row scan over 100,000 rows."""
+    if changed > 1000 and db.engine.dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE digital_post_access"))
 
 
 def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     """Give Digital Post access to the selected members who lack it. Returns how many got it.
 
-    `selected_ids` is a subquery of membership ids already limited to the
-    organization. Members with access already are left alone, so a repeated
-    (double-clicked) grant changes nothing.
+    `selected_ids` is a subquery of membership ids; only members of the
+    organization are taken. Members who have access already are skipped by
+    the unique index (ON CONFLICT DO NOTHING), so a repeated (double-clicked)
+    or concurrent grant changes nothing.
     """
-    lacking = select(Membership.id).where(
-        Membership.id.in_(selected_ids),
-        Membership.org_id == org_id,
-        ~exists().where(DigitalPostAccess.membership_id == Membership.id),
-    )
     event = record_audit(org_id, actor_id, "access.granted")
-    _record_members(event, lacking)  # the same set the INSERT below takes
-    lacking_rows = lacking.subquery()
-    # RETURNING rather than rowcount: psycopg reports -1 for INSERT … SELECT here.
-    inserted = len(db.session.execute(
-        insert(DigitalPostAccess).from_select(
-            ["org_id", "membership_id", "granted_by_id", "granted_at"],
-            select(literal(org_id), lacking_rows.c.id, literal(actor_id), literal(utcnow(), UTCDateTime)),
-        ).returning(DigitalPostAccess.id)
-    ).all())
+    db.session.flush()  # the event's id tags the rows this grant inserts
+    db.session.execute(
+        _insert(DigitalPostAccess).from_select(
+            ["org_id", "membership_id", "granted_by_id", "granted_at", "granted_event_id"],
+            select(literal(org_id), Membership.id, literal(actor_id), literal(utcnow(), UTCDateTime), literal(event.id))
+            .where(Membership.id.in_(selected_ids), Membership.org_id == org_id),
+        ).on_conflict_do_nothing(index_elements=["membership_id"])
+    )
+    # Counted from the tagged rows: psycopg reports no rowcount for INSERT … SELECT
+    # here, and RETURNING would ship every new id back to Python.
+    inserted = db.session.scalar(select(func.count()).select_from(DigitalPostAccess)
+                                 .where(DigitalPostAccess.granted_event_id == event.id))
     if not inserted:
         db.session.delete(event)
         return 0
+    db.session.execute(insert(AuditEventMember).from_select(
+        ["event_id", "membership_id", "user_id"],
+        select(literal(event.id), DigitalPostAccess.membership_id, Membership.user_id)
+        .join(Membership, Membership.id == DigitalPostAccess.membership_id)
+        .where(DigitalPostAccess.granted_event_id == event.id),
+    ))
     event.target = str(inserted)
     event.details = {"count": inserted}
+    _refresh_statistics(inserted)
     return inserted
 
 
@@ -96,10 +118,13 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
     Returns (members who lost access, sends cancelled)."""
     having = select(DigitalPostAccess.membership_id).where(
         DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids))
-    ids = select(having.subquery().c.membership_id)
     event = record_audit(org_id, actor_id, "access.revoked")
-    _record_members(event, ids)
-    cancelled = cancel_scheduled_sends(org_id, reason="access_revoked", membership_ids=ids)
+    db.session.flush()
+    db.session.execute(insert(AuditEventMember).from_select(
+        ["event_id", "membership_id", "user_id"],
+        select(literal(event.id), Membership.id, Membership.user_id).where(Membership.id.in_(having)),
+    ))
+    cancelled = cancel_scheduled_sends(org_id, reason="access_revoked", membership_ids=having)
     removed = db.session.execute(
         delete(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id,
                                         DigitalPostAccess.membership_id.in_(selected_ids))
@@ -107,6 +132,7 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
     if not removed:
         db.session.delete(event)
         return 0, 0
-    event.target = f"{removed}"
+    event.target = str(removed)
     event.details = {"count": removed, "cancelled_sends": cancelled}
+    _refresh_statistics(removed)
     return removed, cancelled

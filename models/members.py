@@ -223,8 +223,9 @@ class Selection:
         matching = self._matching_all()
         return matching[0] if matching else None
 
-    def member_ids(self):
-        """A subquery of the selected membership ids that are in this view now."""
+    def member_ids(self, in_view: bool = True):
+        """A subquery of the selected membership ids; with in_view, only those
+        still in this view (lacking access for "add", having it for "remove")."""
         redis = get_redis()
         picked = [int(i) for i in redis.smembers(self._ids)]
         chosen = [Membership.id.in_(picked)] if picked else []
@@ -238,7 +239,8 @@ class Selection:
             chosen.append(db.and_(*conditions) if conditions else literal(True))
         if not chosen:
             return select(Membership.id).where(literal(False))
-        return select(Membership.id).where(*view_conditions(self.org_id, self.view), or_(*chosen))
+        scope = view_conditions(self.org_id, self.view) if in_view else [Membership.org_id == self.org_id]
+        return select(Membership.id).where(*scope, or_(*chosen))
 
     def count(self) -> int:
         return db.session.scalar(select(func.count()).select_from(self.member_ids().subquery()))

@@ -69,7 +69,9 @@ class Membership(db.Model):
 
     __table_args__ = (
         UniqueConstraint("org_id", "user_id"),
-        Index("ix_membership_org_name", "org_id", "name_folded", "email", "id"),
+        # id before email: the index gives the (name, id) order of the table,
+        # and e-mail is there for the text search to read without the table.
+        Index("ix_membership_org_name", "org_id", "name_folded", "id", "email"),
         Index("ix_membership_org_email", "org_id", "email", "id"),
         Index("ix_membership_org_department", "org_id", "department", "name_folded"),
         Index("ix_membership_org_role", "org_id", "role", "name_folded"),

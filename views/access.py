@@ -123,7 +123,7 @@ def grant():
         return add_message(render_view("add", status=422), _("Select at least one member."), "error")
     gone = selection.gone_count()
     try:
-        granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids())
+        granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
         db.session.commit()
     except IntegrityError:  # a second click raced the first: those members have access now
         db.session.rollback()
@@ -155,7 +155,7 @@ def revoke():
     if selection.count() == 0:
         response = make_response(render_template("access/_remove_dialog.html", members=0, sends=0), 422)
         return response
-    removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids())
+    removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
     selection.clear()
     view = "access" if access_count(g.org.id) else "add"

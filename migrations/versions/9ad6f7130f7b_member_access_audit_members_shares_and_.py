@@ -1,8 +1,8 @@
 """member access, audit members, shares and scheduled sends
 
-Revision ID: b95137b57ca1
+Revision ID: 9ad6f7130f7b
 Revises: fd9d4bd2120e
-Create Date: 2026-11-26 17:35:23.800359
+Create Date: 2026-11-26 17:55:05.286737
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import models.base
 
 
 # revision identifiers, used by Alembic.
-revision = 'b95137b57ca1'
+revision = '9ad6f7130f7b'
 down_revision = 'fd9d4bd2120e'
 branch_labels = None
 depends_on = None
@@ -24,26 +24,22 @@ def upgrade():
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('membership_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['event_id'], ['audit_event.id'], name=op.f('fk_audit_event_member_event_id_audit_event'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_audit_event_member_user_id_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('event_id', 'membership_id', name=op.f('pk_audit_event_member'))
     )
     with op.batch_alter_table('audit_event_member', schema=None) as batch_op:
         batch_op.create_index('ix_audit_event_member_membership', ['membership_id'], unique=False)
 
     op.create_table('digital_post_access',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('membership_id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('granted_by_id', sa.Integer(), nullable=True),
     sa.Column('granted_at', models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['granted_by_id'], ['user.id'], name=op.f('fk_digital_post_access_granted_by_id_user'), ondelete='SET NULL'),
+    sa.Column('granted_event_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['membership_id'], ['membership.id'], name=op.f('fk_digital_post_access_membership_id_membership'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_digital_post_access_org_id_organization'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_digital_post_access')),
-    sa.UniqueConstraint('membership_id', name=op.f('uq_digital_post_access_membership_id'))
+    sa.PrimaryKeyConstraint('membership_id', name=op.f('pk_digital_post_access'))
     )
     with op.batch_alter_table('digital_post_access', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_digital_post_access_granted_event_id'), ['granted_event_id'], unique=False)
         batch_op.create_index('ix_digital_post_access_org', ['org_id', 'membership_id'], unique=False)
 
     op.create_table('share',
@@ -86,7 +82,7 @@ def upgrade():
 
     with op.batch_alter_table('membership', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_membership_org_name'))
-        batch_op.create_index('ix_membership_org_name', ['org_id', 'name_folded', 'email', 'id'], unique=False)
+        batch_op.create_index('ix_membership_org_name', ['org_id', 'name_folded', 'id', 'email'], unique=False)
 
     # ### end Alembic commands ###
 
@@ -109,6 +105,7 @@ def downgrade():
     op.drop_table('share')
     with op.batch_alter_table('digital_post_access', schema=None) as batch_op:
         batch_op.drop_index('ix_digital_post_access_org')
+        batch_op.drop_index(batch_op.f('ix_digital_post_access_granted_event_id'))
 
     op.drop_table('digital_post_access')
     with op.batch_alter_table('audit_event_member', schema=None) as batch_op:

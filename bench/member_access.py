@@ -1,0 +1,172 @@
+"""Member access at 100,000 members: the table fragment and the bulk grant and revoke.
+
+    .venv/bin/python bench/member_access.py              # SQLite (a temporary file)
+    .venv/bin/python bench/member_access.py postgresql://postgres@127.0.0.1:5432/postgres
+
+With a PostgreSQL URL, a throwaway database is created on that server and
+dropped afterwards. Redis is REDIS_URL or the embedded server. Requests go
+through the Flask test client with the HTMX headers the page sends, logged in
+as an admin, so each figure is the whole request: routing, login, org and
+role checks, queries and template. The baseline is GET /healthz (no database,
+no template) measured in the same run.
+"""
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from app import create_app  # noqa: E402
+from bench.common import report, timed  # noqa: E402
+
+MEMBERS = 100_000
+REPEAT = 30
+
+
+def database(url: str | None):
+    if not url:
+        return f"sqlite:///{Path(os.environ['POSTBUD_INSTANCE_DIR']) / 'bench.sqlite'}", lambda: None
+    from config import _normalize_db_url
+
+    server = sa.engine.make_url(_normalize_db_url(url))
+    name = f"postbud_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return server.set(database=name).render_as_string(hide_password=False), drop
+
+
+def seed(db, org_name="Benchmark Kommune"):
+    """100,000 members (half in department Nord, half in Syd) and one admin."""
+    from cli import _bulk_members
+    from crypto import encrypt
+    from models import DigitalPostIntegration, Membership, Organization, Role, User
+    from models.base import utcnow
+    from models.integration import State
+
+    org = Organization(name=org_name)
+    db.session.add(org)
+    admin = User(email="bench-admin@example.dk", name="Bench Admin")
+    admin.set_password("bench-password")
+    db.session.add(admin)
+    db.session.flush()
+    Membership.create(org, admin, role=Role.ADMIN.value, department="Nord")
+    start = time.perf_counter()
+    for offset in range(0, MEMBERS - 1, 10_000):
+        _bulk_members(org, min(10_000, MEMBERS - 1 - offset), start=offset)
+    db.session.execute(sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 0)
+                       .values(department="Nord"))
+    db.session.execute(sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 1)
+                       .values(department="Syd"))
+    integration = DigitalPostIntegration.for_org(org.id)
+    integration.state, integration.sender_cvr = State.ACTIVE, "13585628"
+    integration.api_key_encrypted, integration.api_key_last4 = encrypt("bench-key-1234"), "1234"
+    integration.activated_by_id, integration.activated_at = admin.id, utcnow()
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ANALYZE"))
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
+    print(f"seeded {MEMBERS:,} members in {time.perf_counter() - start:.1f} s")
+    return org
+
+
+def main(url: str | None):
+    db_url, drop = database(url)
+    app = create_app(SQLALCHEMY_DATABASE_URI=db_url, SESSION_COOKIE_SECURE=False, RQ_QUEUE="postbud-bench")
+    from extensions import db
+
+    try:
+        with app.app_context():
+            upgrade()
+            org_id = seed(db).id
+        # Requests run outside any app context, each in its own, as in a server.
+        run(app, org_id)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        drop()
+
+
+def run(app, org_id):
+    import re
+
+    client = app.test_client()
+    login = client.get("/login").get_data(as_text=True)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', login).group(1)
+    client.post("/login", data={"email": "bench-admin@example.dk", "password": "bench-password"},
+                headers={"X-CSRFToken": token})
+    page = client.get(f"/orgs/{org_id}/settings/digital-post/access/add").get_data(as_text=True)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    base = f"/orgs/{org_id}/settings/digital-post/access"
+    fragment = {"HX-Request": "true", "HX-Target": "member-table"}
+    post_headers = {**fragment, "X-CSRFToken": token}
+
+    def get(path, **args):
+        response = client.get(path, query_string=args, headers=fragment)
+        assert response.status_code == 200, response.status_code
+        return response
+
+    print(f"\nmember table, {MEMBERS:,} members, {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, "
+          f"{REPEAT} requests each (median, p90, ratio to baseline)")
+    baseline = report("baseline: GET /healthz", timed(lambda: client.get("/healthz"), REPEAT * 3))
+    cases = [
+        ("add picker, page 1, no filter", {}),
+        ("search q=ann", {"q": "ann"}),
+        ("search q=ann + department", {"q": "ann", "department": "Nord"}),
+        ("search æøå q=søren", {"q": "søren"}),
+        ("search without match q=zzzz", {"q": "zzzz"}),
+        ("department filter", {"department": "Syd"}),
+        ("sort by e-mail, descending", {"sort": "email", "dir": "desc"}),
+        ("page 1000", {"page": 1000}),
+    ]
+    for name, args in cases:
+        get(f"{base}/add", **args)  # warm
+        report(name, timed(lambda: get(f"{base}/add", **args), REPEAT), baseline)
+
+    from extensions import db
+    from models import AuditEventMember, DigitalPostAccess
+
+    def reset_access():
+        with app.app_context():
+            db.session.execute(sa.delete(AuditEventMember))
+            db.session.execute(sa.delete(DigitalPostAccess))
+            db.session.commit()
+
+    print("\nbulk work (3 runs each, median)")
+    grant_times, remove_times = [], []
+    for _ in range(3):
+        reset_access()
+        start = time.perf_counter()
+        client.post(f"{base}/add/select", data={"scope": "all"}, headers=post_headers)
+        response = client.post(f"{base}/add", headers=post_headers)
+        grant_times.append((time.perf_counter() - start) * 1000)
+        assert "100000 medlemmer har nu adgang" in response.headers.get("HX-Trigger", ""), (response.status_code, response.get_data(as_text=True)[:500])
+        start = time.perf_counter()
+        client.post(f"{base}/remove/select", data={"scope": "all", "department": "Nord"}, headers=post_headers)
+        response = client.post(f"{base}/remove", headers={**post_headers, "HX-Target": "dp-panel"})
+        remove_times.append((time.perf_counter() - start) * 1000)
+        assert "50000 medlemmer har ikke" in response.headers.get("HX-Trigger", ""), (response.status_code, response.get_data(as_text=True)[:500])
+    print(f"{'select all matching + Add, 100,000 members':<46} median {statistics.median(grant_times):8.0f} ms")
+    print(f"{'select all in Nord + Remove, 50,000 members':<46} median {statistics.median(remove_times):8.0f} ms")
+    get(f"{base}/", q="ann")
+    report("access list after the bulk work, q=ann", timed(lambda: get(f"{base}/", q="ann"), REPEAT), baseline)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else None)
