@@ -13,7 +13,10 @@ def create_app(**overrides) -> Flask:
     app.config.from_object(config.Config(**overrides))
 
     db.init_app(app)
-    migrate.init_app(app, db, render_as_batch=True)  # batch mode: ALTER on SQLite
+    from models.members import include_in_autogenerate
+
+    # batch mode: ALTER on SQLite; the hand-made search indexes stay out of autogenerate
+    migrate.init_app(app, db, render_as_batch=True, include_name=include_in_autogenerate)
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

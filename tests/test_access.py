@@ -283,3 +283,19 @@ def test_grant_without_csrf_token_is_refused(as_admin, org, make_members):
     select(as_admin, org, scope="row", member_id=members[0].id, checked="true")
     assert as_admin.post(url(org, "/add"), htmx=True, csrf=False).status_code == 400
     assert access_ids(org) == set()
+
+
+def test_search_short_and_long_queries_and_follows_renames(as_admin, org, make_members):
+    (bo,) = make_members(org, ["Bo Berg"])
+    make_members(org, ["Hanne Holm"], prefix="h")
+    assert names_in(table(as_admin, org, q="bo")) == ["Bo Berg"]            # under three characters: a scan
+    assert names_in(table(as_admin, org, q="ANNE")) == ["Anne Admin", "Hanne Holm"]  # the trigram index
+    user = bo.user
+    user.name = "Bodil Østergaard"
+    bo.copy_user_fields()
+    db.session.commit()
+    assert names_in(table(as_admin, org, q="østergaard")) == ["Bodil Østergaard"]
+    assert names_in(table(as_admin, org, q="berg")) == []
+    db.session.delete(bo)
+    db.session.commit()
+    assert names_in(table(as_admin, org, q="østergaard")) == []
