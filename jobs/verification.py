@@ -59,7 +59,6 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
         return "expired"
     secret = json.loads(decrypt(sealed.decode()))
     message = verification_message(integration, secret["cpr"], secret["code"])
-    del secret
     try:
         with DigitalPostClient(current_app.config["DIGITAL_POST_API_URL"], integration.pending_api_key) as client:
             client.send(message)

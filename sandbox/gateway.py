@@ -24,16 +24,21 @@ def error(status: int, code: str, **extra):
     return response
 
 
+def bearer_key() -> str:
+    header = request.headers.get("Authorization", "")
+    return header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+
+
 def key_id(api_key: str) -> str:
+    """What the sandbox stores to know which key sent a message: not the key."""
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def authorized_cvrs() -> set[str] | None:
     """The CVRs bound to the request's bearer key, or None for a bad key."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    given = bearer_key()
+    if not given:
         return None
-    given = header[len("Bearer "):].strip()
     for key, cvrs in current_app.config["SANDBOX_KEYS"].items():
         if hmac.compare_digest(key.encode(), given.encode()):
             return cvrs
@@ -78,7 +83,7 @@ def send_message():
     cvrs = authorized_cvrs()
     if cvrs is None:
         return error(401, "invalid_api_key")
-    bearer = key_id(request.headers["Authorization"])
+    bearer = key_id(bearer_key())
     wait = current_app.extensions["sandbox_rate_limiter"].retry_after(bearer, cfg["SANDBOX_RATE_LIMIT"])
     if wait:
         response = error(429, "rate_limited")
@@ -133,6 +138,6 @@ def message_status(message_uuid):
     if authorized_cvrs() is None:
         return error(401, "invalid_api_key")
     message = db.session.get(DeliveredMessage, message_uuid)
-    if message is None or message.api_key_id != key_id(request.headers["Authorization"]):
+    if message is None or message.api_key_id != key_id(bearer_key()):
         return error(404, "not_found")
     return jsonify(message.status_json())

@@ -408,3 +408,40 @@ def make_members(app):
         return members
 
     return make
+
+
+@pytest.fixture
+def make_scheduled_send(app):
+    """A scheduled invitation of `membership`, with a real rq job waiting in
+    the scheduler (the sharing feature makes these; revoke and deactivate
+    must cancel them)."""
+    from datetime import timedelta
+
+    from jobs.connection import get_queue
+    from models import ScheduledSend, SendState, Share, Survey
+    from models.base import utcnow
+
+    def make(org, membership, state=SendState.SCHEDULED, with_job=True, hours=1):
+        survey = Survey(org_id=org.id, owner_id=membership.user_id, title="Trivsel")
+        db.session.add(survey)
+        db.session.flush()
+        share = Share(org_id=org.id, survey_id=survey.id, membership_id=membership.id)
+        db.session.add(share)
+        db.session.flush()
+        job = get_queue().enqueue_in(timedelta(hours=hours), print, "placeholder send") if with_job else None
+        send = ScheduledSend(org_id=org.id, share_id=share.id, membership_id=membership.id, state=state,
+                             send_at=utcnow() + timedelta(hours=hours), rq_job_id=job.id if job else None)
+        db.session.add(send)
+        db.session.commit()
+        return send, job
+
+    return make
+
+
+def scheduled_job_ids() -> set[str]:
+    from rq import Queue
+
+    from jobs.connection import get_queue
+
+    queue = get_queue()
+    return set(Queue(queue.name, connection=queue.connection).scheduled_job_registry.get_job_ids())

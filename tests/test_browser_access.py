@@ -23,7 +23,12 @@ def test_grant_remove_and_deactivate(page, admin, org, make_members):
     page.get_by_role("link", name="0 medlemmer har adgang").click()
     expect(page).to_have_url(re.compile(r"/access/add$"))
 
-    # Filter: typing searches (debounced) and the URL keeps the filter.
+    # Filter: a department, then typing searches (debounced); the URL keeps the filter.
+    page.get_by_label("Afdeling").select_option("Kultur")
+    expect(page).to_have_url(re.compile(r"/access/add\?department=Kultur$"))
+    expect(page.locator("#member-table tbody tr")).to_have_count(10)
+    page.get_by_label("Afdeling").select_option("")
+    expect(page.locator("#member-table tbody tr")).to_have_count(50)
     page.get_by_label("Søg på navn eller e-mail").fill("ib")
     expect(page).to_have_url(re.compile(r"/access/add\?q=ib$"))
     expect(page.locator("#member-table tbody tr")).to_have_count(50)

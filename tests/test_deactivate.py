@@ -1,32 +1,14 @@
 """Deactivating the integration: pop-up, password, at once, every scheduled send cancelled."""
-import json
-from datetime import timedelta
-
 import pytest
 
-from conftest import PASSWORD, Session
-from models import AuditEvent, DigitalPostAccess, DigitalPostIntegration, Membership, ScheduledSend, SendState, Share, Survey, db
-from models.base import utcnow
+from conftest import PASSWORD
+from models import AuditEvent, DigitalPostAccess, DigitalPostIntegration, Membership, ScheduledSend, SendState, db
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 
 
 def url(org, path=""):
     return f"/orgs/{org.id}/settings/digital-post/deactivate{path}"
-
-
-def scheduled(org, membership, n=1):
-    survey = Survey(org_id=org.id, owner_id=membership.user_id, title="Trivsel")
-    db.session.add(survey)
-    db.session.flush()
-    share = Share(org_id=org.id, survey_id=survey.id, membership_id=membership.id)
-    db.session.add(share)
-    db.session.flush()
-    sends = [ScheduledSend(org_id=org.id, share_id=share.id, membership_id=membership.id,
-                           send_at=utcnow() + timedelta(days=1 + i)) for i in range(n)]
-    db.session.add_all(sends)
-    db.session.commit()
-    return sends
 
 
 def integration(org):
@@ -39,11 +21,13 @@ def test_settings_shows_status_with_the_deactivate_control(as_admin, org):
     assert ">Status</h2>" in page and "Deaktiver integration" in page
 
 
-def test_popup_then_password_then_off_at_once(as_admin, org, admin, member, make_org, make_members):
+def test_popup_then_password_then_off_at_once(as_admin, org, admin, member, make_org, make_members,
+                                               make_scheduled_send):
     other_org = make_org("Andet")
     outsider_member = make_members(other_org, ["Fremmed"])[0]
-    ours = scheduled(org, db.session.scalar(db.select(Membership).where(Membership.user_id == member.id)), n=3)
-    theirs = scheduled(other_org, outsider_member)
+    membership = db.session.scalar(db.select(Membership).where(Membership.user_id == member.id))
+    ours = [make_scheduled_send(org, membership, hours=h) for h in (1, 2, 3)]
+    theirs = [make_scheduled_send(other_org, outsider_member)[0]]
 
     dialog = as_admin.get(url(org), htmx=True).get_data(as_text=True)
     assert "Deaktiver nu" in dialog and "3 planlagte invitationer og påmindelser bliver annulleret." in dialog

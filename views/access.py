@@ -9,7 +9,7 @@ from models import DigitalPostIntegration, Membership, db
 from models.access import access_count, grant_access, revoke_access
 from models.members import MemberTable, Selection, departments
 from models.sharing import count_scheduled_sends
-from views.org_scope import admin_required, org_blueprint
+from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
 
 bp = org_blueprint("access", __name__, "/settings/digital-post/access")
@@ -18,7 +18,8 @@ SELECTABLE = ("add", "remove")
 
 
 @bp.before_request
-def require_active_integration():
+def require_admin_and_active_integration():
+    """Every view here is an admin's, and only while Digital Post is enabled."""
     if not g.membership.is_admin:
         abort(403)
     integration = DigitalPostIntegration.find(g.org.id)
@@ -159,8 +160,8 @@ def revoke():
     db.session.commit()
     selection.clear()
     view = "access" if access_count(g.org.id) else "add"
+    # The pop-up's form targets #dp-panel: the whole panel, as the view may change.
     response = render_view(view, headers={
-        "HX-Retarget": "#dp-panel", "HX-Reswap": "innerHTML",
         "HX-Push-Url": url_for(".index" if view == "access" else ".add"),
         "HX-Trigger": '{"closeDialog": true}'})
     text = ngettext("%(num)d member no longer has access.", "%(num)d members no longer have access.", removed)

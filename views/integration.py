@@ -153,8 +153,6 @@ def start():
         record_sending(current.id, current.attempt_id, Sending.FAILED, "queue_unavailable")
         db.session.refresh(current)
         return step1(form, current, status=503, general_error=error_advice("queue_unavailable")[1])
-    finally:
-        del cpr, code
     if request.headers.get("HX-Request") != "true":
         return redirect(url_for(".verify"))
     return step2(current, headers={"HX-Push-Url": url_for(".verify")})
@@ -215,10 +213,10 @@ def confirm():
         db.session.rollback()
         return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=_(
             "Another admin changed the Digital Post settings at the same moment. Check them and try again."))
-    response = render_fragment("settings/_integration.html", PAGE, integration=current,
-                               access_count=access_count(g.org.id),
-                               headers={"HX-Push-Url": url_for(".index")} if request.headers.get("HX-Request") == "true" else None)
-    if request.headers.get("HX-Request") != "true":
+    if request.headers.get("HX-Request") == "true":
+        response = render_fragment("settings/_integration.html", PAGE, integration=current,
+                                   access_count=access_count(g.org.id), headers={"HX-Push-Url": url_for(".index")})
+    else:
         response = redirect(url_for(".index"))
     return add_message(response, _("Digital Post is enabled.") if not was_active else _("The new Digital Post settings are in force."))
 
@@ -266,14 +264,14 @@ def deactivate_confirm():
     if current is None or not current.is_active:
         return render_fragment("errors/_error.html", PAGE, status=409, code=409,
                                message=_("Digital Post is not enabled."))
-    return render_template_dialog("settings/_deactivate_confirm.html",
-                                  sends=count_scheduled_sends(g.org.id), members=access_count(g.org.id))
+    return render_template("settings/_deactivate_confirm.html",
+                           sends=count_scheduled_sends(g.org.id), members=access_count(g.org.id))
 
 
 @bp.get("/deactivate/password")
 @admin_required
 def deactivate_password():
-    return render_template_dialog("settings/_deactivate_password.html", form=DeactivateForm(formdata=None))
+    return render_template("settings/_deactivate_password.html", form=DeactivateForm(formdata=None))
 
 
 @bp.post("/deactivate")
@@ -284,11 +282,11 @@ def deactivate():
     wait = limit.blocked_for(subject)
     if wait:
         form.password.errors = [_("Too many wrong passwords. Try again in %(minutes)d minutes.", minutes=(wait + 59) // 60)]
-        return render_template_dialog("settings/_deactivate_password.html", form=form, status=429)
+        return render_template("settings/_deactivate_password.html", form=form), 429
     if not form.validate() or not g.membership.user.check_password(form.password.data or ""):
         limit.fail(subject)
         form.password.errors = [_("Wrong password. Nothing was changed.")]
-        return render_template_dialog("settings/_deactivate_password.html", form=form, status=422)
+        return render_template("settings/_deactivate_password.html", form=form), 422
     limit.reset(subject)
     current = DigitalPostIntegration.for_org(g.org.id, lock=True)
     if current.is_active:
@@ -301,7 +299,3 @@ def deactivate():
     if request.headers.get("HX-Request") == "true":
         return "", 204, {"HX-Redirect": url_for("settings.index")}
     return redirect(url_for("settings.index"))
-
-
-def render_template_dialog(template, status=200, **context):
-    return render_template(template, **context), status
