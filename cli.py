@@ -47,13 +47,15 @@ def create_user(email, name, password, org_id, role, department, language):
     email = User.normalize_email(email)
     if db.session.scalar(select(User).filter_by(email=email)):
         raise click.ClickException(f"A user with e-mail {email} exists already.")
-    user = User(email=email, name=name, language=language)
-    user.set_password(password)
-    db.session.add(user)
-    if org_id is not None:
+    org = None
+    if org_id is not None:  # checked first, so a refusal leaves nothing behind
         org = db.session.get(Organization, org_id)
         if org is None:
             raise click.ClickException(f"No organization with id {org_id}.")
+    user = User(email=email, name=name, language=language)
+    user.set_password(password)
+    db.session.add(user)
+    if org is not None:
         Membership.create(org, user, role=role, department=department)
     db.session.commit()
     click.echo(f"User {user.id}: {user.email}" + (f" ({role} in {org_id})" if org_id else ""))
