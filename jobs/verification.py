@@ -11,6 +11,7 @@ import uuid
 
 from flask import current_app
 from flask_babel import force_locale, gettext as _
+from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 
 from crypto import decrypt, encrypt
@@ -38,13 +39,20 @@ def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, cod
     redis.set(_secret_key(integration.attempt_id), encrypt(json.dumps({"cpr": cpr, "code": code})),
               ex=int(CODE_VALID_FOR.total_seconds()))
     intervals = current_app.config["VERIFICATION_RETRY_INTERVALS"]
-    get_queue().enqueue(
-        send_verification_mail, integration.id, integration.attempt_id,
-        job_id=f"verification-{integration.attempt_id}",
-        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        result_ttl=3600, failure_ttl=7 * 24 * 3600,
-        description="verification mail",
-    )
+    try:
+        get_queue().enqueue(
+            send_verification_mail, integration.id, integration.attempt_id,
+            job_id=f"verification-{integration.attempt_id}",
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+            result_ttl=3600, failure_ttl=7 * 24 * 3600,
+            description="verification mail",
+        )
+    except RedisError:
+        try:  # no job will come for the sealed CPR: do not leave it for its TTL
+            redis.delete(_secret_key(integration.attempt_id))
+        except RedisError:
+            pass
+        raise
 
 
 def send_verification_mail(integration_id: int, attempt_id: str) -> str:
