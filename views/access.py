@@ -58,11 +58,10 @@ def table_context(view: str, table: MemberTable | None = None) -> dict:
     }
 
 
-def render_view(view: str, status: int = 200, headers=None, **extra):
+def render_view(view: str, status: int = 200, headers=None):
     """The whole panel for a page load or a click into it; only the table
     for the table's own requests (filters, sorting, paging)."""
     context = table_context(view)
-    context.update(extra)
     if request.headers.get("HX-Target") == "member-table":
         headers = dict(headers or {})
         if request.method == "GET":  # a tidy address for reload, back and sharing
