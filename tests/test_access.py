@@ -275,3 +275,14 @@ def test_search_short_and_long_queries_and_follows_renames(as_admin, org, make_m
     db.session.delete(bo)
     db.session.commit()
     assert names_in(table(as_admin, org, q="østergaard")) == []
+
+
+def test_a_stale_page_after_deactivation_gets_a_clear_answer(as_admin, org, admin, make_members):
+    members = make_members(org, ["Bo Berg"])
+    from models import DigitalPostIntegration
+
+    DigitalPostIntegration.find(org.id).deactivate(admin.id)
+    db.session.commit()
+    response = select(as_admin, org, scope="row", member_id=members[0].id, checked="true")
+    assert response.status_code == 409 and "Noget er ændret i mellemtiden" in response.get_data(as_text=True)
+    assert as_admin.get(url(org, "/add")).status_code == 302

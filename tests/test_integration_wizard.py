@@ -317,7 +317,7 @@ def redis_down(app):
 
 def test_redis_down_at_enqueue_is_reported_not_lost(as_admin, org, redis_down):
     response = step1(as_admin, org)
-    assert response.status_code == 503
+    assert response.status_code == 200  # swapped in: the advice shows in the form
     assert "kunne ikke sættes i kø" in response.get_data(as_text=True)
     db.session.expire_all()
     assert DigitalPostIntegration.find(org.id).sending_status == "failed"

@@ -152,7 +152,8 @@ def start():
     except RedisError:
         record_sending(current.id, current.attempt_id, Sending.FAILED, "queue_unavailable")
         db.session.refresh(current)
-        return step1(form, current, status=503, general_error=error_advice("queue_unavailable")[1])
+        # Handled, and recorded as a failed send: the form comes back with the advice.
+        return step1(form, current, general_error=error_advice("queue_unavailable")[1])
     if request.headers.get("HX-Request") != "true":
         return redirect(url_for(".verify"))
     return step2(current, headers={"HX-Push-Url": url_for(".verify")})
