@@ -67,27 +67,24 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
         return "expired"
     secret = json.loads(decrypt(sealed.decode()))
     message = verification_message(integration, secret["cpr"], secret["code"])
+    failure = None
     try:
         with DigitalPostClient(current_app.config["DIGITAL_POST_API_URL"], integration.pending_api_key) as client:
             client.send(message)
     except TransientError as exc:
         job = get_current_job()
-        if job is not None and job.retries_left:
+        if job is not None and job.retries_left:  # rq retries; the sealed CPR stays for it
             log.warning("verification mail for integration %s: %s; will retry", integration_id, exc.code)
             raise
-        log.warning("verification mail for integration %s failed after retries: %s", integration_id, exc.code)
-        redis.delete(_secret_key(attempt_id))
-        record_sending(integration_id, attempt_id, Sending.FAILED, "unavailable")
-        return "unavailable"
+        failure = "unavailable"
     except PermanentError as exc:
-        log.info("verification mail for integration %s refused: %s", integration_id, exc.code)
-        redis.delete(_secret_key(attempt_id))
-        record_sending(integration_id, attempt_id, Sending.FAILED, exc.code)
-        return exc.code
+        failure = exc.code
+    # Sent or failed for good: the CPR is not needed any more.
     redis.delete(_secret_key(attempt_id))
-    record_sending(integration_id, attempt_id, Sending.SENT)
-    log.info("verification mail for integration %s sent", integration_id)
-    return "sent"
+    record_sending(integration_id, attempt_id, Sending.FAILED if failure else Sending.SENT, failure)
+    log.log(logging.WARNING if failure else logging.INFO,
+            "verification mail for integration %s: %s", integration_id, failure or "sent")
+    return failure or "sent"
 
 
 def verification_message(integration: DigitalPostIntegration, cpr: str, code: str) -> Message:

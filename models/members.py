@@ -7,6 +7,7 @@ match on SQLite and PostgreSQL alike.
 """
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from sqlalchemy import exists, func, literal, literal_column, or_, select, table
 from sqlalchemy.orm import aliased
@@ -19,7 +20,6 @@ from models.org import Membership, Role, User, fold
 PER_PAGE = 50
 COUNT_BOUND = 10_000
 MAX_QUERY = 100
-VIEWS = ("access", "add", "remove")  # the list, the add picker, the list while removing
 SORTS = {
     "name": Membership.name_folded,
     "email": Membership.email,
@@ -140,11 +140,13 @@ class MemberTable:
     def pages(self, total: int) -> int:
         return max(1, -(-total // PER_PAGE))
 
+    def _order(self) -> list:
+        column = SORTS[self.sort]
+        return [column.desc(), Membership.id.desc()] if self.descending else [column, Membership.id]
+
     def page_ids(self) -> list[int]:
         """The ids on this page, found on the membership indexes alone."""
-        column = SORTS[self.sort]
-        order = [column.desc(), Membership.id.desc()] if self.descending else [column, Membership.id]
-        query = (select(Membership.id).where(*self._conditions()).order_by(*order)
+        query = (select(Membership.id).where(*self._conditions()).order_by(*self._order())
                  .limit(PER_PAGE).offset((self.page - 1) * PER_PAGE))
         return list(db.session.scalars(query))
 
@@ -154,15 +156,13 @@ class MemberTable:
         ids = self.page_ids()
         if not ids:
             return []
-        column = SORTS[self.sort]
-        order = [column.desc(), Membership.id.desc()] if self.descending else [column, Membership.id]
         query = (
             select(Membership.id, User.name, Membership.email, Membership.department, Membership.role,
                    DigitalPostAccess.granted_at)
             .join(User, User.id == Membership.user_id)
             .outerjoin(DigitalPostAccess, DigitalPostAccess.membership_id == Membership.id)
             .where(Membership.id.in_(ids))
-            .order_by(*order)
+            .order_by(*self._order())
         )
         return db.session.execute(query).all()
 
@@ -210,13 +210,22 @@ class Selection:
     def _touch(self, pipe):
         for key in (self._ids, self._all, self._excluded):
             pipe.expire(key, SELECTION_TTL)
+        self.__dict__.pop("_state", None)  # changed: read again next time
 
-    def _matching_all(self) -> tuple[MemberFilter, int] | None:
-        raw = get_redis().get(self._all)
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return MemberFilter(**data["filter"]), data["ceiling"]
+    @cached_property
+    def _state(self) -> tuple[list[int], tuple[MemberFilter, int] | None, list[int]]:
+        """(ids picked one by one, (filter, id ceiling) of "all matching", ids
+        unticked since), read in one round trip and once per request."""
+        with get_redis().pipeline(transaction=False) as pipe:
+            pipe.smembers(self._ids)
+            pipe.get(self._all)
+            pipe.smembers(self._excluded)
+            picked, raw_all, excluded = pipe.execute()
+        matching = None
+        if raw_all:
+            data = json.loads(raw_all)
+            matching = MemberFilter(**data["filter"]), data["ceiling"]
+        return [int(i) for i in picked], matching, [int(i) for i in excluded]
 
     def mark(self, member_ids, checked: bool) -> None:
         redis = get_redis()
@@ -229,7 +238,7 @@ class Selection:
                 pipe.srem(self._excluded, *ids)
             else:
                 pipe.srem(self._ids, *ids)
-                if redis.exists(self._all):
+                if self._state[1]:  # "all matching" holds: remember the exception
                     pipe.sadd(self._excluded, *ids)
             self._touch(pipe)
             pipe.execute()
@@ -244,26 +253,24 @@ class Selection:
 
     def clear(self) -> None:
         get_redis().delete(self._ids, self._all, self._excluded)
+        self.__dict__.pop("_state", None)
 
     @property
     def all_matching_filter(self) -> MemberFilter | None:
-        matching = self._matching_all()
+        matching = self._state[1]
         return matching[0] if matching else None
 
     def member_ids(self, in_view: bool = True):
         """A subquery of the selected membership ids; with in_view, only those
         still in this view (lacking access for "add", having it for "remove")."""
-        redis = get_redis()
-        picked = [int(i) for i in redis.smembers(self._ids)]
+        picked, matching, excluded = self._state
         chosen = [Membership.id.in_(picked)] if picked else []
-        matching = self._matching_all()
         if matching:
             member_filter, ceiling = matching
-            excluded = [int(i) for i in redis.smembers(self._excluded)]
             conditions = member_filter.conditions() + [Membership.id <= ceiling]
             if excluded:
                 conditions.append(Membership.id.not_in(excluded))
-            chosen.append(db.and_(*conditions) if conditions else literal(True))
+            chosen.append(db.and_(*conditions))
         if not chosen:
             return select(Membership.id).where(literal(False))
         scope = view_conditions(self.org_id, self.view) if in_view else [Membership.org_id == self.org_id]
@@ -274,7 +281,7 @@ class Selection:
 
     def gone_count(self) -> int:
         """Members picked one by one who are no longer in the organization."""
-        picked = [int(i) for i in get_redis().smembers(self._ids)]
+        picked = self._state[0]
         if not picked:
             return 0
         present = db.session.scalar(select(func.count()).select_from(Membership).where(

@@ -101,14 +101,11 @@ def test_another_keys_cvr_is_not_authorized_either(sandbox):
         c.send(message())
 
 
-def test_exempt_recipient(client):
-    with pytest.raises(RecipientExempt):
-        client.send(message(recipient_cpr=EXEMPT_CPR))
-
-
-def test_unknown_recipient(client):
-    with pytest.raises(RecipientNotFound):
-        client.send(message(recipient_cpr=UNKNOWN_CPR))
+@pytest.mark.parametrize("cpr,error", [(EXEMPT_CPR, RecipientExempt), (UNKNOWN_CPR, RecipientNotFound)])
+def test_recipient_exempt_or_unknown(client, sandbox, cpr, error):
+    with pytest.raises(error):
+        client.send(message(recipient_cpr=cpr))
+    assert sandbox.mailbox(cpr) == []
 
 
 def test_rate_limited_with_retry_after(client, sandbox):

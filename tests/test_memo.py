@@ -90,7 +90,9 @@ def test_cpr_input_forms(text):
 def test_cpr_refusals(text, reason):
     with pytest.raises(InvalidCPR) as caught:
         normalize_cpr(text)
-    assert caught.value.reason == reason and text.strip() not in str(caught.value) or not text
+    assert caught.value.reason == reason
+    if text.strip():
+        assert text.strip() not in str(caught.value)  # the input is never echoed
 
 
 def test_cvr_check_digit():

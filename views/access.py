@@ -3,7 +3,6 @@ bulk grant and revoke, all one member table (models.members)."""
 from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, ngettext
 from htmx_flask import make_response
-from sqlalchemy.exc import IntegrityError
 
 from models import DigitalPostIntegration, Membership, db
 from models.access import access_count, grant_access, revoke_access
@@ -110,10 +109,9 @@ def select(view):
         selection.clear()
     else:
         abort(400)
-    if scope == "row":
-        context = table_context(view, table)
-        return render_template("access/_selection_bar.html", **context)
-    return make_response(render_template("access/_table.html", **table_context(view, table)))
+    # A ticked row is already ticked in the browser: only the bar changes.
+    template = "access/_selection_bar.html" if scope == "row" else "access/_table.html"
+    return render_template(template, **table_context(view, table))
 
 
 @bp.post("/add")
@@ -122,12 +120,9 @@ def grant():
     if selection.count() == 0:
         return add_message(render_view("add", status=422), _("Select at least one member."), "error")
     gone = selection.gone_count()
-    try:
-        granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
-        db.session.commit()
-    except IntegrityError:  # a second click raced the first: those members have access now
-        db.session.rollback()
-        granted = 0
+    # ON CONFLICT DO NOTHING: a second click racing the first grants nothing twice.
+    granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
+    db.session.commit()
     selection.clear()
     response = render_view("add", headers={"HX-Push-Url": url_for(".add", **table_for("add").args())})
     if granted:
@@ -153,8 +148,7 @@ def confirm_remove():
 def revoke():
     selection = selection_for("remove")
     if selection.count() == 0:
-        response = make_response(render_template("access/_remove_dialog.html", members=0, sends=0), 422)
-        return response
+        return render_template("access/_remove_dialog.html", members=0, sends=0), 422
     removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
     selection.clear()

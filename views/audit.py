@@ -40,5 +40,3 @@ def member_names(event_ids: list[int]) -> dict[int, list[str]]:
     for event_id, name, _ in db.session.execute(select(ranked).where(ranked.c.n <= NAMES_PER_EVENT)):
         names.setdefault(event_id, []).append(name)
     return names
-
-

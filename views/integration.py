@@ -75,6 +75,10 @@ class ConfirmForm(FlaskForm):
         "inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6})
 
 
+def concurrent_change() -> str:
+    return _("Another admin changed the Digital Post settings at the same moment. Check them and try again.")
+
+
 def integration() -> DigitalPostIntegration | None:
     return DigitalPostIntegration.find(g.org.id)
 
@@ -145,8 +149,7 @@ def start():
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
-        return step1(form, integration(), status=409, general_error=_(
-            "Another admin changed the Digital Post settings at the same moment. Check them and try again."))
+        return step1(form, integration(), status=409, general_error=concurrent_change())
     try:
         enqueue_verification_mail(current, cpr, code)
     except RedisError:
@@ -212,8 +215,7 @@ def confirm():
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
-        return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=_(
-            "Another admin changed the Digital Post settings at the same moment. Check them and try again."))
+        return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=concurrent_change())
     if request.headers.get("HX-Request") == "true":
         response = render_fragment("settings/_integration.html", PAGE, integration=current,
                                    access_count=access_count(g.org.id), headers={"HX-Push-Url": url_for(".index")})
