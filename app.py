@@ -1,7 +1,7 @@
 """Postbud: the application factory, and `app` for `flask --app app ...`."""
 import logging
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
 import config
@@ -43,11 +43,13 @@ def create_app(**overrides) -> Flask:
 
 
 def register_blueprints(app: Flask) -> None:
-    from views import access, audit, auth, errors, integration, orgs, settings, surveys
+    from views import access, audit, auth, errors, integration, orgs, respond, settings, shares, surveys
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(orgs.bp)
     app.register_blueprint(surveys.bp)
+    app.register_blueprint(shares.bp)
+    app.register_blueprint(respond.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(integration.bp)
     app.register_blueprint(access.bp)
@@ -56,6 +58,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def select_locale() -> str:
+    if g.get("respondent_language"):  # the public answer page speaks the respondent's language
+        return g.respondent_language
+    if not has_request_context():  # a job or the CLI: the default, unless it forces a locale
+        return "da"
     if current_user.is_authenticated and current_user.language:
         return current_user.language
     return session.get("language") or "da"

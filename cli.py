@@ -85,8 +85,7 @@ def seed_demo(members):
         if user.membership_in(org.id) is None:
             Membership.create(org, user, role=role.value, department=dept)
     if not db.session.scalar(select(func.count()).select_from(Survey).filter_by(owner_id=member.id)):
-        for title in ("Tilfredshed med borgerservice 2026", "Trivsel i hjemmeplejen", "Brugerundersøgelse: bibliotekerne"):
-            db.session.add(Survey(org_id=org.id, owner_id=member.id, title=title))
+        _demo_surveys(org, member)
     db.session.flush()
     existing = db.session.scalar(select(func.count()).select_from(Membership).filter_by(org_id=org.id)) - 2
     if existing < members:
@@ -95,6 +94,21 @@ def seed_demo(members):
     click.echo(f"Demo organization {org.id}: {org.name}")
     click.echo(f"  admin:  {DEMO_ADMIN[0]} / {DEMO_ADMIN[2]}")
     click.echo(f"  member: {DEMO_MEMBER[0]} / {DEMO_MEMBER[2]}")
+
+
+def _demo_surveys(org, member):
+    """One open survey ready to share, and two drafts."""
+    from models.survey import QuestionKind, SurveyState, add_question
+
+    survey = Survey(org_id=org.id, owner_id=member.id, title="Tilfredshed med borgerservice 2026",
+                    introduction="Vi vil gerne høre, hvordan du oplevede dit seneste besøg i Borgerservice.",
+                    anonymous=True, state=SurveyState.OPEN)
+    db.session.add(survey)
+    add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds var du med besøget?",
+                 ["Meget tilfreds", "Tilfreds", "Hverken eller", "Utilfreds", "Meget utilfreds"])
+    add_question(survey, QuestionKind.FREE_TEXT, "Hvad kan vi gøre bedre?", [])
+    for title in ("Trivsel i hjemmeplejen", "Brugerundersøgelse: bibliotekerne"):
+        db.session.add(Survey(org_id=org.id, owner_id=member.id, title=title))
 
 
 def _bulk_members(org, count, start=0):

@@ -85,6 +85,14 @@ class Config:
         self.VERIFICATION_RETRY_INTERVALS = [
             int(x) for x in env.get("VERIFICATION_RETRY_INTERVALS", "10,30,90").split(",") if x.strip()
         ]
+        # Seconds to wait before each new try of one message after a transient
+        # gateway failure; a 429's Retry-After wins when it is longer.
+        self.SEND_RETRY_DELAYS = [
+            float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()
+        ]
+        # Uploads over this size are refused from Content-Length, before reading.
+        self.MAX_CONTENT_LENGTH = 17 * 1024 * 1024
+        self.MAX_FORM_MEMORY_SIZE = 9 * 1024 * 1024
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

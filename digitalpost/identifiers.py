@@ -6,7 +6,7 @@ from stdnum.dk import cvr as stdnum_cvr
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 
 # Ten digits; one dash or space after the sixth is accepted and removed.
-_CPR_INPUT = re.compile(r"^(\d{6})[- ]?(\d{4})$")
+_CPR_INPUT = re.compile(r"^([0-9]{6})[- ]?([0-9]{4})$")
 
 
 class InvalidCPR(ValueError):

@@ -3,18 +3,24 @@ from extensions import db
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
-from models.sharing import ScheduledSend, SendState, Share
-from models.survey import Survey
+from models.sharing import Delivery, Recipient, RecipientImport, ScheduledSend, SendState, Share
+from models.survey import Answer, Question, Response, Survey
 from models.access import AuditEventMember, DigitalPostAccess  # noqa: E402  (after sharing)
 
 __all__ = [
     "db",
+    "Answer",
     "AuditEvent",
     "AuditEventMember",
+    "Delivery",
     "DigitalPostAccess",
     "DigitalPostIntegration",
     "Membership",
     "Organization",
+    "Question",
+    "Recipient",
+    "RecipientImport",
+    "Response",
     "Role",
     "ScheduledSend",
     "SendState",

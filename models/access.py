@@ -13,7 +13,7 @@ from extensions import db
 from models.audit import record_audit
 from models.base import UTCDateTime, utcnow
 from models.org import Membership
-from models.sharing import cancel_scheduled_sends
+from models.sharing import CancelReason, cancel_scheduled_sends
 
 
 class DigitalPostAccess(db.Model):
@@ -124,7 +124,7 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
         ["event_id", "membership_id", "user_id"],
         select(literal(event.id), Membership.id, Membership.user_id).where(Membership.id.in_(having)),
     ))
-    cancelled = cancel_scheduled_sends(org_id, reason="access_revoked", membership_ids=having)
+    cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.ACCESS_REVOKED, membership_ids=having)
     removed = db.session.execute(
         delete(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id,
                                         DigitalPostAccess.membership_id.in_(selected_ids))

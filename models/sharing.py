@@ -1,25 +1,133 @@
-"""Shares of a survey through Digital Post, and their scheduled rounds.
+"""Shares of a survey through Digital Post: recipients, rounds and deliveries.
 
-The sharing feature fills these tables; what is here already is what access
-revocation and deactivation need: one function that cancels scheduled sends.
+A share starts as a draft that the member fills step by step (recipients,
+message, schedule); the recipients are stored as they come, CPRs encrypted.
+Confirming turns the draft into rounds (`ScheduledSend`: the invitation and up
+to three reminders) in one transaction; the worker sends each round in chunks
+and writes one `Delivery` per recipient and round. Once no round is pending,
+the recipients' CPRs are deleted (`forget_cprs`).
 """
 import logging
-from datetime import datetime
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, func, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from flask_babel import lazy_gettext as _l
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
+MAX_RECIPIENTS = 100_000
+MAX_REMINDERS = 3
+SUBJECT_MAX = 255
+BODY_MAX = 10_000
+NAME_MAX = 100
+VARIABLE_MAX = 500
+MAX_VARIABLES = 20
+LANGUAGES = ("da", "en")
+MESSAGE_NAMESPACE = uuid.UUID("0b8f3f3e-2a51-4d3f-8a53-3f1c9a4d7e21")
 
-class SendState:
+
+class ShareState(StrEnum):
+    DRAFT = "draft"
+    CONFIRMED = "confirmed"
+
+
+class SendState(StrEnum):
     SCHEDULED = "scheduled"
     RUNNING = "running"
     DONE = "done"
     CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return str({SendState.SCHEDULED: _l("Scheduled"), SendState.RUNNING: _l("Sending"), SendState.DONE: _l("Sent"),
+                    SendState.CANCELLED: _l("Cancelled"), SendState.FAILED: _l("Stopped by an error")}[self])
+
+
+PENDING_STATES = (SendState.SCHEDULED, SendState.RUNNING)
+
+
+class RoundKind(StrEnum):
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+
+    @property
+    def label(self) -> str:
+        return str(_l("Invitation") if self == RoundKind.INVITATION else _l("Reminder"))
+
+
+class CancelReason(StrEnum):
+    ACCESS_REVOKED = "access_revoked"
+    INTEGRATION_DEACTIVATED = "integration_deactivated"
+    CANCELLED_BY_MEMBER = "cancelled_by_member"
+    SURVEY_CLOSED = "survey_closed"
+    NO_ACCESS = "no_access"  # found by the worker right before sending
+    INTEGRATION_OFF = "integration_off"
+    SURVEY_NOT_OPEN = "survey_not_open"
+
+    @property
+    def label(self) -> str:
+        return str({
+            CancelReason.ACCESS_REVOKED: _l("an administrator removed your access to Digital Post"),
+            CancelReason.INTEGRATION_DEACTIVATED: _l("an administrator deactivated Digital Post"),
+            CancelReason.CANCELLED_BY_MEMBER: _l("you cancelled it"),
+            CancelReason.SURVEY_CLOSED: _l("the survey was closed"),
+            CancelReason.NO_ACCESS: _l("you no longer had access to Digital Post"),
+            CancelReason.INTEGRATION_OFF: _l("Digital Post was not enabled for the organization"),
+            CancelReason.SURVEY_NOT_OPEN: _l("the survey was not open"),
+        }[self])
+
+    @classmethod
+    def label_of(cls, code: str | None) -> str:
+        """The label of a reason, or of a gateway error code that stopped a round."""
+        if code in cls._value2member_map_:
+            return cls(code).label
+        return error_label(code)
+
+
+def error_label(code: str | None) -> str:
+    """Why a message or a round failed, from the gateway's error codes."""
+    return str({
+        "recipient_exempt": _l("exempt from Digital Post"),
+        "recipient_not_found": _l("not known by Digital Post"),
+        "unavailable": _l("Digital Post did not answer"),
+        "rate_limited": _l("Digital Post was busy"),
+        "invalid_api_key": _l("Digital Post refused the organization's API key"),
+        "sender_not_authorized": _l("the sender CVR may not send with the API key"),
+        "invalid_memo": _l("the message could not be read by Digital Post"),
+        "cpr_deleted": _l("the CPR number was already deleted"),
+        "internal_error": _l("an internal error"),
+    }.get(code or "", _l("an unknown error")))
+
+
+class RecipientState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    RESPONDED = "responded"
+    DECLINED = "declined"
+
+    @property
+    def label(self) -> str:
+        return str({RecipientState.PENDING: _l("Scheduled"), RecipientState.SENT: _l("Sent"),
+                    RecipientState.FAILED: _l("Failed"), RecipientState.RESPONDED: _l("Responded"),
+                    RecipientState.DECLINED: _l("Declined")}[self])
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a reminder to someone who answered or declined meanwhile
 
 
 class Share(db.Model):
@@ -27,10 +135,32 @@ class Share(db.Model):
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"), index=True)
     membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id", ondelete="SET NULL"))
-    subject: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(12), default=ShareState.DRAFT)
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX), default="")
     body: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(2), default="da")
+    # Background variable names from uploaded files, usable as merge fields.
+    variables: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cprs_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    survey = relationship("Survey")
+    membership = relationship("Membership")
+    rounds = relationship("ScheduledSend", order_by="ScheduledSend.send_at", lazy="selectin",
+                          back_populates="share")
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == ShareState.DRAFT
+
+    @property
+    def pending_rounds(self) -> list["ScheduledSend"]:
+        return [r for r in self.rounds if r.state in PENDING_STATES]
+
+    @property
+    def invitation(self) -> "ScheduledSend | None":
+        return next((r for r in self.rounds if r.kind == RoundKind.INVITATION), None)
 
 
 class ScheduledSend(db.Model):
@@ -45,18 +175,272 @@ class ScheduledSend(db.Model):
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     share_id: Mapped[int] = mapped_column(ForeignKey("share.id", ondelete="CASCADE"), index=True)
     membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(12), default="invitation")  # invitation | reminder
+    kind: Mapped[str] = mapped_column(String(12), default=RoundKind.INVITATION)
     send_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(12), default=SendState.SCHEDULED)
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rq_job_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(40))
+
+    share = relationship("Share", back_populates="rounds")
+
+    @property
+    def job_id(self) -> str:
+        return f"round-{self.id}"
+
+    @property
+    def kind_label(self) -> str:
+        return RoundKind(self.kind).label
+
+    @property
+    def state_label(self) -> str:
+        return SendState(self.state).label
+
+    @property
+    def reason_label(self) -> str | None:
+        code = self.cancel_reason or self.error
+        return CancelReason.label_of(code) if code else None
 
 
-def scheduled_sends_filter(org_id: int, membership_ids=None):
+class Recipient(db.Model):
+    """A citizen a share is sent to. The CPR is Fernet-encrypted while rounds
+    are pending, and deleted after; cpr_hmac de-duplicates within the share."""
+
+    __table_args__ = (
+        UniqueConstraint("share_id", "cpr_hmac"),
+        Index("ix_recipient_share_state", "share_id", "state", "id"),
+        Index("ix_recipient_share_name", "share_id", "name_folded", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    share_id: Mapped[int] = mapped_column(ForeignKey("share.id", ondelete="CASCADE"))
+    cpr_encrypted: Mapped[str | None] = mapped_column(Text)
+    cpr_hmac: Mapped[str] = mapped_column(String(64))
+    cpr_masked: Mapped[str] = mapped_column(String(11))
+    first_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    last_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    name_folded: Mapped[str] = mapped_column(String(2 * NAME_MAX + 1), default="")
+    language: Mapped[str] = mapped_column(String(2), default="da")
+    variables: Mapped[dict | None] = mapped_column(JSON)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    state: Mapped[str] = mapped_column(String(12), default=RecipientState.PENDING)
+    error: Mapped[str | None] = mapped_column(String(40))
+    # Rows of an import that the member has not yet accepted (see RecipientImport).
+    import_id: Mapped[int | None] = mapped_column(index=True)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    share = relationship("Share")
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def state_label(self) -> str:
+        return RecipientState(self.state).label
+
+    @property
+    def error_label(self) -> str | None:
+        return error_label(self.error) if self.error else None
+
+
+class Delivery(db.Model):
+    """One recipient in one round. The messageUUID derives from both, so a
+    retried or repeated job can never deliver twice."""
+
+    __table_args__ = (UniqueConstraint("round_id", "recipient_id"),
+                      Index("ix_delivery_round_state", "round_id", "state", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign keys: a round inserts up to 100,000 rows in one statement.
+    round_id: Mapped[int]
+    recipient_id: Mapped[int]
+    state: Mapped[str] = mapped_column(String(10), default=DeliveryState.PENDING)
+    error: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def message_uuid(round_id: int, recipient_id: int) -> str:
+    return str(uuid.uuid5(MESSAGE_NAMESPACE, f"{round_id}:{recipient_id}"))
+
+
+class RecipientImport(db.Model):
+    """One pasted text or uploaded file: its report, and whether the member
+    accepted its valid rows. Failures keep row number, reason and masked CPR."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    share_id: Mapped[int] = mapped_column(ForeignKey("share.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(10))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    rows: Mapped[int] = mapped_column(default=0)
+    valid: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[list] = mapped_column(JSON, default=list)
+    accepted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- the draft ----------------------------------------------------------------
+
+def start_share(survey, membership) -> Share:
+    """A new draft share of the survey by the member. Drafts abandoned for a
+    day are deleted, with their recipients, when the member starts another."""
+    stale = select(Share.id).where(Share.membership_id == membership.id, Share.state == ShareState.DRAFT,
+                                   Share.created_at < utcnow() - timedelta(days=1))
+    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id.in_(stale)))
+    db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
+    share = Share(org_id=survey.org_id, survey_id=survey.id, membership_id=membership.id,
+                  state=ShareState.DRAFT, language="da", variables=[])
+    db.session.add(share)
+    return share
+
+
+def recipient_count(share_id: int, accepted_only: bool = True) -> int:
+    query = select(func.count()).select_from(Recipient).where(Recipient.share_id == share_id)
+    if accepted_only:
+        query = query.where(Recipient.import_id.is_(None))
+    return db.session.scalar(query)
+
+
+def accept_import(share: Share, imp: RecipientImport) -> int:
+    db.session.execute(update(Recipient).where(Recipient.import_id == imp.id, Recipient.share_id == share.id)
+                       .values(import_id=None).execution_options(synchronize_session=False))
+    imp.accepted = True
+    return imp.valid
+
+
+def discard_import(share: Share, imp: RecipientImport) -> None:
+    db.session.execute(Recipient.__table__.delete().where(Recipient.import_id == imp.id,
+                                                          Recipient.share_id == share.id))
+    db.session.delete(imp)
+
+
+def remove_recipients(share: Share) -> None:
+    """Empty the draft's list, to start over."""
+    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share.id))
+    db.session.execute(RecipientImport.__table__.delete().where(RecipientImport.share_id == share.id))
+    share.variables = []
+
+
+# --- merge fields --------------------------------------------------------------
+
+MERGE_FIELD = re.compile(r"\[([A-ZÆØÅ0-9_]+)\]")
+SYSTEM_FIELDS = {"FIRSTNAME": "first_name", "FORNAVN": "first_name", "LASTNAME": "last_name", "EFTERNAVN": "last_name"}
+
+
+def unknown_merge_fields(text: str, variables: list[str]) -> list[str]:
+    known = set(SYSTEM_FIELDS) | {v.upper() for v in variables}
+    return sorted({name for name in MERGE_FIELD.findall(text) if name not in known})
+
+
+def merge(text: str, recipient: "Recipient | dict") -> str:
+    get = recipient.get if isinstance(recipient, dict) else lambda k, d=None: getattr(recipient, k, d)
+    variables = get("variables") or {}
+
+    def value(match):
+        name = match.group(1)
+        if name in SYSTEM_FIELDS:
+            return get(SYSTEM_FIELDS[name]) or ""
+        return str(variables.get(name, match.group(0)))
+
+    return MERGE_FIELD.sub(value, text)
+
+
+# --- confirming, cancelling, status ------------------------------------------
+
+@dataclass
+class PlannedRound:
+    kind: RoundKind
+    send_at: datetime
+
+
+class ConfirmOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    NO_RECIPIENTS = "no_recipients"
+    NO_MESSAGE = "no_message"
+    NOT_ALLOWED = "not_allowed"
+    SURVEY_NOT_OPEN = "survey_not_open"
+
+    @property
+    def label(self) -> str:
+        return str({
+            CancelReason.ACCESS_REVOKED: _l("an administrator removed your access to Digital Post"),
+            CancelReason.INTEGRATION_DEACTIVATED: _l("an administrator deactivated Digital Post"),
+            CancelReason.CANCELLED_BY_MEMBER: _l("you cancelled it"),
+            CancelReason.SURVEY_CLOSED: _l("the survey was closed"),
+            CancelReason.NO_ACCESS: _l("you no longer had access to Digital Post"),
+            CancelReason.INTEGRATION_OFF: _l("Digital Post was not enabled for the organization"),
+            CancelReason.SURVEY_NOT_OPEN: _l("the survey was not open"),
+        }[self])
+
+    @classmethod
+    def label_of(cls, code: str | None) -> str:
+        """The label of a reason, or of a gateway error code that stopped a round."""
+        if code in cls._value2member_map_:
+            return cls(code).label
+        return error_label(code)
+
+
+def error_label(code: str | None) -> str:
+    """Why a message or a round failed, from the gateway's error codes."""
+    return str({
+        "recipient_exempt": _l("exempt from Digital Post"),
+        "recipient_not_found": _l("not known by Digital Post"),
+        "unavailable": _l("Digital Post did not answer"),
+        "rate_limited": _l("Digital Post was busy"),
+        "invalid_api_key": _l("Digital Post refused the organization's API key"),
+        "sender_not_authorized": _l("the sender CVR may not send with the API key"),
+        "invalid_memo": _l("the message could not be read by Digital Post"),
+        "cpr_deleted": _l("the CPR number was already deleted"),
+        "internal_error": _l("an internal error"),
+    }.get(code or "", _l("an unknown error")))
+
+
+def confirm_share(share: Share, rounds: list[PlannedRound], may_share: bool) -> tuple[ConfirmOutcome, list[ScheduledSend]]:
+    """Turn the draft into its rounds, in the caller's transaction. The draft
+    flips by a conditional UPDATE, so a double click confirms once."""
+    if not share.is_draft:
+        return ConfirmOutcome.ALREADY_CONFIRMED, []
+    if not may_share:
+        return ConfirmOutcome.NOT_ALLOWED, []
+    if not share.survey.is_open:
+        return ConfirmOutcome.SURVEY_NOT_OPEN, []
+    if not share.subject or not share.body:
+        return ConfirmOutcome.NO_MESSAGE, []
+    if not recipient_count(share.id):
+        return ConfirmOutcome.NO_RECIPIENTS, []
+    flipped = db.session.execute(
+        update(Share).where(Share.id == share.id, Share.state == ShareState.DRAFT)
+        .values(state=ShareState.CONFIRMED, confirmed_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+    if not flipped:
+        return ConfirmOutcome.ALREADY_CONFIRMED, []
+    # Rows of imports the member never accepted are not part of the share.
+    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share.id,
+                                                          Recipient.import_id.is_not(None)))
+    created = [ScheduledSend(org_id=share.org_id, share_id=share.id, membership_id=share.membership_id,
+                             kind=r.kind, send_at=r.send_at, state=SendState.SCHEDULED) for r in rounds]
+    db.session.add_all(created)
+    db.session.flush()
+    for r in created:
+        r.rq_job_id = r.job_id
+    db.session.refresh(share)
+    return ConfirmOutcome.CONFIRMED, created
+
+
+def scheduled_sends_filter(org_id: int, membership_ids=None, share_ids=None):
     conditions = [ScheduledSend.org_id == org_id, ScheduledSend.state == SendState.SCHEDULED]
     if membership_ids is not None:
         conditions.append(ScheduledSend.membership_id.in_(membership_ids))
+    if share_ids is not None:
+        conditions.append(ScheduledSend.share_id.in_(share_ids))
     return conditions
 
 
@@ -66,22 +450,70 @@ def count_scheduled_sends(org_id: int, membership_ids=None) -> int:
     )
 
 
-def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None) -> int:
+def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_ids=None) -> int:
     """Cancel every scheduled send of the organization, or of the given
-    members (a subquery of membership ids), in the current transaction.
+    members or shares (subqueries of ids), in the current transaction.
 
     Their rq jobs are dequeued once the transaction commits; a job that
-    still runs re-reads its row and finds it cancelled.
+    still runs re-reads its row and finds it cancelled. Shares left with no
+    pending round forget their recipients' CPRs.
     """
-    job_ids = db.session.execute(
+    rows = db.session.execute(
         update(ScheduledSend)
-        .where(*scheduled_sends_filter(org_id, membership_ids))
+        .where(*scheduled_sends_filter(org_id, membership_ids, share_ids))
         .values(state=SendState.CANCELLED, cancel_reason=reason, cancelled_at=utcnow())
-        .returning(ScheduledSend.rq_job_id)
+        .returning(ScheduledSend.rq_job_id, ScheduledSend.share_id)
         .execution_options(synchronize_session=False)
-    ).scalars().all()
-    db.session.info.setdefault("rq_jobs_to_cancel", set()).update(j for j in job_ids if j)
-    return len(job_ids)
+    ).all()
+    db.session.info.setdefault("rq_jobs_to_cancel", set()).update(j for j, _ in rows if j)
+    for share_id in {s for _, s in rows}:
+        forget_cprs(share_id)
+    return len(rows)
+
+
+def cancel_share(share: Share) -> int:
+    return cancel_scheduled_sends(share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id])
+
+
+def forget_cprs(share_id: int) -> bool:
+    """Retention: once no round of the share is pending, delete its
+    recipients' encrypted CPRs. Names, states and answers stay."""
+    pending = db.session.scalar(select(func.count()).select_from(ScheduledSend).where(
+        ScheduledSend.share_id == share_id, ScheduledSend.state.in_(PENDING_STATES)))
+    if pending:
+        return False
+    db.session.execute(update(Recipient).where(Recipient.share_id == share_id, Recipient.cpr_encrypted.is_not(None))
+                       .values(cpr_encrypted=None).execution_options(synchronize_session=False))
+    db.session.execute(update(Share).where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
+                       .values(cprs_deleted_at=utcnow()).execution_options(synchronize_session=False))
+    return True
+
+
+def state_counts(share: Share) -> dict[str, int]:
+    """Recipients by state, plus delivery outcomes of the rounds. Pending
+    recipients of a cancelled invitation count as cancelled."""
+    counts = dict(db.session.execute(
+        select(Recipient.state, func.count()).where(Recipient.share_id == share.id, Recipient.import_id.is_(None))
+        .group_by(Recipient.state)).all())
+    result = {s.value: counts.get(s.value, 0) for s in RecipientState}
+    result["total"] = sum(counts.values())
+    invitation = share.invitation
+    result["cancelled"] = 0
+    if invitation is not None and invitation.state in (SendState.CANCELLED, SendState.FAILED):
+        result["cancelled"] = result["pending"]
+        result["pending"] = 0
+    result["reminded"] = db.session.scalar(
+        select(func.count()).select_from(Delivery).join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
+        .where(ScheduledSend.share_id == share.id, ScheduledSend.kind == RoundKind.REMINDER,
+               Delivery.state == DeliveryState.SENT)) if len(share.rounds) > 1 else 0
+    return result
+
+
+def failure_reasons(share: Share) -> dict[str, int]:
+    return dict(db.session.execute(
+        select(Recipient.error, func.count()).where(Recipient.share_id == share.id,
+                                                    Recipient.state == RecipientState.FAILED)
+        .group_by(Recipient.error)).all())
 
 
 @event.listens_for(Session, "after_commit")

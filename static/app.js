@@ -41,6 +41,17 @@
     if (closer) { evt.preventDefault(); dialog().close(); }
   });
 
+  // Copy buttons: data-copy names the input whose value is copied.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest("[data-copy]");
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    if (!input) return;
+    input.select();
+    var done = function () { showMessage(button.getAttribute("data-copied") || "OK", "success"); };
+    if (navigator.clipboard) { navigator.clipboard.writeText(input.value).then(done, done); } else { done(); }
+  });
+
   document.addEventListener("showMessage", function (evt) {
     var detail = evt.detail || {};
     showMessage(detail.text || detail.value, detail.category);

@@ -1,6 +1,10 @@
-"""Members see Digital Post among the share options once they have access."""
+"""Members see Digital Post as a usable share option once they have access and
+the integration is on; otherwise the card is greyed with who can grant it."""
 from models import DigitalPostIntegration, Membership, Survey, db
 from models.access import grant_access, revoke_access
+
+
+GREYED = 'class="card card-disabled" id="share-digital-post" aria-disabled="true"'
 
 
 def share_page(s, org, survey):
@@ -16,22 +20,23 @@ def test_share_option_follows_access_and_the_integration(as_member, org, admin, 
     db.session.add(survey)
     db.session.commit()
     page = share_page(as_member, org, survey).get_data(as_text=True)
-    assert "Link" in page and 'id="share-digital-post"' not in page
+    assert "Link" in page and GREYED in page
 
     grant_access(org.id, admin.id, members_ids(member))
     db.session.commit()
-    assert 'id="share-digital-post"' in share_page(as_member, org, survey).get_data(as_text=True)
+    page = share_page(as_member, org, survey).get_data(as_text=True)
+    assert 'id="share-digital-post"' in page and GREYED not in page
 
     integration = DigitalPostIntegration.find(org.id)
     integration.deactivate(admin.id)
     db.session.commit()
-    assert 'id="share-digital-post"' not in share_page(as_member, org, survey).get_data(as_text=True)
+    assert GREYED in share_page(as_member, org, survey).get_data(as_text=True)
 
     integration.state = "active"
     db.session.commit()
     revoke_access(org.id, admin.id, members_ids(member))
     db.session.commit()
-    assert 'id="share-digital-post"' not in share_page(as_member, org, survey).get_data(as_text=True)
+    assert GREYED in share_page(as_member, org, survey).get_data(as_text=True)
 
 
 def test_someone_elses_survey_is_404(as_member, org, admin):

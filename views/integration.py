@@ -19,7 +19,7 @@ from jobs.verification import enqueue_verification_mail
 from models import DigitalPostIntegration, db, record_audit
 from models.access import access_count
 from models.integration import MAX_CODE_ATTEMPTS, Sending, record_sending
-from models.sharing import cancel_scheduled_sends, count_scheduled_sends
+from models.sharing import CancelReason, cancel_scheduled_sends, count_scheduled_sends
 from views.ratelimit import FailureLimit
 from views.org_scope import admin_required, org_blueprint
 from views.rendering import add_message, render_fragment
@@ -294,7 +294,7 @@ def deactivate():
     current = DigitalPostIntegration.for_org(g.org.id, lock=True)
     if current.is_active:
         current.deactivate(g.membership.user_id)
-        cancelled = cancel_scheduled_sends(g.org.id, reason="integration_deactivated")
+        cancelled = cancel_scheduled_sends(g.org.id, reason=CancelReason.INTEGRATION_DEACTIVATED)
         record_audit(g.org.id, g.membership.user_id, "integration.deactivated",
                      target=f"CVR {current.sender_cvr}", cancelled_sends=cancelled)
         db.session.commit()

@@ -1,14 +1,52 @@
-"""A member's surveys, and how to share them."""
-from flask import abort, g, render_template
+"""A member's surveys: create, add questions, open and close, see responses,
+and the share page (the anonymous link, and Digital Post)."""
+from flask import abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, ValidationError
 
-from models import DigitalPostIntegration, Survey, db
+from models import DigitalPostIntegration, Share, Survey, db
 from models.access import has_access
+from models.sharing import ShareState
+from models.survey import (INTRO_MAX, MAX_OPTIONS, MAX_QUESTIONS, OPTION_MAX, QUESTION_MAX, TITLE_MAX, QuestionKind,
+                           add_question, close_survey, open_survey, results)
 from views.org_scope import org_blueprint
+from views.rendering import add_message, render_fragment
 
 bp = org_blueprint("surveys", __name__, "/surveys")
 
 
+class SurveyForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=TITLE_MAX)])
+    introduction = TextAreaField(_l("Introduction"), validators=[Length(max=INTRO_MAX)])
+    anonymous = BooleanField(_l("Anonymous: answers are stored without any link to the person who gave them"))
+
+
+class QuestionForm(FlaskForm):
+    kind = RadioField(_l("Kind of question"), default=QuestionKind.SINGLE_CHOICE.value, choices=[
+        (QuestionKind.SINGLE_CHOICE.value, _l("Single choice")), (QuestionKind.FREE_TEXT.value, _l("Free text"))])
+    text = StringField(_l("Question"), validators=[DataRequired(), Length(max=QUESTION_MAX)])
+    options = TextAreaField(_l("Options, one per line"))
+
+    def validate_options(self, field):
+        if self.kind.data != QuestionKind.SINGLE_CHOICE:
+            field.data = ""
+            return
+        options = [line.strip() for line in (field.data or "").splitlines() if line.strip()]
+        if len(options) < 2:
+            raise ValidationError(_("Give at least two options, one per line."))
+        if len(options) > MAX_OPTIONS:
+            raise ValidationError(_("At most %(n)d options.", n=MAX_OPTIONS))
+        if any(len(o) > OPTION_MAX for o in options):
+            raise ValidationError(_("An option can be at most %(n)d characters.", n=OPTION_MAX))
+        if len({o.casefold() for o in options}) != len(options):
+            raise ValidationError(_("Two options are the same."))
+        field.data = options
+
+
 def own_survey(survey_id: int) -> Survey:
+    """The member's own survey; another's, or another organization's, is 404."""
     survey = db.session.get(Survey, survey_id)
     if survey is None or survey.org_id != g.org.id or survey.owner_id != g.membership.user_id:
         abort(404)
@@ -21,17 +59,126 @@ def can_share_via_digital_post() -> bool:
     return integration is not None and integration.is_active and has_access(g.membership)
 
 
-@bp.route("/")
+@bp.get("/")
 def index():
     surveys = db.session.scalars(
         db.select(Survey)
         .where(Survey.org_id == g.org.id, Survey.owner_id == g.membership.user_id)
         .order_by(Survey.created_at.desc(), Survey.id.desc())
     ).all()
-    return render_template("surveys/index.html", surveys=surveys)
+    return render_template("surveys/index.html", surveys=surveys, form=SurveyForm(formdata=None))
 
 
-@bp.route("/<int:survey_id>/share")
+@bp.post("/")
+def create():
+    form = SurveyForm()
+    if not form.validate():
+        surveys = db.session.scalars(db.select(Survey).where(
+            Survey.org_id == g.org.id, Survey.owner_id == g.membership.user_id)).all()
+        return render_template("surveys/index.html", surveys=surveys, form=form), 422
+    survey = Survey(org_id=g.org.id, owner_id=g.membership.user_id, title=form.title.data.strip(),
+                    introduction=(form.introduction.data or "").strip(), anonymous=form.anonymous.data)
+    db.session.add(survey)
+    db.session.commit()
+    return redirect(url_for(".edit", survey_id=survey.id), 303)
+
+
+def edit_page(survey, form=None, question_form=None, status=200):
+    return render_template("surveys/edit.html", survey=survey, status=status,
+                           form=form or SurveyForm(obj=survey, formdata=None),
+                           question_form=question_form or QuestionForm(formdata=None),
+                           max_questions=MAX_QUESTIONS), status
+
+
+@bp.get("/<int:survey_id>/")
+def edit(survey_id):
+    return edit_page(own_survey(survey_id))
+
+
+@bp.post("/<int:survey_id>/")
+def update(survey_id):
+    survey = own_survey(survey_id)
+    form = SurveyForm()
+    if not form.validate():
+        return edit_page(survey, form=form, status=422)
+    survey.title = form.title.data.strip()
+    survey.introduction = (form.introduction.data or "").strip()
+    if survey.is_draft:  # respondents were told one or the other once it opened
+        survey.anonymous = form.anonymous.data
+    db.session.commit()
+    return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), _("The survey is saved."))
+
+
+@bp.post("/<int:survey_id>/questions")
+def add_question_view(survey_id):
+    survey = own_survey(survey_id)
+    form = QuestionForm()
+    if not survey.is_draft:
+        abort(409)
+    if len(survey.questions) >= MAX_QUESTIONS:
+        form.text.errors = [_("A survey can have at most %(n)d questions.", n=MAX_QUESTIONS)]
+        return render_fragment("surveys/_questions.html", "surveys/edit.html", status=422, survey=survey,
+                               question_form=form, form=SurveyForm(obj=survey, formdata=None))
+    if not form.validate():
+        return render_fragment("surveys/_questions.html", "surveys/edit.html", status=422, survey=survey,
+                               question_form=form, form=SurveyForm(obj=survey, formdata=None))
+    add_question(survey, form.kind.data, form.text.data.strip(), form.options.data or [])
+    db.session.commit()
+    db.session.refresh(survey)
+    return render_fragment("surveys/_questions.html", "surveys/edit.html", survey=survey,
+                           question_form=QuestionForm(formdata=None), form=SurveyForm(obj=survey, formdata=None))
+
+
+@bp.post("/<int:survey_id>/questions/<int:question_id>/delete")
+def delete_question(survey_id, question_id):
+    survey = own_survey(survey_id)
+    question = next((q for q in survey.questions if q.id == question_id), None)
+    if question is None:
+        abort(404)
+    if not survey.is_draft:
+        abort(409)
+    survey.questions.remove(question)
+    db.session.commit()
+    return render_fragment("surveys/_questions.html", "surveys/edit.html", survey=survey,
+                           question_form=QuestionForm(formdata=None), form=SurveyForm(obj=survey, formdata=None))
+
+
+@bp.post("/<int:survey_id>/open")
+def open_(survey_id):
+    survey = own_survey(survey_id)
+    if not survey.questions:
+        return add_message(redirect(url_for(".edit", survey_id=survey.id), 303),
+                           _("Add at least one question before you open the survey."), "error")
+    open_survey(survey)
+    db.session.commit()
+    return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), _("The survey is open for answers."))
+
+
+@bp.post("/<int:survey_id>/close")
+def close(survey_id):
+    survey = own_survey(survey_id)
+    cancelled = close_survey(survey)
+    db.session.commit()
+    text = _("The survey is closed. Late respondents are told so.")
+    if cancelled:
+        text += " " + ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.",
+                               cancelled)
+    return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), text)
+
+
+@bp.get("/<int:survey_id>/responses")
+def responses(survey_id):
+    survey = own_survey(survey_id)
+    return render_template("surveys/responses.html", survey=survey, results=results(survey),
+                           total=survey.response_count())
+
+
+@bp.get("/<int:survey_id>/share")
 def share(survey_id):
-    return render_template("surveys/share.html", survey=own_survey(survey_id),
+    survey = own_survey(survey_id)
+    shares = db.session.scalars(db.select(Share).where(
+        Share.survey_id == survey.id, Share.membership_id == g.membership.id, Share.state == ShareState.CONFIRMED)
+        .order_by(Share.id.desc())).all()
+    link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.public", token=survey.public_token)
+    return render_template("surveys/share.html", survey=survey, link=link, shares=shares,
                            digital_post=can_share_via_digital_post())

@@ -1,0 +1,259 @@
+"""Sending a round (an invitation or a reminder) of a share.
+
+The database says what to send: the job re-reads its round, writes one
+Delivery per recipient (INSERT … SELECT, once), and sends the pending ones in
+chunks. Each message has a messageUUID derived from the round and the
+recipient, so a job that runs twice, or a retry after a timeout, is answered
+by the gateway's replay and never delivers twice. Right before each chunk it
+checks that the integration is active, the member still has access and the
+survey is open; if not, the round is cancelled with that reason.
+"""
+import logging
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import force_locale, gettext as _
+from rq import Callback
+from sqlalchemy import and_, bindparam, exists, func, literal, select, update
+
+from crypto import decrypt
+from digitalpost import Action, DigitalPostClient, Message, PermanentError, RateLimited, TransientError
+from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
+from extensions import db
+from jobs.connection import get_queue
+from models import DigitalPostAccess, DigitalPostIntegration
+from models.base import utcnow
+from models.sharing import (CancelReason, Delivery, DeliveryState, Recipient, RecipientState, RoundKind,
+                            ScheduledSend, SendState, Share, cancel_scheduled_sends, forget_cprs, merge,
+                            message_uuid)
+
+log = logging.getLogger(__name__)
+CHUNK = 200
+MAX_ATTEMPTS = 5
+JOB_TIMEOUT = 6 * 3600
+ROUND_FAILURE_CODES = (InvalidApiKey.code, SenderNotAuthorized.code)
+
+
+def enqueue_rounds(rounds: list[ScheduledSend]) -> None:
+    """Schedule the rounds' jobs, after their rows are committed. Job ids
+    derive from the rows, so enqueueing again replaces rather than adds."""
+    queue = get_queue()
+    now = utcnow()
+    with queue.connection.pipeline() as pipe:
+        for r in rounds:
+            options = dict(job_id=r.job_id, job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600,
+                           failure_ttl=7 * 24 * 3600, on_failure=Callback(round_crashed),
+                           description=f"{r.kind} round {r.id}", pipeline=pipe)
+            if r.send_at <= now:
+                queue.enqueue(send_round, r.id, **options)
+            else:
+                queue.enqueue_at(r.send_at, send_round, r.id, **options)
+        pipe.execute()
+
+
+@dataclass
+class Guard:
+    ok: bool
+    reason: str | None = None
+    integration: DigitalPostIntegration | None = None
+
+
+def check_guard(rnd: ScheduledSend) -> Guard:
+    """What must hold right before any message of the round is sent."""
+    share = rnd.share
+    integration = db.session.scalar(select(DigitalPostIntegration).where(
+        DigitalPostIntegration.org_id == rnd.org_id).execution_options(populate_existing=True))
+    if integration is None or not integration.is_active:
+        return Guard(False, CancelReason.INTEGRATION_OFF)
+    if rnd.membership_id is None or not db.session.scalar(select(exists().where(
+            DigitalPostAccess.membership_id == rnd.membership_id))):
+        return Guard(False, CancelReason.NO_ACCESS)
+    db.session.refresh(share.survey)
+    if not share.survey.is_open:
+        return Guard(False, CancelReason.SURVEY_NOT_OPEN)
+    return Guard(True, integration=integration)
+
+
+def send_round(round_id: int) -> str:
+    rnd = db.session.get(ScheduledSend, round_id)
+    if rnd is None:
+        return "gone"
+    if rnd.state not in (SendState.SCHEDULED, SendState.RUNNING):
+        return f"nothing to do: {rnd.state}"
+    if rnd.state == SendState.SCHEDULED:
+        started = db.session.execute(
+            update(ScheduledSend).where(ScheduledSend.id == round_id, ScheduledSend.state == SendState.SCHEDULED)
+            .values(state=SendState.RUNNING, started_at=utcnow()).execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if not started:  # cancelled in the meantime
+            return "cancelled before start"
+        db.session.refresh(rnd)
+    guard = check_guard(rnd)
+    if not guard.ok:
+        return finish(rnd, SendState.CANCELLED, reason=guard.reason)
+    create_deliveries(rnd)
+    db.session.commit()
+    config = current_app.config
+    with DigitalPostClient(config["DIGITAL_POST_API_URL"], guard.integration.api_key) as client:
+        while True:
+            guard = check_guard(rnd)
+            if not guard.ok:
+                return finish(rnd, SendState.CANCELLED, reason=guard.reason)
+            chunk = pending_chunk(rnd)
+            if not chunk:
+                break
+            failure = send_chunk(client, rnd, guard.integration, chunk)
+            db.session.commit()
+            if failure:
+                return finish(rnd, SendState.FAILED, error=failure)
+    return finish(rnd, SendState.DONE)
+
+
+def create_deliveries(rnd: ScheduledSend) -> None:
+    """One pending Delivery per recipient of the round, written once: the
+    invitation goes to everyone on the list, a reminder to those whose
+    invitation was sent and who have neither answered nor declined."""
+    from models.access import _insert
+
+    recipients = select(literal(rnd.id), Recipient.id, literal(DeliveryState.PENDING.value), literal(0)).where(
+        Recipient.share_id == rnd.share_id, Recipient.import_id.is_(None))
+    if rnd.kind == RoundKind.REMINDER:
+        recipients = recipients.where(Recipient.state == RecipientState.SENT)
+    db.session.execute(_insert(Delivery).from_select(["round_id", "recipient_id", "state", "attempts"], recipients)
+                       .on_conflict_do_nothing(index_elements=["round_id", "recipient_id"]))
+
+
+def pending_chunk(rnd: ScheduledSend) -> list:
+    return db.session.execute(
+        select(Delivery.id, Delivery.attempts, Recipient)
+        .join(Recipient, Recipient.id == Delivery.recipient_id)
+        .where(Delivery.round_id == rnd.id, Delivery.state == DeliveryState.PENDING)
+        .order_by(Delivery.id).limit(CHUNK)
+        .execution_options(populate_existing=True)
+    ).all()
+
+
+def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk) -> str | None:
+    """Send one chunk and record every outcome. Returns an error code that
+    stops the whole round (the key or the CVR refused), else None."""
+    share, org_name = rnd.share, integration.organization.name
+    delivery_updates, sent_ids, failed = [], [], []
+    stop = None
+    for delivery_id, attempts, recipient in chunk:
+        if rnd.kind == RoundKind.REMINDER and (recipient.responded_at or recipient.declined_at):
+            delivery_updates.append({"d_id": delivery_id, "d_state": DeliveryState.SKIPPED, "d_error": None,
+                                     "d_attempts": attempts, "d_sent_at": None})
+            continue
+        if recipient.cpr_encrypted is None:
+            delivery_updates.append({"d_id": delivery_id, "d_state": DeliveryState.FAILED, "d_error": "cpr_deleted",
+                                     "d_attempts": attempts, "d_sent_at": None})
+            continue
+        message = build_message(rnd, share, recipient, integration.sender_cvr, org_name)
+        outcome, error, attempts = send_with_retries(client, message, attempts)
+        delivery_updates.append({"d_id": delivery_id, "d_state": outcome, "d_error": error,
+                                 "d_attempts": attempts, "d_sent_at": utcnow() if outcome == DeliveryState.SENT else None})
+        if outcome == DeliveryState.SENT:
+            sent_ids.append(recipient.id)
+        elif error in ROUND_FAILURE_CODES:
+            delivery_updates.pop()  # not this recipient's fault: left pending for a later retry of the round
+            stop = error
+            break
+        else:
+            failed.append({"r_id": recipient.id, "r_error": error})
+    if delivery_updates:
+        db.session.execute(
+            update(Delivery.__table__).where(Delivery.__table__.c.id == bindparam("d_id"))
+            .values(state=bindparam("d_state"), error=bindparam("d_error"), attempts=bindparam("d_attempts"),
+                    sent_at=bindparam("d_sent_at")),
+            delivery_updates)
+    if rnd.kind == RoundKind.INVITATION:
+        table = Recipient.__table__
+        if sent_ids:
+            db.session.execute(update(table).where(table.c.id.in_(sent_ids), table.c.state == RecipientState.PENDING)
+                               .values(state=RecipientState.SENT))
+        if failed:
+            db.session.execute(
+                update(table).where(and_(table.c.id == bindparam("r_id"), table.c.state == RecipientState.PENDING))
+                .values(state=RecipientState.FAILED, error=bindparam("r_error")), failed)
+    return stop
+
+
+def send_with_retries(client: DigitalPostClient, message: Message, attempts: int) -> tuple[str, str | None, int]:
+    """Transient trouble (503, timeouts, 429) is retried with backoff that
+    honours Retry-After; permanent answers are final at once."""
+    delays = current_app.config["SEND_RETRY_DELAYS"]
+    while True:
+        attempts += 1
+        try:
+            client.send(message)
+            return DeliveryState.SENT, None, attempts
+        except PermanentError as exc:
+            return DeliveryState.FAILED, exc.code, attempts
+        except TransientError as exc:
+            if attempts >= MAX_ATTEMPTS:
+                return DeliveryState.FAILED, exc.code, attempts
+            wait = delays[min(attempts, len(delays)) - 1] if delays else 0
+            if isinstance(exc, RateLimited):
+                wait = max(wait, exc.retry_after)
+            time.sleep(min(wait, 60))
+
+
+def build_message(rnd: ScheduledSend, share: Share, recipient: Recipient, sender_cvr: str, org_name: str) -> Message:
+    """The same content every time for one round and recipient, so that a
+    repeated send is a replay and not a conflict."""
+    language = recipient.language if recipient.language in ("da", "en") else "da"
+    subject = merge(share.subject, recipient)
+    with force_locale(language):
+        if rnd.kind == RoundKind.REMINDER:
+            subject = _("Reminder: %(subject)s", subject=subject)
+        action = _("Answer the survey")
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return Message(
+        message_uuid=message_uuid(rnd.id, recipient.id),
+        subject=subject[:255],
+        sender_cvr=sender_cvr,
+        sender_name=org_name,
+        recipient_cpr=decrypt(recipient.cpr_encrypted),
+        body=merge(share.body, recipient),
+        language=language,
+        actions=(Action(label=action, url=f"{base}/r/{recipient.token}"),),
+        created_at=rnd.send_at.replace(microsecond=0),
+    )
+
+
+def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, error: str | None = None) -> str:
+    values = {"state": state, "finished_at": utcnow()}
+    if state == SendState.CANCELLED:
+        values.update(cancel_reason=reason, cancelled_at=utcnow())
+    if error:
+        values["error"] = error
+    db.session.execute(update(ScheduledSend).where(ScheduledSend.id == rnd.id,
+                                                   ScheduledSend.state.in_((SendState.RUNNING, SendState.SCHEDULED)))
+                       .values(**values).execution_options(synchronize_session=False))
+    if state != SendState.DONE:
+        # What stopped this round (access, integration, survey, the key) stops the later ones too.
+        cancel_scheduled_sends(rnd.org_id, reason or error, share_ids=[rnd.share_id])
+    forget_cprs(rnd.share_id)
+    db.session.commit()
+    outcome = f"{state}" + (f": {reason or error}" if reason or error else "")
+    counts = dict(db.session.execute(select(Delivery.state, func.count()).where(Delivery.round_id == rnd.id)
+                                     .group_by(Delivery.state)).all())
+    log.info("round %s (%s) %s; deliveries %s", rnd.id, rnd.kind, outcome, counts)
+    return outcome
+
+
+def round_crashed(job, connection, exc_type, exc_value, traceback) -> None:
+    """rq's failure callback: whatever the job raised, the round gets a final
+    recorded state, and the member sees it instead of a round that runs for ever."""
+    round_id = job.args[0] if job.args else None
+    try:
+        db.session.rollback()
+        rnd = db.session.get(ScheduledSend, round_id)
+        if rnd is not None:
+            finish(rnd, SendState.FAILED, error="internal_error")
+    except Exception:
+        log.exception("could not record the failure of round %s", round_id)
+    log.error("round %s failed: %s", round_id, exc_type.__name__ if exc_type else "unknown")
+

@@ -1,0 +1,326 @@
+"""Recipients into a draft share: one typed in, CSV text pasted, or a CSV or
+Excel (.xlsx) file uploaded.
+
+Files are read as streams, row by row, and written in batches, so memory does
+not grow with the file. Every row is validated; a row that fails is reported
+with its row number, the reason and the CPR masked. The valid rows of a paste
+or upload wait (tagged with their RecipientImport) until the member accepts
+them, or are thrown away if the member chooses to fix the file instead.
+"""
+import codecs
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import BinaryIO
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from crypto import encryptor, hasher
+from digitalpost import InvalidCPR, mask_cpr, normalize_cpr
+from extensions import db
+from models.org import fold
+from models.sharing import (LANGUAGES, MAX_RECIPIENTS, MAX_VARIABLES, NAME_MAX, VARIABLE_MAX, Recipient,
+                            RecipientImport, Share, recipient_count)
+from models.survey import new_token
+
+CPR_HASH_PURPOSE = "recipient-cpr"
+BATCH = 2000
+FAILURES_KEPT = 200
+UPLOAD_MAX_BYTES = 16 * 1024 * 1024
+PASTE_MAX_BYTES = 8 * 1024 * 1024
+
+# Column names, in either language (ux-labels), to the recipient's fields.
+COLUMNS = {"firstname": "first_name", "fornavn": "first_name", "first_name": "first_name",
+           "lastname": "last_name", "efternavn": "last_name", "last_name": "last_name",
+           "cpr": "cpr", "cprnr": "cpr", "cpr-nummer": "cpr",
+           "language": "language", "sprog": "language"}
+POSITIONAL = ("first_name", "last_name", "cpr", "language")
+LANGUAGE_WORDS = {"da": "da", "dansk": "da", "danish": "da", "en": "en", "engelsk": "en", "english": "en"}
+VARIABLE_NAME = re.compile(r"[^A-ZÆØÅ0-9_]+")
+
+
+class ImportSource(StrEnum):
+    MANUAL = "manual"
+    PASTE = "paste"
+    UPLOAD = "upload"
+
+
+class RowError(StrEnum):
+    CPR_MISSING = "cpr_missing"
+    CPR_FORMAT = "cpr_format"
+    CPR_DATE = "cpr_date"
+    LANGUAGE = "language"
+    TOO_LONG = "too_long"
+
+    @property
+    def label(self) -> str:
+        return str({
+            RowError.CPR_MISSING: _l("CPR number missing"),
+            RowError.CPR_FORMAT: _l("CPR number must have 10 digits"),
+            RowError.CPR_DATE: _l("CPR number does not start with a real date"),
+            RowError.LANGUAGE: _l("Language must be da or en"),
+            RowError.TOO_LONG: _l("A value is too long"),
+        }[self])
+
+
+class FileError(StrEnum):
+    EMPTY = "empty"
+    NOT_TEXT = "not_text"
+    NOT_XLSX = "not_xlsx"
+    NO_CPR_COLUMN = "no_cpr_column"
+    TOO_MANY = "too_many"
+    TOO_LARGE = "too_large"
+    TOO_MANY_COLUMNS = "too_many_columns"
+
+    @property
+    def label(self) -> str:
+        return str({
+            FileError.EMPTY: _l("The file has no rows."),
+            FileError.NOT_TEXT: _l("This is not a CSV file or an Excel (.xlsx) file."),
+            FileError.NOT_XLSX: _l("This file could not be read as an Excel (.xlsx) file."),
+            FileError.NO_CPR_COLUMN: _l("The header row has no cpr column."),
+            FileError.TOO_MANY: _l("A share can have at most %(max)s recipients. Split the list into several shares.",
+                                   max=f"{MAX_RECIPIENTS:,}".replace(",", ".")),
+            FileError.TOO_LARGE: _l("The file is too large (at most %(mb)d MB).", mb=UPLOAD_MAX_BYTES // 2**20),
+            FileError.TOO_MANY_COLUMNS: _l("The file has too many columns (at most %(n)d background variables).",
+                                           n=MAX_VARIABLES),
+        }[self])
+
+
+class ImportRefused(Exception):
+    def __init__(self, error: FileError):
+        self.error = error
+        super().__init__(error.value)
+
+
+@dataclass
+class ValidRow:
+    first_name: str
+    last_name: str
+    cpr: str
+    language: str
+    variables: dict | None = None
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    valid: int = 0
+    failures: list = field(default_factory=list)
+    failed: int = 0
+
+    def fail(self, row_no: int, error: RowError, cpr: str = "") -> None:
+        self.failed += 1
+        if len(self.failures) < FAILURES_KEPT:
+            self.failures.append({"row": row_no, "error": error.value, "cpr": mask_cpr(cpr) if cpr.strip() else ""})
+
+
+# --- reading ------------------------------------------------------------------
+
+def sniff_kind(stream: BinaryIO) -> str:
+    """'xlsx' or 'csv' by the content, whatever the file name says."""
+    head = stream.read(8192)
+    stream.seek(0)
+    if not head:
+        raise ImportRefused(FileError.EMPTY)
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if b"\x00" in head:
+        raise ImportRefused(FileError.NOT_TEXT)
+    return "csv"
+
+
+def text_stream(stream: BinaryIO) -> io.TextIOBase:
+    """UTF-8 (with or without a byte-order mark) or Windows-1252, as Danish
+    spreadsheets export. One streaming pass checks UTF-8; then read again."""
+    if stream.read(3) == codecs.BOM_UTF8:
+        stream.seek(0)
+        return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    stream.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    encoding = "utf-8"
+    try:
+        while chunk := stream.read(1 << 16):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        encoding = "cp1252"
+    stream.seek(0)
+    return io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+
+
+def csv_rows(text: io.TextIOBase) -> Iterator[list[str]]:
+    first = text.readline()
+    delimiter = max(";,\t", key=first.count) if any(d in first for d in ";,\t") else ","
+    lines = _chain_first(first, text)
+    yield from csv.reader(lines, delimiter=delimiter)
+
+
+def _chain_first(first: str, rest) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError):
+        raise ImportRefused(FileError.NOT_XLSX) from None
+    try:
+        for row in workbook.active.iter_rows(values_only=True):
+            yield [_cell(v) for v in row]
+    finally:
+        workbook.close()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+# --- validating ---------------------------------------------------------------
+
+def header_map(cells: list[str]) -> list[tuple[str, str]] | None:
+    """[(kind, name)] for a header row, or None when the row is data.
+    kind is a field name or 'variable'."""
+    folded = [c.strip().casefold() for c in cells]
+    if not any(c in COLUMNS for c in folded):
+        return None
+    mapping = []
+    for raw, key in zip(cells, folded):
+        if key in COLUMNS:
+            mapping.append((COLUMNS[key], key))
+        elif key:
+            mapping.append(("variable", VARIABLE_NAME.sub("_", raw.strip().upper()).strip("_") or "VAR"))
+        else:
+            mapping.append(("skip", ""))
+    if not any(kind == "cpr" for kind, _ in mapping):
+        raise ImportRefused(FileError.NO_CPR_COLUMN)
+    if sum(kind == "variable" for kind, _ in mapping) > MAX_VARIABLES:
+        raise ImportRefused(FileError.TOO_MANY_COLUMNS)
+    return mapping
+
+
+def positional_map(width: int) -> list[tuple[str, str]]:
+    if width == 1:
+        return [("cpr", "cpr")]
+    return [(name, name) for name in POSITIONAL[:width]] + [("skip", "")] * max(0, width - len(POSITIONAL))
+
+
+def validate_row(values: dict, variables: dict) -> ValidRow | RowError:
+    cpr_text = values.get("cpr", "").strip()
+    if not cpr_text:
+        return RowError.CPR_MISSING
+    if cpr_text.isdigit() and len(cpr_text) == 9:
+        cpr_text = "0" + cpr_text  # a spreadsheet that took the CPR for a number dropped its leading zero
+    try:
+        cpr = normalize_cpr(cpr_text)
+    except InvalidCPR as exc:
+        return RowError.CPR_DATE if exc.reason == "date" else RowError.CPR_FORMAT
+    language = LANGUAGE_WORDS.get(values.get("language", "").strip().casefold() or "da")
+    if language not in LANGUAGES:
+        return RowError.LANGUAGE
+    first, last = values.get("first_name", "").strip(), values.get("last_name", "").strip()
+    if len(first) > NAME_MAX or len(last) > NAME_MAX or any(len(v) > VARIABLE_MAX for v in variables.values()):
+        return RowError.TOO_LONG
+    return ValidRow(first, last, cpr, language, variables or None)
+
+
+def validated(rows: Iterable[list[str]], report: Report, variable_names: list[str]) -> Iterator[tuple[int, ValidRow]]:
+    mapping = None
+    for row_no, cells in enumerate(rows, start=1):
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are not recipients
+        if mapping is None:
+            mapping = header_map(cells)
+            if mapping is not None:
+                variable_names.extend(name for kind, name in mapping if kind == "variable")
+                continue
+            mapping = positional_map(len(cells))
+        report.rows += 1
+        values, variables = {}, {}
+        for (kind, name), cell in zip(mapping, cells):
+            if kind == "variable":
+                variables[name] = cell.strip()
+            elif kind != "skip":
+                values[kind] = cell
+        outcome = validate_row(values, variables)
+        if isinstance(outcome, RowError):
+            report.fail(row_no, outcome, values.get("cpr", ""))
+        else:
+            yield row_no, outcome
+
+
+# --- storing ----------------------------------------------------------------
+
+def _insert_rows(share: Share, rows: list[ValidRow], import_id: int | None, encrypt, cpr_hash) -> None:
+    from models.access import _insert
+
+    db.session.execute(
+        _insert(Recipient).on_conflict_do_nothing(index_elements=["share_id", "cpr_hmac"]),
+        [{"share_id": share.id, "cpr_encrypted": encrypt(r.cpr), "cpr_hmac": cpr_hash(r.cpr),
+          "cpr_masked": mask_cpr(r.cpr), "first_name": r.first_name, "last_name": r.last_name,
+          "name_folded": fold(f"{r.first_name} {r.last_name}"), "language": r.language,
+          "variables": r.variables, "token": new_token(), "state": "pending", "import_id": import_id}
+         for r in rows],
+    )
+
+
+def import_rows(share: Share, rows: Iterable[list[str]], source: ImportSource, filename: str = "") -> RecipientImport:
+    """Validate and store the rows as a pending import of the draft. Raises
+    ImportRefused for a file that cannot be a recipient list, or one that
+    would take the share over the limit; the caller rolls back."""
+    imp = RecipientImport(share_id=share.id, source=source, filename=filename[:255])
+    db.session.add(imp)
+    db.session.flush()
+    report, names = Report(), []
+    room = MAX_RECIPIENTS - recipient_count(share.id)
+    encrypt, cpr_hash = encryptor(), hasher(CPR_HASH_PURPOSE)
+    batch: list[ValidRow] = []
+    for _, row in validated(rows, report, names):
+        report.valid += 1
+        if report.valid > room:
+            raise ImportRefused(FileError.TOO_MANY)
+        batch.append(row)
+        if len(batch) >= BATCH:
+            _insert_rows(share, batch, imp.id, encrypt, cpr_hash)
+            batch = []
+    if batch:
+        _insert_rows(share, batch, imp.id, encrypt, cpr_hash)
+    if report.rows == 0:
+        raise ImportRefused(FileError.EMPTY)
+    stored = db.session.scalar(select(func.count()).select_from(Recipient).where(Recipient.import_id == imp.id))
+    imp.rows, imp.valid, imp.failed, imp.failures = report.rows, stored, report.failed, report.failures
+    imp.duplicates = report.valid - stored
+    if names:
+        share.variables = sorted(set(share.variables or []) | set(names))
+    return imp
+
+
+def import_file(share: Share, stream: BinaryIO, filename: str) -> RecipientImport:
+    kind = sniff_kind(stream)
+    rows = xlsx_rows(stream) if kind == "xlsx" else csv_rows(text_stream(stream))
+    return import_rows(share, rows, ImportSource.UPLOAD, filename)
+
+
+def import_text(share: Share, text: str) -> RecipientImport:
+    return import_rows(share, csv_rows(io.StringIO(text)), ImportSource.PASTE)
+
+
+def add_one(share: Share, row: ValidRow) -> bool:
+    """One recipient typed in; False when that CPR is on the list already."""
+    if recipient_count(share.id) >= MAX_RECIPIENTS:
+        raise ImportRefused(FileError.TOO_MANY)
+    before = recipient_count(share.id, accepted_only=False)
+    _insert_rows(share, [row], None, encryptor(), hasher(CPR_HASH_PURPOSE))
+    return recipient_count(share.id, accepted_only=False) > before

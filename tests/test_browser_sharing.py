@@ -1,0 +1,114 @@
+"""The member's whole Digital Post flow in headless Chromium: from the share
+page to the message in the sandbox mailbox, and an answer through its link.
+In Danish at desktop width and in English at phone width, with axe-core on
+every step and no page that scrolls sideways."""
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from conftest import ARTIFACTS, browser_login
+from models import Survey, db
+from models.access import grant_access
+from models.survey import QuestionKind, SurveyState, add_question
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("active_integration")]
+
+LABELS = {
+    "da": dict(send="Send med Digital Post", manual="Manuelt", paste="Kopier/sæt ind", upload="Upload",
+               cpr="CPR", first="Fornavn", add_one="Tilføj modtager", add_many="Tilføj modtagere", next="Næste",
+               subject="Emne", body="Besked", reminder="Tilføj påmindelse", confirm="Send invitationer",
+               submit="Indsend", thanks="Tak. Dit svar er gemt.", count="3 modtagere på listen",
+               file="CSV- eller Excel-fil", sent="Sendt", answer="Besvar spørgeskemaet"),
+    "en": dict(send="Send via Digital Post", manual="Manually", paste="Copy/paste", upload="Upload",
+               cpr="CPR", first="First name", add_one="Add recipient", add_many="Add recipients", next="Next",
+               subject="Subject", body="Message", reminder="Add reminder", confirm="Send invitations",
+               submit="Submit", thanks="Thank you. Your answer is saved.", count="3 recipients on the list",
+               file="CSV or Excel file", sent="Sent", answer="Answer the survey"),
+}
+PHONE = {"width": 390, "height": 844}
+
+
+def check(page, name):
+    """axe-core finds nothing, nothing scrolls sideways, and a screenshot to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"share-{name}.png"), full_page=True, caret="initial")
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_member_invites_by_all_three_methods_and_a_citizen_answers(
+        language, viewport, page, live_server, app, org, admin, make_user, sandbox, run_jobs, tmp_path):
+    member = make_user(org, name="Mads Medlem", language=language)
+    membership = member.membership_in(org.id)
+    grant_access(org.id, admin.id, select(db.literal(membership.id)))
+    survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel 2026", state=SurveyState.OPEN)
+    db.session.add(survey)
+    add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt"])
+    db.session.commit()
+    app.config["PUBLIC_BASE_URL"] = live_server  # the links in the mails point at this server
+    t = LABELS[language]
+    if viewport:
+        page.set_viewport_size(viewport)
+    name = f"{language}-{'phone' if viewport else 'desktop'}"
+
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/share")
+    check(page, f"{name}-1-options")
+    page.get_by_role("button", name=t["send"]).click()
+
+    # Manually: one person, CPR only required.
+    page.get_by_label(t["cpr"], exact=True).fill("010190-1234")
+    page.get_by_label(t["first"]).fill("Anne")
+    page.get_by_role("button", name=t["add_one"]).click()
+    expect(page.locator(".recipient-count")).to_contain_text("1")
+    check(page, f"{name}-2-manual")
+    # Copy/paste, with a bad row the member chooses to skip.
+    page.get_by_role("tab", name=t["paste"]).click()
+    page.locator("textarea").fill("Bo;Berg;0202901234;en\nX;Y;3213901234;da")
+    page.get_by_role("button", name=t["add_many"]).click()
+    expect(page.locator(".import-report")).to_contain_text("321390-****")
+    check(page, f"{name}-3-report")
+    page.locator(".import-report .button.primary").click()
+    # Upload a semicolon CSV in Windows-1252, as Excel exports it.
+    page.get_by_role("tab", name=t["upload"]).click()
+    csv_file = tmp_path / "modtagere.csv"
+    csv_file.write_bytes("fornavn;efternavn;cpr;sprog\nSøren;Ærø;0303901234;da\n".encode("cp1252"))
+    page.get_by_label(t["file"]).set_input_files(str(csv_file))
+    page.get_by_role("button", name=t["upload"], exact=True).click()
+    expect(page.locator(".recipient-count")).to_contain_text(t["count"])
+    page.get_by_role("link", name=t["next"]).click()
+
+    # The message, with a preview for a real recipient.
+    page.get_by_label(t["subject"]).fill("Spørgeskema om trivsel")
+    page.get_by_label(t["body"]).fill("Kære [FIRSTNAME], vi vil gerne høre fra dig.")
+    expect(page.locator(".mail-text")).to_have_text("Kære Anne, vi vil gerne høre fra dig.")
+    check(page, f"{name}-4-message")
+    page.get_by_role("button", name=t["next"]).click()
+
+    # Schedule: send now, one reminder; the summary; send.
+    page.get_by_role("button", name=t["reminder"]).click()
+    expect(page.locator("fieldset.reminder")).to_have_count(1)
+    check(page, f"{name}-5-schedule")
+    page.get_by_role("button", name=t["next"]).click()
+    expect(page.locator("table.summary tbody tr")).to_have_count(2)
+    check(page, f"{name}-6-summary")
+    page.get_by_role("button", name=t["confirm"]).click()
+    expect(page.locator("h1")).to_have_text("Spørgeskema om trivsel")
+
+    run_jobs()
+    page.reload()
+    expect(page.locator(".count-sent .count-n")).to_have_text("3")
+    check(page, f"{name}-7-status")
+
+    # The citizen opens the mail's link and answers.
+    mail = sandbox.mailbox("0101901234")
+    assert [m["text"] for m in mail] == ["Kære Anne, vi vil gerne høre fra dig."]
+    page.goto(mail[0]["actions"][0]["url"])
+    page.get_by_label("Meget").check()
+    check(page, f"{name}-8-answer")
+    page.get_by_role("button", name="Indsend").click()  # Anne's language is Danish
+    expect(page.get_by_role("status")).to_have_text("Tak. Dit svar er gemt.")

@@ -1,0 +1,153 @@
+"""Recipients into a draft share: typed in, pasted, or uploaded as CSV or
+Excel, with hostile files. Over HTTP with HTMX headers, as the page sends them."""
+import io
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Recipient, RecipientImport, db
+from tests.test_sharing import start_draft, survey, with_access  # noqa: F401  (fixtures)
+
+HEADER = "firstname;lastname;cpr;language\n"
+
+
+@pytest.fixture
+def draft(as_member, survey, with_access):  # noqa: F811
+    return start_draft(as_member, survey)
+
+
+def recipients():
+    return db.session.scalars(select(Recipient).where(Recipient.import_id.is_(None)).order_by(Recipient.id)).all()
+
+
+def upload(as_member, draft, content: bytes, name="modtagere.csv"):
+    return as_member.post(draft + "/recipients/upload", {"file": (io.BytesIO(content), name)}, htmx=True,
+                          content_type="multipart/form-data")
+
+
+def test_manual_needs_only_a_cpr_and_explains_bad_ones_at_the_field(as_member, draft):
+    ok = as_member.post(draft + "/recipients/manual", {"cpr": "010190 1234", "language": "da"}, htmx=True)
+    assert ok.status_code == 200 and "1 modtager på listen" in ok.get_data(as_text=True)
+    for value, message in [("", "Angiv CPR-nummeret"), ("3213901234", "dato"), ("０１０１９０-１２３４", "10 cifre"),
+                           ("12345", "10 cifre")]:
+        bad = as_member.post(draft + "/recipients/manual", {"cpr": value, "language": "da"}, htmx=True)
+        assert bad.status_code == 422 and message in bad.get_data(as_text=True), value
+    again = as_member.post(draft + "/recipients/manual", {"cpr": "0101901234", "language": "da"}, htmx=True)
+    assert again.status_code == 422 and "allerede på listen" in again.get_data(as_text=True)
+    long_name = as_member.post(draft + "/recipients/manual", {"cpr": "0202901234", "first_name": "x" * 101}, htmx=True)
+    assert long_name.status_code == 422
+    assert [r.cpr_masked for r in recipients()] == ["010190-****"]
+
+
+def test_paste_with_or_without_header_and_either_delimiter(as_member, draft):
+    as_member.post(draft + "/recipients/paste", {"text": "Anne,Hansen,0101901234,da\nBo,Berg,0202901234,en"}, htmx=True)
+    as_member.post(draft + "/recipients/paste", {"text": HEADER + "Carl;Dahl;0303901234;EN\n\n\n"}, htmx=True)
+    rows = [(r.first_name, r.last_name, r.language) for r in recipients()]
+    assert rows == [("Anne", "Hansen", "da"), ("Bo", "Berg", "en"), ("Carl", "Dahl", "en")]
+
+
+def test_failed_rows_are_reported_and_the_member_chooses(as_member, draft):
+    # 40 rows; every tenth has a CPR whose date does not exist; the last repeats the first's CPR.
+    lines = [HEADER.strip()] + [f"P{i};Q;{'3213901234' if i % 10 == 0 else f'{i % 28 + 1:02d}0190{1000 + i}'};da"
+                                for i in range(1, 41)]
+    lines.append("Dup;Licate;" + lines[1].split(";")[2] + ";da")
+    response = as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True)
+    page = response.get_data(as_text=True)
+    assert "Nogle rækker kunne ikke bruges" in page
+    assert "321390-****" in page and "3213901234" not in page  # masked in the report
+    assert "dato" in page
+    imp = db.session.scalar(select(RecipientImport))
+    assert (imp.rows, imp.failed, imp.duplicates, imp.valid) == (41, 4, 1, 36)
+    assert [f["row"] for f in imp.failures] == [11, 21, 31, 41]
+    assert recipients() == []  # nothing joins the list before the member decides
+
+    # Fix the file: nothing stays behind.
+    as_member.post(f"{draft}/imports/{imp.id}/discard", htmx=True)
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+    # Go on with the valid rows.
+    as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True)
+    imp = db.session.scalar(select(RecipientImport))
+    response = as_member.post(f"{draft}/imports/{imp.id}/accept", htmx=True)
+    assert json.loads(response.headers["HX-Trigger"])["showMessage"]["text"].startswith("36 modtagere er tilføjet")
+    assert len(recipients()) == 36
+    # A double click on the same choice changes nothing.
+    as_member.post(f"{draft}/imports/{imp.id}/accept", htmx=True)
+    assert len(recipients()) == 36
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-8", True), ("utf-8", False), ("cp1252", False)])
+def test_danish_spreadsheet_exports(as_member, draft, encoding, bom):
+    text = "fornavn;efternavn;cpr;sprog;kommune\nSøren;Ærø;0101901234;da;Århus\nÅse;Øster;0202901234;en;Ølstykke\n"
+    content = (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
+    response = upload(as_member, draft, content)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows = recipients()
+    assert [(r.first_name, r.last_name, r.variables) for r in rows] == [
+        ("Søren", "Ærø", {"KOMMUNE": "Århus"}), ("Åse", "Øster", {"KOMMUNE": "Ølstykke"})]
+
+
+def test_excel_upload_with_background_variables(as_member, draft):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Fornavn", "Efternavn", "CPR", "Sprog", "Afdeling"])
+    sheet.append(["Anne", "Hansen", 101901234, "da", "Nord"])  # a CPR Excel took for a number
+    sheet.append(["Bo", "Berg", "0202901234", "en", "Syd"])
+    data = io.BytesIO()
+    book.save(data)
+    response = upload(as_member, draft, data.getvalue(), "liste.xlsx")
+    assert response.status_code == 200
+    rows = recipients()
+    assert [(r.first_name, r.cpr_masked, r.variables) for r in rows] == [
+        ("Anne", "010190-****", {"AFDELING": "Nord"}), ("Bo", "020290-****", {"AFDELING": "Syd"})]
+    message = as_member.get(draft + "/message").get_data(as_text=True)
+    assert "[AFDELING]" in message
+
+
+@pytest.mark.parametrize("content,name,message", [
+    (b"", "tom.csv", "ingen rækker"),
+    (b"\x00\x01\x02\x89PNG binary", "billede.csv", "hverken en CSV-fil"),
+    (b"PK\x03\x04 not really a zip", "liste.xlsx", "kunne ikke læses som en Excel-fil"),
+    (b"fornavn;adresse\nAnne;Vej 1\n", "liste.csv", "ingen cpr-kolonne"),
+    (b"\n\n\n", "blank.csv", "ingen rækker"),
+])
+def test_files_that_are_not_recipient_lists(as_member, draft, content, name, message):
+    response = upload(as_member, draft, content, name)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+def test_hostile_names_are_shown_as_text(as_member, draft):
+    as_member.post(draft + "/recipients/paste", {"text": "=cmd();<script>alert(1)</script>;0101901234;da"}, htmx=True)
+    page = as_member.get(draft + "/recipients").get_data(as_text=True)
+    assert "=cmd() &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(as_member, draft, app):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    response = upload(as_member, draft, b"cpr\n" + b"0101901234\n" * 200)
+    assert response.status_code == 422 and "for stor" in response.get_data(as_text=True)
+    assert response.headers["HX-Retarget"] == "#upload-feedback"
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+def test_over_the_recipient_limit_nothing_is_added(as_member, draft, monkeypatch):
+    import models.recipients
+
+    monkeypatch.setattr(models.recipients, "MAX_RECIPIENTS", 3)
+    text = "\n".join(f"{d:02d}0190123{d % 10}" for d in range(1, 6))
+    response = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True)
+    assert response.status_code == 422 and "højst have 3 modtagere" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+def test_cprs_are_encrypted_and_hashed_never_stored_in_clear(as_member, draft):
+    as_member.post(draft + "/recipients/paste", {"text": "0101901234"}, htmx=True)
+    row = db.session.execute(select(Recipient.__table__)).mappings().one()
+    assert "0101901234" not in " ".join(str(v) for v in row.values())
+    from crypto import decrypt
+
+    assert decrypt(row["cpr_encrypted"]) == "0101901234"

@@ -1,0 +1,286 @@
+"""Sharing a survey through Digital Post, end to end over HTTP: the member's
+steps with HTMX headers, a real rq worker, the real sandbox gateway, and the
+answer pages that the links in the mail open."""
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from jobs.connection import get_queue
+from jobs.sending import send_round
+from models import Delivery, Recipient, RecipientImport, ScheduledSend, Share, Survey, db
+from models.access import grant_access
+from models.base import utcnow
+from models.sharing import CancelReason, RecipientState, RoundKind, SendState
+from models.survey import QuestionKind, SurveyState, add_question
+from tests.conftest import CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR
+
+CPRS = ["0101901234", "0202901234", "0303901234"]
+
+
+@pytest.fixture
+def survey(org, member):
+    survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel 2026", introduction="Hvordan går det?",
+                    anonymous=False, state=SurveyState.OPEN)
+    db.session.add(survey)
+    add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt", "Ikke"])
+    add_question(survey, QuestionKind.FREE_TEXT, "Hvad kan blive bedre?", [])
+    db.session.commit()
+    return survey
+
+
+@pytest.fixture
+def with_access(org, admin, member, active_integration):
+    membership = member.membership_in(org.id)
+    grant_access(org.id, admin.id, select(db.literal(membership.id)))
+    db.session.commit()
+    return membership
+
+
+def base(survey):
+    return f"/orgs/{survey.org_id}/surveys/{survey.id}/digital-post"
+
+
+def start_draft(as_member, survey) -> str:
+    response = as_member.post(base(survey) + "/")
+    assert response.status_code == 303
+    match = re.search(r"/digital-post/(\d+)/recipients", response.headers["Location"])
+    return f"{base(survey)}/{match.group(1)}"
+
+
+def compose(as_member, survey, text, subject="Spørgeskema om trivsel", body="Kære [FIRSTNAME], svar gerne.",
+            reminders=()):
+    """Recipients pasted, message written, schedule checked; returns the draft URL and the schedule data."""
+    draft = start_draft(as_member, survey)
+    response = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    response = as_member.post(draft + "/message", {"subject": subject, "body": body}, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    schedule = {"when": "now"}
+    for i, days in enumerate(reminders):
+        schedule.update({f"reminders-{i}-mode": "days", f"reminders-{i}-days": str(days)})
+    response = as_member.post(draft + "/schedule", schedule, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "Send invitationer" in response.get_data(as_text=True)
+    return draft, schedule
+
+
+def confirm(as_member, draft, schedule):
+    response = as_member.post(draft + "/confirm", schedule, htmx=True)
+    assert response.status_code == 204, response.get_data(as_text=True)
+    assert response.headers["HX-Redirect"].endswith(draft.split("/digital-post")[1] + "/")
+    return response
+
+
+def share_of(draft) -> Share:
+    db.session.expire_all()
+    return db.session.get(Share, int(draft.rsplit("/", 1)[1]))
+
+
+def test_member_sends_invitations_and_a_reminder_skips_who_answered(as_member, survey, with_access, sandbox, run_jobs,
+                                                                     client):
+    text = "firstname;lastname;cpr;language\nAnne;Hansen;010190-1234;da\nBo;Berg;0202901234;en\nCarl;Dahl;0303901234;da\n"
+    draft, schedule = compose(as_member, survey, text, reminders=[3])
+    share = share_of(draft)
+    assert share.is_draft and db.session.scalar(select(func.count()).select_from(ScheduledSend)) == 0
+
+    confirm(as_member, draft, schedule)
+    share = share_of(draft)
+    assert [(r.kind, r.state) for r in share.rounds] == [("invitation", "scheduled"), ("reminder", "scheduled")]
+    assert share.rounds[1].send_at - share.rounds[0].send_at >= timedelta(days=3) - timedelta(hours=1)
+
+    run_jobs()
+    mails = {cpr: sandbox.mailbox(cpr) for cpr in CPRS}
+    assert all(len(m) == 1 for m in mails.values()), mails
+    anne = mails[CPRS[0]][0]
+    assert anne["label"] == "Spørgeskema om trivsel" and anne["text"] == "Kære Anne, svar gerne."
+    assert anne["senderCVR"] == "13585628"
+    bo = mails[CPRS[1]][0]
+    assert bo["actions"][0]["label"] == "Answer the survey"
+    link = anne["actions"][0]["url"]
+    token = link.rsplit("/r/", 1)[1]
+
+    # Anne answers through her link; Bo declines through his.
+    page = client.get(f"/r/{token}")
+    assert page.status_code == 200 and "Hvor tilfreds er du?" in page.get_data(as_text=True)
+    question_ids = [q.id for q in survey.questions]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    answered = client.post(f"/r/{token}", data={"csrf_token": csrf, f"q{question_ids[0]}": "0",
+                                                f"q{question_ids[1]}": "Mere kaffe"})
+    assert "Tak" in answered.get_data(as_text=True)
+    again = client.post(f"/r/{token}", data={"csrf_token": csrf, f"q{question_ids[0]}": "2"})
+    assert again.status_code == 200 and "allerede" in again.get_data(as_text=True)
+    bo_token = bo["actions"][0]["url"].rsplit("/r/", 1)[1]
+    bo_page = client.get(f"/r/{bo_token}")
+    assert "No thanks, I do not want to take part" in bo_page.get_data(as_text=True)  # in Bo's language
+    client.post(f"/r/{bo_token}/decline", data={"csrf_token": csrf})
+
+    # The reminder's time comes: only Carl gets it.
+    reminder = share_of(draft).rounds[1]
+    db.session.execute(db.update(ScheduledSend).where(ScheduledSend.id == reminder.id).values(send_at=utcnow()))
+    db.session.commit()
+    get_queue().enqueue(send_round, reminder.id)
+    run_jobs()
+    assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 2]
+    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[2])) == ["Påmindelse: Spørgeskema om trivsel", "Spørgeskema om trivsel"]
+
+    share = share_of(draft)
+    assert [r.state for r in share.rounds] == ["done", "done"]
+    states = dict(db.session.execute(select(Recipient.first_name, Recipient.state)).all())
+    assert states == {"Anne": "responded", "Bo": "declined", "Carl": "sent"}
+    # Nothing more is pending: the CPRs are deleted, and the status page says so.
+    assert db.session.scalar(select(func.count()).where(Recipient.cpr_encrypted.is_not(None))) == 0
+    status = as_member.get(draft + "/").get_data(as_text=True)
+    assert "CPR-numre blev slettet" in status
+    assert "010190-****" in status and "0101901234" not in status
+    # Not anonymous: the answer is linked to Anne; the responses page counts it.
+    results = as_member.get(f"/orgs/{survey.org_id}/surveys/{survey.id}/responses").get_data(as_text=True)
+    assert "Mere kaffe" in results
+
+
+def test_a_round_run_twice_delivers_once(as_member, survey, with_access, sandbox, run_jobs, active_integration):
+    """A message the gateway has already (an earlier run that died before it
+    recorded the answer) is replayed, not delivered again; and a second job
+    for the same round finds nothing to do."""
+    from digitalpost import DigitalPostClient
+    from jobs.sending import build_message
+    from tests.conftest import SANDBOX_KEY
+
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS))
+    confirm(as_member, draft, schedule)
+    invitation = share_of(draft).rounds[0]
+    first = db.session.scalars(select(Recipient).order_by(Recipient.id)).first()
+    with DigitalPostClient(sandbox.url, SANDBOX_KEY) as gateway:
+        gateway.send(build_message(invitation, invitation.share, first, "13585628", "Testkommune"))
+    get_queue().enqueue(send_round, invitation.id)  # a second job for the same round
+    run_jobs()
+    assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
+    assert db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "sent")) == 3
+    assert share_of(draft).rounds[0].state == "done"
+
+
+def test_permanent_errors_are_recorded_per_recipient(as_member, survey, with_access, sandbox, run_jobs):
+    draft, schedule = compose(as_member, survey, "\n".join([CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR]))
+    confirm(as_member, draft, schedule)
+    run_jobs()
+    errors = dict(db.session.execute(select(Recipient.cpr_masked, Recipient.error)).all())
+    assert errors == {"010190-****": None, "020280-****": "recipient_exempt", "030370-****": "recipient_not_found"}
+    page = as_member.get(draft + "/").get_data(as_text=True)
+    assert "fritaget for Digital Post" in page and "kendes ikke af Digital Post" in page
+
+
+def test_transient_errors_are_retried(as_member, survey, with_access, sandbox, run_jobs, app):
+    app.config["SEND_RETRY_DELAYS"] = [0]
+    sandbox.configure(SANDBOX_FAIL_RATE=0.5)
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS))
+    confirm(as_member, draft, schedule)
+    run_jobs()
+    sandbox.configure(SANDBOX_FAIL_RATE=0.0)
+    delivered = [len(sandbox.mailbox(c)) for c in CPRS]
+    states = db.session.scalars(select(Delivery.state)).all()
+    # Each one is either delivered once, or failed after all its tries and says so: never twice.
+    assert all(n <= 1 for n in delivered)
+    assert sorted(states) == sorted("sent" if n else "failed" for n in delivered)
+
+
+@pytest.mark.parametrize("cause", ["revoke", "deactivate", "member", "close"])
+def test_every_cause_cancels_what_is_scheduled(cause, as_member, survey, with_access, sandbox, run_jobs, admin, org,
+                                               client):
+    from models import DigitalPostIntegration
+    from models.access import revoke_access
+    from models.sharing import cancel_scheduled_sends
+    from models.survey import close_survey
+    from tests.conftest import scheduled_job_ids
+
+    draft = start_draft(as_member, survey)
+    as_member.post(draft + "/recipients/paste", {"text": "\n".join(CPRS)}, htmx=True)
+    as_member.post(draft + "/message", {"subject": "Emne", "body": "Tekst"}, htmx=True)
+    later = (utcnow() + timedelta(days=2)).astimezone()
+    from models.schedule import local
+    when = local(utcnow() + timedelta(days=2))
+    schedule = {"when": "later", "date": when.strftime("%Y-%m-%d"), "time": when.strftime("%H:%M"),
+                "reminders-0-mode": "days", "reminders-0-days": "2"}
+    confirm(as_member, draft, schedule)
+    del later
+    assert len(scheduled_job_ids()) == 2
+    if cause == "member":
+        dialog = as_member.get(draft + "/cancel", htmx=True).get_data(as_text=True)
+        assert "Påmindelse" in dialog
+        response = as_member.post(draft + "/cancel", htmx=True)
+        assert response.status_code == 200
+        reason = CancelReason.CANCELLED_BY_MEMBER
+    elif cause == "close":
+        as_member.post(f"/orgs/{org.id}/surveys/{survey.id}/close")
+        reason = CancelReason.SURVEY_CLOSED
+    elif cause == "revoke":
+        revoke_access(org.id, admin.id, select(db.literal(with_access.id)))
+        db.session.commit()
+        reason = CancelReason.ACCESS_REVOKED
+    else:
+        DigitalPostIntegration.find(org.id).deactivate(admin.id)
+        cancel_scheduled_sends(org.id, CancelReason.INTEGRATION_DEACTIVATED)
+        db.session.commit()
+        reason = CancelReason.INTEGRATION_DEACTIVATED
+    share = share_of(draft)
+    assert [(r.state, r.cancel_reason) for r in share.rounds] == [("cancelled", reason)] * 2
+    assert scheduled_job_ids() == set()
+    assert share.cprs_deleted_at is not None
+    page = as_member.get(draft + "/").get_data(as_text=True)
+    assert str(reason.label) in page or reason.label in page
+    run_jobs()
+    assert all(sandbox.mailbox(c) == [] for c in CPRS)
+
+
+def test_the_worker_cancels_a_round_when_access_went_before_it_ran(as_member, survey, with_access, sandbox, run_jobs,
+                                                                    admin, org):
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS))
+    confirm(as_member, draft, schedule)
+    # Access is removed behind the job's back (the row gone, the job still queued).
+    db.session.execute(db.delete(db.metadata.tables["digital_post_access"]))
+    db.session.commit()
+    run_jobs()
+    share = share_of(draft)
+    assert (share.rounds[0].state, share.rounds[0].cancel_reason) == ("cancelled", "no_access")
+    assert all(sandbox.mailbox(c) == [] for c in CPRS)
+
+
+def test_without_access_the_card_is_greyed_and_the_flow_refused(as_member, survey, active_integration):
+    page = as_member.get(f"/orgs/{survey.org_id}/surveys/{survey.id}/share").get_data(as_text=True)
+    assert 'aria-disabled="true"' in page and "administrator" in page
+    assert "Send via Digital Post" not in page
+    assert as_member.post(base(survey) + "/").status_code == 403
+
+
+def test_the_link_option_shows_the_anonymous_link(as_member, survey, client):
+    page = as_member.get(f"/orgs/{survey.org_id}/surveys/{survey.id}/share").get_data(as_text=True)
+    assert f"/s/{survey.public_token}" in page
+    anonymous = client.get(f"/s/{survey.public_token}?lang=en").get_data(as_text=True)
+    assert "Submit" in anonymous and "No thanks" not in anonymous
+
+
+def test_another_members_share_and_survey_are_not_found(as_member, survey, with_access, make_user, org, app):
+    from tests.conftest import Session
+
+    draft = start_draft(as_member, survey)
+    other = make_user(org)
+    s = Session(app.test_client())
+    s.login(other)
+    assert s.get(draft + "/recipients").status_code == 404
+    assert s.get(f"/orgs/{org.id}/surveys/{survey.id}/").status_code == 404
+
+
+def test_unknown_merge_field_is_an_error_at_the_field(as_member, survey, with_access):
+    draft = start_draft(as_member, survey)
+    as_member.post(draft + "/recipients/paste", {"text": CITIZEN_CPR}, htmx=True)
+    response = as_member.post(draft + "/message", {"subject": "Hej", "body": "Kære [FORNAVN] fra [KOMMUNE]"}, htmx=True)
+    assert response.status_code == 422
+    assert "[KOMMUNE]" in response.get_data(as_text=True)
+    assert share_of(draft).body == ""
+
+
+def test_a_double_clicked_confirm_schedules_once(as_member, survey, with_access):
+    draft, schedule = compose(as_member, survey, CITIZEN_CPR)
+    confirm(as_member, draft, schedule)
+    confirm(as_member, draft, schedule)
+    assert db.session.scalar(select(func.count()).select_from(ScheduledSend)) == 1

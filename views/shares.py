@@ -1,0 +1,521 @@
+"""Sharing a survey through Digital Post: the member's flow and the status.
+
+Steps of a draft share: recipients (typed in, pasted or uploaded), message
+(with a preview for a real recipient), schedule, and a summary whose
+"Send invitations" confirms it. Then the share's status page.
+"""
+from datetime import timedelta
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_wtf import FlaskForm
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import DateField, FieldList, FormField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import Form
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from digitalpost import InvalidCPR, normalize_cpr
+from jobs.sending import enqueue_rounds
+from models import Recipient, RecipientImport, Share, db
+from models.base import utcnow
+from models.org import fold
+from models.recipients import (PASTE_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, add_one, import_file,
+                               import_text)
+from models.schedule import (LOCAL, MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, local,
+                             plan, to_utc)
+from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, CancelReason, ConfirmOutcome,
+                            RecipientState, SendState, accept_import, error_label, cancel_share, confirm_share, discard_import,
+                            failure_reasons, merge, recipient_count, remove_recipients, start_share, state_counts,
+                            unknown_merge_fields)
+from views.org_scope import org_blueprint
+from views.rendering import add_message, render_fragment
+from views.surveys import can_share_via_digital_post, own_survey
+
+bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
+COMPOSE = "shares/compose.html"
+STATUS = "shares/status.html"
+METHODS = ("manual", "paste", "upload")
+PER_PAGE = 50
+COUNT_CAP = 10_000
+
+
+@bp.url_value_preprocessor
+def pull_survey(endpoint, values):
+    g.survey_id = values.pop("survey_id")
+
+
+@bp.url_defaults
+def add_survey(endpoint, values):
+    if "survey_id" not in values and "survey_id" in g:
+        values["survey_id"] = g.survey_id
+
+
+@bp.before_request
+def load_survey():
+    g.survey = own_survey(g.survey_id)
+
+
+def draft_share(share_id: int) -> Share:
+    share = own_share(share_id)
+    if not share.is_draft:
+        abort(redirect(url_for(".status", share_id=share.id)))
+    if not can_share_via_digital_post():
+        abort(403)
+    return share
+
+
+def own_share(share_id: int) -> Share:
+    share = db.session.get(Share, share_id)
+    if share is None or share.survey_id != g.survey.id or share.membership_id != g.membership.id:
+        abort(404)
+    return share
+
+
+# --- forms ----------------------------------------------------------------------
+
+LANGUAGE_CHOICES = [("da", _l("Danish")), ("en", _l("English"))]
+
+
+class ManualForm(FlaskForm):
+    first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX)])
+    last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX)])
+    cpr = StringField(_l("CPR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
+
+    def validate_cpr(self, field):
+        if not (field.data or "").strip():
+            raise ValidationError(_("Enter the CPR number."))
+        try:
+            field.data = normalize_cpr(field.data)
+        except InvalidCPR as exc:
+            if exc.reason == "date":
+                raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
+            raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
+
+
+class PasteForm(FlaskForm):
+    text = TextAreaField(_l("Recipients, one per line"), render_kw={"rows": 8, "spellcheck": "false"})
+
+
+class MessageForm(FlaskForm):
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=SUBJECT_MAX)],
+                          render_kw={"maxlength": SUBJECT_MAX})
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=BODY_MAX)], render_kw={"rows": 10})
+
+    def __init__(self, *args, variables=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.variables = list(variables)
+
+    def validate_subject(self, field):
+        self._known_fields(field)
+
+    def validate_body(self, field):
+        self._known_fields(field)
+
+    def _known_fields(self, field):
+        unknown = unknown_merge_fields(field.data or "", self.variables)
+        if unknown:
+            raise ValidationError(_("Unknown merge field: %(fields)s. Use one of those listed below.",
+                                    fields=", ".join(f"[{u}]" for u in unknown)))
+
+
+class ReminderForm(Form):
+    mode = RadioField(_l("When"), choices=[(ReminderMode.DAYS.value, _l("Days after the invitation")),
+                                           (ReminderMode.AT.value, _l("At a date and time"))],
+                      default=ReminderMode.DAYS.value)
+    days = IntegerField(_l("Days after the invitation"), default=7, validators=[Optional()])
+    date = DateField(_l("Date"), validators=[Optional()])
+    time = TimeField(_l("Time"), validators=[Optional()])
+
+
+class ScheduleForm(FlaskForm):
+    when = RadioField(_l("When"), choices=[(When.NOW.value, _l("Send now")), (When.LATER.value, _l("Schedule"))],
+                      default=When.NOW.value)
+    date = DateField(_l("Date"), validators=[Optional()])
+    time = TimeField(_l("Time"), validators=[Optional()])
+    reminders = FieldList(FormField(ReminderForm), min_entries=0, max_entries=MAX_REMINDERS)
+
+    def validate(self, extra_validators=None):
+        """Field by field, then the times together; each error at its field."""
+        if not super().validate(extra_validators):
+            return False
+        now = utcnow()
+        self.invitation_at = None
+        if self.when.data == When.LATER:
+            self.invitation_at = self._moment(self.date, self.time)
+            if self.invitation_at is not None:
+                if self.invitation_at <= now:
+                    self.time.errors.append(_("The time has passed. Choose a time in the future."))
+                elif self.invitation_at > now + timedelta(days=MAX_DAYS_AHEAD):
+                    self.date.errors.append(_("Choose a date within a year."))
+        start = self.invitation_at or now
+        self.planned_reminders, previous = [], start
+        for entry in self.reminders:
+            reminder = entry.form
+            if reminder.mode.data == ReminderMode.DAYS:
+                if reminder.days.data is None or not 1 <= reminder.days.data <= MAX_REMINDER_DAYS:
+                    reminder.days.errors.append(_("Enter a number of days from 1 to %(n)d.", n=MAX_REMINDER_DAYS))
+                    continue
+                moment = plan(start, [(ReminderMode.DAYS, reminder.days.data, None)])[1].send_at
+                self.planned_reminders.append((ReminderMode.DAYS, reminder.days.data, None))
+            else:
+                moment = self._moment(reminder.date, reminder.time)
+                if moment is None:
+                    continue
+                self.planned_reminders.append((ReminderMode.AT, None, moment))
+            if moment <= previous:
+                (reminder.days if reminder.mode.data == ReminderMode.DAYS else reminder.time).errors.append(
+                    _("A reminder must come after the invitation and any earlier reminder."))
+            previous = moment
+        return not self.errors_after_validate()
+
+    def errors_after_validate(self) -> bool:
+        return bool(self.date.errors or self.time.errors or any(
+            e.form.days.errors or e.form.date.errors or e.form.time.errors for e in self.reminders))
+
+    @staticmethod
+    def _moment(date_field, time_field):
+        if date_field.data is None:
+            date_field.errors.append(_("Enter a date."))
+            return None
+        if time_field.data is None:
+            time_field.errors.append(_("Enter a time, like 09:30."))
+            return None
+        try:
+            return to_utc(date_field.data, time_field.data)
+        except NonexistentTime:
+            time_field.errors.append(_("This time does not exist on that date (the clocks go forward). Choose another."))
+            return None
+
+
+# --- the draft -----------------------------------------------------------------
+
+@bp.post("/")
+def start():
+    if not can_share_via_digital_post():
+        abort(403)
+    if not g.survey.is_open:
+        return add_message(redirect(url_for("surveys.share", survey_id=g.survey.id), 303),
+                           _("Open the survey before you send invitations."), "error")
+    share = start_share(g.survey, g.membership)
+    db.session.commit()
+    return redirect(url_for(".recipients", share_id=share.id), 303)
+
+
+def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, headers=None):
+    pending = db.session.scalar(select(RecipientImport).where(
+        RecipientImport.share_id == share.id, RecipientImport.accepted.is_(False)).order_by(RecipientImport.id.desc()))
+    return render_fragment("shares/_recipients.html", COMPOSE, status=status, headers=headers, step=1, share=share,
+                           method=method if method in METHODS else "manual",
+                           manual=manual or ManualForm(formdata=None), paste=paste or PasteForm(formdata=None),
+                           upload_error=upload_error, pending=pending, count=recipient_count(share.id),
+                           sample=sample_recipients(share, 5), row_errors=RowError)
+
+
+def sample_recipients(share, limit):
+    return db.session.scalars(select(Recipient).where(Recipient.share_id == share.id, Recipient.import_id.is_(None))
+                              .order_by(Recipient.id).limit(limit)).all()
+
+
+@bp.get("/<int:share_id>/recipients")
+def recipients(share_id):
+    return recipients_step(draft_share(share_id), request.args.get("method", "manual"))
+
+
+@bp.post("/<int:share_id>/recipients/manual")
+def add_manual(share_id):
+    share = draft_share(share_id)
+    form = ManualForm()
+    if not form.validate():
+        return recipients_step(share, "manual", manual=form, status=422)
+    try:
+        added = add_one(share, ValidRow((form.first_name.data or "").strip(), (form.last_name.data or "").strip(),
+                                        form.cpr.data, form.language.data))
+    except ImportRefused as exc:
+        db.session.rollback()
+        form.cpr.errors = [exc.error.label]
+        return recipients_step(share, "manual", manual=form, status=422)
+    if not added:
+        form.cpr.errors = [_("This CPR number is on the list already.")]
+        return recipients_step(share, "manual", manual=form, status=422)
+    db.session.commit()
+    return add_message(recipients_step(share, "manual"), _("The recipient is added."))
+
+
+@bp.post("/<int:share_id>/recipients/paste")
+def add_paste(share_id):
+    share = draft_share(share_id)
+    form = PasteForm()
+    text = form.text.data or ""
+    if not text.strip():
+        form.text.errors = [_("Paste the recipients: one per line, with cpr and optionally firstname, lastname, language.")]
+        return recipients_step(share, "paste", paste=form, status=422)
+    if len(text.encode()) > PASTE_MAX_BYTES:
+        form.text.errors = [_("The text is too long. Upload it as a file instead.")]
+        return recipients_step(share, "paste", paste=form, status=422)
+    return finish_import(share, "paste", lambda: import_text(share, text), paste=form)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    """Werkzeug refuses a body over MAX_CONTENT_LENGTH from its Content-Length,
+    before anything is read (here already in the CSRF check): say so at the field."""
+    message = FileError.TOO_LARGE.label
+    if request.headers.get("HX-Request") == "true":
+        return (render_template("shares/_upload_feedback.html", upload_error=message), 422,
+                {"HX-Retarget": "#upload-feedback", "HX-Reswap": "innerHTML"})
+    return render_template("errors/error.html", code=413, message=message), 413
+
+
+@bp.post("/<int:share_id>/recipients/upload")
+def add_upload(share_id):
+    share = draft_share(share_id)
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        return recipients_step(share, "upload", upload_error=FileError.TOO_LARGE.label, status=422)
+    if upload is None or not upload.filename:
+        return recipients_step(share, "upload", upload_error=_("Choose a CSV or Excel file."), status=422)
+    return finish_import(share, "upload", lambda: import_file(share, upload.stream, upload.filename))
+
+
+def finish_import(share, method, run, **forms):
+    try:
+        imp = run()
+    except ImportRefused as exc:
+        db.session.rollback()
+        if method == "paste":
+            forms["paste"].text.errors = [exc.error.label]
+            return recipients_step(share, method, status=422, **forms)
+        return recipients_step(share, method, upload_error=exc.error.label, status=422)
+    if imp.failed == 0:  # nothing to decide: the rows join the list at once
+        accept_import(share, imp)
+    db.session.commit()
+    response = recipients_step(share, method)
+    if imp.accepted:
+        return add_message(response, import_summary(imp))
+    return response
+
+
+def import_summary(imp) -> str:
+    text = ngettext("%(num)d recipient added.", "%(num)d recipients added.", imp.valid)
+    if imp.duplicates:
+        text += " " + ngettext("%(num)d duplicated CPR number was merged.", "%(num)d duplicated CPR numbers were merged.",
+                               imp.duplicates)
+    return text
+
+
+@bp.post("/<int:share_id>/imports/<int:import_id>/<any(accept, discard):choice>")
+def decide_import(share_id, import_id, choice):
+    share = draft_share(share_id)
+    imp = db.session.get(RecipientImport, import_id)
+    if imp is None or imp.share_id != share.id:
+        abort(404)
+    if imp.accepted:  # a double click, or a stale page
+        return recipients_step(share)
+    if choice == "accept":
+        accept_import(share, imp)
+        db.session.commit()
+        return add_message(recipients_step(share), import_summary(imp))
+    discard_import(share, imp)
+    db.session.commit()
+    return add_message(recipients_step(share, "upload" if imp.source == "upload" else "paste"),
+                       _("Nothing was added. Fix the file and add it again."), "info")
+
+
+@bp.post("/<int:share_id>/recipients/clear")
+def clear(share_id):
+    share = draft_share(share_id)
+    remove_recipients(share)
+    db.session.commit()
+    return add_message(recipients_step(share), _("The list is empty."), "info")
+
+
+def message_step(share, form=None, status=200, headers=None):
+    form = form or MessageForm(obj=share, formdata=None, variables=share.variables)
+    return render_fragment("shares/_message.html", COMPOSE, status=status, headers=headers, step=2, share=share,
+                           form=form, preview=preview_context(share, form.subject.data or "", form.body.data or ""))
+
+
+def preview_context(share, subject, body, recipient_id=None):
+    choices = sample_recipients(share, 20)
+    recipient = next((r for r in choices if r.id == recipient_id), choices[0] if choices else None)
+    return {"recipients": choices, "recipient": recipient,
+            "subject": merge(subject, recipient) if recipient else subject,
+            "body": merge(body, recipient) if recipient else body,
+            "unknown": unknown_merge_fields(subject + body, share.variables)}
+
+
+@bp.get("/<int:share_id>/message")
+def message(share_id):
+    share = draft_share(share_id)
+    if not recipient_count(share.id):
+        return redirect(url_for(".recipients", share_id=share.id))
+    return message_step(share)
+
+
+@bp.post("/<int:share_id>/message")
+def save_message(share_id):
+    share = draft_share(share_id)
+    form = MessageForm(variables=share.variables)
+    if not form.validate():
+        return message_step(share, form, status=422)
+    share.subject, share.body = form.subject.data.strip(), form.body.data.strip()
+    db.session.commit()
+    return schedule_step(share, headers={"HX-Push-Url": url_for(".schedule", share_id=share.id)})
+
+
+@bp.post("/<int:share_id>/preview")
+def preview(share_id):
+    share = draft_share(share_id)
+    return render_template("shares/_preview.html", share=share, preview=preview_context(
+        share, request.form.get("subject", ""), request.form.get("body", ""),
+        request.form.get("preview_recipient", type=int)))
+
+
+def schedule_step(share, form=None, status=200, headers=None):
+    form = form or ScheduleForm(formdata=None)
+    return render_fragment("shares/_schedule.html", COMPOSE, status=status, headers=headers, step=3, share=share,
+                           form=form, max_reminders=MAX_REMINDERS, max_days=MAX_REMINDER_DAYS)
+
+
+@bp.get("/<int:share_id>/schedule")
+def schedule(share_id):
+    share = draft_share(share_id)
+    if not share.subject:
+        return redirect(url_for(".message", share_id=share.id))
+    return schedule_step(share)
+
+
+@bp.post("/<int:share_id>/schedule")
+def review(share_id):
+    """Add or remove a reminder row, or check the schedule and show the summary."""
+    share = draft_share(share_id)
+    form = ScheduleForm()
+    action = request.form.get("action", "review")
+    if action == "add_reminder" and len(form.reminders) < MAX_REMINDERS:
+        form.reminders.append_entry()
+        return schedule_step(share, form)
+    if action.startswith("remove_reminder"):
+        index = request.form.get("index", type=int)
+        if index is not None and 0 <= index < len(form.reminders):
+            del form.reminders.entries[index]
+        return schedule_step(share, form)
+    if not form.validate():
+        return schedule_step(share, form, status=422)
+    rounds = plan(form.invitation_at, form.planned_reminders)
+    return render_fragment("shares/_review.html", COMPOSE, step=4, share=share, form=form, rounds=rounds,
+                           count=recipient_count(share.id), local=local, now=form.when.data == When.NOW)
+
+
+@bp.post("/<int:share_id>/confirm")
+def confirm(share_id):
+    share = own_share(share_id)
+    if not share.is_draft:  # a double click: the first one sent it
+        return hx_redirect(url_for(".status", share_id=share.id))
+    form = ScheduleForm()
+    if not form.validate():
+        return schedule_step(share, form, status=422)
+    outcome, rounds = confirm_share(share, plan(form.invitation_at, form.planned_reminders),
+                                    may_share=can_share_via_digital_post())
+    if outcome == ConfirmOutcome.ALREADY_CONFIRMED:
+        return hx_redirect(url_for(".status", share_id=share.id))
+    if outcome != ConfirmOutcome.CONFIRMED:
+        db.session.rollback()
+        abort(403 if outcome == ConfirmOutcome.NOT_ALLOWED else 409)
+    db.session.commit()
+    text = _("The invitations are scheduled.")
+    try:
+        enqueue_rounds(rounds)
+    except RedisError:
+        # The rounds are in the database; the worker's housekeeping sends them.
+        text = _("The invitations are saved, but the queue did not answer. They will be sent when it is back.")
+    flash(text, "success")  # shown by the status page the browser is sent to
+    return hx_redirect(url_for(".status", share_id=share.id))
+
+
+def hx_redirect(url):
+    if request.headers.get("HX-Request") == "true":
+        return "", 204, {"HX-Redirect": url}
+    return redirect(url, 303)
+
+
+# --- status ------------------------------------------------------------------------
+
+STATE_FILTERS = [s.value for s in RecipientState]
+
+
+def recipient_table(share):
+    state = request.args.get("state", "")
+    q = (request.args.get("q") or "").strip()[:100]
+    page = max(1, min(request.args.get("page", 1, type=int), 10_000))
+    query = select(Recipient).where(Recipient.share_id == share.id, Recipient.import_id.is_(None))
+    if state in STATE_FILTERS:
+        query = query.where(Recipient.state == state)
+    if q:
+        query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
+    rows = db.session.scalars(query.order_by(Recipient.id).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    capped = query.with_only_columns(Recipient.id).limit(COUNT_CAP + 1).subquery()
+    total = db.session.scalar(select(func.count()).select_from(capped))
+    return {"rows": rows, "state": state, "q": q, "page": page, "total": min(total, COUNT_CAP),
+            "total_exact": total <= COUNT_CAP, "first": (page - 1) * PER_PAGE + 1,
+            "has_next": page * PER_PAGE < total, "states": STATE_FILTERS,
+            "state_labels": {s.value: s.label for s in RecipientState},
+            "invitation_stopped": share.invitation is not None and share.invitation.state in (
+                SendState.CANCELLED, SendState.FAILED)}
+
+
+def is_live(share) -> bool:
+    soon = utcnow() + timedelta(seconds=60)
+    return any(r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon)
+               for r in share.rounds)
+
+
+def status_context(share):
+    return {"share": share, "counts": state_counts(share), "reasons": failure_reasons(share),
+            "live": is_live(share), "error_label": error_label}
+
+
+@bp.get("/<int:share_id>/")
+def status(share_id):
+    share = own_share(share_id)
+    if share.is_draft:
+        return redirect(url_for(".recipients", share_id=share.id))
+    return render_template(STATUS, table=recipient_table(share), **status_context(share))
+
+
+@bp.get("/<int:share_id>/counts")
+def counts(share_id):
+    """Polled while a round runs; 286 tells htmx to stop once nothing is left to watch."""
+    share = own_share(share_id)
+    context = status_context(share)
+    response = render_template("shares/_counts.html", **context)
+    return response, 200 if context["live"] else 286
+
+
+@bp.get("/<int:share_id>/recipients-table")
+def recipients_table(share_id):
+    share = own_share(share_id)
+    return render_template("shares/_recipient_table.html", share=share, table=recipient_table(share))
+
+
+@bp.get("/<int:share_id>/cancel")
+def cancel_confirm(share_id):
+    share = own_share(share_id)
+    return render_template("shares/_cancel_dialog.html", share=share, pending=[
+        r for r in share.rounds if r.state == SendState.SCHEDULED], local=local)
+
+
+@bp.post("/<int:share_id>/cancel")
+def cancel(share_id):
+    share = own_share(share_id)
+    cancelled = cancel_share(share)
+    db.session.commit()
+    db.session.refresh(share)
+    text = (ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
+            if cancelled else _("Nothing was scheduled any more."))
+    response = render_fragment("shares/_counts.html", STATUS, headers={"HX-Trigger": '{"closeDialog": true}'},
+                               table=recipient_table(share), **status_context(share))
+    return add_message(response, text)
