@@ -267,7 +267,8 @@ def _insert_rows(share: Share, rows: list[ValidRow], import_id: int | None, encr
     from models.access import _insert
 
     db.session.execute(
-        _insert(Recipient).on_conflict_do_nothing(index_elements=["share_id", "cpr_hmac"]),
+        # Core, not ORM, insert: a tenth of the import's time goes to the ORM's bulk bookkeeping.
+        _insert(Recipient.__table__).on_conflict_do_nothing(index_elements=["share_id", "cpr_hmac"]),
         [{"share_id": share.id, "cpr_encrypted": encrypt(r.cpr), "cpr_hmac": cpr_hash(r.cpr),
           "cpr_masked": mask_cpr(r.cpr), "first_name": r.first_name, "last_name": r.last_name,
           "name_folded": fold(f"{r.first_name} {r.last_name}"), "language": r.language,

@@ -1,0 +1,224 @@
+"""Sharing through Digital Post: sending, cancelling, importing, the status table.
+
+    .venv/bin/python bench/sharing.py [SEND_N]          # SQLite (a temporary file)
+    .venv/bin/python bench/sharing.py [SEND_N] postgresql://postgres@127.0.0.1:5432/postgres
+
+Each figure has a baseline measured in the same run:
+- sending SEND_N (default 10,000) recipients by one rq worker (SimpleWorker, as
+  `flask worker` runs the job) to the sandbox, against the raw client's loop of
+  as many messages to the same sandbox: messages per second and the ratio
+  (goal: 70% or more);
+- cancelling a share of 100,000 scheduled recipients (goal: under 1 s);
+- importing and validating a 100,000-row CSV (goal: under 5 s), with the
+  peak of Python's memory for 20,000 and for 100,000 rows (it must not grow
+  with the file);
+- the recipient status fragment at 100,000 recipients, against GET /healthz.
+"""
+import io
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from app import create_app  # noqa: E402
+from bench.common import report, serve, timed  # noqa: E402
+from bench.member_access import database  # noqa: E402
+
+KEY, CVR = "bench-key-1234", "13585628"
+BIG = 100_000
+
+
+def cprs(n: int, start: int = 0):
+    """n distinct valid CPR numbers (real dates, any serial)."""
+    for i in range(start, start + n):
+        day, rest = i % 28 + 1, i // 28
+        month, serial = rest % 12 + 1, rest // 12
+        yield f"{day:02d}{month:02d}{50 + serial // 10000:02d}{serial % 10000:04d}"
+
+
+def csv_bytes(n: int, start: int = 0) -> bytes:
+    out = io.StringIO()
+    out.write("fornavn;efternavn;cpr;sprog;kommune\n")
+    for i, cpr in enumerate(cprs(n, start)):
+        out.write(f"Navn{i};Efternavn{i};{cpr};{'da' if i % 3 else 'en'};Kommune {i % 98}\n")
+    return out.getvalue().encode("utf-8")
+
+
+def setup(app, db):
+    from crypto import encrypt
+    from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User
+    from models.access import grant_access
+    from models.base import utcnow
+    from models.integration import State
+    from models.survey import QuestionKind, SurveyState, add_question
+
+    org = Organization(name="Benchmark Kommune")
+    user = User(email="bench-member@example.dk", name="Bench Member")
+    user.set_password("bench-password")
+    db.session.add_all([org, user])
+    db.session.flush()
+    membership = Membership.create(org, user, role=Role.MEMBER.value)
+    integration = DigitalPostIntegration.for_org(org.id)
+    integration.state, integration.sender_cvr = State.ACTIVE, CVR
+    integration.api_key_encrypted, integration.api_key_last4 = encrypt(KEY), KEY[-4:]
+    integration.activated_at = utcnow()
+    survey = Survey(org_id=org.id, owner_id=user.id, title="Bench", state=SurveyState.OPEN)
+    db.session.add(survey)
+    add_question(survey, QuestionKind.SINGLE_CHOICE, "Q", ["a", "b"])
+    db.session.flush()
+    grant_access(org.id, user.id, sa.select(sa.literal(membership.id)))
+    db.session.commit()
+    return org, user, membership, survey
+
+
+def new_share(db, survey, membership, csv: bytes):
+    from models.recipients import import_file
+    from models.sharing import accept_import, start_share
+
+    share = start_share(survey, membership)
+    share.subject, share.body = "Invitation", "Kære [FORNAVN], svar gerne. " * 5
+    db.session.flush()
+    imp = import_file(share, io.BytesIO(csv), "bench.csv")
+    accept_import(share, imp)
+    db.session.commit()
+    return share
+
+
+def main(send_n: int, url: str | None):
+    from sandbox.app import create_app as create_sandbox
+
+    db_url, drop = database(url)
+    instance = Path(os.environ["POSTBUD_INSTANCE_DIR"])
+    sandbox = create_sandbox(SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'sandbox.sqlite'}",
+                             SANDBOX_API_KEYS=f"{KEY}:{CVR}")
+    sandbox_url, stop_sandbox = serve(sandbox)
+    app = create_app(SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=os.environ.get("REDIS_URL", ""), TESTING=True,
+                     DIGITAL_POST_API_URL=sandbox_url, RQ_QUEUE=f"bench-{uuid.uuid4().hex[:6]}",
+                     SESSION_COOKIE_SECURE=False, WTF_CSRF_ENABLED=False)
+    embedded = not os.environ.get("REDIS_URL")
+    from extensions import db
+    from jobs.connection import get_redis
+
+    try:
+        with app.app_context():
+            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+            print(f"sharing benchmark on {db.engine.dialect.name}")
+            org, user, membership, survey = setup(app, db)
+            bench_send(app, db, survey, membership, sandbox_url, send_n)
+            bench_import(db, survey, membership)
+            share = bench_status(app, db, org, survey, membership)
+            bench_cancel(db, share)
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        with app.app_context():
+            if embedded:
+                get_redis().shutdown(nosave=True)  # the embedded server started for this run
+        stop_sandbox()
+        drop()
+
+
+def bench_send(app, db, survey, membership, sandbox_url, n):
+    from rq import SimpleWorker
+
+    from digitalpost import Action, DigitalPostClient, Message
+    from jobs.sending import enqueue_rounds
+    from jobs.worker import run_worker
+    from models.sharing import PlannedRound, RoundKind, confirm_share
+
+    base_cprs = list(cprs(n, start=500_000))
+    with DigitalPostClient(sandbox_url, KEY) as client:
+        start = time.perf_counter()
+        for i, cpr in enumerate(base_cprs):
+            client.send(Message(message_uuid=str(uuid.uuid4()), subject="Invitation", sender_cvr=CVR,
+                                sender_name="Benchmark Kommune", recipient_cpr=cpr,
+                                body=f"Kære Navn{i}, svar gerne. " * 5,
+                                actions=(Action("Besvar", f"https://postbud.example/r/{i}"),)))
+        raw = n / (time.perf_counter() - start)
+    share = new_share(db, survey, membership, csv_bytes(n))
+    _, rounds = confirm_share(share, [PlannedRound(RoundKind.INVITATION, share.created_at)], may_share=True)
+    db.session.commit()
+    enqueue_rounds(rounds)
+    start = time.perf_counter()
+    run_worker(app, burst=True, worker_class=SimpleWorker)
+    worker = n / (time.perf_counter() - start)
+    from models import Delivery
+
+    sent = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(Delivery.state == "sent"))
+    print(f"{'baseline: raw client loop to the sandbox':<46} {raw:8.1f} messages/s")
+    print(f"{f'one rq worker, {n:,} recipients ({sent:,} sent)':<46} {worker:8.1f} messages/s"
+          f"   {worker / raw:5.0%} of baseline (goal 70%)")
+
+
+def bench_import(db, survey, membership):
+    from models.recipients import import_file
+    from models.sharing import start_share
+
+    for n in (20_000, BIG):
+        data = csv_bytes(n)
+        share = start_share(survey, membership)
+        db.session.flush()
+        tracemalloc.start()
+        import_file(share, io.BytesIO(data), "bench.csv")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        db.session.rollback()
+        share = start_share(survey, membership)
+        db.session.flush()
+        start = time.perf_counter()
+        import_file(share, io.BytesIO(data), "bench.csv")
+        db.session.commit()
+        elapsed = time.perf_counter() - start
+        print(f"{f'import + validate {n:,}-row CSV ({len(data) / 2**20:.1f} MB)':<46} {elapsed * 1000:8.0f} ms"
+              f"   peak Python memory {peak / 2**20:6.1f} MB")
+
+
+def bench_status(app, db, org, survey, membership):
+    share = new_share(db, survey, membership, csv_bytes(BIG, start=200_000))
+    from models.sharing import PlannedRound, RoundKind, confirm_share
+    from models.base import utcnow
+    from datetime import timedelta
+
+    confirm_share(share, [PlannedRound(RoundKind.INVITATION, utcnow() + timedelta(days=1))], may_share=True)
+    db.session.commit()
+    client = app.test_client()
+    client.post("/login", data={"email": "bench-member@example.dk", "password": "bench-password"})
+    headers = {"HX-Request": "true"}
+    base = f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}"
+    baseline = report("baseline: GET /healthz", timed(lambda: client.get("/healthz"), 30))
+    for name, path in [("recipient table, page 1", "/recipients-table"),
+                       ("recipient table, search q=navn12", "/recipients-table?q=navn12"),
+                       ("recipient table, state=pending, page 1000", "/recipients-table?state=pending&page=1000"),
+                       ("recipient table, no match", "/recipients-table?q=zzzz"),
+                       ("counts fragment", "/counts")]:
+        def get(path=path):
+            response = client.get(base + path, headers=headers)
+            assert response.status_code in (200, 286), response.status_code
+        report(f"{name} ({BIG:,})", timed(get, 30), baseline)
+    return share
+
+
+def bench_cancel(db, share):
+    from models.sharing import cancel_share
+
+    start = time.perf_counter()
+    cancelled = cancel_share(share)
+    db.session.commit()
+    elapsed = time.perf_counter() - start
+    print(f"{f'cancel a share of {BIG:,} scheduled recipients':<46} {elapsed * 1000:8.0f} ms"
+          f"   ({cancelled} round; CPRs deleted; goal under 1,000 ms)")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    n = int(args.pop(0)) if args and args[0].isdigit() else 10_000
+    main(n, args[0] if args else None)
