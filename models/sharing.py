@@ -368,40 +368,6 @@ class ConfirmOutcome(StrEnum):
     NOT_ALLOWED = "not_allowed"
     SURVEY_NOT_OPEN = "survey_not_open"
 
-    @property
-    def label(self) -> str:
-        return str({
-            CancelReason.ACCESS_REVOKED: _l("an administrator removed your access to Digital Post"),
-            CancelReason.INTEGRATION_DEACTIVATED: _l("an administrator deactivated Digital Post"),
-            CancelReason.CANCELLED_BY_MEMBER: _l("you cancelled it"),
-            CancelReason.SURVEY_CLOSED: _l("the survey was closed"),
-            CancelReason.NO_ACCESS: _l("you no longer had access to Digital Post"),
-            CancelReason.INTEGRATION_OFF: _l("Digital Post was not enabled for the organization"),
-            CancelReason.SURVEY_NOT_OPEN: _l("the survey was not open"),
-        }[self])
-
-    @classmethod
-    def label_of(cls, code: str | None) -> str:
-        """The label of a reason, or of a gateway error code that stopped a round."""
-        if code in cls._value2member_map_:
-            return cls(code).label
-        return error_label(code)
-
-
-def error_label(code: str | None) -> str:
-    """Why a message or a round failed, from the gateway's error codes."""
-    return str({
-        "recipient_exempt": _l("exempt from Digital Post"),
-        "recipient_not_found": _l("not known by Digital Post"),
-        "unavailable": _l("Digital Post did not answer"),
-        "rate_limited": _l("Digital Post was busy"),
-        "invalid_api_key": _l("Digital Post refused the organization's API key"),
-        "sender_not_authorized": _l("the sender CVR may not send with the API key"),
-        "invalid_memo": _l("the message could not be read by Digital Post"),
-        "cpr_deleted": _l("the CPR number was already deleted"),
-        "internal_error": _l("an internal error"),
-    }.get(code or "", _l("an unknown error")))
-
 
 def confirm_share(share: Share, rounds: list[PlannedRound], may_share: bool) -> tuple[ConfirmOutcome, list[ScheduledSend]]:
     """Turn the draft into its rounds, in the caller's transaction. The draft
