@@ -55,7 +55,18 @@ def database_url():
 
 @pytest.fixture(scope="session")
 def redis_url():
-    return os.environ.get("REDIS_URL") or embedded_redis_url(_instance)
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    url = embedded_redis_url(_instance)
+    yield url
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:  # the embedded server this session started must not outlive it
+        Redis.from_url(url).shutdown(nosave=True)
+    except RedisConnectionError:
+        pass
 
 
 # --- the sandbox gateway -------------------------------------------------------
