@@ -161,9 +161,11 @@ def test_a_round_run_twice_delivers_once(as_member, survey, with_access, sandbox
 
 
 def test_permanent_errors_are_recorded_per_recipient(as_member, survey, with_access, sandbox, run_jobs):
+    from jobs.worker import AppWorker
+
     draft, schedule = compose(as_member, survey, "\n".join([CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR]))
     confirm(as_member, draft, schedule)
-    run_jobs()
+    run_jobs(AppWorker)  # forking, as `flask worker` runs it
     errors = dict(db.session.execute(select(Recipient.cpr_masked, Recipient.error)).all())
     assert errors == {"010190-****": None, "020280-****": "recipient_exempt", "030370-****": "recipient_not_found"}
     page = as_member.get(draft + "/").get_data(as_text=True)
