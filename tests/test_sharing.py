@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from jobs.connection import get_queue
 from jobs.sending import send_round
-from models import Delivery, Recipient, RecipientImport, ScheduledSend, Share, Survey, db
+from models import Delivery, Recipient, ScheduledSend, Share, Survey, db
 from models.access import grant_access
 from models.base import utcnow
-from models.sharing import CancelReason, RecipientState, RoundKind, SendState
+from models.sharing import CancelReason
 from models.survey import QuestionKind, SurveyState, add_question
 from tests.conftest import CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR
 
@@ -192,7 +192,6 @@ def test_every_cause_cancels_what_is_scheduled(cause, as_member, survey, with_ac
     from models import DigitalPostIntegration
     from models.access import revoke_access
     from models.sharing import cancel_scheduled_sends
-    from models.survey import close_survey
     from tests.conftest import scheduled_job_ids
 
     draft = start_draft(as_member, survey)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import DateField, FieldList, FormField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms import Form
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import InvalidCPR, normalize_cpr
 from jobs.sending import enqueue_rounds
@@ -23,9 +23,9 @@ from models.base import utcnow
 from models.org import fold
 from models.recipients import (PASTE_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, add_one, import_file,
                                import_text)
-from models.schedule import (LOCAL, MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, local,
+from models.schedule import (MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, local,
                              plan, to_utc)
-from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, CancelReason, ConfirmOutcome,
+from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, ConfirmOutcome,
                             RecipientState, SendState, accept_import, error_label, cancel_share, confirm_share, discard_import,
                             failure_reasons, merge, recipient_count, remove_recipients, start_share, state_counts,
                             unknown_merge_fields)

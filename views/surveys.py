@@ -1,6 +1,6 @@
 """A member's surveys: create, add questions, open and close, see responses,
 and the share page (the anonymous link, and Digital Post)."""
-from flask import abort, current_app, g, redirect, render_template, request, url_for
+from flask import abort, current_app, g, redirect, render_template, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
