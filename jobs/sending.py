@@ -18,7 +18,8 @@ from rq import Callback
 from sqlalchemy import and_, bindparam, exists, func, literal, select, update
 
 from crypto import decrypt
-from digitalpost import Action, DigitalPostClient, Message, PermanentError, RateLimited, TransientError
+from digitalpost import (Action, DigitalPostClient, DuplicateMessage, Message, PermanentError, RateLimited,
+                         TransientError)
 from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
 from extensions import db
 from jobs.connection import get_queue
@@ -188,6 +189,10 @@ def send_with_retries(client: DigitalPostClient, message: Message, attempts: int
         attempts += 1
         try:
             client.send(message)
+            return DeliveryState.SENT, None, attempts
+        except DuplicateMessage:
+            # This messageUUID reached the gateway before, with content that has
+            # changed since (a new PUBLIC_BASE_URL, say): it was delivered once.
             return DeliveryState.SENT, None, attempts
         except PermanentError as exc:
             return DeliveryState.FAILED, exc.code, attempts

@@ -291,10 +291,13 @@ class RecipientImport(db.Model):
 def start_share(survey, membership) -> Share:
     """A new draft share of the survey by the member. Drafts abandoned for a
     day are deleted, with their recipients, when the member starts another."""
-    stale = select(Share.id).where(Share.membership_id == membership.id, Share.state == ShareState.DRAFT,
-                                   Share.created_at < utcnow() - timedelta(days=1))
-    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id.in_(stale)))
-    db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
+    stale = db.session.scalars(select(Share.id).where(
+        Share.membership_id == membership.id, Share.state == ShareState.DRAFT,
+        Share.created_at < utcnow() - timedelta(days=1))).all()
+    if stale:  # explicitly: SQLite here does not enforce ON DELETE CASCADE
+        for table in (Recipient.__table__, RecipientImport.__table__):
+            db.session.execute(table.delete().where(table.c.share_id.in_(stale)))
+        db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
     share = Share(org_id=survey.org_id, survey_id=survey.id, membership_id=membership.id,
                   state=ShareState.DRAFT, language="da", variables=[])
     db.session.add(share)

@@ -151,3 +151,19 @@ def test_cprs_are_encrypted_and_hashed_never_stored_in_clear(as_member, draft):
     from crypto import decrypt
 
     assert decrypt(row["cpr_encrypted"]) == "0101901234"
+
+
+def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, with_access):  # noqa: F811
+    from datetime import timedelta
+
+    from models import Share
+    from models.base import utcnow
+
+    old = start_draft(as_member, survey)
+    as_member.post(old + "/recipients/paste", {"text": "0101901234\n3213901234"}, htmx=True)  # a pending import
+    db.session.execute(db.update(Share).values(created_at=utcnow() - timedelta(days=2)))
+    db.session.commit()
+    start_draft(as_member, survey)
+    assert db.session.scalar(select(func.count()).select_from(Share)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+    assert db.session.scalar(select(func.count()).select_from(RecipientImport)) == 0

@@ -23,8 +23,8 @@ from models.base import utcnow
 from models.org import fold
 from models.recipients import (PASTE_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, add_one, import_file,
                                import_text)
-from models.schedule import (MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, local,
-                             plan, to_utc)
+from models.schedule import (MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, days_after,
+                             local, plan, to_utc)
 from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, ConfirmOutcome,
                             RecipientState, SendState, accept_import, error_label, cancel_share, confirm_share, discard_import,
                             failure_reasons, merge, recipient_count, remove_recipients, start_share, state_counts,
@@ -158,7 +158,7 @@ class ScheduleForm(FlaskForm):
                 if reminder.days.data is None or not 1 <= reminder.days.data <= MAX_REMINDER_DAYS:
                     reminder.days.errors.append(_("Enter a number of days from 1 to %(n)d.", n=MAX_REMINDER_DAYS))
                     continue
-                moment = plan(start, [(ReminderMode.DAYS, reminder.days.data, None)])[1].send_at
+                moment = days_after(start, reminder.days.data)
                 self.planned_reminders.append((ReminderMode.DAYS, reminder.days.data, None))
             else:
                 moment = self._moment(reminder.date, reminder.time)
@@ -272,10 +272,7 @@ def too_large(error):
 @bp.post("/<int:share_id>/recipients/upload")
 def add_upload(share_id):
     share = draft_share(share_id)
-    try:
-        upload = request.files.get("file")
-    except RequestEntityTooLarge:
-        return recipients_step(share, "upload", upload_error=FileError.TOO_LARGE.label, status=422)
+    upload = request.files.get("file")  # too large: answered by too_large() above, before this runs
     if upload is None or not upload.filename:
         return recipients_step(share, "upload", upload_error=_("Choose a CSV or Excel file."), status=422)
     return finish_import(share, "upload", lambda: import_file(share, upload.stream, upload.filename))

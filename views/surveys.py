@@ -59,23 +59,25 @@ def can_share_via_digital_post() -> bool:
     return integration is not None and integration.is_active and has_access(g.membership)
 
 
-@bp.get("/")
-def index():
+def list_page(form, status=200):
     surveys = db.session.scalars(
         db.select(Survey)
         .where(Survey.org_id == g.org.id, Survey.owner_id == g.membership.user_id)
         .order_by(Survey.created_at.desc(), Survey.id.desc())
     ).all()
-    return render_template("surveys/index.html", surveys=surveys, form=SurveyForm(formdata=None))
+    return render_template("surveys/index.html", surveys=surveys, form=form), status
+
+
+@bp.get("/")
+def index():
+    return list_page(SurveyForm(formdata=None))
 
 
 @bp.post("/")
 def create():
     form = SurveyForm()
     if not form.validate():
-        surveys = db.session.scalars(db.select(Survey).where(
-            Survey.org_id == g.org.id, Survey.owner_id == g.membership.user_id)).all()
-        return render_template("surveys/index.html", surveys=surveys, form=form), 422
+        return list_page(form, 422)
     survey = Survey(org_id=g.org.id, owner_id=g.membership.user_id, title=form.title.data.strip(),
                     introduction=(form.introduction.data or "").strip(), anonymous=form.anonymous.data)
     db.session.add(survey)
