@@ -25,7 +25,8 @@ from extensions import db
 from jobs.connection import get_queue
 from models import DigitalPostAccess, DigitalPostIntegration
 from models.base import utcnow
-from models.sharing import (CancelReason, Delivery, DeliveryState, Recipient, RecipientState, RoundKind,
+from models.bulk import dialect_insert
+from models.sharing import (CancelReason, Delivery, DeliveryState, Recipient, RecipientCpr, RecipientState, RoundKind,
                             ScheduledSend, SendState, Share, cancel_scheduled_sends, forget_cprs, merge,
                             message_uuid)
 
@@ -116,20 +117,20 @@ def create_deliveries(rnd: ScheduledSend) -> None:
     """One pending Delivery per recipient of the round, written once: the
     invitation goes to everyone on the list, a reminder to those whose
     invitation was sent and who have neither answered nor declined."""
-    from models.access import _insert
-
     recipients = select(literal(rnd.id), Recipient.id, literal(DeliveryState.PENDING.value), literal(0)).where(
-        Recipient.share_id == rnd.share_id, Recipient.import_id.is_(None))
+        Recipient.share_id == rnd.share_id)
     if rnd.kind == RoundKind.REMINDER:
         recipients = recipients.where(Recipient.state == RecipientState.SENT)
-    db.session.execute(_insert(Delivery).from_select(["round_id", "recipient_id", "state", "attempts"], recipients)
+    db.session.execute(dialect_insert(Delivery).from_select(["round_id", "recipient_id", "state", "attempts"], recipients)
                        .on_conflict_do_nothing(index_elements=["round_id", "recipient_id"]))
 
 
 def pending_chunk(rnd: ScheduledSend) -> list:
     return db.session.execute(
-        select(Delivery.id, Delivery.attempts, Recipient)
+        select(Delivery.id, Delivery.attempts, Recipient, RecipientCpr.cpr_encrypted)
         .join(Recipient, Recipient.id == Delivery.recipient_id)
+        .outerjoin(RecipientCpr, and_(RecipientCpr.share_id == Recipient.share_id,
+                                      RecipientCpr.cpr_hmac == Recipient.cpr_hmac))
         .where(Delivery.round_id == rnd.id, Delivery.state == DeliveryState.PENDING)
         .order_by(Delivery.id).limit(CHUNK)
         .execution_options(populate_existing=True)
@@ -142,16 +143,16 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
     share, org_name = rnd.share, integration.organization.name
     delivery_updates, sent_ids, failed = [], [], []
     stop = None
-    for delivery_id, attempts, recipient in chunk:
+    for delivery_id, attempts, recipient, cpr_encrypted in chunk:
         if rnd.kind == RoundKind.REMINDER and (recipient.responded_at or recipient.declined_at):
             delivery_updates.append({"d_id": delivery_id, "d_state": DeliveryState.SKIPPED, "d_error": None,
                                      "d_attempts": attempts, "d_sent_at": None})
             continue
-        if recipient.cpr_encrypted is None:
+        if cpr_encrypted is None:
             delivery_updates.append({"d_id": delivery_id, "d_state": DeliveryState.FAILED, "d_error": "cpr_deleted",
                                      "d_attempts": attempts, "d_sent_at": None})
             continue
-        message = build_message(rnd, share, recipient, integration.sender_cvr, org_name)
+        message = build_message(rnd, share, recipient, decrypt(cpr_encrypted), integration.sender_cvr, org_name)
         outcome, error, attempts = send_with_retries(client, message, attempts)
         delivery_updates.append({"d_id": delivery_id, "d_state": outcome, "d_error": error,
                                  "d_attempts": attempts, "d_sent_at": utcnow() if outcome == DeliveryState.SENT else None})
@@ -205,7 +206,8 @@ def send_with_retries(client: DigitalPostClient, message: Message, attempts: int
             time.sleep(min(wait, 60))
 
 
-def build_message(rnd: ScheduledSend, share: Share, recipient: Recipient, sender_cvr: str, org_name: str) -> Message:
+def build_message(rnd: ScheduledSend, share: Share, recipient: Recipient, cpr: str, sender_cvr: str,
+                  org_name: str) -> Message:
     """The same content every time for one round and recipient, so that a
     repeated send is a replay and not a conflict."""
     language = recipient.language if recipient.language in ("da", "en") else "da"
@@ -220,7 +222,7 @@ def build_message(rnd: ScheduledSend, share: Share, recipient: Recipient, sender
         subject=subject[:255],
         sender_cvr=sender_cvr,
         sender_name=org_name,
-        recipient_cpr=decrypt(recipient.cpr_encrypted),
+        recipient_cpr=cpr,
         body=merge(share.body, recipient),
         language=language,
         actions=(Action(label=action, url=f"{base}/r/{recipient.token}"),),

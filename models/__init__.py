@@ -3,7 +3,7 @@ from extensions import db
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
-from models.sharing import Delivery, Recipient, RecipientImport, ScheduledSend, SendState, Share
+from models.sharing import Delivery, Recipient, RecipientCpr, RecipientImport, ScheduledSend, SendState, Share
 from models.survey import Answer, Question, Response, Survey
 from models.access import AuditEventMember, DigitalPostAccess  # noqa: E402  (after sharing)
 
@@ -19,6 +19,7 @@ __all__ = [
     "Organization",
     "Question",
     "Recipient",
+    "RecipientCpr",
     "RecipientImport",
     "Response",
     "Role",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from extensions import db
 from models.audit import record_audit
 from models.base import UTCDateTime, utcnow
+from models.bulk import dialect_insert
 from models.org import Membership
 from models.sharing import CancelReason, cancel_scheduled_sends
 
@@ -59,15 +60,6 @@ def access_count(org_id: int) -> int:
     return db.session.scalar(select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id))
 
 
-def _insert(model):
-    """INSERT with ON CONFLICT support, for the database in use."""
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(model)
-
-
 def _refresh_statistics(changed: int) -> None:
     """After a bulk change, let PostgreSQL's planner know the access table's
     new size at once rather than at autovacuum's next round: with stale
@@ -87,7 +79,7 @@ def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     event = record_audit(org_id, actor_id, "access.granted")
     db.session.flush()  # the event's id tags the rows this grant inserts
     db.session.execute(
-        _insert(DigitalPostAccess).from_select(
+        dialect_insert(DigitalPostAccess).from_select(
             ["org_id", "membership_id", "granted_by_id", "granted_at", "granted_event_id"],
             select(literal(org_id), Membership.id, literal(actor_id), literal(utcnow(), UTCDateTime), literal(event.id))
             .where(Membership.id.in_(selected_ids), Membership.org_id == org_id),

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, func, select, update
+from sqlalchemy import (JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, event, func, or_, select,
+                        update)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from flask_babel import lazy_gettext as _l
@@ -206,18 +207,18 @@ class ScheduledSend(db.Model):
 
 
 class Recipient(db.Model):
-    """A citizen a share is sent to. The CPR is Fernet-encrypted while rounds
-    are pending, and deleted after; cpr_hmac de-duplicates within the share."""
+    """A citizen a share is sent to; cpr_hmac de-duplicates within the share.
+    The encrypted CPR is kept apart, in RecipientCpr."""
 
     __table_args__ = (
+        # Few indexes: each one costs every row of a 100,000-row import. The name
+        # search is a substring match, which a B-tree cannot serve anyway.
         UniqueConstraint("share_id", "cpr_hmac"),
         Index("ix_recipient_share_state", "share_id", "state", "id"),
-        Index("ix_recipient_share_name", "share_id", "name_folded", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     share_id: Mapped[int] = mapped_column(ForeignKey("share.id", ondelete="CASCADE"))
-    cpr_encrypted: Mapped[str | None] = mapped_column(Text)
     cpr_hmac: Mapped[str] = mapped_column(String(64))
     cpr_masked: Mapped[str] = mapped_column(String(11))
     first_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
@@ -228,8 +229,9 @@ class Recipient(db.Model):
     token: Mapped[str] = mapped_column(String(32), unique=True)
     state: Mapped[str] = mapped_column(String(12), default=RecipientState.PENDING)
     error: Mapped[str | None] = mapped_column(String(40))
-    # Rows of an import that the member has not yet accepted (see RecipientImport).
-    import_id: Mapped[int | None] = mapped_column(index=True)
+    # The paste or upload the row came from (None: typed in). Its rows are on
+    # the list once the member accepts the import; see listed().
+    import_id: Mapped[int | None]
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -246,6 +248,19 @@ class Recipient(db.Model):
     @property
     def error_label(self) -> str | None:
         return error_label(self.error) if self.error else None
+
+
+class RecipientCpr(db.Model):
+    """A recipient's CPR, Fernet-encrypted, for as long as rounds are pending.
+
+    A table of its own, keyed like the recipient's de-duplication, so that
+    the import writes it without asking for recipient ids, and retention is
+    one DELETE rather than an UPDATE that rewrites every recipient row.
+    """
+
+    share_id: Mapped[int] = mapped_column(primary_key=True)
+    cpr_hmac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cpr_encrypted: Mapped[str] = mapped_column(Text)
 
 
 class Delivery(db.Model):
@@ -295,7 +310,7 @@ def start_share(survey, membership) -> Share:
         Share.membership_id == membership.id, Share.state == ShareState.DRAFT,
         Share.created_at < utcnow() - timedelta(days=1))).all()
     if stale:  # explicitly: SQLite here does not enforce ON DELETE CASCADE
-        for table in (Recipient.__table__, RecipientImport.__table__):
+        for table in (Recipient.__table__, RecipientCpr.__table__, RecipientImport.__table__):
             db.session.execute(table.delete().where(table.c.share_id.in_(stale)))
         db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
     share = Share(org_id=survey.org_id, survey_id=survey.id, membership_id=membership.id,
@@ -304,29 +319,41 @@ def start_share(survey, membership) -> Share:
     return share
 
 
-def recipient_count(share_id: int, accepted_only: bool = True) -> int:
-    query = select(func.count()).select_from(Recipient).where(Recipient.share_id == share_id)
-    if accepted_only:
-        query = query.where(Recipient.import_id.is_(None))
-    return db.session.scalar(query)
+def listed(share_id: int):
+    """The draft's recipients that are on its list: typed in, or from an
+    accepted import. (A confirmed share holds no others.)"""
+    accepted = select(RecipientImport.id).where(RecipientImport.share_id == share_id, RecipientImport.accepted)
+    return and_(Recipient.share_id == share_id,
+                or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted)))
+
+
+def recipient_count(share_id: int, listed_only: bool = True) -> int:
+    condition = listed(share_id) if listed_only else Recipient.share_id == share_id
+    return db.session.scalar(select(func.count()).select_from(Recipient).where(condition))
 
 
 def accept_import(share: Share, imp: RecipientImport) -> int:
-    db.session.execute(update(Recipient).where(Recipient.import_id == imp.id, Recipient.share_id == share.id)
-                       .values(import_id=None).execution_options(synchronize_session=False))
+    """One row changes, however many recipients the import holds."""
     imp.accepted = True
     return imp.valid
 
 
+def _delete_recipients(share_id: int, *conditions) -> None:
+    """Recipients of the share that match, with their encrypted CPRs."""
+    hmacs = select(Recipient.cpr_hmac).where(Recipient.share_id == share_id, *conditions)
+    db.session.execute(RecipientCpr.__table__.delete().where(
+        RecipientCpr.share_id == share_id, RecipientCpr.cpr_hmac.in_(hmacs)))
+    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share_id, *conditions))
+
+
 def discard_import(share: Share, imp: RecipientImport) -> None:
-    db.session.execute(Recipient.__table__.delete().where(Recipient.import_id == imp.id,
-                                                          Recipient.share_id == share.id))
+    _delete_recipients(share.id, Recipient.import_id == imp.id)
     db.session.delete(imp)
 
 
 def remove_recipients(share: Share) -> None:
     """Empty the draft's list, to start over."""
-    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share.id))
+    _delete_recipients(share.id)
     db.session.execute(RecipientImport.__table__.delete().where(RecipientImport.share_id == share.id))
     share.variables = []
 
@@ -392,8 +419,7 @@ def confirm_share(share: Share, rounds: list[PlannedRound], may_share: bool) -> 
     if not flipped:
         return ConfirmOutcome.ALREADY_CONFIRMED, []
     # Rows of imports the member never accepted are not part of the share.
-    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share.id,
-                                                          Recipient.import_id.is_not(None)))
+    _delete_recipients(share.id, ~listed(share.id))
     created = [ScheduledSend(org_id=share.org_id, share_id=share.id, membership_id=share.membership_id,
                              kind=r.kind, send_at=r.send_at, state=SendState.SCHEDULED) for r in rounds]
     db.session.add_all(created)
@@ -451,8 +477,7 @@ def forget_cprs(share_id: int) -> bool:
         ScheduledSend.share_id == share_id, ScheduledSend.state.in_(PENDING_STATES)))
     if pending:
         return False
-    db.session.execute(update(Recipient).where(Recipient.share_id == share_id, Recipient.cpr_encrypted.is_not(None))
-                       .values(cpr_encrypted=None).execution_options(synchronize_session=False))
+    db.session.execute(RecipientCpr.__table__.delete().where(RecipientCpr.share_id == share_id))
     db.session.execute(update(Share).where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
                        .values(cprs_deleted_at=utcnow()).execution_options(synchronize_session=False))
     return True
@@ -462,7 +487,7 @@ def state_counts(share: Share) -> dict[str, int]:
     """Recipients by state, plus delivery outcomes of the rounds. Pending
     recipients of a cancelled invitation count as cancelled."""
     counts = dict(db.session.execute(
-        select(Recipient.state, func.count()).where(Recipient.share_id == share.id, Recipient.import_id.is_(None))
+        select(Recipient.state, func.count()).where(Recipient.share_id == share.id)
         .group_by(Recipient.state)).all())
     result = {s.value: counts.get(s.value, 0) for s in RecipientState}
     result["total"] = sum(counts.values())

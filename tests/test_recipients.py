@@ -4,9 +4,9 @@ import io
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from models import Recipient, RecipientImport, db
+from models import Recipient, RecipientCpr, RecipientImport, db
 from tests.test_sharing import start_draft, survey, with_access  # noqa: F401  (fixtures)
 
 HEADER = "firstname;lastname;cpr;language\n"
@@ -18,7 +18,10 @@ def draft(as_member, survey, with_access):  # noqa: F811
 
 
 def recipients():
-    return db.session.scalars(select(Recipient).where(Recipient.import_id.is_(None)).order_by(Recipient.id)).all()
+    """Those on the list: typed in, or from an accepted import."""
+    accepted = select(RecipientImport.id).where(RecipientImport.accepted)
+    return db.session.scalars(select(Recipient).where(
+        or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted))).order_by(Recipient.id)).all()
 
 
 def upload(as_member, draft, content: bytes, name="modtagere.csv"):
@@ -65,6 +68,7 @@ def test_failed_rows_are_reported_and_the_member_chooses(as_member, draft):
     # Fix the file: nothing stays behind.
     as_member.post(f"{draft}/imports/{imp.id}/discard", htmx=True)
     assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+    assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
     # Go on with the valid rows.
     as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True)
     imp = db.session.scalar(select(RecipientImport))
@@ -146,11 +150,13 @@ def test_over_the_recipient_limit_nothing_is_added(as_member, draft, monkeypatch
 
 def test_cprs_are_encrypted_and_hashed_never_stored_in_clear(as_member, draft):
     as_member.post(draft + "/recipients/paste", {"text": "0101901234"}, htmx=True)
-    row = db.session.execute(select(Recipient.__table__)).mappings().one()
-    assert "0101901234" not in " ".join(str(v) for v in row.values())
     from crypto import decrypt
 
-    assert decrypt(row["cpr_encrypted"]) == "0101901234"
+    row = db.session.execute(select(Recipient.__table__)).mappings().one()
+    secret = db.session.execute(select(RecipientCpr.__table__)).mappings().one()
+    assert "0101901234" not in " ".join(str(v) for v in [*row.values(), *secret.values()])
+    assert decrypt(secret["cpr_encrypted"]) == "0101901234"
+    assert secret["cpr_hmac"] == row["cpr_hmac"]
 
 
 def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, with_access):  # noqa: F811
@@ -167,3 +173,4 @@ def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, w
     assert db.session.scalar(select(func.count()).select_from(Share)) == 1
     assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
     assert db.session.scalar(select(func.count()).select_from(RecipientImport)) == 0
+    assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0

@@ -27,7 +27,7 @@ from models.schedule import (MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime,
                              local, plan, to_utc)
 from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, ConfirmOutcome,
                             RecipientState, SendState, accept_import, error_label, cancel_share, confirm_share, discard_import,
-                            failure_reasons, merge, recipient_count, remove_recipients, start_share, state_counts,
+                            failure_reasons, listed, merge, recipient_count, remove_recipients, start_share, state_counts,
                             unknown_merge_fields)
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
@@ -215,8 +215,7 @@ def recipients_step(share, method="manual", manual=None, paste=None, upload_erro
 
 
 def sample_recipients(share, limit):
-    return db.session.scalars(select(Recipient).where(Recipient.share_id == share.id, Recipient.import_id.is_(None))
-                              .order_by(Recipient.id).limit(limit)).all()
+    return db.session.scalars(select(Recipient).where(listed(share.id)).order_by(Recipient.id).limit(limit)).all()
 
 
 @bp.get("/<int:share_id>/recipients")
@@ -448,7 +447,7 @@ def recipient_table(share):
     state = request.args.get("state", "")
     q = (request.args.get("q") or "").strip()[:100]
     page = max(1, min(request.args.get("page", 1, type=int), 10_000))
-    query = select(Recipient).where(Recipient.share_id == share.id, Recipient.import_id.is_(None))
+    query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
     if state in STATE_FILTERS:
         query = query.where(Recipient.state == state)
     if q:

@@ -52,7 +52,6 @@ def upgrade():
     op.create_table('recipient',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('share_id', sa.Integer(), nullable=False),
-    sa.Column('cpr_encrypted', sa.Text(), nullable=True),
     sa.Column('cpr_hmac', sa.String(length=64), nullable=False),
     sa.Column('cpr_masked', sa.String(length=11), nullable=False),
     sa.Column('first_name', sa.String(length=100), nullable=False),
@@ -72,10 +71,14 @@ def upgrade():
     sa.UniqueConstraint('token', name=op.f('uq_recipient_token'))
     )
     with op.batch_alter_table('recipient', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_recipient_import_id'), ['import_id'], unique=False)
-        batch_op.create_index('ix_recipient_share_name', ['share_id', 'name_folded', 'id'], unique=False)
         batch_op.create_index('ix_recipient_share_state', ['share_id', 'state', 'id'], unique=False)
 
+    op.create_table('recipient_cpr',
+    sa.Column('share_id', sa.Integer(), nullable=False),
+    sa.Column('cpr_hmac', sa.String(length=64), nullable=False),
+    sa.Column('cpr_encrypted', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('share_id', 'cpr_hmac', name=op.f('pk_recipient_cpr'))
+    )
     op.create_table('recipient_import',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('share_id', sa.Integer(), nullable=False),
@@ -188,10 +191,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_recipient_import_share_id'))
 
     op.drop_table('recipient_import')
+    op.drop_table('recipient_cpr')
     with op.batch_alter_table('recipient', schema=None) as batch_op:
         batch_op.drop_index('ix_recipient_share_state')
-        batch_op.drop_index('ix_recipient_share_name')
-        batch_op.drop_index(batch_op.f('ix_recipient_import_id'))
 
     op.drop_table('recipient')
     with op.batch_alter_table('question', schema=None) as batch_op:
