@@ -90,6 +90,11 @@ class Config:
         self.SEND_RETRY_DELAYS = [
             float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()
         ]
+        # Seconds after a round, and between later looks, at which the worker asks
+        # the gateway whether its messages were delivered; then it stops asking.
+        self.DELIVERY_CHECK_DELAYS = [
+            int(x) for x in env.get("DELIVERY_CHECK_DELAYS", "60,300,1800,7200,86400").split(",") if x.strip()
+        ]
         # Uploads over this size are refused from Content-Length, before reading.
         self.MAX_CONTENT_LENGTH = 17 * 1024 * 1024
         self.MAX_FORM_MEMORY_SIZE = 9 * 1024 * 1024

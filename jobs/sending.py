@@ -23,6 +23,7 @@ from digitalpost import (Action, DigitalPostClient, DuplicateMessage, Message, P
 from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
 from extensions import db
 from jobs.connection import get_queue
+from jobs.delivery_status import schedule_delivery_check
 from models import DigitalPostAccess, DigitalPostIntegration
 from models.base import utcnow
 from models.bulk import dialect_insert
@@ -110,7 +111,9 @@ def send_round(round_id: int) -> str:
             db.session.commit()
             if failure:
                 return finish(rnd, SendState.FAILED, error=failure)
-    return finish(rnd, SendState.DONE)
+    outcome = finish(rnd, SendState.DONE)
+    schedule_delivery_check(rnd.id)
+    return outcome
 
 
 def create_deliveries(rnd: ScheduledSend) -> None:
@@ -120,7 +123,7 @@ def create_deliveries(rnd: ScheduledSend) -> None:
     recipients = select(literal(rnd.id), Recipient.id, literal(DeliveryState.PENDING.value), literal(0)).where(
         Recipient.share_id == rnd.share_id)
     if rnd.kind == RoundKind.REMINDER:
-        recipients = recipients.where(Recipient.state == RecipientState.SENT)
+        recipients = recipients.where(Recipient.state.in_((RecipientState.SENT, RecipientState.DELIVERED)))
     db.session.execute(dialect_insert(Delivery).from_select(["round_id", "recipient_id", "state", "attempts"], recipients)
                        .on_conflict_do_nothing(index_elements=["round_id", "recipient_id"]))
 

@@ -106,13 +106,15 @@ def error_label(code: str | None) -> str:
         "sender_not_authorized": _l("the sender CVR may not send with the API key"),
         "invalid_memo": _l("the message could not be read by Digital Post"),
         "cpr_deleted": _l("the CPR number was already deleted"),
+        "delivery_failed": _l("Digital Post could not deliver it"),
         "internal_error": _l("an internal error"),
     }.get(code or "", _l("an unknown error")))
 
 
 class RecipientState(StrEnum):
     PENDING = "pending"
-    SENT = "sent"
+    SENT = "sent"  # the gateway accepted the invitation
+    DELIVERED = "delivered"  # the gateway says it is in the mailbox
     FAILED = "failed"
     RESPONDED = "responded"
     DECLINED = "declined"
@@ -120,7 +122,7 @@ class RecipientState(StrEnum):
     @property
     def label(self) -> str:
         return str({RecipientState.PENDING: _l("Scheduled"), RecipientState.SENT: _l("Sent"),
-                    RecipientState.FAILED: _l("Failed"), RecipientState.RESPONDED: _l("Responded"),
+                    RecipientState.DELIVERED: _l("Delivered"), RecipientState.FAILED: _l("Failed"), RecipientState.RESPONDED: _l("Responded"),
                     RecipientState.DECLINED: _l("Declined")}[self])
 
 
@@ -278,6 +280,7 @@ class Delivery(db.Model):
     error: Mapped[str | None] = mapped_column(String(40))
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def message_uuid(round_id: int, recipient_id: int) -> str:

@@ -158,6 +158,7 @@ def app_config(database_url, redis_url, **extra):
         REMEMBER_COOKIE_SECURE=False,
         RQ_QUEUE="postbud-test",
         VERIFICATION_RETRY_INTERVALS=[0, 0],
+        DELIVERY_CHECK_DELAYS=[0],  # one look at once, in the same burst of the worker
         **extra,
     )
 

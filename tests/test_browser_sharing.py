@@ -101,7 +101,7 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
 
     run_jobs()
     page.reload()
-    expect(page.locator(".count-sent .count-n")).to_have_text("3")
+    expect(page.locator(".count-delivered .count-n")).to_have_text("3")
     check(page, f"{name}-7-status")
 
     # The citizen opens the mail's link and answers.

@@ -129,7 +129,7 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(as_member, s
     share = share_of(draft)
     assert [r.state for r in share.rounds] == ["done", "done"]
     states = dict(db.session.execute(select(Recipient.first_name, Recipient.state)).all())
-    assert states == {"Anne": "responded", "Bo": "declined", "Carl": "sent"}
+    assert states == {"Anne": "responded", "Bo": "declined", "Carl": "delivered"}
     # Nothing more is pending: the CPRs are deleted, and the status page says so.
     assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
     status = as_member.get(draft + "/").get_data(as_text=True)
@@ -307,4 +307,30 @@ def test_a_message_the_gateway_has_with_other_content_counts_as_sent(as_member, 
         gateway.send(replace(earlier, body="an older text"))
     run_jobs()
     assert len(sandbox.mailbox(CITIZEN_CPR)) == 1
-    assert db.session.scalar(select(Recipient.state)) == "sent"
+    assert db.session.scalar(select(Recipient.state)) == "delivered"
+
+
+def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, sandbox, run_jobs, app):
+    """Sent means accepted; delivered once the gateway says the message is in
+    the mailbox. Until then the recipient stays sent, and looks stop when
+    the configured intervals run out."""
+    sandbox.configure(SANDBOX_DELIVERY_DELAY_MS=3_600_000)  # delivered in an hour
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS[:2]))
+    confirm(as_member, draft, schedule)
+    run_jobs()
+    assert db.session.scalars(select(Recipient.state)).all() == ["sent", "sent"]
+    assert db.session.scalar(select(func.count()).where(Delivery.delivered_at.is_not(None))) == 0
+
+    from jobs.delivery_status import check_deliveries
+
+    invitation = share_of(draft).rounds[0]
+    with sandbox.app.app_context():  # the hour has passed
+        from sandbox.models import DeliveredMessage, db as sandbox_db
+
+        sandbox_db.session.execute(sandbox_db.update(DeliveredMessage).values(delivery_delay_ms=0))
+        sandbox_db.session.commit()
+    assert check_deliveries(invitation.id, attempt=5).startswith("delivered 2, failed 0, waiting 0")
+    db.session.expire_all()
+    assert db.session.scalars(select(Recipient.state)).all() == ["delivered", "delivered"]
+    page = as_member.get(draft + "/").get_data(as_text=True)
+    assert "Leveret" in page

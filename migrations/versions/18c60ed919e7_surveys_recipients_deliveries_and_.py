@@ -30,6 +30,7 @@ def upgrade():
     sa.Column('error', sa.String(length=40), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('sent_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery')),
     sa.UniqueConstraint('round_id', 'recipient_id', name=op.f('uq_delivery_round_id'))
     )

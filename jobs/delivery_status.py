@@ -1,0 +1,107 @@
+"""Was it delivered? After a round, the worker asks the gateway for the
+status of each message it sent (GET /v1/messages/<messageUUID>), at growing
+intervals (DELIVERY_CHECK_DELAYS), until every one is delivered or failed or
+the intervals run out. Reading a status changes nothing at the gateway, so
+the job is safe to run twice; each pass records what it learnt before it
+schedules the next.
+"""
+import logging
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import and_, bindparam, select, update
+
+from digitalpost import DigitalPostClient, MessageNotFound, TransientError
+from extensions import db
+from jobs.connection import get_queue
+from models import DigitalPostIntegration
+from models.sharing import (Delivery, DeliveryState, Recipient, RecipientState, RoundKind, ScheduledSend,
+                            message_uuid)
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+
+
+def schedule_delivery_check(round_id: int, attempt: int = 0) -> bool:
+    """Queue the next look, if any is left. Losing it (Redis down) loses only
+    the "delivered" mark, never a message, so it is logged and not raised."""
+    delays = current_app.config["DELIVERY_CHECK_DELAYS"]
+    if attempt >= len(delays):
+        return False
+    options = dict(job_id=f"delivery-check-{round_id}-{attempt}", result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                   description=f"delivery check {attempt + 1} of round {round_id}")
+    try:
+        queue = get_queue()
+        if delays[attempt] <= 0:
+            queue.enqueue(check_deliveries, round_id, attempt, **options)
+        else:
+            queue.enqueue_in(timedelta(seconds=delays[attempt]), check_deliveries, round_id, attempt, **options)
+    except RedisError:
+        log.warning("delivery check %d of round %s could not be queued", attempt + 1, round_id)
+        return False
+    return True
+
+
+def check_deliveries(round_id: int, attempt: int = 0) -> str:
+    rnd = db.session.get(ScheduledSend, round_id)
+    integration = DigitalPostIntegration.find(rnd.org_id) if rnd else None
+    if integration is None or not integration.is_active:
+        return "not checked: Digital Post is not enabled"
+    delivered = failed = waiting = 0
+    last_id = 0
+    with DigitalPostClient(current_app.config["DIGITAL_POST_API_URL"], integration.api_key) as client:
+        while True:
+            chunk = db.session.execute(
+                select(Delivery.id, Delivery.recipient_id).where(
+                    Delivery.round_id == round_id, Delivery.state == DeliveryState.SENT,
+                    Delivery.delivered_at.is_(None), Delivery.id > last_id)
+                .order_by(Delivery.id).limit(CHUNK)).all()
+            if not chunk:
+                break
+            last_id = chunk[-1].id
+            arrived, lost = [], []
+            try:
+                for delivery_id, recipient_id in chunk:
+                    status = client.status(message_uuid(round_id, recipient_id))
+                    if status.status == "delivered":
+                        when = status.delivered_at or datetime.now(timezone.utc)
+                        arrived.append({"d_id": delivery_id, "r_id": recipient_id, "at": when})
+                    elif status.status == "failed":
+                        lost.append({"d_id": delivery_id, "r_id": recipient_id})
+                    else:
+                        waiting += 1
+            except (TransientError, MessageNotFound) as exc:
+                log.warning("delivery check of round %s stopped early: %s", round_id, exc.code)
+                waiting += 1
+                record(rnd, arrived, lost)
+                break
+            finally:
+                delivered, failed = delivered + len(arrived), failed + len(lost)
+            record(rnd, arrived, lost)
+    outcome = f"delivered {delivered}, failed {failed}, waiting {waiting}"
+    if waiting:
+        outcome += "; next look queued" if schedule_delivery_check(round_id, attempt + 1) else "; no more looks"
+    log.info("delivery check %d of round %s: %s", attempt + 1, round_id, outcome)
+    return outcome
+
+
+def record(rnd: ScheduledSend, arrived: list[dict], lost: list[dict]) -> None:
+    deliveries, recipients = Delivery.__table__, Recipient.__table__
+    if arrived:
+        db.session.execute(update(deliveries).where(deliveries.c.id == bindparam("d_id"))
+                           .values(delivered_at=bindparam("at")), arrived)
+        if rnd.kind == RoundKind.INVITATION:
+            db.session.execute(
+                update(recipients).where(and_(recipients.c.id == bindparam("r_id"),
+                                              recipients.c.state == RecipientState.SENT))
+                .values(state=RecipientState.DELIVERED), arrived)
+    if lost:
+        db.session.execute(update(deliveries).where(deliveries.c.id == bindparam("d_id"))
+                           .values(state=DeliveryState.FAILED, error="delivery_failed"), lost)
+        if rnd.kind == RoundKind.INVITATION:
+            db.session.execute(
+                update(recipients).where(and_(recipients.c.id == bindparam("r_id"),
+                                              recipients.c.state == RecipientState.SENT))
+                .values(state=RecipientState.FAILED, error="delivery_failed"), lost)
+    db.session.commit()
