@@ -259,6 +259,16 @@ def test_the_link_option_shows_the_anonymous_link(as_member, survey, client):
     assert f"/s/{survey.public_token}" in page
     anonymous = client.get(f"/s/{survey.public_token}?lang=en").get_data(as_text=True)
     assert "Submit" in anonymous and "No thanks" not in anonymous
+    # The survey links answers to recipients, but through its own link nobody is known.
+    assert "Your answers are anonymous." in anonymous
+    share = Share(org_id=survey.org_id, survey_id=survey.id, state="confirmed")
+    db.session.add(share)
+    db.session.flush()
+    db.session.add(Recipient(share_id=share.id, cpr_hmac="x" * 64, cpr_masked="010190-****", token="personal-token",
+                             language="da"))
+    db.session.commit()
+    personal = client.get("/r/personal-token").get_data(as_text=True)
+    assert "Dine svar kobles til dig." in personal
 
 
 def test_another_members_share_and_survey_are_not_found(as_member, survey, with_access, make_user, org, app):

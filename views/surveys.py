@@ -20,7 +20,8 @@ bp = org_blueprint("surveys", __name__, "/surveys")
 class SurveyForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=TITLE_MAX)])
     introduction = TextAreaField(_l("Introduction"), validators=[Length(max=INTRO_MAX)])
-    anonymous = BooleanField(_l("Anonymous: answers are stored without any link to the person who gave them"))
+    anonymous = BooleanField(_l("Anonymous: answers are stored without any link to the person who gave them"),
+                             default=True)
 
 
 class QuestionForm(FlaskForm):
