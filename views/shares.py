@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import DateField, FieldList, FormField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms import Form
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import InvalidCPR, normalize_cpr
@@ -75,7 +76,7 @@ def own_share(share_id: int) -> Share:
 
 # --- forms ----------------------------------------------------------------------
 
-LANGUAGE_CHOICES = [("da", _l("Danish")), ("en", _l("English"))]
+LANGUAGE_CHOICES = [SelectChoice("da", _l("Danish")), SelectChoice("en", _l("English"))]
 
 
 class ManualForm(FlaskForm):
@@ -122,8 +123,8 @@ class MessageForm(FlaskForm):
 
 
 class ReminderForm(Form):
-    mode = RadioField(_l("When"), choices=[(ReminderMode.DAYS.value, _l("Days after the invitation")),
-                                           (ReminderMode.AT.value, _l("At a date and time"))],
+    mode = RadioField(_l("When"), choices=[SelectChoice(ReminderMode.DAYS.value, _l("Days after the invitation")),
+                                           SelectChoice(ReminderMode.AT.value, _l("At a date and time"))],
                       default=ReminderMode.DAYS.value)
     days = IntegerField(_l("Days after the invitation"), default=7, validators=[Optional()])
     date = DateField(_l("Date"), validators=[Optional()])
@@ -131,7 +132,8 @@ class ReminderForm(Form):
 
 
 class ScheduleForm(FlaskForm):
-    when = RadioField(_l("When"), choices=[(When.NOW.value, _l("Send now")), (When.LATER.value, _l("Schedule"))],
+    when = RadioField(_l("When"), choices=[SelectChoice(When.NOW.value, _l("Send now")),
+                                           SelectChoice(When.LATER.value, _l("Schedule"))],
                       default=When.NOW.value)
     date = DateField(_l("Date"), validators=[Optional()])
     time = TimeField(_l("Time"), validators=[Optional()])

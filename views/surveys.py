@@ -4,6 +4,7 @@ from flask import abort, current_app, g, redirect, render_template, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from models import DigitalPostIntegration, Share, Survey, db
@@ -26,7 +27,8 @@ class SurveyForm(FlaskForm):
 
 class QuestionForm(FlaskForm):
     kind = RadioField(_l("Kind of question"), default=QuestionKind.SINGLE_CHOICE.value, choices=[
-        (QuestionKind.SINGLE_CHOICE.value, _l("Single choice")), (QuestionKind.FREE_TEXT.value, _l("Free text"))])
+        SelectChoice(QuestionKind.SINGLE_CHOICE.value, _l("Single choice")),
+        SelectChoice(QuestionKind.FREE_TEXT.value, _l("Free text"))])
     text = StringField(_l("Question"), validators=[DataRequired(), Length(max=QUESTION_MAX)])
     options = TextAreaField(_l("Options, one per line"))
 
