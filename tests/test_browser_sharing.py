@@ -59,6 +59,7 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     page.goto(f"/orgs/{org.id}/surveys/{survey.id}/share")
     check(page, f"{name}-1-options")
     page.get_by_role("button", name=t["send"]).click()
+    expect(page.locator(".side-menu [aria-current=page]")).to_have_count(1)  # still under Surveys
 
     # Manually: one person, CPR only required.
     page.get_by_label(t["cpr"], exact=True).fill("010190-1234")
