@@ -27,8 +27,8 @@ def create_app(**overrides) -> Flask:
     from models import User
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str):
+        return User.from_session_id(session_id)
 
     register_blueprints(app)
     app.after_request(security_headers)

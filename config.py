@@ -80,6 +80,9 @@ class Config:
         self.LANGUAGES = ["da", "en"]
         self.LOGIN_MAX_FAILURES = int(env.get("LOGIN_MAX_FAILURES", "5"))
         self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))
+        # Wrong passwords allowed when confirming a deactivation, per admin,
+        # within LOGIN_LOCKOUT_SECONDS.
+        self.PASSWORD_MAX_FAILURES = int(env.get("PASSWORD_MAX_FAILURES", "5"))
         # Seconds between the verification mail job's retries after transient
         # gateway failures (503, 429, timeouts); the admin is told after the last.
         self.VERIFICATION_RETRY_INTERVALS = [

@@ -1,6 +1,8 @@
 """Organizations, users and who belongs where."""
-from datetime import datetime
 import enum
+import secrets
+from datetime import datetime
+from functools import lru_cache
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
@@ -9,6 +11,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
+
+
+@lru_cache(maxsize=1)
+def _unusable_hash() -> str:
+    # A hash of a random password, made once per process with the same
+    # method and cost as real ones.
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def fold(text: str) -> str:
@@ -38,6 +47,9 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(5), default="da")
+    # Part of the id every session and remember cookie carries: raising it
+    # ends all of the user's sessions at once (logout, new password, lost role).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships = relationship("Membership", back_populates="user", lazy="selectin")
@@ -49,9 +61,39 @@ class User(UserMixin, db.Model):
     def set_password(self, password: str) -> None:
         # Werkzeug's default is scrypt, a memory-hard KDF.
         self.password_hash = generate_password_hash(password)
+        if self.id is not None:
+            self.end_sessions()
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        if not self.password_hash:
+            return User.check_no_password(password)
+        return check_password_hash(self.password_hash, password)
+
+    @staticmethod
+    def check_no_password(password: str) -> bool:
+        """For an unknown e-mail: the same scrypt work as a real check, so the
+        answer's timing does not tell which accounts exist. Always False."""
+        check_password_hash(_unusable_hash(), password)
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version or 0}"
+
+    @classmethod
+    def from_session_id(cls, session_id: str) -> "User | None":
+        """The user a session's id names, if that session has not been ended."""
+        user_id, _, version = (session_id or "").partition(":")
+        if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
+            return None
+        user = db.session.get(cls, int(user_id)) if len(user_id) < 19 else None
+        if user is None or (user.session_version or 0) != int(version):
+            return None
+        return user
+
+    def end_sessions(self) -> None:
+        """Every session and remember cookie of this user stops working; the
+        caller commits. An UPDATE of the column, so parallel calls add up."""
+        self.session_version = User.session_version + 1
 
     def membership_in(self, org_id: int) -> "Membership | None":
         return db.session.scalar(
@@ -99,6 +141,17 @@ class Membership(db.Model):
                 name_folded=fold(user.name), email=user.email)
         db.session.add(m)
         return m
+
+    def change_role(self, role: str) -> bool:
+        """Set this membership's role; returns whether it changed. Losing the
+        admin role ends the user's sessions, so no open page keeps its power.
+        The caller commits."""
+        if role == self.role:
+            return False
+        if self.role == Role.ADMIN.value:
+            self.user.end_sessions()
+        self.role = role
+        return True
 
     def copy_user_fields(self) -> None:
         self.name_folded = fold(self.user.name)

@@ -9,7 +9,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from models import User, db
-from views.ratelimit import FailureLimit
+from views.ratelimit import AttemptLimit, minutes
 
 bp = Blueprint("auth", __name__)
 
@@ -19,22 +19,24 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
-def account_limit() -> FailureLimit:
+def account_limit() -> AttemptLimit:
     cfg = current_app.config
-    return FailureLimit("login-account", cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_LOCKOUT_SECONDS"])
+    return AttemptLimit("login-account", cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_LOCKOUT_SECONDS"])
 
 
-def ip_limit() -> FailureLimit:
+def ip_limit() -> AttemptLimit:
     # One address may mistype for many people (an office behind NAT), so the
     # per-address limit is looser than the per-account one.
     cfg = current_app.config
-    return FailureLimit("login-ip", cfg["LOGIN_MAX_FAILURES"] * 4, cfg["LOGIN_LOCKOUT_SECONDS"])
+    return AttemptLimit("login-ip", cfg["LOGIN_MAX_FAILURES"] * 4, cfg["LOGIN_LOCKOUT_SECONDS"])
 
 
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths: no scheme, no host, no protocol-relative //."""
     if not target:
         return None
+    if any(ord(c) < 0x20 or c == "\x7f" for c in target):
+        return None  # CR/LF would split the Location header; tabs are dropped by browsers
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
@@ -48,21 +50,23 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = User.normalize_email(form.email.data)
+        # Behind a proxy, remote_addr is the client's only with ProxyFix (README).
         ip = request.remote_addr or "unknown"
-        wait = max(account_limit().blocked_for(email), ip_limit().blocked_for(ip))
+        # Counted before the password is checked, so parallel guesses cannot
+        # get past the limit.
+        wait = account_limit().take(email) or ip_limit().take(ip)
         if wait:
-            minutes = (wait + 59) // 60
             form.password.errors.append(
-                _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)
+                _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes(wait))
             )
             return render_template("auth/login.html", form=form), 429
         user = db.session.scalar(db.select(User).filter_by(email=email))
-        if user is None or not user.check_password(form.password.data):
-            account_limit().fail(email)
-            ip_limit().fail(ip)
+        password_ok = user.check_password(form.password.data) if user else User.check_no_password(form.password.data)
+        if not password_ok:
             form.password.errors.append(_("Wrong e-mail or password."))
             return render_template("auth/login.html", form=form), 401
         account_limit().reset(email)
+        ip_limit().give_back(ip)
         session.clear()  # a fresh session (and CSRF token) for the logged-in user
         login_user(user)
         return redirect(safe_next(request.args.get("next")) or url_for("orgs.index"))
@@ -72,6 +76,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # Ends this user's sessions everywhere, not just this cookie: a copied
+    # or forgotten session elsewhere stops working too.
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")

@@ -5,7 +5,7 @@ stored), saves the new settings as a pending attempt and enqueues the
 verification mail. Step 2 follows the mail job live and takes the code from
 the mail; "Confirm and enable" puts the settings in force.
 """
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
@@ -20,7 +20,7 @@ from models import DigitalPostIntegration, db, record_audit
 from models.access import access_count
 from models.integration import MAX_CODE_ATTEMPTS, Sending, record_sending
 from models.sharing import CancelReason, cancel_scheduled_sends, count_scheduled_sends
-from views.ratelimit import FailureLimit
+from views.ratelimit import AttemptLimit, minutes
 from views.org_scope import admin_required, org_blueprint
 from views.rendering import add_message, render_fragment
 
@@ -252,8 +252,9 @@ def failed_step1(current, headers=None):
 
 # --- deactivation: a pop-up to confirm, then the admin's password ----------
 
-def password_limit() -> FailureLimit:
-    return FailureLimit("deactivate-password", 5, 900)
+def password_limit() -> AttemptLimit:
+    cfg = current_app.config
+    return AttemptLimit("deactivate-password", cfg["PASSWORD_MAX_FAILURES"], cfg["LOGIN_LOCKOUT_SECONDS"])
 
 
 class DeactivateForm(FlaskForm):
@@ -282,12 +283,11 @@ def deactivate_password():
 def deactivate():
     form = DeactivateForm()
     limit, subject = password_limit(), str(g.membership.user_id)
-    wait = limit.blocked_for(subject)
+    wait = limit.take(subject)
     if wait:
-        form.password.errors = [_("Too many wrong passwords. Try again in %(minutes)d minutes.", minutes=(wait + 59) // 60)]
+        form.password.errors = [_("Too many wrong passwords. Try again in %(minutes)d minutes.", minutes=minutes(wait))]
         return render_template("settings/_deactivate_password.html", form=form), 429
     if not form.validate() or not g.membership.user.check_password(form.password.data or ""):
-        limit.fail(subject)
         form.password.errors = [_("Wrong password. Nothing was changed.")]
         return render_template("settings/_deactivate_password.html", form=form), 422
     limit.reset(subject)

@@ -1,12 +1,27 @@
-"""Failure counters in Redis, so a limit holds across every web process."""
+"""Attempt counters in Redis, so a limit holds across every web process.
+
+An attempt is counted before it is checked (INCR first, in one round trip
+with the window's expiry), so parallel requests cannot slip past the limit
+between a read and a write.
+
+When Redis cannot be reached, the limits fail open: login and the password
+check still work, a warning is logged, and scrypt's cost still slows
+guessing. Locking every admin out because the cache is down would be worse.
+"""
+import logging
 from dataclasses import dataclass
+
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from jobs.connection import get_redis
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
-class FailureLimit:
-    """At most `limit` failures per key within `window` seconds."""
+class AttemptLimit:
+    """At most `limit` attempts per subject within `window` seconds; the
+    window starts at the first attempt."""
 
     name: str
     limit: int
@@ -15,23 +30,37 @@ class FailureLimit:
     def _key(self, subject: str) -> str:
         return f"postbud:ratelimit:{self.name}:{subject}"
 
-    def blocked_for(self, subject: str) -> int:
-        """Seconds until `subject` may try again; 0 when not blocked."""
-        redis = get_redis()
+    def take(self, subject: str) -> int:
+        """Count one attempt. Returns 0 when it may go ahead, otherwise the
+        seconds until the subject may try again (the attempt is not made)."""
         key = self._key(subject)
-        count = int(redis.get(key) or 0)
-        if count < self.limit:
+        try:
+            with get_redis().pipeline(transaction=True) as pipe:
+                # SET NX starts the window (EXPIRE NX needs Redis 7).
+                pipe.set(key, 0, ex=self.window, nx=True)
+                pipe.incr(key)
+                pipe.ttl(key)
+                _, count, ttl = pipe.execute()
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("rate limit %s not counted, Redis unavailable: %s", self.name, exc)
             return 0
-        return max(int(redis.ttl(key)), 1)
+        if count <= self.limit:
+            return 0
+        return max(int(ttl), 1)
 
-    def fail(self, subject: str) -> None:
-        redis = get_redis()
-        key = self._key(subject)
-        with redis.pipeline() as pipe:
-            # The window starts at the first failure (SET NX works on Redis 6 too).
-            pipe.set(key, 0, ex=self.window, nx=True)
-            pipe.incr(key)
-            pipe.execute()
+    def give_back(self, subject: str) -> None:
+        """The attempt succeeded and should not count against the subject."""
+        try:
+            get_redis().decr(self._key(subject))
+        except RedisError:
+            pass
 
     def reset(self, subject: str) -> None:
-        get_redis().delete(self._key(subject))
+        try:
+            get_redis().delete(self._key(subject))
+        except RedisError:
+            pass
+
+
+def minutes(seconds: int) -> int:
+    return (seconds + 59) // 60
