@@ -1,22 +1,30 @@
 """Postbud: the application factory, and `app` for `flask --app app ...`."""
 import logging
 
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, abort, g, has_request_context, request, session
 from flask_login import current_user
+
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 import config
 from extensions import babel, csrf, db, htmx, login_manager, migrate
+from views.forms import MAX_INT, apply_body_limits
 
 
 def create_app(**overrides) -> Flask:
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
     app.config.from_object(config.Config(**overrides))
 
+    # Ids in URLs beyond any row's would overflow the databases' integers: 404.
+    app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     from models.members import include_in_autogenerate
 
     # batch mode: ALTER on SQLite; the hand-made search indexes stay out of autogenerate
     migrate.init_app(app, db, render_as_batch=True, include_name=include_in_autogenerate)
+    # Before CSRFProtect's check, which is the first to read the body.
+    app.before_request(apply_body_limits)
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -30,7 +38,13 @@ def create_app(**overrides) -> Flask:
     def load_user(session_id: str):
         return User.from_session_id(session_id)
 
+    if app.config["PROXY_FIX"]:
+        # Behind N reverse proxies: the client's address, scheme and host from
+        # their X-Forwarded-* headers (login limits per address need the real one).
+        n = app.config["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     register_blueprints(app)
+    app.before_request(refuse_nul_bytes)
     app.after_request(security_headers)
     app.context_processor(template_globals)
     app.jinja_env.add_extension("jinja2.ext.do")
@@ -55,6 +69,20 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(access.bp)
     app.register_blueprint(audit.bp)
     errors.register(app)
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def refuse_nul_bytes():
+    """No text a person types holds NUL, and PostgreSQL cannot store it: such
+    a request is refused whole, before any view sees it."""
+    if "\x00" in request.path or any(
+            "\x00" in value for _, values in request.values.lists() for value in values):
+        abort(400)
 
 
 def select_locale() -> str:
@@ -95,6 +123,10 @@ def security_headers(response):
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    # Pages can hold CPR numbers (a form sent back with its errors, recipient
+    # lists) and personal data: no browser or proxy keeps a copy.
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
     # Pages differ for HTMX and full requests; keep caches from mixing them.
     response.vary.add("HX-Request")
     return response

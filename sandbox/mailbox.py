@@ -1,10 +1,11 @@
 """Citizens' mailboxes: a page per CPR as a citizen would see it, and JSON for tests."""
 from flask import Blueprint, abort, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from lxml import html as lxml_html
+from lxml import etree, html as lxml_html
 
 from digitalpost.identifiers import InvalidCPR, mask_cpr, normalize_cpr
 from sandbox.models import DeliveredMessage, db
+from views.redirects import safe_next
 
 bp = Blueprint("mailbox", __name__)
 
@@ -64,7 +65,7 @@ def set_language(language):
     if language not in ("da", "en"):
         abort(404)
     back = request.args.get("next", "")
-    response = make_response(redirect(back if back.startswith("/") and not back.startswith("//") else url_for("mailbox.ask")))
+    response = make_response(redirect(safe_next(back) or url_for("mailbox.ask")))
     response.set_cookie("sandbox_language", language, samesite="Lax", httponly=True)
     return response
 
@@ -72,5 +73,8 @@ def set_language(language):
 def plain_text(message: DeliveredMessage) -> str:
     """The text a citizen reads; an HTML body shown as its text, never as markup."""
     if message.body_format == "text/html":
-        return lxml_html.fromstring(message.body).text_content()
+        try:
+            return lxml_html.fromstring(message.body).text_content()
+        except etree.ParserError:  # no elements at all, e.g. only a comment
+            return ""
     return message.body

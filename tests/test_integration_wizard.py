@@ -107,6 +107,11 @@ def test_reload_shows_the_same_step(as_admin, org, sandbox):
     ({"api_key": "has a space in it"}, "api_key", "mellemrum"),
     ({"api_key": "short"}, "api_key", "mellem 8 og 256 tegn"),
     ({"api_key": "x" * 300}, "api_key", "mellem 8 og 256 tegn"),
+    ({"api_key": "nøgle-æøå-1234"}, "api_key", "kun indeholde"),
+    ({"api_key": "test\u2011key\u20111"}, "api_key", "kun indeholde"),  # non-breaking hyphens
+    ({"cvr": "１３５８５６２８"}, "sender_cvr", "8 cifre"),  # full-width digits
+    ({"cvr": "١٣٥٨٥٦٢٨"}, "sender_cvr", "8 cifre"),  # Arabic-Indic digits
+    ({"cpr": "０１０１９０-１２３４"}, "cpr", "10 cifre"),
     ({"cvr": ""}, "sender_cvr", "8 cifre"),
     ({"cvr": "1358562"}, "sender_cvr", "8 cifre"),
     ({"cvr": "13585627"}, "sender_cvr", "ikke et gyldigt CVR-nummer"),

@@ -130,8 +130,8 @@ def test_hostile_names_are_shown_as_text(as_member, draft):
     assert "=cmd() &lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
 
 
-def test_a_file_over_the_size_limit_is_refused_before_reading(as_member, draft, app):
-    app.config["MAX_CONTENT_LENGTH"] = 1024
+def test_a_file_over_the_size_limit_is_refused_before_reading(as_member, draft, app, monkeypatch):
+    monkeypatch.setattr(app.view_functions["shares.add_upload"], "body_limits", (1024, 1024))
     response = upload(as_member, draft, b"cpr\n" + b"0101901234\n" * 200)
     assert response.status_code == 422 and "for stor" in response.get_data(as_text=True)
     assert response.headers["HX-Retarget"] == "#upload-feedback"

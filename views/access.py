@@ -8,6 +8,7 @@ from models import DigitalPostIntegration, Membership, db
 from models.access import access_count, grant_access, revoke_access
 from models.members import MemberTable, Selection, departments
 from models.sharing import count_scheduled_sends
+from views.forms import small_int
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
 
@@ -96,7 +97,7 @@ def select(view):
     scope = request.form.get("scope", "row")
     checked = request.form.get("checked") == "true"
     if scope == "row":
-        member_id = request.form.get("member_id", type=int)
+        member_id = request.form.get("member_id", type=small_int)
         if member_id is None or db.session.scalar(db.select(Membership.id).where(
                 Membership.id == member_id, Membership.org_id == g.org.id)) is None:
             abort(404)  # the same answer whether the id is another organization's or none at all

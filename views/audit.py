@@ -3,17 +3,19 @@ from flask import g, render_template, request
 from sqlalchemy import func, select
 
 from models import AuditEvent, AuditEventMember, User, db
+from views.forms import small_int
 from views.org_scope import admin_required, org_blueprint
 
 bp = org_blueprint("audit", __name__, "/settings/audit")
 PER_PAGE = 50
 NAMES_PER_EVENT = 5
+MAX_PAGE = 100_000  # beyond any real log; keeps OFFSET within the databases' integers
 
 
 @bp.get("/")
 @admin_required
 def index():
-    page = max(1, request.args.get("page", 1, type=int))
+    page = max(1, min(request.args.get("page", 1, type=small_int), MAX_PAGE))
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.org_id == g.org.id)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())

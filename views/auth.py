@@ -1,20 +1,19 @@
 """Login, logout and the language switch."""
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l, gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from models import User, db
 from views.ratelimit import AttemptLimit, minutes
+from views.forms import Form
+from views.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
@@ -29,18 +28,6 @@ def ip_limit() -> AttemptLimit:
     # per-address limit is looser than the per-account one.
     cfg = current_app.config
     return AttemptLimit("login-ip", cfg["LOGIN_MAX_FAILURES"] * 4, cfg["LOGIN_LOCKOUT_SECONDS"])
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only same-site paths: no scheme, no host, no protocol-relative //."""
-    if not target:
-        return None
-    if any(ord(c) < 0x20 or c == "\x7f" for c in target):
-        return None  # CR/LF would split the Location header; tabs are dropped by browsers
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])

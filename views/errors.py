@@ -12,6 +12,7 @@ def messages() -> dict:
         404: _("The page was not found."),
         405: _("That is not possible here."),
         409: _("Something changed in the meantime. Reload the page and try again."),
+        413: _("What was sent is too large. Shorten it and try again."),
         429: _("Too many attempts. Wait a little and try again."),
         500: _("Something went wrong on our side. Try again in a moment."),
     }

@@ -7,7 +7,6 @@ the mail; "Confirm and enable" puts the settings in force.
 """
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField, PasswordField, StringField
@@ -23,13 +22,14 @@ from models.sharing import CancelReason, cancel_scheduled_sends, count_scheduled
 from views.ratelimit import AttemptLimit, minutes
 from views.org_scope import admin_required, org_blueprint
 from views.rendering import add_message, render_fragment
+from views.forms import Form
 
 bp = org_blueprint("integration", __name__, "/settings/digital-post")
 PAGE = "settings/index.html"
 API_KEY_MIN, API_KEY_MAX = 8, 256
 
 
-class ConnectForm(FlaskForm):
+class ConnectForm(Form):
     # The typed key stays in the field when another field has an error; a
     # page that is loaded (Back, reload) never shows a saved key.
     api_key = PasswordField(_l("API key"), widget=PasswordInput(hide_value=False),
@@ -49,6 +49,10 @@ class ConnectForm(FlaskForm):
             raise ValidationError(_("Enter the API key from the organization's Digital Post account."))
         if any(c.isspace() for c in key):
             raise ValidationError(_("The API key cannot contain spaces. Copy it again without spaces or line breaks."))
+        if not all("!" <= c <= "~" for c in key):
+            # Keys are ASCII; anything else cannot go in an HTTP header and would
+            # only fail later, in the mail job.
+            raise ValidationError(_("The API key can only contain the letters a–z and A–Z, digits and punctuation. Copy it again from the organization's Digital Post account."))
         if not API_KEY_MIN <= len(key) <= API_KEY_MAX:
             raise ValidationError(_("An API key is between %(min)d and %(max)d characters.", min=API_KEY_MIN, max=API_KEY_MAX))
 
@@ -69,7 +73,7 @@ class ConnectForm(FlaskForm):
             raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     attempt_id = HiddenField()
     code = StringField(_l("Code from the mail"), render_kw={
         "inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6})
@@ -257,7 +261,7 @@ def password_limit() -> AttemptLimit:
     return AttemptLimit("deactivate-password", cfg["PASSWORD_MAX_FAILURES"], cfg["LOGIN_LOCKOUT_SECONDS"])
 
 
-class DeactivateForm(FlaskForm):
+class DeactivateForm(Form):
     password = PasswordField(_l("Password"), render_kw={"autocomplete": "current-password"})
 
 

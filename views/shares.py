@@ -8,12 +8,11 @@ from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
-from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import DateField, FieldList, FormField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
-from wtforms import Form
+from wtforms import Form as SubForm  # a form inside a form: no CSRF field of its own
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -22,7 +21,7 @@ from jobs.sending import enqueue_rounds
 from models import Recipient, RecipientImport, Share, db
 from models.base import utcnow
 from models.org import fold
-from models.recipients import (PASTE_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, add_one, import_file,
+from models.recipients import (PASTE_MAX_BYTES, UPLOAD_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, add_one, import_file,
                                import_text)
 from models.schedule import (MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, days_after,
                              local, plan, to_utc)
@@ -33,6 +32,8 @@ from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, Conf
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
 from views.surveys import can_share_via_digital_post, own_survey
+from views.errors import render_error
+from views.forms import Form, large_body, small_int
 
 bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
 COMPOSE = "shares/compose.html"
@@ -79,7 +80,7 @@ def own_share(share_id: int) -> Share:
 LANGUAGE_CHOICES = [SelectChoice("da", _l("Danish")), SelectChoice("en", _l("English"))]
 
 
-class ManualForm(FlaskForm):
+class ManualForm(Form):
     first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX)])
     last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX)])
     cpr = StringField(_l("CPR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
@@ -96,11 +97,11 @@ class ManualForm(FlaskForm):
             raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
 
 
-class PasteForm(FlaskForm):
+class PasteForm(Form):
     text = TextAreaField(_l("Recipients, one per line"), render_kw={"rows": 8, "spellcheck": "false"})
 
 
-class MessageForm(FlaskForm):
+class MessageForm(Form):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=SUBJECT_MAX)],
                           render_kw={"maxlength": SUBJECT_MAX})
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=BODY_MAX)], render_kw={"rows": 10})
@@ -122,7 +123,7 @@ class MessageForm(FlaskForm):
                                     fields=", ".join(f"[{u}]" for u in unknown)))
 
 
-class ReminderForm(Form):
+class ReminderForm(SubForm):
     mode = RadioField(_l("When"), choices=[SelectChoice(ReminderMode.DAYS.value, _l("Days after the invitation")),
                                            SelectChoice(ReminderMode.AT.value, _l("At a date and time"))],
                       default=ReminderMode.DAYS.value)
@@ -131,7 +132,7 @@ class ReminderForm(Form):
     time = TimeField(_l("Time"), validators=[Optional()])
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(Form):
     when = RadioField(_l("When"), choices=[SelectChoice(When.NOW.value, _l("Send now")),
                                            SelectChoice(When.LATER.value, _l("Schedule"))],
                       default=When.NOW.value)
@@ -246,6 +247,7 @@ def add_manual(share_id):
 
 
 @bp.post("/<int:share_id>/recipients/paste")
+@large_body(PASTE_MAX_BYTES * 2 + 2**20, PASTE_MAX_BYTES + 2**20)  # a paste arrives percent-encoded
 def add_paste(share_id):
     share = draft_share(share_id)
     form = PasteForm()
@@ -261,8 +263,10 @@ def add_paste(share_id):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(error):
-    """Werkzeug refuses a body over MAX_CONTENT_LENGTH from its Content-Length,
+    """Werkzeug refuses a body over the upload's limit from its Content-Length,
     before anything is read (here already in the CSRF check): say so at the field."""
+    if request.endpoint != "shares.add_upload":
+        return render_error(413)
     message = FileError.TOO_LARGE.label
     if request.headers.get("HX-Request") == "true":
         return (render_template("shares/_upload_feedback.html", upload_error=message), 422,
@@ -271,6 +275,7 @@ def too_large(error):
 
 
 @bp.post("/<int:share_id>/recipients/upload")
+@large_body(UPLOAD_MAX_BYTES + 2**20, 2**20)
 def add_upload(share_id):
     share = draft_share(share_id)
     upload = request.files.get("file")  # too large: answered by too_large() above, before this runs
@@ -370,7 +375,7 @@ def preview(share_id):
     share = draft_share(share_id)
     return render_template("shares/_preview.html", share=share, preview=preview_context(
         share, request.form.get("subject", ""), request.form.get("body", ""),
-        request.form.get("preview_recipient", type=int)))
+        request.form.get("preview_recipient", type=small_int)))
 
 
 def schedule_step(share, form=None, status=200, headers=None):
@@ -397,7 +402,7 @@ def review(share_id):
         form.reminders.append_entry()
         return schedule_step(share, form)
     if action.startswith("remove_reminder"):
-        index = request.form.get("index", type=int)
+        index = request.form.get("index", type=small_int)
         if index is not None and 0 <= index < len(form.reminders):
             del form.reminders.entries[index]
         return schedule_step(share, form)
@@ -448,7 +453,7 @@ STATE_FILTERS = [s.value for s in RecipientState]
 def recipient_table(share):
     state = request.args.get("state", "")
     q = (request.args.get("q") or "").strip()[:100]
-    page = max(1, min(request.args.get("page", 1, type=int), 10_000))
+    page = max(1, min(request.args.get("page", 1, type=small_int), 10_000))
     query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
     if state in STATE_FILTERS:
         query = query.where(Recipient.state == state)

@@ -2,7 +2,6 @@
 and the share page (the anonymous link, and Digital Post)."""
 from flask import abort, current_app, g, redirect, render_template, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -14,18 +13,19 @@ from models.survey import (INTRO_MAX, MAX_OPTIONS, MAX_QUESTIONS, OPTION_MAX, QU
                            add_question, close_survey, open_survey, results)
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
+from views.forms import Form
 
 bp = org_blueprint("surveys", __name__, "/surveys")
 
 
-class SurveyForm(FlaskForm):
+class SurveyForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=TITLE_MAX)])
     introduction = TextAreaField(_l("Introduction"), validators=[Length(max=INTRO_MAX)])
     anonymous = BooleanField(_l("Anonymous: answers are stored without any link to the person who gave them"),
                              default=True)
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(Form):
     kind = RadioField(_l("Kind of question"), default=QuestionKind.SINGLE_CHOICE.value, choices=[
         SelectChoice(QuestionKind.SINGLE_CHOICE.value, _l("Single choice")),
         SelectChoice(QuestionKind.FREE_TEXT.value, _l("Free text"))])

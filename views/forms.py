@@ -1,0 +1,48 @@
+"""The base of every form here, and parsing of numbers from the URL or form."""
+from flask import current_app, request
+from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto, _is_submitted
+
+# The largest id or page number a view accepts: anything bigger is no row of
+# ours, and would overflow SQLite's and PostgreSQL's integers.
+MAX_INT = 2**31 - 1
+
+
+class Form(FlaskForm):
+    """A FlaskForm that reads only the urlencoded or multipart text fields.
+
+    Flask-WTF would also hand a text field an uploaded file, or a JSON body's
+    lists and objects, when a client sends those under the field's name; no
+    form here takes either, and the validators expect text.
+    """
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            if formdata is _Auto:
+                return request.form if _is_submitted() else None
+            return formdata
+
+
+def large_body(max_content_length: int, max_form_memory_size: int):
+    """Let one view take a bigger body than MAX_CONTENT_LENGTH allows the
+    rest; read by apply_body_limits, before the CSRF check reads the form."""
+    def mark(view):
+        view.body_limits = (max_content_length, max_form_memory_size)
+        return view
+    return mark
+
+
+def apply_body_limits():
+    view = current_app.view_functions.get(request.endpoint or "")
+    limits = getattr(view, "body_limits", None)
+    if limits:
+        request.max_content_length, request.max_form_memory_size = limits
+
+
+def small_int(text: str) -> int:
+    """For request.args.get(..., type=small_int): ASCII digits within MAX_INT,
+    else ValueError, which makes Werkzeug use the default."""
+    text = text.strip()
+    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 11 or abs(int(text)) > MAX_INT:
+        raise ValueError("not a small integer")
+    return int(text)
