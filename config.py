@@ -77,6 +77,8 @@ class Config:
         self.DIGITAL_POST_API_URL = env.get(
             "DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}"
         )
+        # Seconds to wait for the gateway's answer to a request that went out.
+        self.DIGITAL_POST_TIMEOUT = float(env.get("DIGITAL_POST_TIMEOUT", "15"))
         # On a developer's machine the gateway is the local sandbox; the wizard
         # then links to its mailbox page, where the verification mail arrives.
         local = self.DIGITAL_POST_API_URL.startswith(("http://127.0.0.1", "http://localhost"))
@@ -107,6 +109,16 @@ class Config:
         self.VERIFICATION_RETRY_INTERVALS = [
             int(x) for x in env.get("VERIFICATION_RETRY_INTERVALS", "10,30,90").split(",") if x.strip()
         ]
+        # Seconds between the worker's looks for jobs whose worker died (rq's
+        # default is 10 minutes); such a job is retried or given its outcome.
+        self.WORKER_MAINTENANCE_INTERVAL = int(env.get("WORKER_MAINTENANCE_INTERVAL", "30"))
+        # A verification mail still not sent after this many seconds is reported
+        # to the admin as stalled (no worker running), with a way to send a new one.
+        self.VERIFICATION_SEND_DEADLINE = int(env.get("VERIFICATION_SEND_DEADLINE", "300"))
+        # Verification mails an organization may start, and one CPR number may
+        # receive, per hour; and wrong codes per organization per hour, across attempts.
+        self.VERIFICATION_STARTS_PER_HOUR = int(env.get("VERIFICATION_STARTS_PER_HOUR", "3"))
+        self.VERIFICATION_CODE_GUESSES_PER_HOUR = int(env.get("VERIFICATION_CODE_GUESSES_PER_HOUR", "10"))
         # Seconds to wait before each new try of one message after a transient
         # gateway failure; a 429's Retry-After wins when it is longer.
         self.SEND_RETRY_DELAYS = [

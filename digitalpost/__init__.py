@@ -11,6 +11,7 @@ from digitalpost.errors import (
     InvalidApiKey,
     InvalidMessage,
     MessageNotFound,
+    NoAnswer,
     PermanentError,
     RateLimited,
     RecipientExempt,
@@ -25,7 +26,7 @@ from digitalpost.memo import Action, Message, build_memo, parse_memo
 __all__ = [
     "DigitalPostClient", "MessageStatus", "SendResult",
     "DigitalPostError", "PermanentError", "TransientError",
-    "DuplicateMessage", "GatewayUnavailable", "InvalidApiKey", "InvalidMessage", "MessageNotFound",
+    "DuplicateMessage", "GatewayUnavailable", "InvalidApiKey", "InvalidMessage", "MessageNotFound", "NoAnswer",
     "RateLimited", "RecipientExempt", "RecipientNotFound", "SenderNotAuthorized", "UnexpectedResponse",
     "InvalidCPR", "InvalidCVR", "mask_cpr", "normalize_cpr", "normalize_cvr",
     "Action", "Message", "build_memo", "parse_memo",

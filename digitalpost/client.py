@@ -17,6 +17,7 @@ from digitalpost.errors import (
     InvalidApiKey,
     InvalidMessage,
     MessageNotFound,
+    NoAnswer,
     RateLimited,
     UnexpectedResponse,
 )
@@ -45,10 +46,10 @@ class DigitalPostClient:
     def __init__(self, base_url: str, api_key: str, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None):
         # A key that cannot even travel in a header is as invalid as an unknown one.
-        self._key_malformed = not api_key or any(c.isspace() or not c.isprintable() for c in api_key)
+        self._key_malformed = not api_key or not all("!" <= c <= "~" for c in api_key)
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key.strip()}", "User-Agent": "Postbud/1"},
+            headers={"Authorization": f"Bearer {'' if self._key_malformed else api_key}", "User-Agent": "Postbud/1"},
             timeout=timeout,
             transport=transport,
         )
@@ -91,11 +92,13 @@ class DigitalPostClient:
 
     def _request(self, method, url, **kwargs) -> httpx.Response:
         if self._key_malformed:
-            raise InvalidApiKey("the API key is empty or contains whitespace")
+            raise InvalidApiKey("the API key is empty or not printable ASCII")
         try:
             return self._http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise GatewayUnavailable(f"timeout ({type(exc).__name__})") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise GatewayUnavailable(f"no connection ({type(exc).__name__})") from None
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise NoAnswer(f"no answer ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise GatewayUnavailable(f"connection failed ({type(exc).__name__})") from None
 

@@ -63,6 +63,13 @@ class GatewayUnavailable(TransientError):
     code = "unavailable"
 
 
+class NoAnswer(GatewayUnavailable):
+    """The request went out but no answer came in time: the gateway may have
+    accepted it. Sending it again with the same messageUUID is safe."""
+
+    code = "no_answer"
+
+
 class RateLimited(TransientError):
     code = "rate_limited"
 

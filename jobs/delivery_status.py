@@ -12,9 +12,10 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import and_, bindparam, select, update
 
-from digitalpost import DigitalPostClient, MessageNotFound, TransientError
+from digitalpost import MessageNotFound, TransientError
 from extensions import db
 from jobs.connection import get_queue
+from jobs.gateway import gateway_client
 from models import DigitalPostIntegration
 from models.sharing import (Delivery, DeliveryState, Recipient, RecipientState, RoundKind, ScheduledSend,
                             message_uuid)
@@ -50,7 +51,7 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
         return "not checked: Digital Post is not enabled"
     delivered = failed = waiting = 0
     last_id = 0
-    with DigitalPostClient(current_app.config["DIGITAL_POST_API_URL"], integration.api_key) as client:
+    with gateway_client(integration.api_key) as client:
         while True:
             chunk = db.session.execute(
                 select(Delivery.id, Delivery.recipient_id).where(

@@ -24,6 +24,7 @@ from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
 from extensions import db
 from jobs.connection import get_queue
 from jobs.delivery_status import schedule_delivery_check
+from jobs.gateway import gateway_client
 from models import DigitalPostAccess, DigitalPostIntegration
 from models.base import utcnow
 from models.bulk import dialect_insert
@@ -98,8 +99,7 @@ def send_round(round_id: int) -> str:
         return finish(rnd, SendState.CANCELLED, reason=guard.reason)
     create_deliveries(rnd)
     db.session.commit()
-    config = current_app.config
-    with DigitalPostClient(config["DIGITAL_POST_API_URL"], guard.integration.api_key) as client:
+    with gateway_client(guard.integration.api_key) as client:
         while True:
             guard = check_guard(rnd)
             if not guard.ok:

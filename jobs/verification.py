@@ -2,8 +2,9 @@
 
 The admin's CPR is never stored. The view puts it, with the code, Fernet-
 encrypted under a Redis key that expires with the code; the job's arguments
-carry only ids. The job deletes the key as soon as the mail is sent or has
-failed for good, so nothing of the CPR is left in Redis after the job has run.
+carry only ids. The sealed CPR is deleted as soon as the mail is sent or has
+failed for good, whatever ends the job: its own outcome, or rq's failure
+callback when it raised, timed out or its worker died.
 """
 import json
 import logging
@@ -12,17 +13,22 @@ import uuid
 from flask import current_app
 from flask_babel import force_locale, gettext as _
 from redis.exceptions import RedisError
-from rq import Retry, get_current_job
+from rq import Callback, Retry, get_current_job
+from rq.exceptions import AbandonedJobError
 
 from crypto import decrypt, encrypt
-from digitalpost import DigitalPostClient, Message, PermanentError, TransientError
+from digitalpost import Message, NoAnswer, PermanentError, TransientError
 from extensions import db
 from jobs.connection import get_queue, get_redis
-from models.integration import CODE_VALID_FOR, DigitalPostIntegration, Sending, record_sending
+from jobs.gateway import gateway_client
+from models.integration import CODE_VALID_FOR, DigitalPostIntegration, MailFailure, Sending, record_sending
 from models.org import User
 
 log = logging.getLogger(__name__)
 MESSAGE_NAMESPACE = uuid.UUID("6f1b0b4e-5f55-4c41-9d4e-0d6f0b6b7a10")
+# Longer than one send with its connect and read timeouts; rq kills the job
+# after this, and its failure callback records the outcome.
+JOB_TIMEOUT = 60
 
 
 def _secret_key(attempt_id: str) -> str:
@@ -44,47 +50,73 @@ def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, cod
             send_verification_mail, integration.id, integration.attempt_id,
             job_id=f"verification-{integration.attempt_id}",
             retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+            job_timeout=JOB_TIMEOUT,
+            on_failure=Callback(mail_job_failed),
             result_ttl=3600, failure_ttl=7 * 24 * 3600,
             description="verification mail",
         )
     except RedisError:
-        try:  # no job will come for the sealed CPR: do not leave it for its TTL
-            redis.delete(_secret_key(integration.attempt_id))
-        except RedisError:
-            pass
+        forget_sealed(integration.attempt_id)  # no job will come for it
         raise
+
+
+def forget_sealed(attempt_id: str) -> None:
+    try:
+        get_redis().delete(_secret_key(attempt_id))
+    except RedisError:
+        pass  # it expires with the code anyway
 
 
 def send_verification_mail(integration_id: int, attempt_id: str) -> str:
     redis = get_redis()
     integration = db.session.get(DigitalPostIntegration, integration_id)
-    if integration is None or integration.attempt_id != attempt_id:
+    if integration is None or integration.attempt_id != attempt_id or not integration.mail_on_its_way:
+        # Replaced by a newer attempt, or already given an outcome (a retry
+        # after a failure callback, or the status page's deadline).
         redis.delete(_secret_key(attempt_id))
         return "superseded"
     sealed = redis.get(_secret_key(attempt_id))
     if sealed is None:
-        record_sending(integration_id, attempt_id, Sending.FAILED, "expired")
-        return "expired"
+        record_sending(integration_id, attempt_id, Sending.FAILED, MailFailure.EXPIRED)
+        return MailFailure.EXPIRED
     secret = json.loads(decrypt(sealed.decode()))
     message = verification_message(integration, secret["cpr"], secret["code"])
     failure = None
     try:
-        with DigitalPostClient(current_app.config["DIGITAL_POST_API_URL"], integration.pending_api_key) as client:
+        with gateway_client(integration.pending_api_key) as client:
             client.send(message)
     except TransientError as exc:
         job = get_current_job()
         if job is not None and job.retries_left:  # rq retries; the sealed CPR stays for it
             log.warning("verification mail for integration %s: %s; will retry", integration_id, exc.code)
             raise
-        failure = "unavailable"
+        failure = MailFailure.NO_ANSWER if isinstance(exc, NoAnswer) else MailFailure.UNAVAILABLE
     except PermanentError as exc:
-        failure = exc.code
+        failure = MailFailure.of_gateway(exc.code)
     # Sent or failed for good: the CPR is not needed any more.
     redis.delete(_secret_key(attempt_id))
     record_sending(integration_id, attempt_id, Sending.FAILED if failure else Sending.SENT, failure)
     log.log(logging.WARNING if failure else logging.INFO,
             "verification mail for integration %s: %s", integration_id, failure or "sent")
     return failure or "sent"
+
+
+def mail_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """rq's failure callback: whatever the job raised, or if its worker died,
+    the attempt gets a final outcome, the sealed CPR goes, and the wizard
+    stops waiting. A try that rq will repeat is left to the repeat."""
+    will_retry = bool(job.retries_left) and issubclass(exc_type, (TransientError, AbandonedJobError))
+    if will_retry:
+        return
+    integration_id, attempt_id = job.args
+    failure = MailFailure.INTERRUPTED if issubclass(exc_type, AbandonedJobError) else MailFailure.ERROR
+    forget_sealed(attempt_id)
+    try:
+        db.session.rollback()
+        record_sending(integration_id, attempt_id, Sending.FAILED, failure)
+    except Exception:
+        log.exception("could not record the failure of the verification mail of integration %s", integration_id)
+    log.error("verification mail for integration %s: %s (%s)", integration_id, failure, exc_type.__name__)
 
 
 def verification_message(integration: DigitalPostIntegration, cpr: str, code: str) -> Message:
@@ -98,9 +130,9 @@ def verification_message(integration: DigitalPostIntegration, cpr: str, code: st
             "%(org)s is connecting Postbud to Digital Post, so that the organization can send "
             "survey invitations through Digital Post.\n\n"
             "Your confirmation code: %(code)s\n\n"
-            "Enter the code in Postbud to confirm the connection. The code is valid for 30 minutes.\n\n"
+            "Enter the code in Postbud to confirm the connection. The code is valid for %(minutes)d minutes.\n\n"
             "If you did not start this yourself, you can ignore this message.",
-            org=org_name, code=code,
+            org=org_name, code=code, minutes=CODE_VALID_FOR.total_seconds() // 60,
         )
     return Message(
         message_uuid=str(uuid.uuid5(MESSAGE_NAMESPACE, integration.attempt_id)),

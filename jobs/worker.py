@@ -2,6 +2,8 @@
 import os
 
 from rq import Worker
+from rq.callbacks import execute_failure_callback
+from rq.exceptions import AbandonedJobError
 
 from extensions import db
 from jobs.connection import get_queue, get_redis
@@ -19,9 +21,19 @@ class AppWorker(Worker):
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
 
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        # rq fails or retries a job whose work horse was killed (OOM, SIGKILL)
+        # without calling its failure callback; the callback is where a job
+        # records its outcome, so call it as for a job abandoned by its worker.
+        try:
+            execute_failure_callback(job, self.death_penalty_class, AbandonedJobError, AbandonedJobError(), None)
+        except Exception:
+            self.log.exception("failure callback of job %s raised", job.id)
+
 
 def run_worker(app, burst=False, worker_class=AppWorker):
     with app.app_context():
         queue = get_queue(app)
-        w = worker_class([queue], connection=get_redis(app), name=f"postbud-{os.getpid()}")
+        w = worker_class([queue], connection=get_redis(app), name=f"postbud-{os.getpid()}",
+                         maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"])
         w.work(burst=burst, with_scheduler=True, logging_level="INFO")

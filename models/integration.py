@@ -8,6 +8,7 @@ old settings stay in force until the new ones are confirmed.
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,18 +21,48 @@ CODE_VALID_FOR = timedelta(minutes=30)
 MAX_CODE_ATTEMPTS = 5
 
 
-class State:
+class State(StrEnum):
     DISABLED = "disabled"
     PENDING = "pending_verification"
     ACTIVE = "active"
 
 
-class Sending:
+class Sending(StrEnum):
     """Where the verification mail of the pending attempt is."""
 
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class MailFailure(StrEnum):
+    """Why the verification mail failed (sending_error). The gateway's own
+    refusals carry its error codes."""
+
+    INVALID_API_KEY = "invalid_api_key"
+    SENDER_NOT_AUTHORIZED = "sender_not_authorized"
+    RECIPIENT_EXEMPT = "recipient_exempt"
+    RECIPIENT_NOT_FOUND = "recipient_not_found"
+    UNAVAILABLE = "unavailable"            # 503s and refused connections until the retries ran out
+    NO_ANSWER = "no_answer"                # the gateway did not answer in time: the mail may have arrived
+    INTERRUPTED = "interrupted"            # the worker died during the job
+    STALLED = "stalled"                    # still not sent at the deadline: no worker took the job
+    ERROR = "error"                        # the job failed in an unforeseen way
+    QUEUE_UNAVAILABLE = "queue_unavailable"
+    EXPIRED = "expired"
+
+    @classmethod
+    def of_gateway(cls, code: str) -> "MailFailure":
+        try:
+            return cls(code)
+        except ValueError:
+            return cls.ERROR
+
+    @property
+    def maybe_sent(self) -> bool:
+        """The mail may be in the admin's mailbox all the same, so the code
+        form stays open while the code is valid."""
+        return self in (MailFailure.NO_ANSWER, MailFailure.INTERRUPTED, MailFailure.STALLED, MailFailure.ERROR)
 
 
 class DigitalPostIntegration(db.Model):
@@ -91,6 +122,26 @@ class DigitalPostIntegration(db.Model):
     @property
     def has_attempt(self) -> bool:
         return self.attempt_id is not None
+
+    @property
+    def mail_on_its_way(self) -> bool:
+        return self.has_attempt and self.sending_status == Sending.SENDING
+
+    @property
+    def mail_failure(self) -> MailFailure | None:
+        if self.sending_status != Sending.FAILED:
+            return None
+        return MailFailure.of_gateway(self.sending_error or "")
+
+    @property
+    def mail_maybe_sent(self) -> bool:
+        """Failed, but perhaps delivered all the same, and its code still usable."""
+        failure = self.mail_failure
+        return failure is not None and failure.maybe_sent and self.code_usable()
+
+    def mail_stalled(self, deadline: timedelta, now: datetime | None = None) -> bool:
+        """Still on its way long after it was started: no worker has it."""
+        return self.mail_on_its_way and (now or utcnow()) - self.pending_started_at > deadline
 
     @property
     def api_key(self) -> str:

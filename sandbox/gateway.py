@@ -70,11 +70,14 @@ def content_hash(message) -> str:
     return hashlib.sha256(json.dumps(message.content_key(), ensure_ascii=False).encode()).hexdigest()
 
 
-@bp.before_request
-def inject_latency():
+@bp.after_request
+def inject_latency(response):
+    # After the work, before the answer: a slow gateway has often accepted the
+    # message already when the client gives up waiting.
     latency = current_app.config["SANDBOX_LATENCY_MS"]
     if latency:
         time.sleep(latency / 1000)
+    return response
 
 
 @bp.post("/messages")

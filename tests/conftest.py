@@ -150,7 +150,7 @@ def migrated(database_url, redis_url):
 
 
 def app_config(database_url, redis_url, **extra):
-    return dict(
+    return {**dict(
         TESTING=True,
         SQLALCHEMY_DATABASE_URI=database_url,
         REDIS_URL=redis_url,
@@ -159,8 +159,7 @@ def app_config(database_url, redis_url, **extra):
         RQ_QUEUE="postbud-test",
         VERIFICATION_RETRY_INTERVALS=[0, 0],
         DELIVERY_CHECK_DELAYS=[0],  # one look at once, in the same burst of the worker
-        **extra,
-    )
+    ), **extra}
 
 
 class IsolatedClient(FlaskClient):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import PASSWORD, Session
 from models import Recipient, db
-from tests.test_sharing import base, start_draft, survey, with_access  # noqa: F401 (fixtures)
+from tests.test_sharing import start_draft, survey, with_access  # noqa: F401 (fixtures)
 
 HUGE = "9" * 25
 

@@ -15,6 +15,7 @@ from digitalpost import (
     InvalidMessage,
     Message,
     MessageNotFound,
+    NoAnswer,
     RateLimited,
     RecipientExempt,
     RecipientNotFound,
@@ -124,16 +125,22 @@ def test_unavailable_is_transient(client, sandbox):
     assert caught.value.transient
 
 
-def test_timeout_is_transient(sandbox):
+def test_timeout_is_transient_and_may_have_arrived(sandbox):
     sandbox.configure(SANDBOX_LATENCY_MS=600)
     with DigitalPostClient(sandbox.url, SANDBOX_KEY, timeout=httpx.Timeout(2.0, read=0.2)) as c:
-        with pytest.raises(GatewayUnavailable) as caught:
+        with pytest.raises(NoAnswer) as caught:
             c.send(message())
-    assert "timeout" in str(caught.value)
+    assert isinstance(caught.value, GatewayUnavailable) and "ReadTimeout" in str(caught.value)
 
 
-def test_connection_refused_is_transient():
-    with DigitalPostClient("http://127.0.0.1:9", SANDBOX_KEY) as c, pytest.raises(GatewayUnavailable):
+def test_connection_refused_is_transient_and_sent_nothing():
+    with DigitalPostClient("http://127.0.0.1:9", SANDBOX_KEY) as c, pytest.raises(GatewayUnavailable) as caught:
+        c.send(message())
+    assert not isinstance(caught.value, NoAnswer)
+
+
+def test_a_key_that_is_not_ascii_is_refused_before_sending(sandbox):
+    with DigitalPostClient(sandbox.url, "nøgle-æøå-1234") as c, pytest.raises(InvalidApiKey):
         c.send(message())
 
 

@@ -5,6 +5,8 @@ stored), saves the new settings as a pending attempt and enqueues the
 verification mail. Step 2 follows the mail job live and takes the code from
 the mail; "Confirm and enable" puts the settings in force.
 """
+from datetime import timedelta
+
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from redis.exceptions import RedisError
@@ -13,16 +15,17 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
+from crypto import keyed_hash
 from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
 from jobs.verification import enqueue_verification_mail
 from models import DigitalPostIntegration, db, record_audit
 from models.access import access_count
-from models.integration import MAX_CODE_ATTEMPTS, Sending, record_sending
+from models.integration import MAX_CODE_ATTEMPTS, MailFailure, Sending, record_sending
 from models.sharing import CancelReason, cancel_scheduled_sends, count_scheduled_sends
-from views.ratelimit import AttemptLimit, minutes
-from views.org_scope import admin_required, org_blueprint
-from views.rendering import add_message, render_fragment
 from views.forms import Form
+from views.org_scope import admin_required, org_blueprint
+from views.ratelimit import AttemptLimit, minutes
+from views.rendering import add_message, render_fragment
 
 bp = org_blueprint("integration", __name__, "/settings/digital-post")
 PAGE = "settings/index.html"
@@ -145,6 +148,17 @@ def start():
         return step1(form, current, status=422)
     cpr = form.cpr.data
     form.cpr.data = ""  # from here on, the CPR is not rendered back
+    # Each start puts a mail in a citizen's mailbox under the organization's
+    # name: limited per organization and per CPR (by its keyed hash).
+    limits = start_limits()
+    if wait := limits[0].take(str(g.org.id)):
+        return step1(form, current, status=429, general_error=_(
+            "Your organization has sent %(n)d verification mails within the hour. Try again in %(minutes)d minutes.",
+            n=limits[0].limit, minutes=minutes(wait)))
+    if wait := limits[1].take(keyed_hash(cpr, "ratelimit:verification-cpr")):
+        form.cpr.errors = [_("This CPR number has received %(n)d verification mails within the hour. "
+                             "Try again in %(minutes)d minutes.", n=limits[1].limit, minutes=minutes(wait))]
+        return step1(form, current, status=429)
     try:
         code = current.start_attempt(form.api_key.data or None, form.sender_cvr.data, g.membership.user_id)
         record_audit(g.org.id, g.membership.user_id, "integration.verification_started",
@@ -157,10 +171,10 @@ def start():
     try:
         enqueue_verification_mail(current, cpr, code)
     except RedisError:
-        record_sending(current.id, current.attempt_id, Sending.FAILED, "queue_unavailable")
+        record_sending(current.id, current.attempt_id, Sending.FAILED, MailFailure.QUEUE_UNAVAILABLE)
         db.session.refresh(current)
         # Handled, and recorded as a failed send: the form comes back with the advice.
-        return step1(form, current, general_error=error_advice("queue_unavailable")[1])
+        return step1(form, current, general_error=error_advice(MailFailure.QUEUE_UNAVAILABLE)[1])
     if request.headers.get("HX-Request") != "true":
         return redirect(url_for(".verify"))
     return step2(current, headers={"HX-Push-Url": url_for(".verify")})
@@ -169,10 +183,10 @@ def start():
 @bp.get("/setup/verify")
 @admin_required
 def verify():
-    current = integration()
+    current = checked_attempt()
     if current is None or not current.has_attempt:
         return redirect(url_for(".setup"))
-    if current.sending_status == Sending.FAILED:
+    if current.mail_failure and not current.mail_maybe_sent:
         return failed_step1(current)
     return step2(current)
 
@@ -181,13 +195,34 @@ def verify():
 @admin_required
 def sending_status():
     """Polled by step 2 while the mail is on its way; stops once it is sent or failed."""
-    current = integration()
+    current = checked_attempt()
     if current is None or not current.has_attempt:
         return "", 286  # htmx: stop polling
-    if current.sending_status == Sending.FAILED:
+    if current.mail_failure and not current.mail_maybe_sent:
         return failed_step1(current, headers={
             "HX-Retarget": "#dp-panel", "HX-Reswap": "innerHTML", "HX-Push-Url": url_for(".setup")})
     return render_fragment("settings/_wizard_sending.html", PAGE, integration=current)
+
+
+def checked_attempt() -> DigitalPostIntegration | None:
+    """The integration, with a mail that no worker sent in time given its
+    outcome, so the wizard stops waiting and says what happened."""
+    current = integration()
+    deadline = timedelta(seconds=current_app.config["VERIFICATION_SEND_DEADLINE"])
+    if current is not None and current.mail_stalled(deadline):
+        record_sending(current.id, current.attempt_id, Sending.FAILED, MailFailure.STALLED)
+        db.session.refresh(current)
+    return current
+
+
+def start_limits() -> tuple[AttemptLimit, AttemptLimit]:
+    per_hour = current_app.config["VERIFICATION_STARTS_PER_HOUR"]
+    return AttemptLimit("verification-org", per_hour, 3600), AttemptLimit("verification-cpr", per_hour, 3600)
+
+
+def code_guess_limit() -> AttemptLimit:
+    # Per organization, across attempts: a new mail does not bring new guesses.
+    return AttemptLimit("verification-code", current_app.config["VERIFICATION_CODE_GUESSES_PER_HOUR"], 3600)
 
 
 @bp.post("/setup/confirm")
@@ -204,6 +239,9 @@ def confirm():
     code = (form.code.data or "").strip()
     if not (len(code) == 6 and code.isdigit()):
         return step2(current, form, status=422, code_error=_("The code has 6 digits."))
+    if wait := code_guess_limit().take(str(g.org.id)):
+        return step2(current, form, status=429, code_error=_(
+            "Too many wrong codes for your organization. Try again in %(minutes)d minutes.", minutes=minutes(wait)))
     was_active = current.is_active
     try:
         if not current.check_code(code):
@@ -212,6 +250,7 @@ def confirm():
             message = (_("Wrong code. You can try %(n)d more times.", n=left) if left > 0 else _(
                 "Wrong code, and no tries are left. Go back and send a new mail; you will need to type your CPR number again."))
             return step2(current, form, status=422, code_error=message)
+        code_guess_limit().reset(str(g.org.id))
         current.activate(g.membership.user_id)
         record_audit(g.org.id, g.membership.user_id,
                      "integration.settings_changed" if was_active else "integration.activated",
@@ -231,13 +270,16 @@ def confirm():
 def error_advice(code: str | None) -> tuple[str | None, str]:
     """Turn a gateway outcome into (field, advice for the admin)."""
     advice = {
-        "invalid_api_key": ("api_key", _("Digital Post did not accept this API key. Copy the key again from the organization's Digital Post account.")),
-        "sender_not_authorized": ("sender_cvr", _("This CVR number may not send with this API key. Use the CVR that the key was issued for.")),
-        "recipient_exempt": ("cpr", _("This CPR number is exempt from Digital Post, so the mail cannot reach it. Use the CPR number of an admin who receives Digital Post.")),
-        "recipient_not_found": ("cpr", _("Digital Post does not know this CPR number. Check the digits.")),
-        "unavailable": (None, _("Digital Post is not answering right now. Enter your CPR number and try again in a moment.")),
-        "queue_unavailable": (None, _("The mail could not be queued right now. Enter your CPR number and try again in a moment.")),
-        "expired": (None, _("The verification took too long. Enter your CPR number and try again.")),
+        MailFailure.INVALID_API_KEY: ("api_key", _("Digital Post did not accept this API key. Copy the key again from the organization's Digital Post account.")),
+        MailFailure.SENDER_NOT_AUTHORIZED: ("sender_cvr", _("This CVR number may not send with this API key. Use the CVR that the key was issued for.")),
+        MailFailure.RECIPIENT_EXEMPT: ("cpr", _("This CPR number is exempt from Digital Post, so the mail cannot reach it. Use the CPR number of an admin who receives Digital Post.")),
+        MailFailure.RECIPIENT_NOT_FOUND: ("cpr", _("Digital Post does not know this CPR number. Check the digits.")),
+        MailFailure.UNAVAILABLE: (None, _("Digital Post is not answering right now. Enter your CPR number and try again in a moment.")),
+        MailFailure.NO_ANSWER: (None, _("Digital Post did not answer in time. Enter your CPR number and try again in a moment.")),
+        MailFailure.INTERRUPTED: (None, _("Sending the mail was interrupted. Enter your CPR number and try again.")),
+        MailFailure.STALLED: (None, _("The mail was not sent within %(minutes)d minutes: the background worker may be stopped. Enter your CPR number and try again; if it happens again, tell your Postbud operator.", minutes=current_app.config["VERIFICATION_SEND_DEADLINE"] // 60)),
+        MailFailure.QUEUE_UNAVAILABLE: (None, _("The mail could not be queued right now. Enter your CPR number and try again in a moment.")),
+        MailFailure.EXPIRED: (None, _("The verification took too long. Enter your CPR number and try again.")),
     }
     return advice.get(code or "", (None, _("The mail could not be sent. Check the settings and try again.")))
 
@@ -245,7 +287,7 @@ def error_advice(code: str | None) -> tuple[str | None, str]:
 def failed_step1(current, headers=None):
     form = connect_form(current, formdata=None)
     form.sender_cvr.data = current.pending_sender_cvr
-    field, text = error_advice(current.sending_error)
+    field, text = error_advice(current.mail_failure)
     if field == "api_key":
         form.known_key_last4 = None  # this key was refused: a new one is needed
     if field:
