@@ -1,4 +1,4 @@
-"""flask create-org, create-user, seed-demo and worker."""
+"""flask create-org, create-user, set-password, set-role, seed-demo, worker and embedded-redis."""
 import random
 
 import click
@@ -22,6 +22,56 @@ def register(app):
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)
+    app.cli.add_command(set_password)
+    app.cli.add_command(set_role)
+    app.cli.add_command(embedded_redis)
+
+
+def _existing_user(email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == User.normalize_email(email)))
+    if user is None:
+        raise click.ClickException(f"No user with the e-mail {email}.")
+    return user
+
+
+@click.command("set-password")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password(email, password):
+    """Give a user a new password; every session of theirs ends."""
+    _existing_user(email).set_password(password)
+    db.session.commit()
+    click.echo("Password changed; the user's sessions have ended.")
+
+
+@click.command("set-role")
+@click.argument("email")
+@click.argument("org_id", type=int)
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+def set_role(email, org_id, role):
+    """Make a member an admin of an organization, or no longer one."""
+    user = _existing_user(email)
+    membership = user.membership_in(org_id)
+    if membership is None:
+        raise click.ClickException(f"{email} is not a member of organization {org_id}.")
+    changed = membership.change_role(role)
+    db.session.commit()
+    click.echo(f"{email} is {role} in organization {org_id}" + ("." if changed else " already."))
+
+
+@click.group("embedded-redis")
+def embedded_redis():
+    """The embedded Redis server under instance/ (used when REDIS_URL is unset)."""
+
+
+@embedded_redis.command("stop")
+def embedded_redis_stop():
+    """Stop it, saving its data; the next process that needs it starts it again."""
+    from jobs.connection import embedded_dir, stop_embedded_redis
+
+    if current_app.config["REDIS_URL"]:
+        raise click.ClickException("REDIS_URL is set: there is no embedded Redis to stop.")
+    click.echo("Embedded Redis stopped." if stop_embedded_redis(embedded_dir(current_app)) else "Embedded Redis was not running.")
 
 
 @click.command("create-org")

@@ -100,6 +100,10 @@ def main(url: str | None):
     finally:
         with app.app_context():
             db.engine.dispose()
+            if not os.environ.get("REDIS_URL"):
+                from jobs.connection import embedded_dir, stop_embedded_redis
+
+                stop_embedded_redis(embedded_dir(app))  # the server this run started
         drop()
 
 

