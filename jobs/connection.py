@@ -114,7 +114,9 @@ def get_redis(app=None) -> Redis:
                                   instance_dir=str(embedded_dir(app)))
             conn = Redis(connection_pool=pool)
         else:
-            conn = Redis.from_url(url)
+            # A server that is gone fails fast instead of hanging the request
+            # (no read timeout: the worker's blocking dequeue waits minutes).
+            conn = Redis.from_url(url, socket_connect_timeout=2)
         app.extensions["redis"] = conn
     return conn
 

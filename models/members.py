@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from sqlalchemy import exists, func, literal, literal_column, or_, select, table
 from sqlalchemy.orm import aliased
 
@@ -209,6 +210,7 @@ class Selection:
 
     def __init__(self, org_id: int, user_id: int, view: str):
         self.org_id, self.view = org_id, view
+        self.unavailable = False  # Redis did not answer: shown as empty, and changes are refused
         base = f"postbud:selection:{org_id}:{user_id}:{view}"
         self._ids, self._all, self._excluded = f"{base}:ids", f"{base}:all", f"{base}:excluded"
 
@@ -221,11 +223,16 @@ class Selection:
     def _state(self) -> tuple[list[int], tuple[MemberFilter, int] | None, list[int]]:
         """(ids picked one by one, (filter, id ceiling) of "all matching", ids
         unticked since), read in one round trip and once per request."""
-        with get_redis().pipeline(transaction=False) as pipe:
-            pipe.smembers(self._ids)
-            pipe.get(self._all)
-            pipe.smembers(self._excluded)
-            picked, raw_all, excluded = pipe.execute()
+        try:
+            with get_redis().pipeline(transaction=False) as pipe:
+                pipe.smembers(self._ids)
+                pipe.get(self._all)
+                pipe.smembers(self._excluded)
+                picked, raw_all, excluded = pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError):
+            # The member table still shows; only selecting waits for Redis.
+            self.unavailable = True
+            return [], None, []
         matching = None
         if raw_all:
             data = json.loads(raw_all)
@@ -257,7 +264,10 @@ class Selection:
             pipe.execute()
 
     def clear(self) -> None:
-        get_redis().delete(self._ids, self._all, self._excluded)
+        try:
+            get_redis().delete(self._ids, self._all, self._excluded)
+        except (RedisConnectionError, RedisTimeoutError):
+            pass  # it expires by itself (SELECTION_TTL)
         self.__dict__.pop("_state", None)
 
     @property

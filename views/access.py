@@ -8,6 +8,7 @@ from models import DigitalPostIntegration, Membership, db
 from models.access import access_count, grant_access, revoke_access
 from models.members import MemberTable, Selection, departments
 from models.sharing import count_scheduled_sends
+from views.errors import render_error
 from views.forms import small_int
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
@@ -54,6 +55,7 @@ def table_context(view: str, table: MemberTable | None = None) -> dict:
         "selected_count": selection.count() if selection else 0,
         "picked": selection.picked_among([r.id for r in rows]) if selection else set(),
         "all_matching": selection.all_matching_filter if selection else None,
+        "selection_unavailable": selection.unavailable if selection else False,
         "access_count": access_count(g.org.id),
     }
 
@@ -70,6 +72,10 @@ def render_view(view: str, status: int = 200, headers=None):
     context["departments"] = departments(g.org.id)
     return render_fragment("access/_panel.html", PAGE, status=status, headers=headers,
                            integration=g.integration, **context)
+
+
+def selection_unavailable():
+    return render_error(503, _("The selection cannot be read right now, so nothing was changed. Try again in a moment."))
 
 
 @bp.get("/")
@@ -118,7 +124,10 @@ def select(view):
 @bp.post("/add")
 def grant():
     selection = selection_for("add")
-    if selection.count() == 0:
+    count = selection.count()
+    if selection.unavailable:
+        return selection_unavailable()
+    if count == 0:
         return add_message(render_view("add", status=422), _("Select at least one member."), "error")
     gone = selection.gone_count()
     # ON CONFLICT DO NOTHING: a second click racing the first grants nothing twice.
@@ -141,6 +150,8 @@ def confirm_remove():
     """The pop-up that says what Remove will do, before it does it."""
     selection = selection_for("remove")
     members = selection.count()
+    if selection.unavailable:
+        return selection_unavailable()
     sends = count_scheduled_sends(g.org.id, selection.member_ids()) if members else 0
     return render_template("access/_remove_dialog.html", members=members, sends=sends)
 
@@ -148,7 +159,10 @@ def confirm_remove():
 @bp.post("/remove")
 def revoke():
     selection = selection_for("remove")
-    if selection.count() == 0:
+    count = selection.count()
+    if selection.unavailable:
+        return selection_unavailable()
+    if count == 0:
         return render_template("access/_remove_dialog.html", members=0, sends=0), 422
     removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()

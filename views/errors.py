@@ -1,8 +1,13 @@
 """Error pages: a full page, or a small fragment for HTMX requests."""
+import logging
+
 from flask import render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
 
 
 def messages() -> dict:
@@ -25,6 +30,15 @@ def render_error(code: int, message: str | None = None):
 
 
 def register(app):
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def redis_unavailable(error):
+        # Pages that only read work without Redis; what needs the queue, the
+        # selection or a rate limit's counter ends here, before any change.
+        log.warning("Redis unavailable at %s %s: %s", request.method, request.path, error)
+        return render_error(503, _("A service Postbud needs is not reachable right now, so this could not be done. "
+                                   "Nothing was changed. Try again in a moment."))
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_error(400, _("Your session has expired or the form is stale. Reload the page and try again."))
