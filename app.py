@@ -1,6 +1,4 @@
 """Postbud: the application factory, and `app` for `flask --app app ...`."""
-import logging
-
 from flask import Flask, abort, g, has_request_context, request, session
 from flask_login import current_user
 
@@ -8,6 +6,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 import config
+import logs
 from extensions import babel, csrf, db, htmx, login_manager, migrate
 from views.forms import MAX_INT, apply_body_limits
 
@@ -18,6 +17,7 @@ def create_app(**overrides) -> Flask:
 
     # Ids in URLs beyond any row's would overflow the databases' integers: 404.
     app.url_map.converters["int"] = BoundedInt
+    logs.init_app(app)  # first, so every later hook logs with the request id
     db.init_app(app)
     from models.members import include_in_autogenerate
 
@@ -52,7 +52,6 @@ def create_app(**overrides) -> Flask:
     import cli
 
     cli.register(app)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
 
 

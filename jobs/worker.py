@@ -5,6 +5,7 @@ from rq import Worker
 from rq.callbacks import execute_failure_callback
 from rq.exceptions import AbandonedJobError
 
+import logs
 from extensions import db
 from jobs.connection import get_queue, get_redis
 
@@ -36,4 +37,4 @@ def run_worker(app, burst=False, worker_class=AppWorker):
         queue = get_queue(app)
         w = worker_class([queue], connection=get_redis(app), name=f"postbud-{os.getpid()}",
                          maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"])
-        w.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        w.work(burst=burst, with_scheduler=True, logging_level="INFO", log_format=logs.FORMAT)

@@ -158,7 +158,10 @@ def csv_rows(text: io.TextIOBase) -> Iterator[list[str]]:
     first = text.readline()
     delimiter = max(";,\t", key=first.count) if any(d in first for d in ";,\t") else ","
     lines = _chain_first(first, text)
-    yield from csv.reader(lines, delimiter=delimiter)
+    try:
+        yield from csv.reader(lines, delimiter=delimiter)
+    except csv.Error:  # e.g. a field over csv's size limit: not a recipient list
+        raise ImportRefused(FileError.NOT_TEXT) from None
 
 
 def _chain_first(first: str, rest) -> Iterator[str]:
@@ -317,7 +320,8 @@ def import_file(share: Share, stream: BinaryIO, filename: str) -> RecipientImpor
 
 
 def import_text(share: Share, text: str) -> RecipientImport:
-    return import_rows(share, csv_rows(io.StringIO(text)), ImportSource.PASTE)
+    # newline="": a lone CR ends a line, as in a file (csv needs that).
+    return import_rows(share, csv_rows(io.StringIO(text, newline="")), ImportSource.PASTE)
 
 
 def add_one(share: Share, row: ValidRow) -> bool:

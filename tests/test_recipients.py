@@ -50,6 +50,13 @@ def test_paste_with_or_without_header_and_either_delimiter(as_member, draft):
     assert rows == [("Anne", "Hansen", "da"), ("Bo", "Berg", "en"), ("Carl", "Dahl", "en")]
 
 
+def test_paste_with_old_mac_line_ends_and_a_huge_field(as_member, draft):
+    response = as_member.post(draft + "/recipients/paste", {"text": "0101901234\r0202901234\r"}, htmx=True)
+    assert response.status_code == 200 and len(recipients()) == 2
+    response = as_member.post(draft + "/recipients/paste", {"text": '"' + "x" * 200_000 + '"'}, htmx=True)
+    assert response.status_code == 422 and 'id="text-error"' in response.get_data(as_text=True)
+
+
 def test_failed_rows_are_reported_and_the_member_chooses(as_member, draft):
     # 40 rows; every tenth has a CPR whose date does not exist; the last repeats the first's CPR.
     lines = [HEADER.strip()] + [f"P{i};Q;{'3213901234' if i % 10 == 0 else f'{i % 28 + 1:02d}0190{1000 + i}'};da"
