@@ -8,6 +8,7 @@ from rq.exceptions import AbandonedJobError
 import logs
 from extensions import db
 from jobs.connection import get_queue, get_redis
+from jobs.housekeeping import run_housekeeping
 
 
 class AppWorker(Worker):
@@ -21,6 +22,10 @@ class AppWorker(Worker):
     def main_work_horse(self, job, queue):
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
+
+    def clean_registries(self):
+        super().clean_registries()  # rq's own maintenance, every maintenance_interval
+        run_housekeeping()
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         # rq fails or retries a job whose work horse was killed (OOM, SIGKILL)

@@ -189,6 +189,17 @@ def empty_all_tables():
 
 
 @pytest.fixture
+def redis_down(app):
+    """The app's Redis is unreachable (nothing listens on port 1)."""
+    working = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    app.extensions.pop("redis", None)
+    yield
+    app.config["REDIS_URL"] = working
+    app.extensions.pop("redis", None)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -310,16 +310,6 @@ def test_step1_without_csrf_token_is_refused(as_admin, org):
     assert DigitalPostIntegration.find(org.id) is None
 
 
-@pytest.fixture
-def redis_down(app):
-    working = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
-    app.extensions.pop("redis", None)
-    yield
-    app.config["REDIS_URL"] = working
-    app.extensions.pop("redis", None)
-
-
 def test_redis_down_at_enqueue_is_reported_not_lost(as_admin, org, redis_down):
     response = step1(as_admin, org)
     assert response.status_code == 200  # swapped in: the advice shows in the form

@@ -1,21 +1,9 @@
 """With Redis down (issue 9, item 8): login and every page work; what needs
 the queue or the selection says so, changes nothing, and is never a 500.
 The rate limits fail open (views/ratelimit.py says why)."""
-import pytest
-
 from conftest import PASSWORD, Session
 from models import DigitalPostIntegration, db
-from tests.test_sharing import survey  # noqa: F401 (fixture)
-
-
-@pytest.fixture
-def redis_down(app):
-    working = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
-    app.extensions.pop("redis", None)
-    yield
-    app.config["REDIS_URL"] = working
-    app.extensions.pop("redis", None)
+from tests.test_sharing import survey, with_access  # noqa: F401 (fixtures)
 
 
 def test_login_works_and_a_wrong_password_is_still_refused(app, admin, redis_down):
@@ -57,3 +45,21 @@ def test_deactivation_works_without_the_queue(as_admin, org, active_integration,
     assert response.status_code == 204
     db.session.expire_all()
     assert not DigitalPostIntegration.find(org.id).is_active
+
+
+def test_a_share_confirmed_while_redis_is_down_is_sent_once_it_is_back(
+        app, as_member, survey, with_access, sandbox, run_jobs):  # noqa: F811
+    from jobs.worker import AppWorker
+    from tests.test_sharing import CPRS, compose, confirm
+
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS))
+    working = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    app.extensions.pop("redis", None)
+    confirm(as_member, draft, schedule)
+    page = as_member.get(draft + "/").get_data(as_text=True)
+    assert "køen svarede ikke" in page
+    app.config["REDIS_URL"] = working
+    app.extensions.pop("redis", None)
+    run_jobs(AppWorker)  # the worker's housekeeping finds the round without a job
+    assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]

@@ -344,3 +344,22 @@ def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, 
     assert db.session.scalars(select(Recipient.state)).all() == ["delivered", "delivered"]
     page = as_member.get(draft + "/").get_data(as_text=True)
     assert "Leveret" in page
+
+
+def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
+        as_member, survey, with_access, sandbox, run_jobs, app):
+    from jobs.connection import get_redis
+    from jobs.worker import AppWorker
+
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS), reminders=[3])
+    confirm(as_member, draft, schedule)
+    get_redis(app).flushdb()  # Redis restarted empty: the invitation's and the reminder's jobs are gone
+    run_jobs(AppWorker)
+    assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
+    rounds = share_of(draft).rounds
+    assert [r.state for r in rounds] == ["done", "scheduled"]
+    assert get_queue().scheduled_job_registry.get_job_ids() == [rounds[1].job_id]  # the reminder is back
+    get_redis(app).delete("postbud:housekeeping")  # the next interval
+    run_jobs(AppWorker)
+    assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
+    assert len(get_queue().scheduled_job_registry.get_job_ids()) == 1
