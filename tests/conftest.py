@@ -336,6 +336,7 @@ def live_server(app):
     server_app = create_app(**{k: app.config[k] for k in app_config(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"])})
     for key in ("RQ_QUEUE", "DIGITAL_POST_API_URL", "PUBLIC_BASE_URL"):
         server_app.config[key] = app.config[key]
+    app.extensions["live_app"] = server_app  # for a test that breaks what the server uses
     server = make_server("127.0.0.1", 0, server_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

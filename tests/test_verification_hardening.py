@@ -37,7 +37,7 @@ def test_an_organization_starts_at_most_three_mails_an_hour(as_admin, org, sandb
         run_jobs()
     response = step1(as_admin, org)
     assert response.status_code == 429
-    assert "3 bekræftelsesbreve inden for den seneste time" in response.get_data(as_text=True)
+    assert "bekræftelsespost 3 gange inden for den seneste time" in response.get_data(as_text=True)
     run_jobs()
     assert len(sandbox.mailbox(CITIZEN_CPR)) == 3
 
@@ -88,7 +88,7 @@ def test_any_exception_in_the_job_ends_the_wait_and_removes_the_cpr(as_admin, or
     poll = as_admin.get(url(org, "/setup/status"), htmx=True)
     body = poll.get_data(as_text=True)
     assert poll.status_code == 200 and "hx-trigger" not in body  # the polling stops
-    assert "kunne ikke bekræfte, at brevet blev sendt" in body
+    assert "kunne ikke bekræfte, at posten blev sendt" in body
     assert sandbox.mailbox(CITIZEN_CPR) == []
 
 
