@@ -74,6 +74,10 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     expect(page.locator(".import-report")).to_contain_text("321390-****")
     check(page, f"{name}-3-report")
     page.locator(".import-report .button.primary").click()
+    # The accepted row is in before the next tab is clicked: a click that
+    # lands while the panel is being swapped is lost.
+    expect(page.locator(".import-report")).to_have_count(0)
+    expect(page.locator(".recipient-count")).to_contain_text("2")
     # Upload a semicolon CSV in Windows-1252, as Excel exports it.
     page.get_by_role("tab", name=t["upload"]).click()
     csv_file = tmp_path / "modtagere.csv"
