@@ -6,12 +6,12 @@ its records (Postbud's, Werkzeug's, rq's, SQLAlchemy's), so no handler or
 formatter elsewhere can see a CPR number in a message or a traceback.
 """
 import logging
-import os
 import re
 import time
 import uuid
 
 from flask import Flask, g, has_request_context, request
+from rq import get_current_job
 
 FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 # Ten digits whose first six could be a birth date (DDMMYY), with or without
@@ -30,7 +30,8 @@ def mask_cprs(text: str) -> str:
 def current_id() -> str:
     if has_request_context():
         return g.get("request_id", "-")
-    return os.environ.get("RQ_JOB_ID", "-")  # set by rq in a job's work horse
+    job = get_current_job()  # inside a job's work horse
+    return job.id if job else "-"
 
 
 def install_record_factory() -> None:

@@ -61,3 +61,14 @@ def test_every_request_logs_one_line_with_its_id(client, output):
 def test_a_cpr_in_a_url_is_masked_in_the_request_line(client, output):
     client.get("/r/0101901234")
     assert "0101901234" not in output.getvalue()
+
+
+def test_a_jobs_lines_carry_its_id_and_the_workers_own_lines_do_not(app, output, run_jobs):
+    from jobs.connection import get_queue
+
+    get_queue().enqueue(logging.getLogger("jobs.test").warning, "inside the job", job_id="job-7")
+    run_jobs()  # in this process, so its lines reach this test's handler
+    logging.getLogger("rq.worker").warning("after the job")
+    lines = output.getvalue().splitlines()
+    assert any("[job-7]" in line and "inside the job" in line for line in lines)
+    assert any("[-]" in line and "after the job" in line for line in lines)
