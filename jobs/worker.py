@@ -6,8 +6,7 @@ from rq.callbacks import execute_failure_callback
 from rq.exceptions import AbandonedJobError
 
 import logs
-from extensions import db
-from jobs.connection import get_queue, get_redis
+from extensions import db, get_queue, get_redis
 from jobs.housekeeping import run_housekeeping
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, delete, exists, func, insert, literal,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.audit import record_audit
+from models.audit import AuditAction, record_audit
 from models.base import UTCDateTime, utcnow
 from models.bulk import dialect_insert
 from models.org import Membership
@@ -76,7 +76,7 @@ def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     the unique index (ON CONFLICT DO NOTHING), so a repeated (double-clicked)
     or concurrent grant changes nothing.
     """
-    event = record_audit(org_id, actor_id, "access.granted")
+    event = record_audit(org_id, actor_id, AuditAction.ACCESS_GRANTED)
     db.session.flush()  # the event's id tags the rows this grant inserts
     db.session.execute(
         dialect_insert(DigitalPostAccess).from_select(
@@ -110,7 +110,7 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
     Returns (members who lost access, sends cancelled)."""
     having = select(DigitalPostAccess.membership_id).where(
         DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids))
-    event = record_audit(org_id, actor_id, "access.revoked")
+    event = record_audit(org_id, actor_id, AuditAction.ACCESS_REVOKED)
     db.session.flush()
     db.session.execute(insert(AuditEventMember).from_select(
         ["event_id", "membership_id", "user_id"],

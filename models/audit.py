@@ -1,10 +1,48 @@
 """AuditEvent: every change to the integration and to access, for admins to read."""
 from datetime import datetime
+from enum import StrEnum
+
+from flask_babel import format_number, get_translations, gettext as _
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
+
+
+class AuditAction(StrEnum):
+    VERIFICATION_STARTED = "integration.verification_started"
+    ACTIVATED = "integration.activated"
+    SETTINGS_CHANGED = "integration.settings_changed"
+    DEACTIVATED = "integration.deactivated"
+    ACCESS_GRANTED = "access.granted"
+    ACCESS_REVOKED = "access.revoked"
+
+    def describe(self, d: dict) -> str:
+        """The line the audit log shows, from the event's details."""
+        count = d.get("count") or 0
+        if self is AuditAction.VERIFICATION_STARTED:
+            return _("Started verifying Digital Post settings (CVR %(cvr)s, key …%(last4)s)",
+                     cvr=d.get("sender_cvr"), last4=d.get("api_key_last4"))
+        if self is AuditAction.ACTIVATED:
+            return _("Enabled Digital Post (CVR %(cvr)s)", cvr=d.get("sender_cvr"))
+        if self is AuditAction.SETTINGS_CHANGED:
+            return _("Changed the Digital Post settings (CVR %(cvr)s, key …%(last4)s)",
+                     cvr=d.get("sender_cvr"), last4=d.get("api_key_last4"))
+        if self is AuditAction.DEACTIVATED:
+            return _("Deactivated Digital Post; %(n)s scheduled sends cancelled", n=d.get("cancelled_sends") or 0)
+        if self is AuditAction.ACCESS_GRANTED:
+            return _plural("Gave %(num)s member access", "Gave %(num)s members access", count)
+        text = _plural("Removed access from %(num)s member", "Removed access from %(num)s members", count)
+        if d.get("cancelled_sends"):
+            text += "; " + _("%(n)s scheduled sends cancelled", n=d["cancelled_sends"])
+        return text
+
+
+def _plural(singular: str, plural: str, count: int) -> str:
+    # flask_babel's ngettext fills %(num)s with the bare number; the log
+    # shows it with thousands separators, as the table does.
+    return get_translations().ngettext(singular, plural, count) % {"num": format_number(count)}
 
 
 class AuditEvent(db.Model):
@@ -20,8 +58,15 @@ class AuditEvent(db.Model):
 
     actor = relationship("User", lazy="joined")
 
+    @property
+    def description(self) -> str:
+        try:
+            return AuditAction(self.action).describe(self.details or {})
+        except ValueError:  # an action this version does not know
+            return self.action
 
-def record_audit(org_id: int, actor_id: int | None, action: str, target: str = "", **details) -> AuditEvent:
+
+def record_audit(org_id: int, actor_id: int | None, action: AuditAction, target: str = "", **details) -> AuditEvent:
     """Add an audit event to the current transaction. Never pass secrets or CPRs."""
     event = AuditEvent(org_id=org_id, actor_id=actor_id, action=action, target=target, details=details)
     db.session.add(event)

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crypto import decrypt, encrypt, keyed_hash
 from extensions import db
+from models.audit import AuditAction, record_audit
 from models.base import UTCDateTime, utcnow
+from models.sharing import CancelReason, cancel_scheduled_sends
 
 CODE_VALID_FOR = timedelta(minutes=30)
+CODE_VALID_MINUTES = int(CODE_VALID_FOR.total_seconds() // 60)  # as the mail and the hint say it
 MAX_CODE_ATTEMPTS = 5
 
 
@@ -238,8 +241,9 @@ class DigitalPostIntegration(db.Model):
             self.state = State.DISABLED
 
 
-def record_sending(integration_id: int, attempt_id: str, status: str, error: str | None = None) -> bool:
-    """Set the mail status of one attempt, and only of that attempt.
+def record_sending(integration_id: int, attempt_id: str, status: Sending, error: MailFailure | None = None) -> bool:
+    """Set the mail status of one attempt, and only of that attempt; the
+    caller commits.
 
     A conditional UPDATE, so a job finishing late cannot write over a newer
     attempt that another admin started meanwhile. Returns whether it applied.
@@ -250,5 +254,76 @@ def record_sending(integration_id: int, attempt_id: str, status: str, error: str
         .where(table.c.id == integration_id, table.c.attempt_id == attempt_id)
         .values(sending_status=status, sending_error=error, version=table.c.version + 1)
     )
-    db.session.commit()
     return result.rowcount == 1
+
+
+# --- the verbs: each does one whole change in the caller's transaction -------
+
+def start_verification(org_id: int, user_id: int, api_key: str | None, sender_cvr: str) -> tuple[
+        DigitalPostIntegration, str]:
+    """New settings wait for their code: the attempt and its audit record.
+    Returns the integration and the one-time code for the mail job. api_key
+    None keeps the pending or active key. The caller commits, then enqueues."""
+    integration = DigitalPostIntegration.for_org(org_id)
+    code = integration.start_attempt(api_key, sender_cvr, user_id)
+    record_audit(org_id, user_id, AuditAction.VERIFICATION_STARTED, target=f"CVR {integration.pending_sender_cvr}",
+                 sender_cvr=integration.pending_sender_cvr, api_key_last4=integration.pending_api_key_last4)
+    return integration, code
+
+
+class CodeOutcome(StrEnum):
+    ACTIVATED = "activated"            # first time: Digital Post is on
+    SETTINGS_CHANGED = "settings_changed"  # new settings replaced those in force
+    WRONG = "wrong"                    # counted; tries may be left
+    NO_TRIES_LEFT = "no_tries_left"    # wrong, and that was the last try
+    UNUSABLE = "unusable"              # expired or out of tries before this one
+    MALFORMED = "malformed"            # not six digits: not counted
+    REPLACED = "replaced"              # another attempt was started meanwhile
+
+
+def confirm_code(org_id: int, user_id: int, attempt_id: str | None, code: str) -> tuple[
+        CodeOutcome, DigitalPostIntegration]:
+    """Check the code of the pending attempt; a right one puts its settings
+    in force, with the audit record. The caller commits, whatever the outcome
+    (a wrong code counts)."""
+    integration = DigitalPostIntegration.for_org(org_id)
+    if not integration.has_attempt or attempt_id != integration.attempt_id:
+        return CodeOutcome.REPLACED, integration
+    if not integration.code_usable():
+        return CodeOutcome.UNUSABLE, integration
+    code = (code or "").strip()
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        return CodeOutcome.MALFORMED, integration
+    if not integration.check_code(code):
+        left = MAX_CODE_ATTEMPTS - integration.code_attempts
+        return (CodeOutcome.WRONG if left > 0 else CodeOutcome.NO_TRIES_LEFT), integration
+    was_active = integration.is_active
+    integration.activate(user_id)
+    action = AuditAction.SETTINGS_CHANGED if was_active else AuditAction.ACTIVATED
+    record_audit(org_id, user_id, action, target=f"CVR {integration.sender_cvr}",
+                 sender_cvr=integration.sender_cvr, api_key_last4=integration.api_key_last4)
+    return (CodeOutcome.SETTINGS_CHANGED if was_active else CodeOutcome.ACTIVATED), integration
+
+
+def mark_stalled(integration: DigitalPostIntegration, deadline: timedelta) -> bool:
+    """A mail still on its way after `deadline` has no worker: it gets its
+    outcome, so the wizard stops waiting. The caller commits."""
+    if not integration.mail_stalled(deadline):
+        return False
+    applied = record_sending(integration.id, integration.attempt_id, Sending.FAILED, MailFailure.STALLED)
+    db.session.refresh(integration)
+    return applied
+
+
+def deactivate_integration(org_id: int, user_id: int) -> int | None:
+    """Digital Post off at once: the key wiped, every scheduled send of the
+    organization cancelled, the audit record. Returns the number of sends
+    cancelled, or None when it was not enabled. The caller commits."""
+    integration = DigitalPostIntegration.for_org(org_id, lock=True)
+    if not integration.is_active:
+        return None
+    integration.deactivate(user_id)
+    cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.INTEGRATION_DEACTIVATED)
+    record_audit(org_id, user_id, AuditAction.DEACTIVATED, target=f"CVR {integration.sender_cvr}",
+                 cancelled_sends=cancelled)
+    return cancelled

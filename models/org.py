@@ -1,9 +1,11 @@
 """Organizations, users and who belongs where."""
-import enum
 import secrets
 from datetime import datetime
+from enum import StrEnum
 from functools import lru_cache
 
+from flask import current_app
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -13,11 +15,17 @@ from extensions import db
 from models.base import UTCDateTime, utcnow
 
 
-@lru_cache(maxsize=1)
-def _unusable_hash() -> str:
+def _method() -> str:
+    # scrypt (Werkzeug's default, memory-hard) unless a setting says otherwise:
+    # the tests use a cheap one.
+    return current_app.config["PASSWORD_HASH_METHOD"]
+
+
+@lru_cache(maxsize=4)
+def _unusable_hash(method: str) -> str:
     # A hash of a random password, made once per process with the same
     # method and cost as real ones.
-    return generate_password_hash(secrets.token_urlsafe(16))
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
 
 
 def fold(text: str) -> str:
@@ -25,9 +33,13 @@ def fold(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-class Role(str, enum.Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
+
+    @property
+    def label(self) -> str:
+        return str({Role.ADMIN: _l("Admin"), Role.MEMBER: _l("Member")}[self])
 
 
 class Organization(db.Model):
@@ -60,7 +72,7 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         # Werkzeug's default is scrypt, a memory-hard KDF.
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=_method())
         if self.id is not None:
             self.end_sessions()
 
@@ -73,7 +85,7 @@ class User(UserMixin, db.Model):
     def check_no_password(password: str) -> bool:
         """For an unknown e-mail: the same scrypt work as a real check, so the
         answer's timing does not tell which accounts exist. Always False."""
-        check_password_hash(_unusable_hash(), password)
+        check_password_hash(_unusable_hash(_method()), password)
         return False
 
     def get_id(self) -> str:
@@ -122,7 +134,7 @@ class Membership(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default=Role.MEMBER.value)
+    role: Mapped[str] = mapped_column(String(10), default=Role.MEMBER)
     department: Mapped[str] = mapped_column(String(100), default="")
     name_folded: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
@@ -133,10 +145,10 @@ class Membership(db.Model):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN.value
+        return self.role == Role.ADMIN
 
     @classmethod
-    def create(cls, org: Organization, user: User, role: str = Role.MEMBER.value, department: str = ""):
+    def create(cls, org: Organization, user: User, role: str = Role.MEMBER, department: str = ""):
         m = cls(organization=org, user=user, role=role, department=department,
                 name_folded=fold(user.name), email=user.email)
         db.session.add(m)
@@ -148,7 +160,7 @@ class Membership(db.Model):
         The caller commits."""
         if role == self.role:
             return False
-        if self.role == Role.ADMIN.value:
+        if self.role == Role.ADMIN:
             self.user.end_sessions()
         self.role = role
         return True

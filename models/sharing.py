@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import (JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, event, func, or_, select,
+from sqlalchemy import (JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select,
                         update)
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_babel import lazy_gettext as _l
 
@@ -511,21 +511,3 @@ def failure_reasons(share: Share) -> dict[str, int]:
         select(Recipient.error, func.count()).where(Recipient.share_id == share.id,
                                                     Recipient.state == RecipientState.FAILED)
         .group_by(Recipient.error)).all())
-
-
-@event.listens_for(Session, "after_commit")
-def _dequeue_cancelled_jobs(session):
-    job_ids = session.info.pop("rq_jobs_to_cancel", None)
-    if not job_ids:
-        return
-    from jobs.connection import cancel_jobs
-
-    try:
-        cancel_jobs(job_ids)
-    except Exception:  # the rows say cancelled; a job that runs anyway re-checks them
-        log.exception("could not dequeue %d cancelled jobs", len(job_ids))
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_cancelled_jobs(session):
-    session.info.pop("rq_jobs_to_cancel", None)

@@ -26,8 +26,7 @@ from flask.testing import FlaskClient  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
-from extensions import db  # noqa: E402
-from jobs.connection import embedded_redis_url, get_redis, stop_embedded_redis  # noqa: E402
+from extensions import db, embedded_redis_url, get_redis, stop_embedded_redis  # noqa: E402
 from models import Membership, Organization, Role, User  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -153,6 +152,8 @@ def app_config(database_url, redis_url, **extra):
         RQ_QUEUE="postbud-test",
         VERIFICATION_RETRY_INTERVALS=[0, 0],
         DELIVERY_CHECK_DELAYS=[0],  # one look at once, in the same burst of the worker
+        # scrypt costs ~0.3 s a hash; the tests hash for every user they make.
+        PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
     ), **extra}
 
 
@@ -238,7 +239,7 @@ def make_org(app):
 def make_user(app):
     counter = iter(range(1, 10_000))
 
-    def make(org=None, role=Role.MEMBER.value, name=None, email=None, department="", language="da"):
+    def make(org=None, role=Role.MEMBER, name=None, email=None, department="", language="da"):
         n = next(counter)
         user = User(email=email or f"user{n}@example.dk", name=name or f"Bruger {n}", language=language)
         user.set_password(PASSWORD)
@@ -258,12 +259,12 @@ def org(make_org):
 
 @pytest.fixture
 def admin(org, make_user):
-    return make_user(org, role=Role.ADMIN.value, name="Anne Admin", email="admin@example.dk")
+    return make_user(org, role=Role.ADMIN, name="Anne Admin", email="admin@example.dk")
 
 
 @pytest.fixture
 def member(org, make_user):
-    return make_user(org, role=Role.MEMBER.value, name="Mads Medlem", email="member@example.dk")
+    return make_user(org, role=Role.MEMBER, name="Mads Medlem", email="member@example.dk")
 
 
 # --- HTTP helpers -----------------------------------------------------------
@@ -415,7 +416,7 @@ def active_integration(org, admin):
 @pytest.fixture
 def make_members(app):
     """Many members at once, without passwords (they never log in)."""
-    def make(org, names, department="Sundhed", role=Role.MEMBER.value, prefix="m"):
+    def make(org, names, department="Sundhed", role=Role.MEMBER, prefix="m"):
         members = []
         for i, name in enumerate(names):
             user = User(email=f"{prefix}{i}.{uuid.uuid4().hex[:6]}@example.dk", name=name, language="da")
@@ -434,7 +435,7 @@ def make_scheduled_send(app):
     must cancel them)."""
     from datetime import timedelta
 
-    from jobs.connection import get_queue
+    from extensions import get_queue
     from models import ScheduledSend, SendState, Share, Survey
     from models.base import utcnow
 
@@ -458,7 +459,7 @@ def make_scheduled_send(app):
 def scheduled_job_ids() -> set[str]:
     from rq import Queue
 
-    from jobs.connection import get_queue
+    from extensions import get_queue
 
     queue = get_queue()
     return set(Queue(queue.name, connection=queue.connection).scheduled_job_registry.get_job_ids())

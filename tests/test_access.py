@@ -59,7 +59,7 @@ def test_search_ignores_case_and_handles_danish_letters(as_admin, org, make_memb
 
 def test_filters_by_department_and_role(as_admin, org, make_members):
     make_members(org, ["Hans Hjem", "Gitte Hjem"], department="Hjemmeplejen")
-    make_members(org, ["Karl Kultur"], department="Kultur", role=Role.ADMIN.value, prefix="k")
+    make_members(org, ["Karl Kultur"], department="Kultur", role=Role.ADMIN, prefix="k")
     assert names_in(table(as_admin, org, department="Hjemmeplejen")) == ["Gitte Hjem", "Hans Hjem"]
     assert names_in(table(as_admin, org, role="admin")) == ["Anne Admin", "Karl Kultur"]
     assert names_in(table(as_admin, org, department="Kultur", role="member")) == []
@@ -249,7 +249,7 @@ def test_access_pages_are_for_admins_of_the_organization(as_member, org, app, ma
     assert as_member.post(url(org, "/add"), htmx=True).status_code == 403
     assert as_member.get(f"/orgs/{org.id}/settings/audit/").status_code == 403
     outsider = Session(app.test_client())
-    outsider.login(make_user(make_org("Andet"), role=Role.ADMIN.value))
+    outsider.login(make_user(make_org("Andet"), role=Role.ADMIN))
     assert outsider.get(url(org, "/add")).status_code == 404
     assert outsider.post(url(org, "/add"), htmx=True).status_code == 404
 

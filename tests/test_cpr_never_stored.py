@@ -8,8 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from conftest import CITIZEN_CPR, EXEMPT_CPR, SANDBOX_KEY, SENDER_CVR
-from extensions import db
-from jobs.connection import get_redis
+from extensions import db, get_redis
 
 FORMS = lambda cpr: {cpr, f"{cpr[:6]}-{cpr[6:]}", f"{cpr[:6]} {cpr[6:]}"}  # noqa: E731
 

@@ -45,7 +45,7 @@ def test_a_scheduled_job_survives_the_server_being_killed_and_the_process_reconn
         out = run_postbud(instance, """
             import os, signal, time
             from datetime import timedelta
-            from jobs.connection import get_queue, get_redis
+            from extensions import get_queue, get_redis
             from models.base import utcnow
 
             redis = get_redis()
@@ -71,7 +71,7 @@ def test_a_scheduled_job_survives_the_server_being_killed_and_the_process_reconn
 def test_embedded_redis_stop_stops_the_server_and_keeps_its_data(tmp_path):
     instance = tmp_path / "instance"
     run_postbud(instance, """
-        from jobs.connection import get_redis
+        from extensions import get_redis
         get_redis().set("kept", "yes")
     """)
     assert server_running(instance)
@@ -79,7 +79,7 @@ def test_embedded_redis_stop_stops_the_server_and_keeps_its_data(tmp_path):
     assert result.returncode == 0 and "stopped" in result.stdout
     assert not server_running(instance)
     out = run_postbud(instance, """
-        from jobs.connection import get_redis
+        from extensions import get_redis
         print(get_redis().get("kept"))
     """)
     flask(instance, "embedded-redis", "stop")

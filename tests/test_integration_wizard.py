@@ -82,7 +82,7 @@ def test_admin_connects_with_the_code_from_the_mailbox(as_admin, org, admin, san
 
 
 def test_english_admin_gets_english_labels_and_mail(client, org, make_user, sandbox, run_jobs):
-    admin = make_user(org, role=Role.ADMIN.value, language="en")
+    admin = make_user(org, role=Role.ADMIN, language="en")
     s = Session(client)
     s.login(admin)
     page = s.get(url(org, "/setup")).get_data(as_text=True)
@@ -272,7 +272,7 @@ def test_change_of_settings_keeps_the_old_ones_until_confirmed(as_admin, org, sa
 
 
 def test_two_admins_at_once_cannot_mix_their_settings(client, app, org, admin, make_user, sandbox, run_jobs):
-    other_admin = make_user(org, role=Role.ADMIN.value)
+    other_admin = make_user(org, role=Role.ADMIN)
     a = Session(client)
     a.login(admin)
     b = Session(app.test_client())
@@ -295,7 +295,7 @@ def test_members_get_403_and_outsiders_404(as_member, org, app, make_org, make_u
         assert as_member.get(url(org, path)).status_code == 403
     assert step1(as_member, org).status_code == 403
     assert as_member.post(url(org, "/setup/confirm"), {"code": "123456"}, htmx=True).status_code == 403
-    outsider = make_user(make_org("Andet"), role=Role.ADMIN.value)
+    outsider = make_user(make_org("Andet"), role=Role.ADMIN)
     s = Session(app.test_client())
     s.login(outsider)
     assert s.get(url(org, "/setup")).status_code == 404

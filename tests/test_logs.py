@@ -64,7 +64,7 @@ def test_a_cpr_in_a_url_is_masked_in_the_request_line(client, output):
 
 
 def test_a_jobs_lines_carry_its_id_and_the_workers_own_lines_do_not(app, output, run_jobs):
-    from jobs.connection import get_queue
+    from extensions import get_queue
 
     get_queue().enqueue(logging.getLogger("jobs.test").warning, "inside the job", job_id="job-7")
     run_jobs()  # in this process, so its lines reach this test's handler

@@ -5,7 +5,7 @@ from models import Membership, Role, db
 
 def test_member_of_another_organization_gets_404(client, make_org, make_user, org):
     other = make_org("Anden kommune")
-    outsider = make_user(other, role=Role.ADMIN.value)
+    outsider = make_user(other, role=Role.ADMIN)
     s = Session(client)
     s.login(outsider)
     for url in (f"/orgs/{org.id}/surveys/", f"/orgs/{org.id}/settings/"):

@@ -48,7 +48,7 @@ def test_a_new_password_ends_existing_sessions(app, as_admin, admin, org):
 def test_losing_the_admin_role_ends_the_sessions_that_had_it(as_admin, admin, org):
     assert as_admin.get(f"/orgs/{org.id}/settings/digital-post/setup").status_code == 200
     membership = db.session.scalar(db.select(Membership).filter_by(user_id=admin.id, org_id=org.id))
-    assert membership.change_role(Role.MEMBER.value)
+    assert membership.change_role(Role.MEMBER)
     db.session.commit()
     response = as_admin.get(f"/orgs/{org.id}/settings/digital-post/setup")
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")

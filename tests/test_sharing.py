@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from jobs.connection import get_queue
+from extensions import get_queue
 from jobs.sending import send_round
 from models import Delivery, Recipient, RecipientCpr, ScheduledSend, Share, Survey, db
 from models.access import grant_access
@@ -348,7 +348,7 @@ def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, 
 
 def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
         as_member, survey, with_access, sandbox, run_jobs, app):
-    from jobs.connection import get_redis
+    from extensions import get_redis
     from jobs.worker import AppWorker
 
     draft, schedule = compose(as_member, survey, "\n".join(CPRS), reminders=[3])

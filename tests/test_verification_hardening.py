@@ -14,7 +14,7 @@ import pytest
 from rq.registry import StartedJobRegistry
 
 from conftest import CITIZEN_CPR, EXEMPT_CPR, SANDBOX_KEY, Session
-from jobs.connection import get_queue, get_redis
+from extensions import get_queue, get_redis
 from models import DigitalPostIntegration, db
 from models.base import utcnow
 from tests.test_integration_wizard import ADMIN_CPR, code_from_mailbox, confirm, step1, url

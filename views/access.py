@@ -6,12 +6,13 @@ from htmx_flask import make_response
 
 from models import DigitalPostIntegration, Membership, db
 from models.access import access_count, grant_access, revoke_access
-from models.members import MemberTable, Selection, departments
+from models.members import MemberTable, departments
 from models.sharing import count_scheduled_sends
 from views.errors import render_error
 from views.forms import small_int
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
+from views.selection import Selection
 
 bp = org_blueprint("access", __name__, "/settings/digital-post/access")
 PAGE = "settings/index.html"
@@ -44,6 +45,7 @@ def table_context(view: str, table: MemberTable | None = None) -> dict:
     selection = selection_for(view)
     rows = table.rows()
     total, exact = table.count()
+    picked = selection.picked_among([r.id for r in rows]) if selection else set()
     return {
         "view": view,
         "table": table,
@@ -53,7 +55,8 @@ def table_context(view: str, table: MemberTable | None = None) -> dict:
         "pages": table.pages(total),
         "selection": selection,
         "selected_count": selection.count() if selection else 0,
-        "picked": selection.picked_among([r.id for r in rows]) if selection else set(),
+        "picked": picked,
+        "page_picked": bool(rows) and all(r.id in picked for r in rows),
         "all_matching": selection.all_matching_filter if selection else None,
         "selection_unavailable": selection.unavailable if selection else False,
         "access_count": access_count(g.org.id),

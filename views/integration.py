@@ -18,10 +18,11 @@ from wtforms.widgets import PasswordInput
 from crypto import keyed_hash
 from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
 from jobs.verification import enqueue_verification_mail
-from models import DigitalPostIntegration, db, record_audit
+from models import DigitalPostIntegration, db
 from models.access import access_count
-from models.integration import MAX_CODE_ATTEMPTS, MailFailure, Sending, record_sending
-from models.sharing import CancelReason, cancel_scheduled_sends, count_scheduled_sends
+from models.integration import (CODE_VALID_MINUTES, MAX_CODE_ATTEMPTS, CodeOutcome, MailFailure, Sending, confirm_code,
+                                deactivate_integration, mark_stalled, record_sending, start_verification)
+from models.sharing import count_scheduled_sends
 from views.forms import Form
 from views.org_scope import admin_required, org_blueprint
 from views.ratelimit import AttemptLimit, minutes
@@ -102,7 +103,8 @@ def step1(form, current, status=200, general_error=None, headers=None):
 def step2(current, form=None, status=200, headers=None, code_error=None):
     form = form or ConfirmForm(attempt_id=current.attempt_id, formdata=None)
     return render_fragment("settings/_wizard_step2.html", PAGE, status=status, headers=headers,
-                           form=form, integration=current, code_error=code_error)
+                           form=form, integration=current, code_error=code_error,
+                           code_valid_minutes=CODE_VALID_MINUTES)
 
 
 @bp.get("/")
@@ -160,10 +162,8 @@ def start():
                              "Try again in %(minutes)d minutes.", n=limits[1].limit, minutes=minutes(wait))]
         return step1(form, current, status=429)
     try:
-        code = current.start_attempt(form.api_key.data or None, form.sender_cvr.data, g.membership.user_id)
-        record_audit(g.org.id, g.membership.user_id, "integration.verification_started",
-                     target=f"CVR {current.pending_sender_cvr}",
-                     sender_cvr=current.pending_sender_cvr, api_key_last4=current.pending_api_key_last4)
+        current, code = start_verification(g.org.id, g.membership.user_id, form.api_key.data or None,
+                                           form.sender_cvr.data)
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
@@ -172,7 +172,7 @@ def start():
         enqueue_verification_mail(current, cpr, code)
     except RedisError:
         record_sending(current.id, current.attempt_id, Sending.FAILED, MailFailure.QUEUE_UNAVAILABLE)
-        db.session.refresh(current)
+        db.session.commit()
         # Handled, and recorded as a failed send: the form comes back with the advice.
         return step1(form, current, general_error=error_advice(MailFailure.QUEUE_UNAVAILABLE)[1])
     if request.headers.get("HX-Request") != "true":
@@ -208,10 +208,8 @@ def checked_attempt() -> DigitalPostIntegration | None:
     """The integration, with a mail that no worker sent in time given its
     outcome, so the wizard stops waiting and says what happened."""
     current = integration()
-    deadline = timedelta(seconds=current_app.config["VERIFICATION_SEND_DEADLINE"])
-    if current is not None and current.mail_stalled(deadline):
-        record_sending(current.id, current.attempt_id, Sending.FAILED, MailFailure.STALLED)
-        db.session.refresh(current)
+    if current is not None and mark_stalled(current, timedelta(seconds=current_app.config["VERIFICATION_SEND_DEADLINE"])):
+        db.session.commit()
     return current
 
 
@@ -228,43 +226,43 @@ def code_guess_limit() -> AttemptLimit:
 @bp.post("/setup/confirm")
 @admin_required
 def confirm():
-    current = DigitalPostIntegration.for_org(g.org.id)
     form = ConfirmForm()
-    if not current.has_attempt or form.attempt_id.data != current.attempt_id:
-        return step1(connect_form(current, formdata=None), current, status=409, general_error=_(
-            "This verification was replaced by a newer one. Start again to send a new mail."))
-    if not current.code_usable():
-        return step2(current, form, status=422, code_error=_(
-            "The code can no longer be used. Go back and send a new mail; you will need to type your CPR number again."))
     code = (form.code.data or "").strip()
-    if not (len(code) == 6 and code.isdigit()):
-        return step2(current, form, status=422, code_error=_("The code has 6 digits."))
-    if wait := code_guess_limit().take(str(g.org.id)):
-        return step2(current, form, status=429, code_error=_(
+    if len(code) == 6 and (wait := code_guess_limit().take(str(g.org.id))):
+        return step2(DigitalPostIntegration.for_org(g.org.id), form, status=429, code_error=_(
             "Too many wrong codes for your organization. Try again in %(minutes)d minutes.", minutes=minutes(wait)))
-    was_active = current.is_active
     try:
-        if not current.check_code(code):
-            db.session.commit()
-            left = MAX_CODE_ATTEMPTS - current.code_attempts
-            message = (_("Wrong code. You can try %(n)d more times.", n=left) if left > 0 else _(
-                "Wrong code, and no tries are left. Go back and send a new mail; you will need to type your CPR number again."))
-            return step2(current, form, status=422, code_error=message)
-        code_guess_limit().reset(str(g.org.id))
-        current.activate(g.membership.user_id)
-        record_audit(g.org.id, g.membership.user_id,
-                     "integration.settings_changed" if was_active else "integration.activated",
-                     target=f"CVR {current.sender_cvr}", sender_cvr=current.sender_cvr, api_key_last4=current.api_key_last4)
-        db.session.commit()
+        outcome, current = confirm_code(g.org.id, g.membership.user_id, form.attempt_id.data, code)
+        db.session.commit()  # a wrong code counts
     except StaleDataError:
         db.session.rollback()
         return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=concurrent_change())
+    if outcome == CodeOutcome.REPLACED:
+        return step1(connect_form(current, formdata=None), current, status=409, general_error=_(
+            "This verification was replaced by a newer one. Start again to send a new mail."))
+    if outcome in CODE_ERRORS:
+        return step2(current, form, status=422, code_error=code_error(outcome, current))
+    code_guess_limit().reset(str(g.org.id))
     if request.headers.get("HX-Request") == "true":
         response = render_fragment("settings/_integration.html", PAGE, integration=current,
                                    access_count=access_count(g.org.id), headers={"HX-Push-Url": url_for(".index")})
     else:
         response = redirect(url_for(".index"))
-    return add_message(response, _("Digital Post is enabled.") if not was_active else _("The new Digital Post settings are in force."))
+    return add_message(response, _("Digital Post is enabled.") if outcome == CodeOutcome.ACTIVATED
+                       else _("The new Digital Post settings are in force."))
+
+
+CODE_ERRORS = (CodeOutcome.UNUSABLE, CodeOutcome.MALFORMED, CodeOutcome.WRONG, CodeOutcome.NO_TRIES_LEFT)
+
+
+def code_error(outcome: CodeOutcome, current: DigitalPostIntegration) -> str:
+    if outcome == CodeOutcome.UNUSABLE:
+        return _("The code can no longer be used. Go back and send a new mail; you will need to type your CPR number again.")
+    if outcome == CodeOutcome.MALFORMED:
+        return _("The code has 6 digits.")
+    if outcome == CodeOutcome.WRONG:
+        return _("Wrong code. You can try %(n)d more times.", n=MAX_CODE_ATTEMPTS - current.code_attempts)
+    return _("Wrong code, and no tries are left. Go back and send a new mail; you will need to type your CPR number again.")
 
 
 def error_advice(code: str | None) -> tuple[str | None, str]:
@@ -337,13 +335,8 @@ def deactivate():
         form.password.errors = [_("Wrong password. Nothing was changed.")]
         return render_template("settings/_deactivate_password.html", form=form), 422
     limit.reset(subject)
-    current = DigitalPostIntegration.for_org(g.org.id, lock=True)
-    if current.is_active:
-        current.deactivate(g.membership.user_id)
-        cancelled = cancel_scheduled_sends(g.org.id, reason=CancelReason.INTEGRATION_DEACTIVATED)
-        record_audit(g.org.id, g.membership.user_id, "integration.deactivated",
-                     target=f"CVR {current.sender_cvr}", cancelled_sends=cancelled)
-        db.session.commit()
+    deactivate_integration(g.org.id, g.membership.user_id)
+    db.session.commit()
     flash(_("Digital Post is deactivated. No invitations or reminders will be sent."), "success")
     if request.headers.get("HX-Request") == "true":
         return "", 204, {"HX-Redirect": url_for("settings.index")}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
-from jobs.connection import get_redis
+from extensions import get_redis
 
 log = logging.getLogger(__name__)
 

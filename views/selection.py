@@ -1,0 +1,126 @@
+"""The members an admin has ticked in the member table: request state kept
+in Redis between requests, not a model. The table itself is models.members."""
+import json
+from dataclasses import asdict
+from functools import cached_property
+
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from sqlalchemy import func, literal, or_, select
+
+from extensions import db, get_redis
+from models.members import MemberFilter, view_conditions
+from models.org import Membership
+
+SELECTION_TTL = 3600  # an hour after the last change, a selection is forgotten
+
+
+class Selection:
+    """The members an admin has selected in one view, kept in Redis so it
+    survives paging and filtering and works across web processes.
+
+    It is a set of ids picked one by one, plus optionally "all members
+    matching filter F" — bound to F and to the members that existed when it
+    was chosen (an id ceiling), minus ids unticked afterwards. The browser
+    never sends a list of ids to act on.
+    """
+
+    def __init__(self, org_id: int, user_id: int, view: str):
+        self.org_id, self.view = org_id, view
+        self.unavailable = False  # Redis did not answer: shown as empty, and changes are refused
+        base = f"postbud:selection:{org_id}:{user_id}:{view}"
+        self._ids, self._all, self._excluded = f"{base}:ids", f"{base}:all", f"{base}:excluded"
+
+    def _touch(self, pipe):
+        for key in (self._ids, self._all, self._excluded):
+            pipe.expire(key, SELECTION_TTL)
+        self.__dict__.pop("_state", None)  # changed: read again next time
+
+    @cached_property
+    def _state(self) -> tuple[list[int], tuple[MemberFilter, int] | None, list[int]]:
+        """(ids picked one by one, (filter, id ceiling) of "all matching", ids
+        unticked since), read in one round trip and once per request."""
+        try:
+            with get_redis().pipeline(transaction=False) as pipe:
+                pipe.smembers(self._ids)
+                pipe.get(self._all)
+                pipe.smembers(self._excluded)
+                picked, raw_all, excluded = pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError):
+            # The member table still shows; only selecting waits for Redis.
+            self.unavailable = True
+            return [], None, []
+        matching = None
+        if raw_all:
+            data = json.loads(raw_all)
+            matching = MemberFilter(**data["filter"]), data["ceiling"]
+        return [int(i) for i in picked], matching, [int(i) for i in excluded]
+
+    def mark(self, member_ids, checked: bool) -> None:
+        redis = get_redis()
+        ids = [int(i) for i in member_ids]
+        if not ids:
+            return
+        with redis.pipeline() as pipe:
+            if checked:
+                pipe.sadd(self._ids, *ids)
+                pipe.srem(self._excluded, *ids)
+            else:
+                pipe.srem(self._ids, *ids)
+                if self._state[1]:  # "all matching" holds: remember the exception
+                    pipe.sadd(self._excluded, *ids)
+            self._touch(pipe)
+            pipe.execute()
+
+    def select_all_matching(self, member_filter: MemberFilter, ceiling: int) -> None:
+        redis = get_redis()
+        with redis.pipeline() as pipe:
+            pipe.set(self._all, json.dumps({"filter": asdict(member_filter), "ceiling": ceiling}))
+            pipe.delete(self._excluded)
+            self._touch(pipe)
+            pipe.execute()
+
+    def clear(self) -> None:
+        try:
+            get_redis().delete(self._ids, self._all, self._excluded)
+        except (RedisConnectionError, RedisTimeoutError):
+            pass  # it expires by itself (SELECTION_TTL)
+        self.__dict__.pop("_state", None)
+
+    @property
+    def all_matching_filter(self) -> MemberFilter | None:
+        matching = self._state[1]
+        return matching[0] if matching else None
+
+    def member_ids(self, in_view: bool = True):
+        """A subquery of the selected membership ids; with in_view, only those
+        still in this view (lacking access for "add", having it for "remove")."""
+        picked, matching, excluded = self._state
+        chosen = [Membership.id.in_(picked)] if picked else []
+        if matching:
+            member_filter, ceiling = matching
+            conditions = member_filter.conditions() + [Membership.id <= ceiling]
+            if excluded:
+                conditions.append(Membership.id.not_in(excluded))
+            chosen.append(db.and_(*conditions))
+        if not chosen:
+            return select(Membership.id).where(literal(False))
+        scope = view_conditions(self.org_id, self.view) if in_view else [Membership.org_id == self.org_id]
+        return select(Membership.id).where(*scope, or_(*chosen))
+
+    def count(self) -> int:
+        return db.session.scalar(select(func.count()).select_from(self.member_ids().subquery()))
+
+    def gone_count(self) -> int:
+        """Members picked one by one who are no longer in the organization."""
+        picked = self._state[0]
+        if not picked:
+            return 0
+        present = db.session.scalar(select(func.count()).select_from(Membership).where(
+            Membership.id.in_(picked), Membership.org_id == self.org_id))
+        return len(picked) - present
+
+    def picked_among(self, ids: list[int]) -> set[int]:
+        """Which of these (the rows on screen) are selected."""
+        if not ids:
+            return set()
+        return set(db.session.scalars(self.member_ids().where(Membership.id.in_(ids))))
