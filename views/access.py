@@ -11,7 +11,7 @@ from models.sharing import count_scheduled_sends
 from views.errors import render_error
 from views.forms import small_int
 from views.org_scope import org_blueprint
-from views.rendering import add_message, render_fragment
+from views.rendering import add_message, render_fragment, targets
 from views.selection import Selection
 
 bp = org_blueprint("access", __name__, "/settings/digital-post/access")
@@ -63,17 +63,17 @@ def table_context(view: str, table: MemberTable | None = None) -> dict:
     }
 
 
-def render_view(view: str, status: int = 200, headers=None):
+def render_view(view: str, status: int = 200, push_url=None, trigger=None):
     """The whole panel for a page load or a click into it; only the table
     for the table's own requests (filters, sorting, paging)."""
     context = table_context(view)
-    if request.headers.get("HX-Target") == "member-table":
-        headers = dict(headers or {})
+    if targets("member-table"):
         if request.method == "GET":  # a tidy address for reload, back and sharing
-            headers.setdefault("HX-Push-Url", url_for(request.endpoint, **context["table"].args()))
-        return make_response(render_template("access/_table.html", **context), status, headers)
+            push_url = push_url or url_for(request.endpoint, **context["table"].args())
+        return make_response(render_template("access/_table.html", table_only=True, **context), status,
+                             push_url=push_url, trigger=trigger)
     context["departments"] = departments(g.org.id)
-    return render_fragment("access/_panel.html", PAGE, status=status, headers=headers,
+    return render_fragment("access/_panel.html", PAGE, status=status, push_url=push_url, trigger=trigger,
                            integration=g.integration, **context)
 
 
@@ -121,7 +121,7 @@ def select(view):
         abort(400)
     # A ticked row is already ticked in the browser: only the bar changes.
     template = "access/_selection_bar.html" if scope == "row" else "access/_table.html"
-    return render_template(template, **table_context(view, table))
+    return render_template(template, table_only=True, **table_context(view, table))
 
 
 @bp.post("/add")
@@ -137,7 +137,7 @@ def grant():
     granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
     selection.clear()
-    response = render_view("add", headers={"HX-Push-Url": url_for(".add", **table_for("add").args())})
+    response = render_view("add", push_url=url_for(".add", **table_for("add").args()))
     if granted:
         text = ngettext("%(num)d member now has access.", "%(num)d members now have access.", granted)
     else:
@@ -172,9 +172,8 @@ def revoke():
     selection.clear()
     view = "access" if access_count(g.org.id) else "add"
     # The pop-up's form targets #dp-panel: the whole panel, as the view may change.
-    response = render_view(view, headers={
-        "HX-Push-Url": url_for(".index" if view == "access" else ".add"),
-        "HX-Trigger": '{"closeDialog": true}'})
+    response = render_view(view, push_url=url_for(".index" if view == "access" else ".add"),
+                           trigger={"closeDialog": True})
     text = ngettext("%(num)d member no longer has access.", "%(num)d members no longer have access.", removed)
     if cancelled:
         text += " " + ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)

@@ -7,6 +7,8 @@ from flask_wtf.csrf import CSRFError
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from views.rendering import is_fragment
+
 log = logging.getLogger(__name__)
 
 
@@ -25,7 +27,7 @@ def messages() -> dict:
 
 def render_error(code: int, message: str | None = None):
     message = message or messages().get(code, messages()[500])
-    template = "errors/_error.html" if request.headers.get("HX-Request") == "true" else "errors/error.html"
+    template = "errors/_error.html" if is_fragment() else "errors/error.html"
     return render_template(template, code=code, message=message), code
 
 

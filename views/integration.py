@@ -26,7 +26,7 @@ from models.sharing import count_scheduled_sends
 from views.forms import Form
 from views.org_scope import admin_required, org_blueprint
 from views.ratelimit import AttemptLimit, minutes
-from views.rendering import add_message, render_fragment
+from views.rendering import add_message, go_to, is_fragment, render_fragment
 
 bp = org_blueprint("integration", __name__, "/settings/digital-post")
 PAGE = "settings/index.html"
@@ -95,14 +95,14 @@ def connect_form(current, **kwargs) -> ConnectForm:
     return ConnectForm(known_key_last4=current.known_key_last4 if current else None, **kwargs)
 
 
-def step1(form, current, status=200, general_error=None, headers=None):
-    return render_fragment("settings/_wizard_step1.html", PAGE, status=status, headers=headers,
+def step1(form, current, status=200, general_error=None, **htmx):
+    return render_fragment("settings/_wizard_step1.html", PAGE, status=status, **htmx,
                            form=form, integration=current, general_error=general_error)
 
 
-def step2(current, form=None, status=200, headers=None, code_error=None):
+def step2(current, form=None, status=200, code_error=None, **htmx):
     form = form or ConfirmForm(attempt_id=current.attempt_id, formdata=None)
-    return render_fragment("settings/_wizard_step2.html", PAGE, status=status, headers=headers,
+    return render_fragment("settings/_wizard_step2.html", PAGE, status=status, **htmx,
                            form=form, integration=current, code_error=code_error,
                            code_valid_minutes=CODE_VALID_MINUTES)
 
@@ -138,7 +138,8 @@ def validate_field():
     if field is None:
         return "", 400
     form.validate()  # inline validators live on the form; only this field is shown
-    return render_fragment("settings/_wizard_field.html", PAGE, field=field, form=form, integration=current)
+    return render_fragment("settings/_wizard_field.html", PAGE, field=field, form=form, integration=current,
+                           feedback_only=True)
 
 
 @bp.post("/setup")
@@ -175,9 +176,9 @@ def start():
         db.session.commit()
         # Handled, and recorded as a failed send: the form comes back with the advice.
         return step1(form, current, general_error=error_advice(MailFailure.QUEUE_UNAVAILABLE)[1])
-    if request.headers.get("HX-Request") != "true":
+    if not is_fragment():
         return redirect(url_for(".verify"))
-    return step2(current, headers={"HX-Push-Url": url_for(".verify")})
+    return step2(current, push_url=url_for(".verify"))
 
 
 @bp.get("/setup/verify")
@@ -199,8 +200,7 @@ def sending_status():
     if current is None or not current.has_attempt:
         return "", 286  # htmx: stop polling
     if current.mail_failure and not current.mail_maybe_sent:
-        return failed_step1(current, headers={
-            "HX-Retarget": "#dp-panel", "HX-Reswap": "innerHTML", "HX-Push-Url": url_for(".setup")})
+        return failed_step1(current, retarget="#dp-panel", reswap="innerHTML", push_url=url_for(".setup"))
     return render_fragment("settings/_wizard_sending.html", PAGE, integration=current)
 
 
@@ -243,9 +243,9 @@ def confirm():
     if outcome in CODE_ERRORS:
         return step2(current, form, status=422, code_error=code_error(outcome, current))
     code_guess_limit().reset(str(g.org.id))
-    if request.headers.get("HX-Request") == "true":
+    if is_fragment():
         response = render_fragment("settings/_integration.html", PAGE, integration=current,
-                                   access_count=access_count(g.org.id), headers={"HX-Push-Url": url_for(".index")})
+                                   access_count=access_count(g.org.id), push_url=url_for(".index"))
     else:
         response = redirect(url_for(".index"))
     return add_message(response, _("Digital Post is enabled.") if outcome == CodeOutcome.ACTIVATED
@@ -282,7 +282,7 @@ def error_advice(code: str | None) -> tuple[str | None, str]:
     return advice.get(code or "", (None, _("The mail could not be sent. Check the settings and try again.")))
 
 
-def failed_step1(current, headers=None):
+def failed_step1(current, **htmx):
     form = connect_form(current, formdata=None)
     form.sender_cvr.data = current.pending_sender_cvr
     field, text = error_advice(current.mail_failure)
@@ -290,7 +290,7 @@ def failed_step1(current, headers=None):
         form.known_key_last4 = None  # this key was refused: a new one is needed
     if field:
         getattr(form, field).errors = [text]
-    return step1(form, current, headers=headers, general_error=None if field else text,
+    return step1(form, current, **htmx, general_error=None if field else text,
                  status=200)
 
 
@@ -338,6 +338,4 @@ def deactivate():
     deactivate_integration(g.org.id, g.membership.user_id)
     db.session.commit()
     flash(_("Digital Post is deactivated. No invitations or reminders will be sent."), "success")
-    if request.headers.get("HX-Request") == "true":
-        return "", 204, {"HX-Redirect": url_for("settings.index")}
-    return redirect(url_for("settings.index"))
+    return go_to(url_for("settings.index"))

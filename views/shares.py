@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from htmx_flask import make_response
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -29,11 +30,11 @@ from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, Conf
                             RecipientState, SendState, accept_import, error_label, cancel_share, confirm_share, discard_import,
                             failure_reasons, listed, merge, recipient_count, remove_recipients, start_share, state_counts,
                             unknown_merge_fields)
-from views.org_scope import org_blueprint
-from views.rendering import add_message, render_fragment
-from views.surveys import can_share_via_digital_post, own_survey
 from views.errors import render_error
 from views.forms import Form, large_body, small_int
+from views.org_scope import org_blueprint
+from views.rendering import add_message, go_to, is_fragment, render_fragment
+from views.surveys import can_share_via_digital_post, own_survey
 
 bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
 COMPOSE = "shares/compose.html"
@@ -207,10 +208,10 @@ def start():
     return redirect(url_for(".recipients", share_id=share.id), 303)
 
 
-def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, headers=None):
+def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, **htmx):
     pending = db.session.scalar(select(RecipientImport).where(
         RecipientImport.share_id == share.id, RecipientImport.accepted.is_(False)).order_by(RecipientImport.id.desc()))
-    return render_fragment("shares/_recipients.html", COMPOSE, status=status, headers=headers, step=1, share=share,
+    return render_fragment("shares/_recipients.html", COMPOSE, status=status, **htmx, step=1, share=share,
                            method=method if method in METHODS else "manual",
                            manual=manual or ManualForm(formdata=None), paste=paste or PasteForm(formdata=None),
                            upload_error=upload_error, pending=pending, count=recipient_count(share.id),
@@ -268,9 +269,9 @@ def too_large(error):
     if request.endpoint != "shares.add_upload":
         return render_error(413)
     message = FileError.TOO_LARGE.label
-    if request.headers.get("HX-Request") == "true":
-        return (render_template("shares/_upload_feedback.html", upload_error=message), 422,
-                {"HX-Retarget": "#upload-feedback", "HX-Reswap": "innerHTML"})
+    if is_fragment():
+        return make_response(render_template("shares/_upload_feedback.html", upload_error=message), 422,
+                             retarget="#upload-feedback", reswap="innerHTML")
     return render_template("errors/error.html", code=413, message=message), 413
 
 
@@ -336,9 +337,9 @@ def clear(share_id):
     return add_message(recipients_step(share), _("The list is empty."), "info")
 
 
-def message_step(share, form=None, status=200, headers=None):
+def message_step(share, form=None, status=200, **htmx):
     form = form or MessageForm(obj=share, formdata=None, variables=share.variables)
-    return render_fragment("shares/_message.html", COMPOSE, status=status, headers=headers, step=2, share=share,
+    return render_fragment("shares/_message.html", COMPOSE, status=status, **htmx, step=2, share=share,
                            form=form, preview=preview_context(share, form.subject.data or "", form.body.data or ""))
 
 
@@ -367,7 +368,7 @@ def save_message(share_id):
         return message_step(share, form, status=422)
     share.subject, share.body = form.subject.data.strip(), form.body.data.strip()
     db.session.commit()
-    return schedule_step(share, headers={"HX-Push-Url": url_for(".schedule", share_id=share.id)})
+    return schedule_step(share, push_url=url_for(".schedule", share_id=share.id))
 
 
 @bp.post("/<int:share_id>/preview")
@@ -378,9 +379,9 @@ def preview(share_id):
         request.form.get("preview_recipient", type=small_int)))
 
 
-def schedule_step(share, form=None, status=200, headers=None):
+def schedule_step(share, form=None, status=200, **htmx):
     form = form or ScheduleForm(formdata=None)
-    return render_fragment("shares/_schedule.html", COMPOSE, status=status, headers=headers, step=3, share=share,
+    return render_fragment("shares/_schedule.html", COMPOSE, status=status, **htmx, step=3, share=share,
                            form=form, max_reminders=MAX_REMINDERS, max_days=MAX_REMINDER_DAYS)
 
 
@@ -417,14 +418,14 @@ def review(share_id):
 def confirm(share_id):
     share = own_share(share_id)
     if not share.is_draft:  # a double click: the first one sent it
-        return hx_redirect(url_for(".status", share_id=share.id))
+        return go_to(url_for(".status", share_id=share.id))
     form = ScheduleForm()
     if not form.validate():
         return schedule_step(share, form, status=422)
     outcome, rounds = confirm_share(share, plan(form.invitation_at, form.planned_reminders),
                                     may_share=can_share_via_digital_post())
     if outcome == ConfirmOutcome.ALREADY_CONFIRMED:
-        return hx_redirect(url_for(".status", share_id=share.id))
+        return go_to(url_for(".status", share_id=share.id))
     if outcome != ConfirmOutcome.CONFIRMED:
         db.session.rollback()
         abort(403 if outcome == ConfirmOutcome.NOT_ALLOWED else 409)
@@ -436,13 +437,8 @@ def confirm(share_id):
         # The rounds are in the database; the worker's housekeeping sends them.
         text = _("The invitations are saved, but the queue did not answer. They will be sent when it is back.")
     flash(text, "success")  # shown by the status page the browser is sent to
-    return hx_redirect(url_for(".status", share_id=share.id))
+    return go_to(url_for(".status", share_id=share.id))
 
-
-def hx_redirect(url):
-    if request.headers.get("HX-Request") == "true":
-        return "", 204, {"HX-Redirect": url}
-    return redirect(url, 303)
 
 
 # --- status ------------------------------------------------------------------------
@@ -519,6 +515,6 @@ def cancel(share_id):
     db.session.refresh(share)
     text = (ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
             if cancelled else _("Nothing was scheduled any more."))
-    response = render_fragment("shares/_counts.html", STATUS, headers={"HX-Trigger": '{"closeDialog": true}'},
+    response = render_fragment("shares/_counts.html", STATUS, trigger={"closeDialog": True},
                                table=recipient_table(share), **status_context(share))
     return add_message(response, text)
