@@ -1,7 +1,9 @@
-"""Postbud: the application factory, and `app` for `flask --app app ...`."""
+"""Postbud: the application factory. `flask --app app ...` finds create_app()
+itself, and gunicorn is given `app:create_app()`; importing this module
+builds no app."""
+
 from flask import Flask, abort, g, has_request_context, request, session
 from flask_login import current_user
-
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -82,8 +84,7 @@ class BoundedInt(IntegerConverter):
 def refuse_nul_bytes():
     """No text a person types holds NUL, and PostgreSQL cannot store it: such
     a request is refused whole, before any view sees it."""
-    if "\x00" in request.path or any(
-            "\x00" in value for _, values in request.values.lists() for value in values):
+    if "\x00" in request.path or any("\x00" in value for _, values in request.values.lists() for value in values):
         abort(400)
 
 
@@ -132,6 +133,3 @@ def security_headers(response):
     # Pages differ for HTMX and full requests; keep caches from mixing them.
     response.vary.add("HX-Request")
     return response
-
-
-app = create_app()

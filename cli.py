@@ -1,4 +1,5 @@
 """flask create-org, create-user, set-password, set-role, seed-demo, worker and embedded-redis."""
+
 import random
 
 import click
@@ -12,8 +13,16 @@ DEMO_ADMIN = ("admin@demo.postbud.dk", "Anne Admin", "demo-admin-1234")
 DEMO_MEMBER = ("member@demo.postbud.dk", "Mads Medlem", "demo-member-1234")
 DEMO_MEMBER_COUNT = 2000
 DEPARTMENTS = [
-    "Borgerservice", "Børn og Unge", "Ældreområdet", "Teknik og Miljø", "Kultur og Fritid",
-    "Jobcenter", "Skoleområdet", "Sundhed", "Økonomi", "HR",
+    "Borgerservice",
+    "Børn og Unge",
+    "Ældreområdet",
+    "Teknik og Miljø",
+    "Kultur og Fritid",
+    "Jobcenter",
+    "Skoleområdet",
+    "Sundhed",
+    "Økonomi",
+    "HR",
 ]
 
 
@@ -71,7 +80,11 @@ def embedded_redis_stop():
 
     if current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is set: there is no embedded Redis to stop.")
-    click.echo("Embedded Redis stopped." if stop_embedded_redis(embedded_dir(current_app)) else "Embedded Redis was not running.")
+    click.echo(
+        "Embedded Redis stopped."
+        if stop_embedded_redis(embedded_dir(current_app))
+        else "Embedded Redis was not running."
+    )
 
 
 @click.command("create-org")
@@ -150,12 +163,21 @@ def _demo_surveys(org, member):
     """One open survey ready to share, and two drafts."""
     from models.survey import QuestionKind, SurveyState, add_question
 
-    survey = Survey(org_id=org.id, owner_id=member.id, title="Tilfredshed med borgerservice 2026",
-                    introduction="Vi vil gerne høre, hvordan du oplevede dit seneste besøg i Borgerservice.",
-                    anonymous=True, state=SurveyState.OPEN)
+    survey = Survey(
+        org_id=org.id,
+        owner_id=member.id,
+        title="Tilfredshed med borgerservice 2026",
+        introduction="Vi vil gerne høre, hvordan du oplevede dit seneste besøg i Borgerservice.",
+        anonymous=True,
+        state=SurveyState.OPEN,
+    )
     db.session.add(survey)
-    add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds var du med besøget?",
-                 ["Meget tilfreds", "Tilfreds", "Hverken eller", "Utilfreds", "Meget utilfreds"])
+    add_question(
+        survey,
+        QuestionKind.SINGLE_CHOICE,
+        "Hvor tilfreds var du med besøget?",
+        ["Meget tilfreds", "Tilfreds", "Hverken eller", "Utilfreds", "Meget utilfreds"],
+    )
     add_question(survey, QuestionKind.FREE_TEXT, "Hvad kan vi gøre bedre?", [])
     for title in ("Trivsel i hjemmeplejen", "Brugerundersøgelse: bibliotekerne"):
         db.session.add(Survey(org_id=org.id, owner_id=member.id, title=title))
@@ -175,15 +197,17 @@ def _bulk_members(org, count, start=0):
         name = fake.name()
         users.append({"email": f"medlem{i:06d}@demo.postbud.dk", "name": name, "language": "da", "password_hash": None})
     db.session.execute(insert(User), users)
-    ids = dict(db.session.execute(
-        select(User.email, User.id).where(User.email.in_([u["email"] for u in users]))
-    ).all())
+    ids = dict(db.session.execute(select(User.email, User.id).where(User.email.in_([u["email"] for u in users]))).all())
     db.session.execute(
         insert(Membership),
         [
             {
-                "org_id": org.id, "user_id": ids[u["email"]], "role": Role.MEMBER,
-                "department": rng.choice(DEPARTMENTS), "name_folded": fold(u["name"]), "email": u["email"],
+                "org_id": org.id,
+                "user_id": ids[u["email"]],
+                "role": Role.MEMBER,
+                "department": rng.choice(DEPARTMENTS),
+                "name_folded": fold(u["name"]),
+                "email": u["email"],
             }
             for u in users
         ],

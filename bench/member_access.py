@@ -10,6 +10,7 @@ as an admin, so each figure is the whole request: routing, login, org and
 role checks, queries and template. The baseline is GET /healthz (no database,
 no template) measured in the same run.
 """
+
 import os
 import statistics
 import sys
@@ -21,11 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
 
-import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
+import sqlalchemy as sa
+from flask_migrate import upgrade
 
-from app import create_app  # noqa: E402
-from bench.common import report, timed  # noqa: E402
+from app import create_app
+from bench.common import report, timed
 
 MEMBERS = 100_000
 REPEAT = 30
@@ -67,10 +68,12 @@ def seed(db, org_name="Benchmark Kommune"):
     start = time.perf_counter()
     for offset in range(0, MEMBERS - 1, 10_000):
         _bulk_members(org, min(10_000, MEMBERS - 1 - offset), start=offset)
-    db.session.execute(sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 0)
-                       .values(department="Nord"))
-    db.session.execute(sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 1)
-                       .values(department="Syd"))
+    db.session.execute(
+        sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 0).values(department="Nord")
+    )
+    db.session.execute(
+        sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 1).values(department="Syd")
+    )
     integration = DigitalPostIntegration.for_org(org.id)
     integration.state, integration.sender_cvr = State.ACTIVE, "13585628"
     integration.api_key_encrypted, integration.api_key_last4 = encrypt("bench-key-1234"), "1234"
@@ -113,8 +116,9 @@ def run(app, org_id):
     client = app.test_client()
     login = client.get("/login").get_data(as_text=True)
     token = re.search(r'"X-CSRFToken": "([^"]+)"', login).group(1)
-    client.post("/login", data={"email": "bench-admin@example.dk", "password": "bench-password"},
-                headers={"X-CSRFToken": token})
+    client.post(
+        "/login", data={"email": "bench-admin@example.dk", "password": "bench-password"}, headers={"X-CSRFToken": token}
+    )
     page = client.get(f"/orgs/{org_id}/settings/digital-post/access/add").get_data(as_text=True)
     token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
     base = f"/orgs/{org_id}/settings/digital-post/access"
@@ -126,8 +130,10 @@ def run(app, org_id):
         assert response.status_code == 200, response.status_code
         return response
 
-    print(f"\nmember table, {MEMBERS:,} members, {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, "
-          f"{REPEAT} requests each (median, p90, ratio to baseline)")
+    print(
+        f"\nmember table, {MEMBERS:,} members, {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, "
+        f"{REPEAT} requests each (median, p90, ratio to baseline)"
+    )
     baseline = report("baseline: GET /healthz", timed(lambda: client.get("/healthz"), REPEAT * 3))
     cases = [
         ("add picker, page 1, no filter", {}),
@@ -160,12 +166,18 @@ def run(app, org_id):
         client.post(f"{base}/add/select", data={"scope": "all"}, headers=post_headers)
         response = client.post(f"{base}/add", headers=post_headers)
         grant_times.append((time.perf_counter() - start) * 1000)
-        assert "100000 medlemmer har nu adgang" in response.headers.get("HX-Trigger", ""), (response.status_code, response.get_data(as_text=True)[:500])
+        assert "100000 medlemmer har nu adgang" in response.headers.get("HX-Trigger", ""), (
+            response.status_code,
+            response.get_data(as_text=True)[:500],
+        )
         start = time.perf_counter()
         client.post(f"{base}/remove/select", data={"scope": "all", "department": "Nord"}, headers=post_headers)
         response = client.post(f"{base}/remove", headers={**post_headers, "HX-Target": "dp-panel"})
         remove_times.append((time.perf_counter() - start) * 1000)
-        assert "50000 medlemmer har ikke" in response.headers.get("HX-Trigger", ""), (response.status_code, response.get_data(as_text=True)[:500])
+        assert "50000 medlemmer har ikke" in response.headers.get("HX-Trigger", ""), (
+            response.status_code,
+            response.get_data(as_text=True)[:500],
+        )
     print(f"{'select all matching + Add, 100,000 members':<46} median {statistics.median(grant_times):8.0f} ms")
     print(f"{'select all in Nord + Remove, 50,000 members':<46} median {statistics.median(remove_times):8.0f} ms")
     get(f"{base}/", q="ann")

@@ -14,6 +14,7 @@ Each figure has a baseline measured in the same run:
   with the file);
 - the recipient status fragment at 100,000 recipients, against GET /healthz.
 """
+
 import io
 import os
 import sys
@@ -26,12 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
 
-import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
+import sqlalchemy as sa
+from flask_migrate import upgrade
 
-from app import create_app  # noqa: E402
-from bench.common import report, serve, timed  # noqa: E402
-from bench.member_access import database  # noqa: E402
+from app import create_app
+from bench.common import report, serve, timed
+from bench.member_access import database
 
 KEY, CVR = "bench-key-1234", "13585628"
 BIG = 100_000
@@ -98,15 +99,21 @@ def main(send_n: int, url: str | None):
 
     db_url, drop = database(url)
     instance = Path(os.environ["POSTBUD_INSTANCE_DIR"])
-    sandbox = create_sandbox(SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'sandbox.sqlite'}",
-                             SANDBOX_API_KEYS=f"{KEY}:{CVR}")
+    sandbox = create_sandbox(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'sandbox.sqlite'}", SANDBOX_API_KEYS=f"{KEY}:{CVR}"
+    )
     sandbox_url, stop_sandbox = serve(sandbox)
-    app = create_app(SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=os.environ.get("REDIS_URL", ""), TESTING=True,
-                     DIGITAL_POST_API_URL=sandbox_url, RQ_QUEUE=f"bench-{uuid.uuid4().hex[:6]}",
-                     SESSION_COOKIE_SECURE=False, WTF_CSRF_ENABLED=False)
+    app = create_app(
+        SQLALCHEMY_DATABASE_URI=db_url,
+        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        TESTING=True,
+        DIGITAL_POST_API_URL=sandbox_url,
+        RQ_QUEUE=f"bench-{uuid.uuid4().hex[:6]}",
+        SESSION_COOKIE_SECURE=False,
+        WTF_CSRF_ENABLED=False,
+    )
     embedded = not os.environ.get("REDIS_URL")
-    from extensions import db
-    from extensions import embedded_dir, stop_embedded_redis
+    from extensions import db, embedded_dir, stop_embedded_redis
 
     try:
         with app.app_context():
@@ -139,10 +146,17 @@ def bench_send(app, db, survey, membership, sandbox_url, n):
     with DigitalPostClient(sandbox_url, KEY) as client:
         start = time.perf_counter()
         for i, cpr in enumerate(base_cprs):
-            client.send(Message(message_uuid=str(uuid.uuid4()), subject="Invitation", sender_cvr=CVR,
-                                sender_name="Benchmark Kommune", recipient_cpr=cpr,
-                                body=f"Kære Navn{i}, svar gerne. " * 5,
-                                actions=(Action("Besvar", f"https://postbud.example/r/{i}"),)))
+            client.send(
+                Message(
+                    message_uuid=str(uuid.uuid4()),
+                    subject="Invitation",
+                    sender_cvr=CVR,
+                    sender_name="Benchmark Kommune",
+                    recipient_cpr=cpr,
+                    body=f"Kære Navn{i}, svar gerne. " * 5,
+                    actions=(Action("Besvar", f"https://postbud.example/r/{i}"),),
+                )
+            )
         raw = n / (time.perf_counter() - start)
     share = new_share(db, survey, membership, csv_bytes(n))
     _, rounds = confirm_share(share, [PlannedRound(RoundKind.INVITATION, share.created_at)], may_share=True)
@@ -155,8 +169,10 @@ def bench_send(app, db, survey, membership, sandbox_url, n):
 
     sent = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(Delivery.state == "sent"))
     print(f"{'baseline: raw client loop to the sandbox':<46} {raw:8.1f} messages/s")
-    print(f"{f'one rq worker, {n:,} recipients ({sent:,} sent)':<46} {worker:8.1f} messages/s"
-          f"   {worker / raw:5.0%} of baseline (goal 70%)")
+    print(
+        f"{f'one rq worker, {n:,} recipients ({sent:,} sent)':<46} {worker:8.1f} messages/s"
+        f"   {worker / raw:5.0%} of baseline (goal 70%)"
+    )
 
 
 def bench_import(db, survey, membership):
@@ -178,15 +194,18 @@ def bench_import(db, survey, membership):
         import_file(share, io.BytesIO(data), "bench.csv")
         db.session.commit()
         elapsed = time.perf_counter() - start
-        print(f"{f'import + validate {n:,}-row CSV ({len(data) / 2**20:.1f} MB)':<46} {elapsed * 1000:8.0f} ms"
-              f"   peak Python memory {peak / 2**20:6.1f} MB")
+        print(
+            f"{f'import + validate {n:,}-row CSV ({len(data) / 2**20:.1f} MB)':<46} {elapsed * 1000:8.0f} ms"
+            f"   peak Python memory {peak / 2**20:6.1f} MB"
+        )
 
 
 def bench_status(app, db, org, survey, membership):
     share = new_share(db, survey, membership, csv_bytes(BIG, start=200_000))
-    from models.sharing import PlannedRound, RoundKind, confirm_share
-    from models.base import utcnow
     from datetime import timedelta
+
+    from models.base import utcnow
+    from models.sharing import PlannedRound, RoundKind, confirm_share
 
     confirm_share(share, [PlannedRound(RoundKind.INVITATION, utcnow() + timedelta(days=1))], may_share=True)
     db.session.commit()
@@ -195,14 +214,18 @@ def bench_status(app, db, org, survey, membership):
     headers = {"HX-Request": "true"}
     base = f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}"
     baseline = report("baseline: GET /healthz", timed(lambda: client.get("/healthz"), 30))
-    for name, path in [("recipient table, page 1", "/recipients-table"),
-                       ("recipient table, search q=navn12", "/recipients-table?q=navn12"),
-                       ("recipient table, state=pending, page 1000", "/recipients-table?state=pending&page=1000"),
-                       ("recipient table, no match", "/recipients-table?q=zzzz"),
-                       ("counts fragment", "/counts")]:
+    for name, path in [
+        ("recipient table, page 1", "/recipients-table"),
+        ("recipient table, search q=navn12", "/recipients-table?q=navn12"),
+        ("recipient table, state=pending, page 1000", "/recipients-table?state=pending&page=1000"),
+        ("recipient table, no match", "/recipients-table?q=zzzz"),
+        ("counts fragment", "/counts"),
+    ]:
+
         def get(path=path):
             response = client.get(base + path, headers=headers)
             assert response.status_code in (200, 286), response.status_code
+
         report(f"{name} ({BIG:,})", timed(get, 30), baseline)
     return share
 
@@ -214,8 +237,10 @@ def bench_cancel(db, share):
     cancelled = cancel_share(share)
     db.session.commit()
     elapsed = time.perf_counter() - start
-    print(f"{f'cancel a share of {BIG:,} scheduled recipients':<46} {elapsed * 1000:8.0f} ms"
-          f"   ({cancelled} round; CPRs deleted; goal under 1,000 ms)")
+    print(
+        f"{f'cancel a share of {BIG:,} scheduled recipients':<46} {elapsed * 1000:8.0f} ms"
+        f"   ({cancelled} round; CPRs deleted; goal under 1,000 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Client for the Digital Post gateway API (version 1, MeMo 1.1 messages).
 
-See ../shared/digital-post-gateway.md for the contract. Nothing here knows
+See docs/digital-post-gateway.md for the contract. Nothing here knows
 about Flask or Postbud's database, so the sandbox and the jobs share it.
 """
+
 from digitalpost.client import DigitalPostClient, MessageStatus, SendResult
 from digitalpost.errors import (
     DigitalPostError,
@@ -24,10 +25,30 @@ from digitalpost.identifiers import InvalidCPR, InvalidCVR, mask_cpr, normalize_
 from digitalpost.memo import Action, Message, build_memo, parse_memo
 
 __all__ = [
-    "DigitalPostClient", "MessageStatus", "SendResult",
-    "DigitalPostError", "PermanentError", "TransientError",
-    "DuplicateMessage", "GatewayUnavailable", "InvalidApiKey", "InvalidMessage", "MessageNotFound", "NoAnswer",
-    "RateLimited", "RecipientExempt", "RecipientNotFound", "SenderNotAuthorized", "UnexpectedResponse",
-    "InvalidCPR", "InvalidCVR", "mask_cpr", "normalize_cpr", "normalize_cvr",
-    "Action", "Message", "build_memo", "parse_memo",
+    "DigitalPostClient",
+    "MessageStatus",
+    "SendResult",
+    "DigitalPostError",
+    "PermanentError",
+    "TransientError",
+    "DuplicateMessage",
+    "GatewayUnavailable",
+    "InvalidApiKey",
+    "InvalidMessage",
+    "MessageNotFound",
+    "NoAnswer",
+    "RateLimited",
+    "RecipientExempt",
+    "RecipientNotFound",
+    "SenderNotAuthorized",
+    "UnexpectedResponse",
+    "InvalidCPR",
+    "InvalidCVR",
+    "mask_cpr",
+    "normalize_cpr",
+    "normalize_cvr",
+    "Action",
+    "Message",
+    "build_memo",
+    "parse_memo",
 ]

@@ -4,6 +4,7 @@ Every response maps to a result or a typed error (digitalpost.errors); the
 client never retries by itself, because whether to retry is the caller's
 decision (a job can retry a RateLimited later, a wizard tells the admin).
 """
+
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,8 +44,13 @@ class MessageStatus:
 
 
 class DigitalPostClient:
-    def __init__(self, base_url: str, api_key: str, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ):
         # A key that cannot even travel in a header is as invalid as an unknown one.
         self._key_malformed = not api_key or not all("!" <= c <= "~" for c in api_key)
         self._http = httpx.Client(
@@ -68,13 +74,15 @@ class DigitalPostClient:
 
     def send(self, message: Message) -> SendResult:
         body = build_memo(message)  # raises InvalidMessage before anything is sent
-        response = self._request("POST", "/v1/messages", content=body,
-                                 headers={"Content-Type": "application/xml"})
+        response = self._request("POST", "/v1/messages", content=body, headers={"Content-Type": "application/xml"})
         if response.status_code in (200, 202):
             data = self._json(response)
             log.info("digital post: message %s %s", message.message_uuid, data.get("status"))
-            return SendResult(data.get("messageUUID", message.message_uuid), data.get("status", "accepted"),
-                              replayed=response.status_code == 200)
+            return SendResult(
+                data.get("messageUUID", message.message_uuid),
+                data.get("status", "accepted"),
+                replayed=response.status_code == 200,
+            )
         self._raise_for(response)
 
     def status(self, message_uuid: str) -> MessageStatus:
@@ -86,7 +94,8 @@ class DigitalPostClient:
         data = self._json(response)
         delivered = data.get("deliveredAt")
         return MessageStatus(
-            data["messageUUID"], data["status"],
+            data["messageUUID"],
+            data["status"],
             datetime.fromisoformat(delivered.replace("Z", "+00:00")) if delivered else None,
         )
 

@@ -4,7 +4,6 @@ transient ones (try again later). No message here ever contains a CPR."""
 
 class DigitalPostError(Exception):
     code = "error"
-    transient = False
 
     def __init__(self, detail: str = ""):
         self.detail = detail
@@ -12,11 +11,11 @@ class DigitalPostError(Exception):
 
 
 class PermanentError(DigitalPostError):
-    pass
+    """400, 401, 403, 409, 422: retrying cannot help."""
 
 
 class TransientError(DigitalPostError):
-    transient = True
+    """429, 503, timeouts and dropped connections: try again later."""
 
 
 class InvalidApiKey(PermanentError):
@@ -80,5 +79,12 @@ class RateLimited(TransientError):
 
 BY_CODE = {
     cls.code: cls
-    for cls in (InvalidApiKey, SenderNotAuthorized, RecipientExempt, RecipientNotFound, InvalidMessage, DuplicateMessage)
+    for cls in (
+        InvalidApiKey,
+        SenderNotAuthorized,
+        RecipientExempt,
+        RecipientNotFound,
+        InvalidMessage,
+        DuplicateMessage,
+    )
 }

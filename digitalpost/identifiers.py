@@ -1,4 +1,5 @@
 """CPR and CVR numbers: validation (python-stdnum) and masking."""
+
 import re
 from datetime import date
 from functools import lru_cache

@@ -4,6 +4,7 @@ Both directions validate, so a bad message is refused with InvalidMessage
 (naming the field) before anything is sent, and the sandbox refuses the same
 things the real gateway does.
 """
+
 import base64
 import binascii
 import re
@@ -54,9 +55,16 @@ class Message:
 
     def content_key(self) -> tuple:
         """What makes two sends of one messageUUID 'the same content'."""
-        return (self.subject, self.sender_cvr, self.sender_name, self.recipient_cpr,
-                self.body, self.body_format, self.language,
-                tuple((a.label, a.url, a.code) for a in self.actions))
+        return (
+            self.subject,
+            self.sender_cvr,
+            self.sender_name,
+            self.recipient_cpr,
+            self.body,
+            self.body_format,
+            self.language,
+            tuple((a.label, a.url, a.code) for a in self.actions),
+        )
 
     def validate(self) -> "Message":
         """Raise InvalidMessage naming the first field that cannot be sent."""
@@ -139,7 +147,9 @@ def build_memo(message: Message) -> bytes:
 
 
 # No DTDs, no entities, no network: the parser must not be a way in.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False)
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
+)
 
 
 def _text(parent, path, what) -> str:
@@ -181,11 +191,13 @@ def parse_memo(data: bytes) -> Message:
         raise InvalidMessage("File/content is not base64 of UTF-8 text") from None
     actions = []
     for element in root.iterfind("memo:MessageBody/memo:MainDocument/memo:Action", {"memo": NS}):
-        actions.append(Action(
-            label=_text(element, "memo:label", "Action/label"),
-            code=_text(element, "memo:actionCode", "Action/actionCode"),
-            url=_text(element, "memo:EntryPoint/memo:url", "Action/EntryPoint/url"),
-        ))
+        actions.append(
+            Action(
+                label=_text(element, "memo:label", "Action/label"),
+                code=_text(element, "memo:actionCode", "Action/actionCode"),
+                url=_text(element, "memo:EntryPoint/memo:url", "Action/EntryPoint/url"),
+            )
+        )
     message = Message(
         message_uuid=_text(root, "memo:MessageHeader/memo:messageUUID", "messageUUID"),
         subject=_text(root, "memo:MessageHeader/memo:label", "label"),

@@ -5,6 +5,7 @@ the intervals run out. Reading a status changes nothing at the gateway, so
 the job is safe to run twice; each pass records what it learnt before it
 schedules the next.
 """
+
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -16,8 +17,7 @@ from digitalpost import MessageNotFound, TransientError
 from extensions import db, get_queue
 from jobs.gateway import gateway_client
 from models import DigitalPostIntegration
-from models.sharing import (Delivery, DeliveryState, Recipient, RecipientState, RoundKind, ScheduledSend,
-                            message_uuid)
+from models.sharing import Delivery, DeliveryState, Recipient, RecipientState, RoundKind, ScheduledSend, message_uuid
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -29,8 +29,12 @@ def schedule_delivery_check(round_id: int, attempt: int = 0) -> bool:
     delays = current_app.config["DELIVERY_CHECK_DELAYS"]
     if attempt >= len(delays):
         return False
-    options = dict(job_id=f"delivery-check-{round_id}-{attempt}", result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                   description=f"delivery check {attempt + 1} of round {round_id}")
+    options = dict(
+        job_id=f"delivery-check-{round_id}-{attempt}",
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"delivery check {attempt + 1} of round {round_id}",
+    )
     try:
         queue = get_queue()
         if delays[attempt] <= 0:
@@ -53,10 +57,16 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
     with gateway_client(integration.api_key) as client:
         while True:
             chunk = db.session.execute(
-                select(Delivery.id, Delivery.recipient_id).where(
-                    Delivery.round_id == round_id, Delivery.state == DeliveryState.SENT,
-                    Delivery.delivered_at.is_(None), Delivery.id > last_id)
-                .order_by(Delivery.id).limit(CHUNK)).all()
+                select(Delivery.id, Delivery.recipient_id)
+                .where(
+                    Delivery.round_id == round_id,
+                    Delivery.state == DeliveryState.SENT,
+                    Delivery.delivered_at.is_(None),
+                    Delivery.id > last_id,
+                )
+                .order_by(Delivery.id)
+                .limit(CHUNK)
+            ).all()
             if not chunk:
                 break
             last_id = chunk[-1].id
@@ -89,19 +99,28 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
 def record(rnd: ScheduledSend, arrived: list[dict], lost: list[dict]) -> None:
     deliveries, recipients = Delivery.__table__, Recipient.__table__
     if arrived:
-        db.session.execute(update(deliveries).where(deliveries.c.id == bindparam("d_id"))
-                           .values(delivered_at=bindparam("at")), arrived)
+        db.session.execute(
+            update(deliveries).where(deliveries.c.id == bindparam("d_id")).values(delivered_at=bindparam("at")), arrived
+        )
         if rnd.kind == RoundKind.INVITATION:
             db.session.execute(
-                update(recipients).where(and_(recipients.c.id == bindparam("r_id"),
-                                              recipients.c.state == RecipientState.SENT))
-                .values(state=RecipientState.DELIVERED), arrived)
+                update(recipients)
+                .where(and_(recipients.c.id == bindparam("r_id"), recipients.c.state == RecipientState.SENT))
+                .values(state=RecipientState.DELIVERED),
+                arrived,
+            )
     if lost:
-        db.session.execute(update(deliveries).where(deliveries.c.id == bindparam("d_id"))
-                           .values(state=DeliveryState.FAILED, error="delivery_failed"), lost)
+        db.session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("d_id"))
+            .values(state=DeliveryState.FAILED, error="delivery_failed"),
+            lost,
+        )
         if rnd.kind == RoundKind.INVITATION:
             db.session.execute(
-                update(recipients).where(and_(recipients.c.id == bindparam("r_id"),
-                                              recipients.c.state == RecipientState.SENT))
-                .values(state=RecipientState.FAILED, error="delivery_failed"), lost)
+                update(recipients)
+                .where(and_(recipients.c.id == bindparam("r_id"), recipients.c.state == RecipientState.SENT))
+                .values(state=RecipientState.FAILED, error="delivery_failed"),
+                lost,
+            )
     db.session.commit()

@@ -1,4 +1,5 @@
 """The Digital Post client as the jobs use it, configured from the app."""
+
 import httpx
 from flask import current_app
 

@@ -5,6 +5,7 @@ running, but for which Redis has no job, are enqueued again; their job ids
 derive from the rows and their messages from deterministic messageUUIDs, so
 doing this twice, or for a round whose job merely looked missing, sends
 nothing twice."""
+
 import logging
 
 from rq.job import Job
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 
 def requeue_orphaned_rounds() -> int:
     queue = get_queue()
-    rounds = db.session.scalars(select(ScheduledSend).where(
-        ScheduledSend.state.in_((SendState.SCHEDULED, SendState.RUNNING)))).all()
+    rounds = db.session.scalars(
+        select(ScheduledSend).where(ScheduledSend.state.in_((SendState.SCHEDULED, SendState.RUNNING)))
+    ).all()
     if not rounds:
         return 0
     with queue.connection.pipeline(transaction=False) as pipe:

@@ -8,18 +8,27 @@ by the gateway's replay and never delivers twice. Right before each chunk it
 checks that the integration is active, the member still has access and the
 survey is open; if not, the round is cancelled with that reason.
 """
+
 import logging
 import time
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import force_locale, gettext as _
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from rq import Callback
 from sqlalchemy import and_, bindparam, exists, func, literal, select, update
 
 from crypto import decrypt
-from digitalpost import (Action, DigitalPostClient, DuplicateMessage, Message, PermanentError, RateLimited,
-                         TransientError)
+from digitalpost import (
+    Action,
+    DigitalPostClient,
+    DuplicateMessage,
+    Message,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
 from extensions import db, get_queue
 from jobs.delivery_status import schedule_delivery_check
@@ -27,9 +36,22 @@ from jobs.gateway import gateway_client
 from models import DigitalPostAccess, DigitalPostIntegration
 from models.base import utcnow
 from models.bulk import dialect_insert
-from models.sharing import (CancelReason, Delivery, DeliveryState, Recipient, RecipientCpr, RecipientState, RoundKind,
-                            ScheduledSend, SendState, Share, cancel_scheduled_sends, forget_cprs, merge,
-                            message_uuid)
+from models.sharing import (
+    CancelReason,
+    Delivery,
+    DeliveryState,
+    Recipient,
+    RecipientCpr,
+    RecipientState,
+    RoundKind,
+    ScheduledSend,
+    SendState,
+    Share,
+    cancel_scheduled_sends,
+    forget_cprs,
+    merge,
+    message_uuid,
+)
 
 log = logging.getLogger(__name__)
 CHUNK = 200
@@ -45,9 +67,15 @@ def enqueue_rounds(rounds: list[ScheduledSend]) -> None:
     now = utcnow()
     with queue.connection.pipeline() as pipe:
         for r in rounds:
-            options = dict(job_id=r.job_id, job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600,
-                           failure_ttl=7 * 24 * 3600, on_failure=Callback(round_crashed),
-                           description=f"{r.kind} round {r.id}", pipeline=pipe)
+            options = dict(
+                job_id=r.job_id,
+                job_timeout=JOB_TIMEOUT,
+                result_ttl=24 * 3600,
+                failure_ttl=7 * 24 * 3600,
+                on_failure=Callback(round_crashed),
+                description=f"{r.kind} round {r.id}",
+                pipeline=pipe,
+            )
             if r.send_at <= now:
                 queue.enqueue(send_round, r.id, **options)
             else:
@@ -65,12 +93,16 @@ class Guard:
 def check_guard(rnd: ScheduledSend) -> Guard:
     """What must hold right before any message of the round is sent."""
     share = rnd.share
-    integration = db.session.scalar(select(DigitalPostIntegration).where(
-        DigitalPostIntegration.org_id == rnd.org_id).execution_options(populate_existing=True))
+    integration = db.session.scalar(
+        select(DigitalPostIntegration)
+        .where(DigitalPostIntegration.org_id == rnd.org_id)
+        .execution_options(populate_existing=True)
+    )
     if integration is None or not integration.is_active:
         return Guard(False, CancelReason.INTEGRATION_OFF)
-    if rnd.membership_id is None or not db.session.scalar(select(exists().where(
-            DigitalPostAccess.membership_id == rnd.membership_id))):
+    if rnd.membership_id is None or not db.session.scalar(
+        select(exists().where(DigitalPostAccess.membership_id == rnd.membership_id))
+    ):
         return Guard(False, CancelReason.NO_ACCESS)
     db.session.refresh(share.survey)
     if not share.survey.is_open:
@@ -86,8 +118,10 @@ def send_round(round_id: int) -> str:
         return f"nothing to do: {rnd.state}"
     if rnd.state == SendState.SCHEDULED:
         started = db.session.execute(
-            update(ScheduledSend).where(ScheduledSend.id == round_id, ScheduledSend.state == SendState.SCHEDULED)
-            .values(state=SendState.RUNNING, started_at=utcnow()).execution_options(synchronize_session=False)
+            update(ScheduledSend)
+            .where(ScheduledSend.id == round_id, ScheduledSend.state == SendState.SCHEDULED)
+            .values(state=SendState.RUNNING, started_at=utcnow())
+            .execution_options(synchronize_session=False)
         ).rowcount
         db.session.commit()
         if not started:  # cancelled in the meantime
@@ -120,21 +154,27 @@ def create_deliveries(rnd: ScheduledSend) -> None:
     invitation goes to everyone on the list, a reminder to those whose
     invitation was sent and who have neither answered nor declined."""
     recipients = select(literal(rnd.id), Recipient.id, literal(DeliveryState.PENDING.value), literal(0)).where(
-        Recipient.share_id == rnd.share_id)
+        Recipient.share_id == rnd.share_id
+    )
     if rnd.kind == RoundKind.REMINDER:
         recipients = recipients.where(Recipient.state.in_((RecipientState.SENT, RecipientState.DELIVERED)))
-    db.session.execute(dialect_insert(Delivery).from_select(["round_id", "recipient_id", "state", "attempts"], recipients)
-                       .on_conflict_do_nothing(index_elements=["round_id", "recipient_id"]))
+    db.session.execute(
+        dialect_insert(Delivery)
+        .from_select(["round_id", "recipient_id", "state", "attempts"], recipients)
+        .on_conflict_do_nothing(index_elements=["round_id", "recipient_id"])
+    )
 
 
 def pending_chunk(rnd: ScheduledSend) -> list:
     return db.session.execute(
         select(Delivery.id, Delivery.attempts, Recipient, RecipientCpr.cpr_encrypted)
         .join(Recipient, Recipient.id == Delivery.recipient_id)
-        .outerjoin(RecipientCpr, and_(RecipientCpr.share_id == Recipient.share_id,
-                                      RecipientCpr.cpr_hmac == Recipient.cpr_hmac))
+        .outerjoin(
+            RecipientCpr, and_(RecipientCpr.share_id == Recipient.share_id, RecipientCpr.cpr_hmac == Recipient.cpr_hmac)
+        )
         .where(Delivery.round_id == rnd.id, Delivery.state == DeliveryState.PENDING)
-        .order_by(Delivery.id).limit(CHUNK)
+        .order_by(Delivery.id)
+        .limit(CHUNK)
         .execution_options(populate_existing=True)
     ).all()
 
@@ -147,17 +187,38 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
     stop = None
     for delivery_id, attempts, recipient, cpr_encrypted in chunk:
         if rnd.kind == RoundKind.REMINDER and (recipient.responded_at or recipient.declined_at):
-            delivery_updates.append({"d_id": delivery_id, "d_state": DeliveryState.SKIPPED, "d_error": None,
-                                     "d_attempts": attempts, "d_sent_at": None})
+            delivery_updates.append(
+                {
+                    "d_id": delivery_id,
+                    "d_state": DeliveryState.SKIPPED,
+                    "d_error": None,
+                    "d_attempts": attempts,
+                    "d_sent_at": None,
+                }
+            )
             continue
         if cpr_encrypted is None:
-            delivery_updates.append({"d_id": delivery_id, "d_state": DeliveryState.FAILED, "d_error": "cpr_deleted",
-                                     "d_attempts": attempts, "d_sent_at": None})
+            delivery_updates.append(
+                {
+                    "d_id": delivery_id,
+                    "d_state": DeliveryState.FAILED,
+                    "d_error": "cpr_deleted",
+                    "d_attempts": attempts,
+                    "d_sent_at": None,
+                }
+            )
             continue
         message = build_message(rnd, share, recipient, decrypt(cpr_encrypted), integration.sender_cvr, org_name)
         outcome, error, attempts = send_with_retries(client, message, attempts)
-        delivery_updates.append({"d_id": delivery_id, "d_state": outcome, "d_error": error,
-                                 "d_attempts": attempts, "d_sent_at": utcnow() if outcome == DeliveryState.SENT else None})
+        delivery_updates.append(
+            {
+                "d_id": delivery_id,
+                "d_state": outcome,
+                "d_error": error,
+                "d_attempts": attempts,
+                "d_sent_at": utcnow() if outcome == DeliveryState.SENT else None,
+            }
+        )
         if outcome == DeliveryState.SENT:
             sent_ids.append(recipient.id)
         elif error in ROUND_FAILURE_CODES:
@@ -168,19 +229,31 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
             failed.append({"r_id": recipient.id, "r_error": error})
     if delivery_updates:
         db.session.execute(
-            update(Delivery.__table__).where(Delivery.__table__.c.id == bindparam("d_id"))
-            .values(state=bindparam("d_state"), error=bindparam("d_error"), attempts=bindparam("d_attempts"),
-                    sent_at=bindparam("d_sent_at")),
-            delivery_updates)
+            update(Delivery.__table__)
+            .where(Delivery.__table__.c.id == bindparam("d_id"))
+            .values(
+                state=bindparam("d_state"),
+                error=bindparam("d_error"),
+                attempts=bindparam("d_attempts"),
+                sent_at=bindparam("d_sent_at"),
+            ),
+            delivery_updates,
+        )
     if rnd.kind == RoundKind.INVITATION:
         table = Recipient.__table__
         if sent_ids:
-            db.session.execute(update(table).where(table.c.id.in_(sent_ids), table.c.state == RecipientState.PENDING)
-                               .values(state=RecipientState.SENT))
+            db.session.execute(
+                update(table)
+                .where(table.c.id.in_(sent_ids), table.c.state == RecipientState.PENDING)
+                .values(state=RecipientState.SENT)
+            )
         if failed:
             db.session.execute(
-                update(table).where(and_(table.c.id == bindparam("r_id"), table.c.state == RecipientState.PENDING))
-                .values(state=RecipientState.FAILED, error=bindparam("r_error")), failed)
+                update(table)
+                .where(and_(table.c.id == bindparam("r_id"), table.c.state == RecipientState.PENDING))
+                .values(state=RecipientState.FAILED, error=bindparam("r_error")),
+                failed,
+            )
     return stop
 
 
@@ -208,8 +281,9 @@ def send_with_retries(client: DigitalPostClient, message: Message, attempts: int
             time.sleep(min(wait, 60))
 
 
-def build_message(rnd: ScheduledSend, share: Share, recipient: Recipient, cpr: str, sender_cvr: str,
-                  org_name: str) -> Message:
+def build_message(
+    rnd: ScheduledSend, share: Share, recipient: Recipient, cpr: str, sender_cvr: str, org_name: str
+) -> Message:
     """The same content every time for one round and recipient, so that a
     repeated send is a replay and not a conflict."""
     language = recipient.language if recipient.language in ("da", "en") else "da"
@@ -238,17 +312,23 @@ def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, erro
         values.update(cancel_reason=reason, cancelled_at=utcnow())
     if error:
         values["error"] = error
-    db.session.execute(update(ScheduledSend).where(ScheduledSend.id == rnd.id,
-                                                   ScheduledSend.state.in_((SendState.RUNNING, SendState.SCHEDULED)))
-                       .values(**values).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(ScheduledSend)
+        .where(ScheduledSend.id == rnd.id, ScheduledSend.state.in_((SendState.RUNNING, SendState.SCHEDULED)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if state != SendState.DONE:
         # What stopped this round (access, integration, survey, the key) stops the later ones too.
         cancel_scheduled_sends(rnd.org_id, reason or error, share_ids=[rnd.share_id])
     forget_cprs(rnd.share_id)
     db.session.commit()
     outcome = f"{state}" + (f": {reason or error}" if reason or error else "")
-    counts = dict(db.session.execute(select(Delivery.state, func.count()).where(Delivery.round_id == rnd.id)
-                                     .group_by(Delivery.state)).all())
+    counts = dict(
+        db.session.execute(
+            select(Delivery.state, func.count()).where(Delivery.round_id == rnd.id).group_by(Delivery.state)
+        ).all()
+    )
     log.info("round %s (%s) %s; deliveries %s", rnd.id, rnd.kind, outcome, counts)
     return outcome
 
@@ -265,4 +345,3 @@ def round_crashed(job, connection, exc_type, exc_value, traceback) -> None:
     except Exception:
         log.exception("could not record the failure of round %s", round_id)
     log.error("round %s failed: %s", round_id, exc_type.__name__ if exc_type else "unknown")
-

@@ -6,12 +6,14 @@ carry only ids. The sealed CPR is deleted as soon as the mail is sent or has
 failed for good, whatever ends the job: its own outcome, or rq's failure
 callback when it raised, timed out or its worker died.
 """
+
 import json
 import logging
 import uuid
 
 from flask import current_app
-from flask_babel import force_locale, gettext as _
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
@@ -20,8 +22,14 @@ from crypto import decrypt, encrypt
 from digitalpost import Message, NoAnswer, PermanentError, TransientError
 from extensions import db, get_queue, get_redis
 from jobs.gateway import gateway_client
-from models.integration import (CODE_VALID_FOR, CODE_VALID_MINUTES, DigitalPostIntegration, MailFailure, Sending,
-                                record_sending)
+from models.integration import (
+    CODE_VALID_FOR,
+    CODE_VALID_MINUTES,
+    DigitalPostIntegration,
+    MailFailure,
+    Sending,
+    record_sending,
+)
 from models.org import User
 
 log = logging.getLogger(__name__)
@@ -42,17 +50,23 @@ def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, cod
     error when the queue is unreachable; the caller reports it.
     """
     redis = get_redis()
-    redis.set(_secret_key(integration.attempt_id), encrypt(json.dumps({"cpr": cpr, "code": code})),
-              ex=int(CODE_VALID_FOR.total_seconds()))
+    redis.set(
+        _secret_key(integration.attempt_id),
+        encrypt(json.dumps({"cpr": cpr, "code": code})),
+        ex=int(CODE_VALID_FOR.total_seconds()),
+    )
     intervals = current_app.config["VERIFICATION_RETRY_INTERVALS"]
     try:
         get_queue().enqueue(
-            send_verification_mail, integration.id, integration.attempt_id,
+            send_verification_mail,
+            integration.id,
+            integration.attempt_id,
             job_id=f"verification-{integration.attempt_id}",
             retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
             job_timeout=JOB_TIMEOUT,
             on_failure=Callback(mail_job_failed),
-            result_ttl=3600, failure_ttl=7 * 24 * 3600,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
             description="verification mail",
         )
     except RedisError:
@@ -98,8 +112,12 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
     redis.delete(_secret_key(attempt_id))
     record_sending(integration_id, attempt_id, Sending.FAILED if failure else Sending.SENT, failure)
     db.session.commit()
-    log.log(logging.WARNING if failure else logging.INFO,
-            "verification mail for integration %s: %s", integration_id, failure or "sent")
+    log.log(
+        logging.WARNING if failure else logging.INFO,
+        "verification mail for integration %s: %s",
+        integration_id,
+        failure or "sent",
+    )
     return failure or "sent"
 
 
@@ -135,7 +153,9 @@ def verification_message(integration: DigitalPostIntegration, cpr: str, code: st
             "Your confirmation code: %(code)s\n\n"
             "Enter the code in Postbud to confirm the connection. The code is valid for %(minutes)d minutes.\n\n"
             "If you did not start this yourself, you can ignore this message.",
-            org=org_name, code=code, minutes=CODE_VALID_MINUTES,
+            org=org_name,
+            code=code,
+            minutes=CODE_VALID_MINUTES,
         )
     return Message(
         message_uuid=str(uuid.uuid5(MESSAGE_NAMESPACE, integration.attempt_id)),

@@ -1,4 +1,5 @@
 """The rq worker: one process executes every background job of Postbud."""
+
 import os
 
 from rq import Worker
@@ -39,6 +40,10 @@ class AppWorker(Worker):
 def run_worker(app, burst=False, worker_class=AppWorker):
     with app.app_context():
         queue = get_queue(app)
-        w = worker_class([queue], connection=get_redis(app), name=f"postbud-{os.getpid()}",
-                         maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"])
+        w = worker_class(
+            [queue],
+            connection=get_redis(app),
+            name=f"postbud-{os.getpid()}",
+            maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
+        )
         w.work(burst=burst, with_scheduler=True, logging_level="INFO", log_format=logs.FORMAT)

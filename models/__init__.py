@@ -1,11 +1,12 @@
 """The data model. Import models from here: `from models import db, User`."""
+
 from extensions import db
+from models.access import AuditEventMember, DigitalPostAccess
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
 from models.sharing import Delivery, Recipient, RecipientCpr, RecipientImport, ScheduledSend, SendState, Share
 from models.survey import Answer, Question, Response, Survey
-from models.access import AuditEventMember, DigitalPostAccess  # noqa: E402  (after sharing)
 
 __all__ = [
     "db",

@@ -4,6 +4,7 @@ Grant and revoke work on a *selection*: a SQL subquery of membership ids (see
 models.members), so 100,000 members are one INSERT … SELECT or one DELETE,
 never a loop over rows.
 """
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, delete, exists, func, insert, literal, select, text
@@ -51,13 +52,13 @@ class AuditEventMember(db.Model):
 
 
 def has_access(membership: Membership) -> bool:
-    return db.session.scalar(
-        select(exists().where(DigitalPostAccess.membership_id == membership.id))
-    )
+    return db.session.scalar(select(exists().where(DigitalPostAccess.membership_id == membership.id)))
 
 
 def access_count(org_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id))
+    return db.session.scalar(
+        select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id)
+    )
 
 
 def _refresh_statistics(changed: int) -> None:
@@ -79,25 +80,31 @@ def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     event = record_audit(org_id, actor_id, AuditAction.ACCESS_GRANTED)
     db.session.flush()  # the event's id tags the rows this grant inserts
     db.session.execute(
-        dialect_insert(DigitalPostAccess).from_select(
+        dialect_insert(DigitalPostAccess)
+        .from_select(
             ["org_id", "membership_id", "granted_by_id", "granted_at", "granted_event_id"],
-            select(literal(org_id), Membership.id, literal(actor_id), literal(utcnow(), UTCDateTime), literal(event.id))
-            .where(Membership.id.in_(selected_ids), Membership.org_id == org_id),
-        ).on_conflict_do_nothing(index_elements=["membership_id"])
+            select(
+                literal(org_id), Membership.id, literal(actor_id), literal(utcnow(), UTCDateTime), literal(event.id)
+            ).where(Membership.id.in_(selected_ids), Membership.org_id == org_id),
+        )
+        .on_conflict_do_nothing(index_elements=["membership_id"])
     )
     # Counted from the tagged rows: psycopg reports no rowcount for INSERT … SELECT
     # here, and RETURNING would ship every new id back to Python.
-    inserted = db.session.scalar(select(func.count()).select_from(DigitalPostAccess)
-                                 .where(DigitalPostAccess.granted_event_id == event.id))
+    inserted = db.session.scalar(
+        select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.granted_event_id == event.id)
+    )
     if not inserted:
         db.session.delete(event)
         return 0
-    db.session.execute(insert(AuditEventMember).from_select(
-        ["event_id", "membership_id", "user_id"],
-        select(literal(event.id), DigitalPostAccess.membership_id, Membership.user_id)
-        .join(Membership, Membership.id == DigitalPostAccess.membership_id)
-        .where(DigitalPostAccess.granted_event_id == event.id),
-    ))
+    db.session.execute(
+        insert(AuditEventMember).from_select(
+            ["event_id", "membership_id", "user_id"],
+            select(literal(event.id), DigitalPostAccess.membership_id, Membership.user_id)
+            .join(Membership, Membership.id == DigitalPostAccess.membership_id)
+            .where(DigitalPostAccess.granted_event_id == event.id),
+        )
+    )
     event.target = str(inserted)
     event.details = {"count": inserted}
     _refresh_statistics(inserted)
@@ -109,17 +116,21 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
     transaction, every invitation and reminder they have scheduled.
     Returns (members who lost access, sends cancelled)."""
     having = select(DigitalPostAccess.membership_id).where(
-        DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids))
+        DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids)
+    )
     event = record_audit(org_id, actor_id, AuditAction.ACCESS_REVOKED)
     db.session.flush()
-    db.session.execute(insert(AuditEventMember).from_select(
-        ["event_id", "membership_id", "user_id"],
-        select(literal(event.id), Membership.id, Membership.user_id).where(Membership.id.in_(having)),
-    ))
+    db.session.execute(
+        insert(AuditEventMember).from_select(
+            ["event_id", "membership_id", "user_id"],
+            select(literal(event.id), Membership.id, Membership.user_id).where(Membership.id.in_(having)),
+        )
+    )
     cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.ACCESS_REVOKED, membership_ids=having)
     removed = db.session.execute(
-        delete(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id,
-                                        DigitalPostAccess.membership_id.in_(selected_ids))
+        delete(DigitalPostAccess).where(
+            DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids)
+        )
     ).rowcount
     if not removed:
         db.session.delete(event)

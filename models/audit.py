@@ -1,8 +1,10 @@
 """AuditEvent: every change to the integration and to access, for admins to read."""
+
 from datetime import datetime
 from enum import StrEnum
 
-from flask_babel import format_number, get_translations, gettext as _
+from flask_babel import format_number, get_translations
+from flask_babel import gettext as _
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,13 +24,19 @@ class AuditAction(StrEnum):
         """The line the audit log shows, from the event's details."""
         count = d.get("count") or 0
         if self is AuditAction.VERIFICATION_STARTED:
-            return _("Started verifying Digital Post settings (CVR %(cvr)s, key …%(last4)s)",
-                     cvr=d.get("sender_cvr"), last4=d.get("api_key_last4"))
+            return _(
+                "Started verifying Digital Post settings (CVR %(cvr)s, key …%(last4)s)",
+                cvr=d.get("sender_cvr"),
+                last4=d.get("api_key_last4"),
+            )
         if self is AuditAction.ACTIVATED:
             return _("Enabled Digital Post (CVR %(cvr)s)", cvr=d.get("sender_cvr"))
         if self is AuditAction.SETTINGS_CHANGED:
-            return _("Changed the Digital Post settings (CVR %(cvr)s, key …%(last4)s)",
-                     cvr=d.get("sender_cvr"), last4=d.get("api_key_last4"))
+            return _(
+                "Changed the Digital Post settings (CVR %(cvr)s, key …%(last4)s)",
+                cvr=d.get("sender_cvr"),
+                last4=d.get("api_key_last4"),
+            )
         if self is AuditAction.DEACTIVATED:
             return _("Deactivated Digital Post; %(n)s scheduled sends cancelled", n=d.get("cancelled_sends") or 0)
         if self is AuditAction.ACCESS_GRANTED:

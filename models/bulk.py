@@ -1,4 +1,5 @@
 """Bulk writes that stay fast at 100,000 rows on SQLite and PostgreSQL."""
+
 import json
 from collections.abc import Iterable
 from itertools import islice
@@ -19,7 +20,9 @@ def dialect_insert(model):
     return insert(model)
 
 
-def insert_skipping_conflicts(rows: Iterable[dict], targets: list[tuple[Table, list[str]]], conflict: list[str]) -> None:
+def insert_skipping_conflicts(
+    rows: Iterable[dict], targets: list[tuple[Table, list[str]]], conflict: list[str]
+) -> None:
     """Write a stream of rows into one or more tables, each taking its own
     columns of every row; a row that clashes with one already there on
     `conflict` is skipped. Rows are consumed as they come (memory stays flat).
@@ -35,8 +38,10 @@ def insert_skipping_conflicts(rows: Iterable[dict], targets: list[tuple[Table, l
     rows = iter(rows)
     while batch := list(islice(rows, BATCH)):
         for table, columns in targets:
-            db.session.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=conflict),
-                               [{c: row[c] for c in columns} for row in batch])
+            db.session.execute(
+                dialect_insert(table).on_conflict_do_nothing(index_elements=conflict),
+                [{c: row[c] for c in columns} for row in batch],
+            )
 
 
 def _via_copy(rows, targets, conflict):
@@ -50,16 +55,20 @@ def _via_copy(rows, targets, conflict):
     staging = "bulk_staging"
     raw = db.session.connection().connection.driver_connection
     with raw.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {staging} ("
-                       + ", ".join(f"{quote(name)} {types[name].compile(dialect=dialect)}" for name in names)
-                       + ") ON COMMIT DROP")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {staging} ("
+            + ", ".join(f"{quote(name)} {types[name].compile(dialect=dialect)}" for name in names)
+            + ") ON COMMIT DROP"
+        )
         with cursor.copy(f"COPY {staging} ({', '.join(map(quote, names))}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([_copy_value(row[name]) for name in names])
         for table, columns in targets:
             cols = ", ".join(map(quote, columns))
-            cursor.execute(f"INSERT INTO {table_name(table)} ({cols}) SELECT {cols} FROM {staging} "
-                           f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO NOTHING")
+            cursor.execute(
+                f"INSERT INTO {table_name(table)} ({cols}) SELECT {cols} FROM {staging} "
+                f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO NOTHING"
+            )
         cursor.execute(f"DROP TABLE {staging}")
 
 

@@ -5,6 +5,7 @@ mail on its way or code awaited) → `active` → `disabled`. A change of API ke
 or CVR while active is a *pending attempt* next to the active settings; the
 old settings stay in force until the new ones are confirmed.
 """
+
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -46,11 +47,11 @@ class MailFailure(StrEnum):
     SENDER_NOT_AUTHORIZED = "sender_not_authorized"
     RECIPIENT_EXEMPT = "recipient_exempt"
     RECIPIENT_NOT_FOUND = "recipient_not_found"
-    UNAVAILABLE = "unavailable"            # 503s and refused connections until the retries ran out
-    NO_ANSWER = "no_answer"                # the gateway did not answer in time: the mail may have arrived
-    INTERRUPTED = "interrupted"            # the worker died during the job
-    STALLED = "stalled"                    # still not sent at the deadline: no worker took the job
-    ERROR = "error"                        # the job failed in an unforeseen way
+    UNAVAILABLE = "unavailable"  # 503s and refused connections until the retries ran out
+    NO_ANSWER = "no_answer"  # the gateway did not answer in time: the mail may have arrived
+    INTERRUPTED = "interrupted"  # the worker died during the job
+    STALLED = "stalled"  # still not sent at the deadline: no worker took the job
+    ERROR = "error"  # the job failed in an unforeseen way
     QUEUE_UNAVAILABLE = "queue_unavailable"
     EXPIRED = "expired"
 
@@ -196,8 +197,12 @@ class DigitalPostIntegration(db.Model):
 
     def code_usable(self, now: datetime | None = None) -> bool:
         now = now or utcnow()
-        return (self.has_attempt and self.code_attempts < MAX_CODE_ATTEMPTS
-                and self.code_expires_at is not None and now < self.code_expires_at)
+        return (
+            self.has_attempt
+            and self.code_attempts < MAX_CODE_ATTEMPTS
+            and self.code_expires_at is not None
+            and now < self.code_expires_at
+        )
 
     def check_code(self, code: str) -> bool:
         """Count an attempt and compare; the caller commits either way."""
@@ -259,30 +264,39 @@ def record_sending(integration_id: int, attempt_id: str, status: Sending, error:
 
 # --- the verbs: each does one whole change in the caller's transaction -------
 
-def start_verification(org_id: int, user_id: int, api_key: str | None, sender_cvr: str) -> tuple[
-        DigitalPostIntegration, str]:
+
+def start_verification(
+    org_id: int, user_id: int, api_key: str | None, sender_cvr: str
+) -> tuple[DigitalPostIntegration, str]:
     """New settings wait for their code: the attempt and its audit record.
     Returns the integration and the one-time code for the mail job. api_key
     None keeps the pending or active key. The caller commits, then enqueues."""
     integration = DigitalPostIntegration.for_org(org_id)
     code = integration.start_attempt(api_key, sender_cvr, user_id)
-    record_audit(org_id, user_id, AuditAction.VERIFICATION_STARTED, target=f"CVR {integration.pending_sender_cvr}",
-                 sender_cvr=integration.pending_sender_cvr, api_key_last4=integration.pending_api_key_last4)
+    record_audit(
+        org_id,
+        user_id,
+        AuditAction.VERIFICATION_STARTED,
+        target=f"CVR {integration.pending_sender_cvr}",
+        sender_cvr=integration.pending_sender_cvr,
+        api_key_last4=integration.pending_api_key_last4,
+    )
     return integration, code
 
 
 class CodeOutcome(StrEnum):
-    ACTIVATED = "activated"            # first time: Digital Post is on
+    ACTIVATED = "activated"  # first time: Digital Post is on
     SETTINGS_CHANGED = "settings_changed"  # new settings replaced those in force
-    WRONG = "wrong"                    # counted; tries may be left
-    NO_TRIES_LEFT = "no_tries_left"    # wrong, and that was the last try
-    UNUSABLE = "unusable"              # expired or out of tries before this one
-    MALFORMED = "malformed"            # not six digits: not counted
-    REPLACED = "replaced"              # another attempt was started meanwhile
+    WRONG = "wrong"  # counted; tries may be left
+    NO_TRIES_LEFT = "no_tries_left"  # wrong, and that was the last try
+    UNUSABLE = "unusable"  # expired or out of tries before this one
+    MALFORMED = "malformed"  # not six digits: not counted
+    REPLACED = "replaced"  # another attempt was started meanwhile
 
 
-def confirm_code(org_id: int, user_id: int, attempt_id: str | None, code: str) -> tuple[
-        CodeOutcome, DigitalPostIntegration]:
+def confirm_code(
+    org_id: int, user_id: int, attempt_id: str | None, code: str
+) -> tuple[CodeOutcome, DigitalPostIntegration]:
     """Check the code of the pending attempt; a right one puts its settings
     in force, with the audit record. The caller commits, whatever the outcome
     (a wrong code counts)."""
@@ -300,8 +314,14 @@ def confirm_code(org_id: int, user_id: int, attempt_id: str | None, code: str) -
     was_active = integration.is_active
     integration.activate(user_id)
     action = AuditAction.SETTINGS_CHANGED if was_active else AuditAction.ACTIVATED
-    record_audit(org_id, user_id, action, target=f"CVR {integration.sender_cvr}",
-                 sender_cvr=integration.sender_cvr, api_key_last4=integration.api_key_last4)
+    record_audit(
+        org_id,
+        user_id,
+        action,
+        target=f"CVR {integration.sender_cvr}",
+        sender_cvr=integration.sender_cvr,
+        api_key_last4=integration.api_key_last4,
+    )
     return (CodeOutcome.SETTINGS_CHANGED if was_active else CodeOutcome.ACTIVATED), integration
 
 
@@ -324,6 +344,7 @@ def deactivate_integration(org_id: int, user_id: int) -> int | None:
         return None
     integration.deactivate(user_id)
     cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.INTEGRATION_DEACTIVATED)
-    record_audit(org_id, user_id, AuditAction.DEACTIVATED, target=f"CVR {integration.sender_cvr}",
-                 cancelled_sends=cancelled)
+    record_audit(
+        org_id, user_id, AuditAction.DEACTIVATED, target=f"CVR {integration.sender_cvr}", cancelled_sends=cancelled
+    )
     return cancelled

@@ -5,6 +5,7 @@ Everything is SQL over indexes of `membership` (see models.org): the text
 search uses the case-folded copies of name and e-mail, so æ/ø/å and case
 match on SQLite and PostgreSQL alike.
 """
+
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import exists, func, literal_column, or_, select, table
@@ -43,7 +44,8 @@ def _text_match(folded: str):
     if len(folded) >= 3 and db.engine.dialect.name == "sqlite":
         phrase = '"' + folded.replace('"', '""') + '"'
         return Membership.id.in_(
-            select(literal_column("rowid")).select_from(table("membership_search"))
+            select(literal_column("rowid"))
+            .select_from(table("membership_search"))
             .where(literal_column("membership_search").op("MATCH")(phrase))
         )
     pattern = _like_pattern(folded)
@@ -119,8 +121,14 @@ class MemberTable:
             page = max(1, min(int(args.get("page", 1)), 1_000_000))
         except ValueError:
             page = 1
-        return cls(org_id, view, MemberFilter.from_args(args), sort if sort in SORTS else "name",
-                   args.get("dir") == "desc", page)
+        return cls(
+            org_id,
+            view,
+            MemberFilter.from_args(args),
+            sort if sort in SORTS else "name",
+            args.get("dir") == "desc",
+            page,
+        )
 
     @property
     def endpoint(self) -> str:
@@ -159,8 +167,13 @@ class MemberTable:
 
     def page_ids(self) -> list[int]:
         """The ids on this page, found on the membership indexes alone."""
-        query = (select(Membership.id).where(*self._conditions()).order_by(*self._order())
-                 .limit(PER_PAGE).offset((self.page - 1) * PER_PAGE))
+        query = (
+            select(Membership.id)
+            .where(*self._conditions())
+            .order_by(*self._order())
+            .limit(PER_PAGE)
+            .offset((self.page - 1) * PER_PAGE)
+        )
         return list(db.session.scalars(query))
 
     def rows(self) -> list:
@@ -170,8 +183,14 @@ class MemberTable:
         if not ids:
             return []
         query = (
-            select(Membership.id, User.name, Membership.email, Membership.department, Membership.role,
-                   DigitalPostAccess.granted_at)
+            select(
+                Membership.id,
+                User.name,
+                Membership.email,
+                Membership.department,
+                Membership.role,
+                DigitalPostAccess.granted_at,
+            )
             .join(User, User.id == Membership.user_id)
             .outerjoin(DigitalPostAccess, DigitalPostAccess.membership_id == Membership.id)
             .where(Membership.id.in_(ids))
@@ -184,11 +203,21 @@ class MemberTable:
 
     def args(self, **changes) -> dict:
         """The URL arguments of this table state, with changes (for links)."""
-        args = {**self.filter.as_args(), "sort": self.sort, "dir": "desc" if self.descending else "asc",
-                "page": self.page}
+        args = {
+            **self.filter.as_args(),
+            "sort": self.sort,
+            "dir": "desc" if self.descending else "asc",
+            "page": self.page,
+        }
         args.update(changes)
-        return {k: v for k, v in args.items() if v not in ("", None) and not (k == "page" and v == 1)
-                and not (k == "sort" and v == "name") and not (k == "dir" and v == "asc")}
+        return {
+            k: v
+            for k, v in args.items()
+            if v not in ("", None)
+            and not (k == "page" and v == 1)
+            and not (k == "sort" and v == "name")
+            and not (k == "dir" and v == "asc")
+        }
 
 
 def departments(org_id: int) -> list[str]:

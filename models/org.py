@@ -1,4 +1,5 @@
 """Organizations, users and who belongs where."""
+
 import secrets
 from datetime import datetime
 from enum import StrEnum
@@ -108,9 +109,7 @@ class User(UserMixin, db.Model):
         self.session_version = User.session_version + 1
 
     def membership_in(self, org_id: int) -> "Membership | None":
-        return db.session.scalar(
-            select(Membership).where(Membership.user_id == self.id, Membership.org_id == org_id)
-        )
+        return db.session.scalar(select(Membership).where(Membership.user_id == self.id, Membership.org_id == org_id))
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
@@ -149,8 +148,9 @@ class Membership(db.Model):
 
     @classmethod
     def create(cls, org: Organization, user: User, role: str = Role.MEMBER, department: str = ""):
-        m = cls(organization=org, user=user, role=role, department=department,
-                name_folded=fold(user.name), email=user.email)
+        m = cls(
+            organization=org, user=user, role=role, department=department, name_folded=fold(user.name), email=user.email
+        )
         db.session.add(m)
         return m
 

@@ -7,6 +7,7 @@ with its row number, the reason and the CPR masked. The valid rows of a paste
 or upload wait (tagged with their RecipientImport) until the member accepts
 them, or are thrown away if the member chooses to fix the file instead.
 """
+
 import codecs
 import csv
 import io
@@ -23,10 +24,21 @@ from sqlalchemy import func, select
 from crypto import encryptor, hasher
 from digitalpost import InvalidCPR, mask_cpr, normalize_cpr
 from extensions import db
-from models.org import fold
 from models.bulk import insert_skipping_conflicts
-from models.sharing import (LANGUAGES, MAX_RECIPIENTS, MAX_VARIABLES, NAME_MAX, VARIABLE_MAX, Recipient,
-                            RecipientCpr, RecipientImport, RecipientState, Share, recipient_count)
+from models.org import fold
+from models.sharing import (
+    LANGUAGES,
+    MAX_RECIPIENTS,
+    MAX_VARIABLES,
+    NAME_MAX,
+    VARIABLE_MAX,
+    Recipient,
+    RecipientCpr,
+    RecipientImport,
+    RecipientState,
+    Share,
+    recipient_count,
+)
 from models.survey import new_token
 
 CPR_HASH_PURPOSE = "recipient-cpr"
@@ -35,10 +47,19 @@ UPLOAD_MAX_BYTES = 16 * 1024 * 1024
 PASTE_MAX_BYTES = 8 * 1024 * 1024
 
 # Column names, in either language (ux-labels), to the recipient's fields.
-COLUMNS = {"firstname": "first_name", "fornavn": "first_name", "first_name": "first_name",
-           "lastname": "last_name", "efternavn": "last_name", "last_name": "last_name",
-           "cpr": "cpr", "cprnr": "cpr", "cpr-nummer": "cpr",
-           "language": "language", "sprog": "language"}
+COLUMNS = {
+    "firstname": "first_name",
+    "fornavn": "first_name",
+    "first_name": "first_name",
+    "lastname": "last_name",
+    "efternavn": "last_name",
+    "last_name": "last_name",
+    "cpr": "cpr",
+    "cprnr": "cpr",
+    "cpr-nummer": "cpr",
+    "language": "language",
+    "sprog": "language",
+}
 POSITIONAL = ("first_name", "last_name", "cpr", "language")
 LANGUAGE_WORDS = {"da": "da", "dansk": "da", "danish": "da", "en": "en", "engelsk": "en", "english": "en"}
 VARIABLE_NAME = re.compile(r"[^A-ZÆØÅ0-9_]+")
@@ -59,13 +80,15 @@ class RowError(StrEnum):
 
     @property
     def label(self) -> str:
-        return str({
-            RowError.CPR_MISSING: _l("CPR number missing"),
-            RowError.CPR_FORMAT: _l("CPR number must have 10 digits"),
-            RowError.CPR_DATE: _l("CPR number does not start with a real date"),
-            RowError.LANGUAGE: _l("Language must be da or en"),
-            RowError.TOO_LONG: _l("A value is too long"),
-        }[self])
+        return str(
+            {
+                RowError.CPR_MISSING: _l("CPR number missing"),
+                RowError.CPR_FORMAT: _l("CPR number must have 10 digits"),
+                RowError.CPR_DATE: _l("CPR number does not start with a real date"),
+                RowError.LANGUAGE: _l("Language must be da or en"),
+                RowError.TOO_LONG: _l("A value is too long"),
+            }[self]
+        )
 
 
 class FileError(StrEnum):
@@ -79,17 +102,22 @@ class FileError(StrEnum):
 
     @property
     def label(self) -> str:
-        return str({
-            FileError.EMPTY: _l("The file has no rows."),
-            FileError.NOT_TEXT: _l("This is not a CSV file or an Excel (.xlsx) file."),
-            FileError.NOT_XLSX: _l("This file could not be read as an Excel (.xlsx) file."),
-            FileError.NO_CPR_COLUMN: _l("The header row has no cpr column."),
-            FileError.TOO_MANY: _l("A share can have at most %(max)s recipients. Split the list into several shares.",
-                                   max=f"{MAX_RECIPIENTS:,}".replace(",", ".")),
-            FileError.TOO_LARGE: _l("The file is too large (at most %(mb)d MB).", mb=UPLOAD_MAX_BYTES // 2**20),
-            FileError.TOO_MANY_COLUMNS: _l("The file has too many columns (at most %(n)d background variables).",
-                                           n=MAX_VARIABLES),
-        }[self])
+        return str(
+            {
+                FileError.EMPTY: _l("The file has no rows."),
+                FileError.NOT_TEXT: _l("This is not a CSV file or an Excel (.xlsx) file."),
+                FileError.NOT_XLSX: _l("This file could not be read as an Excel (.xlsx) file."),
+                FileError.NO_CPR_COLUMN: _l("The header row has no cpr column."),
+                FileError.TOO_MANY: _l(
+                    "A share can have at most %(max)s recipients. Split the list into several shares.",
+                    max=f"{MAX_RECIPIENTS:,}".replace(",", "."),
+                ),
+                FileError.TOO_LARGE: _l("The file is too large (at most %(mb)d MB).", mb=UPLOAD_MAX_BYTES // 2**20),
+                FileError.TOO_MANY_COLUMNS: _l(
+                    "The file has too many columns (at most %(n)d background variables).", n=MAX_VARIABLES
+                ),
+            }[self]
+        )
 
 
 class ImportRefused(Exception):
@@ -121,6 +149,7 @@ class Report:
 
 
 # --- reading ------------------------------------------------------------------
+
 
 def sniff_kind(stream: BinaryIO) -> str:
     """'xlsx' or 'csv' by the content, whatever the file name says."""
@@ -192,6 +221,7 @@ def _cell(value) -> str:
 
 
 # --- validating ---------------------------------------------------------------
+
 
 def header_map(cells: list[str]) -> list[tuple[str, str]] | None:
     """[(kind, name)] for a header row, or None when the row is data.
@@ -266,8 +296,19 @@ def validated(rows: Iterable[list[str]], report: Report, variable_names: list[st
 
 # --- storing ----------------------------------------------------------------
 
-RECIPIENT_COLUMNS = ["share_id", "cpr_hmac", "cpr_masked", "first_name", "last_name", "name_folded", "language",
-                     "variables", "token", "state", "import_id"]
+RECIPIENT_COLUMNS = [
+    "share_id",
+    "cpr_hmac",
+    "cpr_masked",
+    "first_name",
+    "last_name",
+    "name_folded",
+    "language",
+    "variables",
+    "token",
+    "state",
+    "import_id",
+]
 CPR_COLUMNS = ["share_id", "cpr_hmac", "cpr_encrypted"]
 
 
@@ -275,13 +316,28 @@ def _store(share: Share, rows: Iterable[ValidRow], import_id: int | None) -> Non
     """Recipients and their encrypted CPRs, streamed; a CPR the share has
     already is skipped in both tables (the share's de-duplication)."""
     encrypt, cpr_hash = encryptor(), hasher(CPR_HASH_PURPOSE)
-    records = ({"share_id": share.id, "cpr_hmac": cpr_hash(r.cpr), "cpr_encrypted": encrypt(r.cpr),
-                "cpr_masked": mask_cpr(r.cpr), "first_name": r.first_name, "last_name": r.last_name,
-                "name_folded": fold(f"{r.first_name} {r.last_name}"), "language": r.language,
-                "variables": r.variables, "token": new_token(), "state": RecipientState.PENDING.value,
-                "import_id": import_id} for r in rows)
-    insert_skipping_conflicts(records, [(Recipient.__table__, RECIPIENT_COLUMNS), (RecipientCpr.__table__, CPR_COLUMNS)],
-                              conflict=["share_id", "cpr_hmac"])
+    records = (
+        {
+            "share_id": share.id,
+            "cpr_hmac": cpr_hash(r.cpr),
+            "cpr_encrypted": encrypt(r.cpr),
+            "cpr_masked": mask_cpr(r.cpr),
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "name_folded": fold(f"{r.first_name} {r.last_name}"),
+            "language": r.language,
+            "variables": r.variables,
+            "token": new_token(),
+            "state": RecipientState.PENDING.value,
+            "import_id": import_id,
+        }
+        for r in rows
+    )
+    insert_skipping_conflicts(
+        records,
+        [(Recipient.__table__, RECIPIENT_COLUMNS), (RecipientCpr.__table__, CPR_COLUMNS)],
+        conflict=["share_id", "cpr_hmac"],
+    )
 
 
 def import_rows(share: Share, rows: Iterable[list[str]], source: ImportSource, filename: str = "") -> RecipientImport:
@@ -304,8 +360,9 @@ def import_rows(share: Share, rows: Iterable[list[str]], source: ImportSource, f
     _store(share, valid_rows(), imp.id)
     if report.rows == 0:
         raise ImportRefused(FileError.EMPTY)
-    stored = db.session.scalar(select(func.count()).select_from(Recipient).where(
-        Recipient.share_id == share.id, Recipient.import_id == imp.id))
+    stored = db.session.scalar(
+        select(func.count()).select_from(Recipient).where(Recipient.share_id == share.id, Recipient.import_id == imp.id)
+    )
     imp.rows, imp.valid, imp.failed, imp.failures = report.rows, stored, report.failed, report.failures
     imp.duplicates = report.valid - stored
     if names:

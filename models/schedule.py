@@ -5,6 +5,7 @@ starts) is refused; one that exists twice (when it ends) means the first.
 A reminder "N days after" keeps the invitation's wall-clock time across a
 change of daylight-saving time.
 """
+
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -49,7 +50,9 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(LOCAL)
 
 
-def plan(invitation_at: datetime | None, reminders: list[tuple[str, int | None, datetime | None]]) -> list[PlannedRound]:
+def plan(
+    invitation_at: datetime | None, reminders: list[tuple[str, int | None, datetime | None]]
+) -> list[PlannedRound]:
     """The rounds of a share: the invitation (None: now) and its reminders,
     each (mode, days, at). Validation of order and range is the form's."""
     start = invitation_at or utcnow()

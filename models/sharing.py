@@ -7,6 +7,7 @@ to three reminders) in one transaction; the worker sends each round in chunks
 and writes one `Delivery` per recipient and round. Once no round is pending,
 the recipients' CPRs are deleted (`forget_cprs`).
 """
+
 import logging
 import re
 import uuid
@@ -14,11 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import (JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select,
-                        update)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
-
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
@@ -50,8 +49,15 @@ class SendState(StrEnum):
 
     @property
     def label(self) -> str:
-        return str({SendState.SCHEDULED: _l("Scheduled"), SendState.RUNNING: _l("Sending"), SendState.DONE: _l("Sent"),
-                    SendState.CANCELLED: _l("Cancelled"), SendState.FAILED: _l("Stopped by an error")}[self])
+        return str(
+            {
+                SendState.SCHEDULED: _l("Scheduled"),
+                SendState.RUNNING: _l("Sending"),
+                SendState.DONE: _l("Sent"),
+                SendState.CANCELLED: _l("Cancelled"),
+                SendState.FAILED: _l("Stopped by an error"),
+            }[self]
+        )
 
 
 PENDING_STATES = (SendState.SCHEDULED, SendState.RUNNING)
@@ -77,15 +83,17 @@ class CancelReason(StrEnum):
 
     @property
     def label(self) -> str:
-        return str({
-            CancelReason.ACCESS_REVOKED: _l("an administrator removed your access to Digital Post"),
-            CancelReason.INTEGRATION_DEACTIVATED: _l("an administrator deactivated Digital Post"),
-            CancelReason.CANCELLED_BY_MEMBER: _l("you cancelled it"),
-            CancelReason.SURVEY_CLOSED: _l("the survey was closed"),
-            CancelReason.NO_ACCESS: _l("you no longer had access to Digital Post"),
-            CancelReason.INTEGRATION_OFF: _l("Digital Post was not enabled for the organization"),
-            CancelReason.SURVEY_NOT_OPEN: _l("the survey was not open"),
-        }[self])
+        return str(
+            {
+                CancelReason.ACCESS_REVOKED: _l("an administrator removed your access to Digital Post"),
+                CancelReason.INTEGRATION_DEACTIVATED: _l("an administrator deactivated Digital Post"),
+                CancelReason.CANCELLED_BY_MEMBER: _l("you cancelled it"),
+                CancelReason.SURVEY_CLOSED: _l("the survey was closed"),
+                CancelReason.NO_ACCESS: _l("you no longer had access to Digital Post"),
+                CancelReason.INTEGRATION_OFF: _l("Digital Post was not enabled for the organization"),
+                CancelReason.SURVEY_NOT_OPEN: _l("the survey was not open"),
+            }[self]
+        )
 
     @classmethod
     def label_of(cls, code: str | None) -> str:
@@ -97,18 +105,20 @@ class CancelReason(StrEnum):
 
 def error_label(code: str | None) -> str:
     """Why a message or a round failed, from the gateway's error codes."""
-    return str({
-        "recipient_exempt": _l("exempt from Digital Post"),
-        "recipient_not_found": _l("not known by Digital Post"),
-        "unavailable": _l("Digital Post did not answer"),
-        "rate_limited": _l("Digital Post was busy"),
-        "invalid_api_key": _l("Digital Post refused the organization's API key"),
-        "sender_not_authorized": _l("the sender CVR may not send with the API key"),
-        "invalid_memo": _l("the message could not be read by Digital Post"),
-        "cpr_deleted": _l("the CPR number was already deleted"),
-        "delivery_failed": _l("Digital Post could not deliver it"),
-        "internal_error": _l("an internal error"),
-    }.get(code or "", _l("an unknown error")))
+    return str(
+        {
+            "recipient_exempt": _l("exempt from Digital Post"),
+            "recipient_not_found": _l("not known by Digital Post"),
+            "unavailable": _l("Digital Post did not answer"),
+            "rate_limited": _l("Digital Post was busy"),
+            "invalid_api_key": _l("Digital Post refused the organization's API key"),
+            "sender_not_authorized": _l("the sender CVR may not send with the API key"),
+            "invalid_memo": _l("the message could not be read by Digital Post"),
+            "cpr_deleted": _l("the CPR number was already deleted"),
+            "delivery_failed": _l("Digital Post could not deliver it"),
+            "internal_error": _l("an internal error"),
+        }.get(code or "", _l("an unknown error"))
+    )
 
 
 class RecipientState(StrEnum):
@@ -121,9 +131,16 @@ class RecipientState(StrEnum):
 
     @property
     def label(self) -> str:
-        return str({RecipientState.PENDING: _l("Scheduled"), RecipientState.SENT: _l("Sent"),
-                    RecipientState.DELIVERED: _l("Delivered"), RecipientState.FAILED: _l("Failed"), RecipientState.RESPONDED: _l("Responded"),
-                    RecipientState.DECLINED: _l("Declined")}[self])
+        return str(
+            {
+                RecipientState.PENDING: _l("Scheduled"),
+                RecipientState.SENT: _l("Sent"),
+                RecipientState.DELIVERED: _l("Delivered"),
+                RecipientState.FAILED: _l("Failed"),
+                RecipientState.RESPONDED: _l("Responded"),
+                RecipientState.DECLINED: _l("Declined"),
+            }[self]
+        )
 
 
 class DeliveryState(StrEnum):
@@ -150,8 +167,7 @@ class Share(db.Model):
 
     survey = relationship("Survey")
     membership = relationship("Membership")
-    rounds = relationship("ScheduledSend", order_by="ScheduledSend.send_at", lazy="selectin",
-                          back_populates="share")
+    rounds = relationship("ScheduledSend", order_by="ScheduledSend.send_at", lazy="selectin", back_populates="share")
 
     @property
     def is_draft(self) -> bool:
@@ -269,8 +285,10 @@ class Delivery(db.Model):
     """One recipient in one round. The messageUUID derives from both, so a
     retried or repeated job can never deliver twice."""
 
-    __table_args__ = (UniqueConstraint("round_id", "recipient_id"),
-                      Index("ix_delivery_round_state", "round_id", "state", "id"))
+    __table_args__ = (
+        UniqueConstraint("round_id", "recipient_id"),
+        Index("ix_delivery_round_state", "round_id", "state", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No foreign keys: a round inserts up to 100,000 rows in one statement.
@@ -306,18 +324,29 @@ class RecipientImport(db.Model):
 
 # --- the draft ----------------------------------------------------------------
 
+
 def start_share(survey, membership) -> Share:
     """A new draft share of the survey by the member. Drafts abandoned for a
     day are deleted, with their recipients, when the member starts another."""
-    stale = db.session.scalars(select(Share.id).where(
-        Share.membership_id == membership.id, Share.state == ShareState.DRAFT,
-        Share.created_at < utcnow() - timedelta(days=1))).all()
+    stale = db.session.scalars(
+        select(Share.id).where(
+            Share.membership_id == membership.id,
+            Share.state == ShareState.DRAFT,
+            Share.created_at < utcnow() - timedelta(days=1),
+        )
+    ).all()
     if stale:  # explicitly: SQLite here does not enforce ON DELETE CASCADE
         for table in (Recipient.__table__, RecipientCpr.__table__, RecipientImport.__table__):
             db.session.execute(table.delete().where(table.c.share_id.in_(stale)))
         db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
-    share = Share(org_id=survey.org_id, survey_id=survey.id, membership_id=membership.id,
-                  state=ShareState.DRAFT, language="da", variables=[])
+    share = Share(
+        org_id=survey.org_id,
+        survey_id=survey.id,
+        membership_id=membership.id,
+        state=ShareState.DRAFT,
+        language="da",
+        variables=[],
+    )
     db.session.add(share)
     return share
 
@@ -326,8 +355,7 @@ def listed(share_id: int):
     """The draft's recipients that are on its list: typed in, or from an
     accepted import. (A confirmed share holds no others.)"""
     accepted = select(RecipientImport.id).where(RecipientImport.share_id == share_id, RecipientImport.accepted)
-    return and_(Recipient.share_id == share_id,
-                or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted)))
+    return and_(Recipient.share_id == share_id, or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted)))
 
 
 def recipient_count(share_id: int, listed_only: bool = True) -> int:
@@ -344,8 +372,9 @@ def accept_import(share: Share, imp: RecipientImport) -> int:
 def _delete_recipients(share_id: int, *conditions) -> None:
     """Recipients of the share that match, with their encrypted CPRs."""
     hmacs = select(Recipient.cpr_hmac).where(Recipient.share_id == share_id, *conditions)
-    db.session.execute(RecipientCpr.__table__.delete().where(
-        RecipientCpr.share_id == share_id, RecipientCpr.cpr_hmac.in_(hmacs)))
+    db.session.execute(
+        RecipientCpr.__table__.delete().where(RecipientCpr.share_id == share_id, RecipientCpr.cpr_hmac.in_(hmacs))
+    )
     db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share_id, *conditions))
 
 
@@ -387,6 +416,7 @@ def merge(text: str, recipient: "Recipient | dict") -> str:
 
 # --- confirming, cancelling, status ------------------------------------------
 
+
 @dataclass
 class PlannedRound:
     kind: RoundKind
@@ -402,7 +432,9 @@ class ConfirmOutcome(StrEnum):
     SURVEY_NOT_OPEN = "survey_not_open"
 
 
-def confirm_share(share: Share, rounds: list[PlannedRound], may_share: bool) -> tuple[ConfirmOutcome, list[ScheduledSend]]:
+def confirm_share(
+    share: Share, rounds: list[PlannedRound], may_share: bool
+) -> tuple[ConfirmOutcome, list[ScheduledSend]]:
     """Turn the draft into its rounds, in the caller's transaction. The draft
     flips by a conditional UPDATE, so a double click confirms once."""
     if not share.is_draft:
@@ -416,15 +448,26 @@ def confirm_share(share: Share, rounds: list[PlannedRound], may_share: bool) -> 
     if not recipient_count(share.id):
         return ConfirmOutcome.NO_RECIPIENTS, []
     flipped = db.session.execute(
-        update(Share).where(Share.id == share.id, Share.state == ShareState.DRAFT)
-        .values(state=ShareState.CONFIRMED, confirmed_at=utcnow()).execution_options(synchronize_session=False)
+        update(Share)
+        .where(Share.id == share.id, Share.state == ShareState.DRAFT)
+        .values(state=ShareState.CONFIRMED, confirmed_at=utcnow())
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not flipped:
         return ConfirmOutcome.ALREADY_CONFIRMED, []
     # Rows of imports the member never accepted are not part of the share.
     _delete_recipients(share.id, ~listed(share.id))
-    created = [ScheduledSend(org_id=share.org_id, share_id=share.id, membership_id=share.membership_id,
-                             kind=r.kind, send_at=r.send_at, state=SendState.SCHEDULED) for r in rounds]
+    created = [
+        ScheduledSend(
+            org_id=share.org_id,
+            share_id=share.id,
+            membership_id=share.membership_id,
+            kind=r.kind,
+            send_at=r.send_at,
+            state=SendState.SCHEDULED,
+        )
+        for r in rounds
+    ]
     db.session.add_all(created)
     db.session.flush()
     for r in created:
@@ -476,22 +519,31 @@ def cancel_share(share: Share) -> int:
 def forget_cprs(share_id: int) -> bool:
     """Retention: once no round of the share is pending, delete its
     recipients' encrypted CPRs. Names, states and answers stay."""
-    pending = db.session.scalar(select(func.count()).select_from(ScheduledSend).where(
-        ScheduledSend.share_id == share_id, ScheduledSend.state.in_(PENDING_STATES)))
+    pending = db.session.scalar(
+        select(func.count())
+        .select_from(ScheduledSend)
+        .where(ScheduledSend.share_id == share_id, ScheduledSend.state.in_(PENDING_STATES))
+    )
     if pending:
         return False
     db.session.execute(RecipientCpr.__table__.delete().where(RecipientCpr.share_id == share_id))
-    db.session.execute(update(Share).where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
-                       .values(cprs_deleted_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Share)
+        .where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
+        .values(cprs_deleted_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return True
 
 
 def state_counts(share: Share) -> dict[str, int]:
     """Recipients by state, plus delivery outcomes of the rounds. Pending
     recipients of a cancelled invitation count as cancelled."""
-    counts = dict(db.session.execute(
-        select(Recipient.state, func.count()).where(Recipient.share_id == share.id)
-        .group_by(Recipient.state)).all())
+    counts = dict(
+        db.session.execute(
+            select(Recipient.state, func.count()).where(Recipient.share_id == share.id).group_by(Recipient.state)
+        ).all()
+    )
     result = {s.value: counts.get(s.value, 0) for s in RecipientState}
     result["total"] = sum(counts.values())
     invitation = share.invitation
@@ -499,15 +551,28 @@ def state_counts(share: Share) -> dict[str, int]:
     if invitation is not None and invitation.state in (SendState.CANCELLED, SendState.FAILED):
         result["cancelled"] = result["pending"]
         result["pending"] = 0
-    result["reminded"] = db.session.scalar(
-        select(func.count()).select_from(Delivery).join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
-        .where(ScheduledSend.share_id == share.id, ScheduledSend.kind == RoundKind.REMINDER,
-               Delivery.state == DeliveryState.SENT)) if len(share.rounds) > 1 else 0
+    result["reminded"] = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
+            .where(
+                ScheduledSend.share_id == share.id,
+                ScheduledSend.kind == RoundKind.REMINDER,
+                Delivery.state == DeliveryState.SENT,
+            )
+        )
+        if len(share.rounds) > 1
+        else 0
+    )
     return result
 
 
 def failure_reasons(share: Share) -> dict[str, int]:
-    return dict(db.session.execute(
-        select(Recipient.error, func.count()).where(Recipient.share_id == share.id,
-                                                    Recipient.state == RecipientState.FAILED)
-        .group_by(Recipient.error)).all())
+    return dict(
+        db.session.execute(
+            select(Recipient.error, func.count())
+            .where(Recipient.share_id == share.id, Recipient.state == RecipientState.FAILED)
+            .group_by(Recipient.error)
+        ).all()
+    )

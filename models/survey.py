@@ -4,15 +4,15 @@ A survey is answered on a public page without login: through the survey's
 anonymous link, or through a recipient's personal link (models.sharing), which
 takes one answer and marks the recipient as responded so reminders skip them.
 """
+
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from flask_babel import lazy_gettext as _l
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
@@ -33,7 +33,9 @@ class SurveyState(StrEnum):
 
     @property
     def label(self) -> str:
-        return str({SurveyState.DRAFT: _l("Draft"), SurveyState.OPEN: _l("Open"), SurveyState.CLOSED: _l("Closed")}[self])
+        return str(
+            {SurveyState.DRAFT: _l("Draft"), SurveyState.OPEN: _l("Open"), SurveyState.CLOSED: _l("Closed")}[self]
+        )
 
 
 class QuestionKind(StrEnum):
@@ -63,8 +65,9 @@ class Survey(db.Model):
 
     owner = relationship("User")
     organization = relationship("Organization")
-    questions = relationship("Question", order_by="Question.position", lazy="selectin",
-                             cascade="all, delete-orphan", back_populates="survey")
+    questions = relationship(
+        "Question", order_by="Question.position", lazy="selectin", cascade="all, delete-orphan", back_populates="survey"
+    )
 
     @property
     def is_open(self) -> bool:
@@ -122,10 +125,16 @@ class Answer(db.Model):
 
 # --- verbs -------------------------------------------------------------------
 
+
 def add_question(survey: Survey, kind: str, text: str, options: list[str]) -> Question:
     position = max((q.position for q in survey.questions), default=0) + 1
-    question = Question(survey=survey, kind=kind, text=text, position=position,
-                        options=options if kind == QuestionKind.SINGLE_CHOICE else [])
+    question = Question(
+        survey=survey,
+        kind=kind,
+        text=text,
+        position=position,
+        options=options if kind == QuestionKind.SINGLE_CHOICE else [],
+    )
     db.session.add(question)
     return question
 
@@ -147,8 +156,9 @@ def close_survey(survey: Survey) -> int:
         return 0
     survey.state = SurveyState.CLOSED
     survey.closed_at = utcnow()
-    return cancel_scheduled_sends(survey.org_id, CancelReason.SURVEY_CLOSED,
-                                  share_ids=select(Share.id).where(Share.survey_id == survey.id))
+    return cancel_scheduled_sends(
+        survey.org_id, CancelReason.SURVEY_CLOSED, share_ids=select(Share.id).where(Share.survey_id == survey.id)
+    )
 
 
 class AnswerError(ValueError):
@@ -214,12 +224,14 @@ def decline(recipient) -> bool:
     """The recipient does not want to take part: no more reminders."""
     from models.sharing import Recipient, RecipientState
 
-    return bool(db.session.execute(
-        update(Recipient)
-        .where(Recipient.id == recipient.id, Recipient.responded_at.is_(None), Recipient.declined_at.is_(None))
-        .values(declined_at=utcnow(), state=RecipientState.DECLINED)
-        .execution_options(synchronize_session=False)
-    ).rowcount)
+    return bool(
+        db.session.execute(
+            update(Recipient)
+            .where(Recipient.id == recipient.id, Recipient.responded_at.is_(None), Recipient.declined_at.is_(None))
+            .values(declined_at=utcnow(), state=RecipientState.DECLINED)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
 
 
 @dataclass
@@ -231,17 +243,26 @@ class QuestionResult:
 
 def results(survey: Survey, text_limit: int = 200) -> list[QuestionResult]:
     """Counts per option and the latest free-text answers, per question."""
-    counts = {(q, o): n for q, o, n in db.session.execute(
-        select(Answer.question_id, Answer.option_index, func.count())
-        .join(Response, Response.id == Answer.response_id)
-        .where(Response.survey_id == survey.id, Answer.option_index.is_not(None))
-        .group_by(Answer.question_id, Answer.option_index))}
+    counts = {
+        (q, o): n
+        for q, o, n in db.session.execute(
+            select(Answer.question_id, Answer.option_index, func.count())
+            .join(Response, Response.id == Answer.response_id)
+            .where(Response.survey_id == survey.id, Answer.option_index.is_not(None))
+            .group_by(Answer.question_id, Answer.option_index)
+        )
+    }
     out = []
     for question in survey.questions:
         texts = []
         if not question.is_choice:
             texts = db.session.scalars(
-                select(Answer.text).where(Answer.question_id == question.id, Answer.text.is_not(None))
-                .order_by(Answer.id.desc()).limit(text_limit)).all()
-        out.append(QuestionResult(question, [counts.get((question.id, i), 0) for i in range(len(question.options))], texts))
+                select(Answer.text)
+                .where(Answer.question_id == question.id, Answer.text.is_not(None))
+                .order_by(Answer.id.desc())
+                .limit(text_limit)
+            ).all()
+        out.append(
+            QuestionResult(question, [counts.get((question.id, i), 0) for i in range(len(question.options))], texts)
+        )
     return out

@@ -1,4 +1,5 @@
 """The sandbox gateway app. Run: flask --app sandbox.app run --port 5001"""
+
 import os
 import sys
 
@@ -49,15 +50,23 @@ def create_app(**overrides) -> Flask:
     app.config["SANDBOX_DEV_KEYS"] = keys if not app.config["SANDBOX_API_KEYS"] else {}
 
     db.init_app(app)
-    Babel(app, locale_selector=lambda: request.cookies.get("sandbox_language", "da")
-          if request.cookies.get("sandbox_language") in ("da", "en") else "da")
+    Babel(
+        app,
+        locale_selector=lambda: (
+            request.cookies.get("sandbox_language", "da")
+            if request.cookies.get("sandbox_language") in ("da", "en")
+            else "da"
+        ),
+    )
     app.extensions["sandbox_rate_limiter"] = gateway.SendRateLimiter()
     app.register_blueprint(gateway.bp)
     app.register_blueprint(mailbox.bp)
 
     @app.after_request
     def headers(response):
-        response.headers["Content-Security-Policy"] = "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 

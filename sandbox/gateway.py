@@ -1,4 +1,5 @@
-"""The gateway API of ../shared/digital-post-gateway.md, version 1."""
+"""The gateway API of docs/digital-post-gateway.md, version 1."""
+
 import hashlib
 import hmac
 import json
@@ -26,7 +27,7 @@ def error(status: int, code: str, **extra):
 
 def bearer_key() -> str:
     header = request.headers.get("Authorization", "")
-    return header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+    return header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
 
 
 def key_id(api_key: str) -> str:

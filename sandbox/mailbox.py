@@ -1,7 +1,9 @@
 """Citizens' mailboxes: a page per CPR as a citizen would see it, and JSON for tests."""
+
 from flask import Blueprint, abort, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
 from digitalpost.identifiers import InvalidCPR, mask_cpr, normalize_cpr
 from sandbox.models import DeliveredMessage, db
@@ -47,8 +49,9 @@ def show(cpr):
         cpr = normalize_cpr(cpr)
     except InvalidCPR as exc:
         return render_template("mailbox_ask.html", error=cpr_error(exc), typed=""), 400
-    return render_template("mailbox.html", cpr=cpr, masked=mask_cpr(cpr), messages=delivered_to(cpr),
-                           plain_text=plain_text)
+    return render_template(
+        "mailbox.html", cpr=cpr, masked=mask_cpr(cpr), messages=delivered_to(cpr), plain_text=plain_text
+    )
 
 
 @bp.get("/sandbox/api/mailbox/<cpr>")

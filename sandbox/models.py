@@ -1,4 +1,5 @@
 """The sandbox's own tables, in its own SQLite file (not Postbud's database)."""
+
 from datetime import datetime, timedelta, timezone
 
 from flask_sqlalchemy import SQLAlchemy

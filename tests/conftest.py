@@ -7,6 +7,7 @@
 - Redis: REDIS_URL when set, otherwise the embedded server. The tests flush
   the Redis database they are given, so never point them at one that matters.
 """
+
 import os
 import re
 import tempfile
@@ -64,15 +65,19 @@ def redis_url():
 
 # --- the sandbox gateway -------------------------------------------------------
 
-SANDBOX_KEY = "test-key-1"            # bound to CVR 13585628 and 12345674
-OTHER_KEY = "test-key-2"              # bound to CVR 29190003 only
+SANDBOX_KEY = "test-key-1"  # bound to CVR 13585628 and 12345674
+OTHER_KEY = "test-key-2"  # bound to CVR 29190003 only
 SENDER_CVR = "13585628"
-UNBOUND_CVR = "12345682"              # a valid CVR no key is bound to
+UNBOUND_CVR = "12345682"  # a valid CVR no key is bound to
 CITIZEN_CPR = "0101901234"
 EXEMPT_CPR = "0202801234"
 UNKNOWN_CPR = "0303701234"
-SANDBOX_FAULTS = {"SANDBOX_FAIL_RATE": 0.0, "SANDBOX_LATENCY_MS": 0, "SANDBOX_RATE_LIMIT": 0,
-                  "SANDBOX_DELIVERY_DELAY_MS": 0}
+SANDBOX_FAULTS = {
+    "SANDBOX_FAIL_RATE": 0.0,
+    "SANDBOX_LATENCY_MS": 0,
+    "SANDBOX_RATE_LIMIT": 0,
+    "SANDBOX_DELIVERY_DELAY_MS": 0,
+}
 
 
 class LiveSandbox:
@@ -85,7 +90,8 @@ class LiveSandbox:
 
     def reset(self):
         """Faults off and every mailbox empty, so each test starts clean."""
-        from sandbox.models import DeliveredMessage, db as sandbox_db
+        from sandbox.models import DeliveredMessage
+        from sandbox.models import db as sandbox_db
 
         self.app.config.update(SANDBOX_FAULTS)
         self.app.extensions["sandbox_rate_limiter"].__init__()
@@ -143,18 +149,21 @@ def migrated(database_url, redis_url):
 
 
 def app_config(database_url, redis_url, **extra):
-    return {**dict(
-        TESTING=True,
-        SQLALCHEMY_DATABASE_URI=database_url,
-        REDIS_URL=redis_url,
-        SESSION_COOKIE_SECURE=False,
-        REMEMBER_COOKIE_SECURE=False,
-        RQ_QUEUE="postbud-test",
-        VERIFICATION_RETRY_INTERVALS=[0, 0],
-        DELIVERY_CHECK_DELAYS=[0],  # one look at once, in the same burst of the worker
-        # scrypt costs ~0.3 s a hash; the tests hash for every user they make.
-        PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
-    ), **extra}
+    return {
+        **dict(
+            TESTING=True,
+            SQLALCHEMY_DATABASE_URI=database_url,
+            REDIS_URL=redis_url,
+            SESSION_COOKIE_SECURE=False,
+            REMEMBER_COOKIE_SECURE=False,
+            RQ_QUEUE="postbud-test",
+            VERIFICATION_RETRY_INTERVALS=[0, 0],
+            DELIVERY_CHECK_DELAYS=[0],  # one look at once, in the same burst of the worker
+            # scrypt costs ~0.3 s a hash; the tests hash for every user they make.
+            PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
+        ),
+        **extra,
+    }
 
 
 class IsolatedClient(FlaskClient):
@@ -223,6 +232,7 @@ def run_jobs(app):
 
 
 # --- data -----------------------------------------------------------------
+
 
 @pytest.fixture
 def make_org(app):
@@ -327,6 +337,7 @@ def as_member(client, member):
 
 # --- live server and headless Chromium --------------------------------------
 
+
 @pytest.fixture
 def live_server(app):
     """The app served over real HTTP on a free port, in a thread."""
@@ -334,7 +345,9 @@ def live_server(app):
 
     from werkzeug.serving import make_server
 
-    server_app = create_app(**{k: app.config[k] for k in app_config(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"])})
+    server_app = create_app(
+        **{k: app.config[k] for k in app_config(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"])}
+    )
     for key in ("RQ_QUEUE", "DIGITAL_POST_API_URL", "PUBLIC_BASE_URL"):
         server_app.config[key] = app.config[key]
     app.extensions["live_app"] = server_app  # for a test that breaks what the server uses
@@ -349,8 +362,13 @@ def live_server(app):
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -375,8 +393,10 @@ def page(chromium, live_server, request):
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # 4xx answers to bad input are expected; anything else logged as an error is not.
-    page.on("console", lambda msg: msg.type == "error" and not re.search(r"status of 4\d\d", msg.text)
-            and errors.append(msg.text))
+    page.on(
+        "console",
+        lambda msg: msg.type == "error" and not re.search(r"status of 4\d\d", msg.text) and errors.append(msg.text),
+    )
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True, caret="initial")
@@ -393,6 +413,7 @@ def browser_login(page, user, password=PASSWORD):
 
 
 # --- member access -----------------------------------------------------------
+
 
 @pytest.fixture
 def active_integration(org, admin):
@@ -416,6 +437,7 @@ def active_integration(org, admin):
 @pytest.fixture
 def make_members(app):
     """Many members at once, without passwords (they never log in)."""
+
     def make(org, names, department="Sundhed", role=Role.MEMBER, prefix="m"):
         members = []
         for i, name in enumerate(names):
@@ -447,8 +469,14 @@ def make_scheduled_send(app):
         db.session.add(share)
         db.session.flush()
         job = get_queue().enqueue_in(timedelta(hours=hours), print, "placeholder send") if with_job else None
-        send = ScheduledSend(org_id=org.id, share_id=share.id, membership_id=membership.id, state=state,
-                             send_at=utcnow() + timedelta(hours=hours), rq_job_id=job.id if job else None)
+        send = ScheduledSend(
+            org_id=org.id,
+            share_id=share.id,
+            membership_id=membership.id,
+            state=state,
+            send_at=utcnow() + timedelta(hours=hours),
+            rq_job_id=job.id if job else None,
+        )
         db.session.add(send)
         db.session.commit()
         return send, job

@@ -1,8 +1,10 @@
 """Member access over HTTP with HTMX headers: the table, selection, grant, revoke."""
+
 import json
 import re
 
 import pytest
+
 from conftest import Session, scheduled_job_ids
 from models import AuditEvent, AuditEventMember, DigitalPostAccess, Membership, Role, SendState, db
 
@@ -16,8 +18,9 @@ def url(org, path="/"):
 def table(s, org, view="add", **args):
     """GET the table fragment as the filter form does."""
     path = {"add": "/add", "remove": "/remove", "access": "/"}[view]
-    response = s.client.get(url(org, path), query_string=args,
-                            headers={"HX-Request": "true", "HX-Target": "member-table"})
+    response = s.client.get(
+        url(org, path), query_string=args, headers={"HX-Request": "true", "HX-Target": "member-table"}
+    )
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
@@ -121,13 +124,16 @@ def test_add_grants_the_selection_with_count_and_message_in_one_response(as_admi
     assert access_ids(org) == {members[0].id, members[1].id}
     event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
     assert event.actor_id == admin.id and event.details["count"] == 2
-    whom = set(db.session.scalars(db.select(AuditEventMember.membership_id).where(AuditEventMember.event_id == event.id)))
+    whom = set(
+        db.session.scalars(db.select(AuditEventMember.membership_id).where(AuditEventMember.event_id == event.id))
+    )
     assert whom == {members[0].id, members[1].id}
 
 
 def post_add(s, org):
-    return s.client.post(url(org, "/add"), headers={"HX-Request": "true", "HX-Target": "member-table",
-                                                    "X-CSRFToken": s.token})
+    return s.client.post(
+        url(org, "/add"), headers={"HX-Request": "true", "HX-Target": "member-table", "X-CSRFToken": s.token}
+    )
 
 
 def test_select_all_matching_is_bound_to_the_filter_it_was_made_with(as_admin, org, make_members):
@@ -172,8 +178,9 @@ def test_members_who_left_meanwhile_are_skipped_and_reported(as_admin, org, make
     db.session.delete(db.session.get(Membership, members[0].id))
     db.session.commit()
     response = post_add(as_admin, org)
-    assert flash_text(response) == ("1 medlem har nu adgang. "
-                                    "1 valgt medlem blev sprunget over: ikke længere i organisationen.")
+    assert flash_text(response) == (
+        "1 medlem har nu adgang. 1 valgt medlem blev sprunget over: ikke længere i organisationen."
+    )
     assert access_ids(org) == {members[1].id}
 
 
@@ -193,8 +200,9 @@ def grant(org, members, actor):
     db.session.commit()
 
 
-def test_remove_via_actions_cancels_scheduled_sends_and_their_jobs(as_admin, org, admin, make_members,
-                                                                   make_scheduled_send):
+def test_remove_via_actions_cancels_scheduled_sends_and_their_jobs(
+    as_admin, org, admin, make_members, make_scheduled_send
+):
     members = make_members(org, ["Bo Berg", "Anna Ager", "Carl Cort"])
     grant(org, members, admin)
     send, job = make_scheduled_send(org, members[0])
@@ -264,7 +272,7 @@ def test_grant_without_csrf_token_is_refused(as_admin, org, make_members):
 def test_search_short_and_long_queries_and_follows_renames(as_admin, org, make_members):
     (bo,) = make_members(org, ["Bo Berg"])
     make_members(org, ["Hanne Holm"], prefix="h")
-    assert names_in(table(as_admin, org, q="bo")) == ["Bo Berg"]            # under three characters: a scan
+    assert names_in(table(as_admin, org, q="bo")) == ["Bo Berg"]  # under three characters: a scan
     assert names_in(table(as_admin, org, q="ANNE")) == ["Anne Admin", "Hanne Holm"]  # the trigram index
     user = bo.user
     user.name = "Bodil Østergaard"

@@ -1,4 +1,5 @@
 """Login, logout, rate limiting, CSRF and the language switch."""
+
 from conftest import PASSWORD, Session
 from models import User, db
 

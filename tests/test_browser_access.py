@@ -1,4 +1,5 @@
 """Member access and deactivation in headless Chromium, as the help pages describe."""
+
 import re
 
 import pytest

@@ -1,4 +1,5 @@
 """End to end in headless Chromium: log in and reach the settings page."""
+
 import re
 
 import pytest

@@ -1,6 +1,7 @@
 """The failure states of issue 9 as an admin sees them, in headless Chromium
 at desktop and phone width, with axe-core: a mail that may have arrived, and
 the member table while Redis is down."""
+
 import re
 
 import pytest

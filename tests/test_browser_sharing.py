@@ -2,6 +2,7 @@
 page to the message in the sandbox mailbox, and an answer through its link.
 In Danish at desktop width and in English at phone width, with axe-core on
 every step and no page that scrolls sideways."""
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
@@ -15,16 +16,48 @@ from models.survey import QuestionKind, SurveyState, add_question
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("active_integration")]
 
 LABELS = {
-    "da": dict(send="Send med Digital Post", manual="Manuelt", paste="Kopier/sæt ind", upload="Upload",
-               cpr="CPR", first="Fornavn", add_one="Tilføj modtager", add_many="Tilføj modtagere", next="Næste",
-               subject="Emne", body="Besked", reminder="Tilføj påmindelse", confirm="Send invitationer",
-               submit="Indsend", thanks="Tak. Dit svar er gemt.", count="3 modtagere på listen",
-               file="CSV- eller Excel-fil", sent="Sendt", answer="Besvar spørgeskemaet"),
-    "en": dict(send="Send via Digital Post", manual="Manually", paste="Copy/paste", upload="Upload",
-               cpr="CPR", first="First name", add_one="Add recipient", add_many="Add recipients", next="Next",
-               subject="Subject", body="Message", reminder="Add reminder", confirm="Send invitations",
-               submit="Submit", thanks="Thank you. Your answer is saved.", count="3 recipients on the list",
-               file="CSV or Excel file", sent="Sent", answer="Answer the survey"),
+    "da": dict(
+        send="Send med Digital Post",
+        manual="Manuelt",
+        paste="Kopier/sæt ind",
+        upload="Upload",
+        cpr="CPR",
+        first="Fornavn",
+        add_one="Tilføj modtager",
+        add_many="Tilføj modtagere",
+        next="Næste",
+        subject="Emne",
+        body="Besked",
+        reminder="Tilføj påmindelse",
+        confirm="Send invitationer",
+        submit="Indsend",
+        thanks="Tak. Dit svar er gemt.",
+        count="3 modtagere på listen",
+        file="CSV- eller Excel-fil",
+        sent="Sendt",
+        answer="Besvar spørgeskemaet",
+    ),
+    "en": dict(
+        send="Send via Digital Post",
+        manual="Manually",
+        paste="Copy/paste",
+        upload="Upload",
+        cpr="CPR",
+        first="First name",
+        add_one="Add recipient",
+        add_many="Add recipients",
+        next="Next",
+        subject="Subject",
+        body="Message",
+        reminder="Add reminder",
+        confirm="Send invitations",
+        submit="Submit",
+        thanks="Thank you. Your answer is saved.",
+        count="3 recipients on the list",
+        file="CSV or Excel file",
+        sent="Sent",
+        answer="Answer the survey",
+    ),
 }
 PHONE = {"width": 390, "height": 844}
 
@@ -41,7 +74,8 @@ def check(page, name):
 
 @pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
 def test_member_invites_by_all_three_methods_and_a_citizen_answers(
-        language, viewport, page, live_server, app, org, admin, make_user, sandbox, run_jobs, tmp_path):
+    language, viewport, page, live_server, app, org, admin, make_user, sandbox, run_jobs, tmp_path
+):
     member = make_user(org, name="Mads Medlem", language=language)
     membership = member.membership_in(org.id)
     grant_access(org.id, admin.id, select(db.literal(membership.id)))

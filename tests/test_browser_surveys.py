@@ -1,23 +1,48 @@
 """A member's survey in headless Chromium: create it, add questions, open it,
 answer it through its anonymous link, read the responses, close it. In
 Danish at desktop width and in English at phone width, with axe-core."""
+
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
+from test_browser_sharing import PHONE, check
 
 from conftest import browser_login
-from test_browser_sharing import PHONE, check
 
 pytestmark = pytest.mark.browser
 
 LABELS = {
-    "da": dict(title="Titel", create="Opret spørgeskema", question="Spørgsmål", options="Svarmuligheder, én pr. linje",
-               add="Tilføj spørgsmål", free="Fritekst", open="Åbn for besvarelser", share="Del", close="Luk spørgeskemaet",
-               responses="Besvarelser", submit="Indsend", thanks="Tak. Dit svar er gemt.", closed="lukket"),
-    "en": dict(title="Title", create="Create survey", question="Question", options="Options, one per line",
-               add="Add question", free="Free text", open="Open for answers", share="Share", close="Close the survey",
-               responses="Responses", submit="Submit", thanks="Thank you. Your answer is saved.", closed="closed"),
+    "da": dict(
+        title="Titel",
+        create="Opret spørgeskema",
+        question="Spørgsmål",
+        options="Svarmuligheder, én pr. linje",
+        add="Tilføj spørgsmål",
+        free="Fritekst",
+        open="Åbn for besvarelser",
+        share="Del",
+        close="Luk spørgeskemaet",
+        responses="Besvarelser",
+        submit="Indsend",
+        thanks="Tak. Dit svar er gemt.",
+        closed="lukket",
+    ),
+    "en": dict(
+        title="Title",
+        create="Create survey",
+        question="Question",
+        options="Options, one per line",
+        add="Add question",
+        free="Free text",
+        open="Open for answers",
+        share="Share",
+        close="Close the survey",
+        responses="Responses",
+        submit="Submit",
+        thanks="Thank you. Your answer is saved.",
+        closed="closed",
+    ),
 }
 
 

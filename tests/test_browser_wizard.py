@@ -1,4 +1,5 @@
 """The wizard in headless Chromium, as an admin follows the help page."""
+
 import re
 
 import pytest

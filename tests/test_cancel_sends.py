@@ -1,4 +1,5 @@
 """cancel_scheduled_sends: the one function that revoke and deactivate share."""
+
 from conftest import scheduled_job_ids
 from models import SendState, db
 from models.sharing import cancel_scheduled_sends

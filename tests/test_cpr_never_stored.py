@@ -1,5 +1,6 @@
 """The admin's CPR from the wizard is never stored: not in the database, not
 in Redis (job arguments, results, failures included), not in the logs."""
+
 import logging
 import re
 import zlib
@@ -62,8 +63,9 @@ def assert_absent(cpr, text, where):
 def wizard_flow(as_admin, org, sandbox, run_jobs, cpr):
     url = f"/orgs/{org.id}/settings/digital-post"
     as_admin.post(f"{url}/setup/validate?field=cpr", {"cpr": f"{cpr[:6]}-{cpr[6:]}"}, htmx=True)
-    response = as_admin.post(f"{url}/setup", {"api_key": SANDBOX_KEY, "sender_cvr": SENDER_CVR,
-                                              "cpr": f"{cpr[:6]}-{cpr[6:]}"}, htmx=True)
+    response = as_admin.post(
+        f"{url}/setup", {"api_key": SANDBOX_KEY, "sender_cvr": SENDER_CVR, "cpr": f"{cpr[:6]}-{cpr[6:]}"}, htmx=True
+    )
     assert_absent(cpr, response.get_data(as_text=True), "the page after step 1")
     run_jobs()
     return as_admin.get(f"{url}/setup/status", htmx=True), url
@@ -74,9 +76,17 @@ def test_cpr_is_nowhere_after_a_successful_verification(as_admin, org, sandbox, 
     status, url = wizard_flow(as_admin, org, sandbox, run_jobs, CITIZEN_CPR)
     mail = sandbox.app.test_client().get(f"/sandbox/api/mailbox/{CITIZEN_CPR}").get_json()
     code = re.search(r":\s*(\d{6})\b", mail[0]["text"]).group(1)  # it did arrive
-    as_admin.post(f"{url}/setup/confirm", {"code": code, "attempt_id": re.search(
-        r'name="attempt_id" type="hidden" value="([^"]+)"', as_admin.get(f"{url}/setup/verify").get_data(as_text=True)
-    ).group(1)}, htmx=True)
+    as_admin.post(
+        f"{url}/setup/confirm",
+        {
+            "code": code,
+            "attempt_id": re.search(
+                r'name="attempt_id" type="hidden" value="([^"]+)"',
+                as_admin.get(f"{url}/setup/verify").get_data(as_text=True),
+            ).group(1),
+        },
+        htmx=True,
+    )
     assert_absent(CITIZEN_CPR, status.get_data(as_text=True), "the status fragment")
     assert_absent(CITIZEN_CPR, database_text(), "the database")
     assert_absent(CITIZEN_CPR, redis_text(), "Redis")

@@ -1,4 +1,5 @@
 """Deactivating the integration: pop-up, password, at once, every scheduled send cancelled."""
+
 import pytest
 
 from conftest import PASSWORD
@@ -21,8 +22,9 @@ def test_settings_shows_status_with_the_deactivate_control(as_admin, org):
     assert ">Status</h2>" in page and "Deaktiver integration" in page
 
 
-def test_popup_then_password_then_off_at_once(as_admin, org, admin, member, make_org, make_members,
-                                               make_scheduled_send):
+def test_popup_then_password_then_off_at_once(
+    as_admin, org, admin, member, make_org, make_members, make_scheduled_send
+):
     other_org = make_org("Andet")
     outsider_member = make_members(other_org, ["Fremmed"])[0]
     membership = db.session.scalar(db.select(Membership).where(Membership.user_id == member.id))
@@ -39,8 +41,10 @@ def test_popup_then_password_then_off_at_once(as_admin, org, admin, member, make
     assert response.headers["HX-Redirect"] == f"/orgs/{org.id}/settings/"
     off = integration(org)
     assert off.state == "disabled" and off.api_key_encrypted is None and off.deactivated_by_id == admin.id
-    assert all(s.state == SendState.CANCELLED and s.cancel_reason == "integration_deactivated"
-               for s in db.session.scalars(db.select(ScheduledSend).where(ScheduledSend.org_id == org.id)))
+    assert all(
+        s.state == SendState.CANCELLED and s.cancel_reason == "integration_deactivated"
+        for s in db.session.scalars(db.select(ScheduledSend).where(ScheduledSend.org_id == org.id))
+    )
     assert db.session.get(ScheduledSend, theirs[0].id).state == SendState.SCHEDULED
     page = as_admin.get(f"/orgs/{org.id}/settings/").get_data(as_text=True)
     assert "Medlemsadgang til Digital Post: Deaktiveret" in page and "Digital Post er deaktiveret" in page

@@ -1,6 +1,7 @@
 """The embedded Redis of a developer's machine (issue 9, item 7): it keeps
 its data on disk, comes back when it dies, and is stopped by whoever started
 it. Each test runs Postbud in its own process on its own instance/."""
+
 import os
 import subprocess
 import sys
@@ -14,9 +15,11 @@ def run_postbud(instance: Path, code: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["POSTBUD_INSTANCE_DIR"] = str(instance)
     script = "from app import create_app\napp = create_app()\nwith app.app_context():\n" + textwrap.indent(
-        textwrap.dedent(code), "    ")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
+        textwrap.dedent(code), "    "
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -24,8 +27,14 @@ def run_postbud(instance: Path, code: str) -> str:
 def flask(instance: Path, *args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["POSTBUD_INSTANCE_DIR"] = str(instance)
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def server_running(instance: Path) -> bool:
@@ -42,7 +51,9 @@ def server_running(instance: Path) -> bool:
 def test_a_scheduled_job_survives_the_server_being_killed_and_the_process_reconnects(tmp_path):
     instance = tmp_path / "instance"
     try:
-        out = run_postbud(instance, """
+        out = run_postbud(
+            instance,
+            """
             import os, signal, time
             from datetime import timedelta
             from extensions import get_queue, get_redis
@@ -59,7 +70,8 @@ def test_a_scheduled_job_survives_the_server_being_killed_and_the_process_reconn
             # The same process, the same connection pool: it starts the server again.
             print("scheduled:", get_queue().scheduled_job_registry.get_job_ids())
             print("counter:", redis.get("postbud:ratelimit:login-account:x"))
-        """)
+        """,
+        )
     finally:
         flask(instance, "embedded-redis", "stop")
     assert "save: 60 1" in out
@@ -70,18 +82,24 @@ def test_a_scheduled_job_survives_the_server_being_killed_and_the_process_reconn
 
 def test_embedded_redis_stop_stops_the_server_and_keeps_its_data(tmp_path):
     instance = tmp_path / "instance"
-    run_postbud(instance, """
+    run_postbud(
+        instance,
+        """
         from extensions import get_redis
         get_redis().set("kept", "yes")
-    """)
+    """,
+    )
     assert server_running(instance)
     result = flask(instance, "embedded-redis", "stop")
     assert result.returncode == 0 and "stopped" in result.stdout
     assert not server_running(instance)
-    out = run_postbud(instance, """
+    out = run_postbud(
+        instance,
+        """
         from extensions import get_redis
         print(get_redis().get("kept"))
-    """)
+    """,
+    )
     flask(instance, "embedded-redis", "stop")
     assert "b'yes'" in out
     assert not server_running(instance)

@@ -2,35 +2,100 @@
 NUL-byte, file-for-text and cross-organization input (issue 9, item 10):
 never a 500, and input aimed at another organization's ids changes nothing.
 Form fields also come from hypothesis."""
+
 import io
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.routing import AnyConverter
 
 from conftest import PASSWORD, Session
 from models import Recipient, RecipientImport, Survey, db
+from models.access import grant_access
 from models.recipients import ValidRow, add_one
 from models.sharing import start_share
-from models.access import grant_access
 from models.survey import QuestionKind, SurveyState, add_question
 
 HUGE = "9" * 30
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 # Every field name a form here reads, so a walk reaches the validators.
-FIELDS = ["email", "password", "language", "next", "title", "introduction", "anonymous", "kind", "prompt",
-          "options", "cpr", "first_name", "last_name", "text", "subject", "body", "preview_recipient", "when",
-          "date", "time", "action", "index", "reminders-0-mode", "reminders-0-days", "reminders-0-date",
-          "reminders-0-time", "api_key", "sender_cvr", "code", "attempt_id", "scope", "checked", "member_id",
-          "q", "department", "role", "page", "sort", "dir", "state", "field", "file"]
-PLAUSIBLE = {"email": "admin@example.dk", "password": PASSWORD, "language": "en", "title": "Overtaget",
-             "introduction": "x", "kind": "free_text", "prompt": "Hvorfor?", "cpr": "0101901234",
-             "text": "0101901234", "subject": "Emne", "body": "Tekst", "when": "now", "scope": "all",
-             "checked": "true", "api_key": "test-key-1", "sender_cvr": "13585628", "code": "123456"}
-MALFORMED_QUERY = {"page": HUGE, "q": '"*) OR 1', "sort": "password_hash", "dir": "sideways",
-                   "department": "x" * 5000, "role": "owner", "state": "evil", "field": "__class__",
-                   "method": "../../etc", "next": "//evil.example"}
+FIELDS = [
+    "email",
+    "password",
+    "language",
+    "next",
+    "title",
+    "introduction",
+    "anonymous",
+    "kind",
+    "prompt",
+    "options",
+    "cpr",
+    "first_name",
+    "last_name",
+    "text",
+    "subject",
+    "body",
+    "preview_recipient",
+    "when",
+    "date",
+    "time",
+    "action",
+    "index",
+    "reminders-0-mode",
+    "reminders-0-days",
+    "reminders-0-date",
+    "reminders-0-time",
+    "api_key",
+    "sender_cvr",
+    "code",
+    "attempt_id",
+    "scope",
+    "checked",
+    "member_id",
+    "q",
+    "department",
+    "role",
+    "page",
+    "sort",
+    "dir",
+    "state",
+    "field",
+    "file",
+]
+PLAUSIBLE = {
+    "email": "admin@example.dk",
+    "password": PASSWORD,
+    "language": "en",
+    "title": "Overtaget",
+    "introduction": "x",
+    "kind": "free_text",
+    "prompt": "Hvorfor?",
+    "cpr": "0101901234",
+    "text": "0101901234",
+    "subject": "Emne",
+    "body": "Tekst",
+    "when": "now",
+    "scope": "all",
+    "checked": "true",
+    "api_key": "test-key-1",
+    "sender_cvr": "13585628",
+    "code": "123456",
+}
+MALFORMED_QUERY = {
+    "page": HUGE,
+    "q": '"*) OR 1',
+    "sort": "password_hash",
+    "dir": "sideways",
+    "department": "x" * 5000,
+    "role": "owner",
+    "state": "evil",
+    "field": "__class__",
+    "method": "../../etc",
+    "next": "//evil.example",
+}
 
 
 def snapshot() -> dict:
@@ -48,8 +113,9 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
     other_member = make_user(other_org, name="Olga Anden")
     ids = {}
     for key, o, owner in (("own", org, member), ("other", other_org, other_member)):
-        survey = Survey(org_id=o.id, owner_id=owner.id, title="Trivsel", introduction="", anonymous=False,
-                        state=SurveyState.OPEN)
+        survey = Survey(
+            org_id=o.id, owner_id=owner.id, title="Trivsel", introduction="", anonymous=False, state=SurveyState.OPEN
+        )
         db.session.add(survey)
         question = add_question(survey, QuestionKind.FREE_TEXT, "Hvorfor?", [])
         db.session.flush()
@@ -60,9 +126,15 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
         db.session.add(imp)
         db.session.flush()
         recipient = db.session.scalar(select(Recipient).where(Recipient.share_id == share.id))
-        ids[key] = {"org_id": o.id, "survey_id": survey.id, "question_id": (question or survey.questions[0]).id,
-                    "share_id": share.id, "import_id": imp.id, "token": recipient.token,
-                    "public_token": survey.public_token}
+        ids[key] = {
+            "org_id": o.id,
+            "survey_id": survey.id,
+            "question_id": (question or survey.questions[0]).id,
+            "share_id": share.id,
+            "import_id": imp.id,
+            "token": recipient.token,
+            "public_token": survey.public_token,
+        }
     db.session.commit()
     return ids
 
@@ -138,20 +210,48 @@ def test_malformed_input_on_every_route_is_never_a_500(app, world, admin, member
             path = url_for_rule(app, rule, ours)
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 for htmx in (False, True):
-                    payload = {k: (io.BytesIO(v[0].getvalue()), v[1]) if isinstance(v, tuple) else v
-                               for k, v in data.items()}
+                    payload = {
+                        k: (io.BytesIO(v[0].getvalue()), v[1]) if isinstance(v, tuple) else v for k, v in data.items()
+                    }
                     response = request(s, method, path, data=payload, htmx=htmx, query_string=MALFORMED_QUERY)
                     assert response.status_code < 500, (body, method, path)
 
 
 text = st.text(st.characters(codec="utf-8"), max_size=300) | st.sampled_from(
-    ["", " ", "0101901234", "010190-1234", "０１０１９０１２３４", "13585628", "１３５８５６２８", "2026-02-30",
-     "25:61", "-1", HUGE, "true", "all", "none", "page", "row", "now", "later", "da", "en", "<script>",
-     "[FIRSTNAME]", "[UNKNOWN", "\u202e", "\ufeff", "a" * 5000])
+    [
+        "",
+        " ",
+        "0101901234",
+        "010190-1234",
+        "０１０１９０１２３４",
+        "13585628",
+        "１３５８５６２８",
+        "2026-02-30",
+        "25:61",
+        "-1",
+        HUGE,
+        "true",
+        "all",
+        "none",
+        "page",
+        "row",
+        "now",
+        "later",
+        "da",
+        "en",
+        "<script>",
+        "[FIRSTNAME]",
+        "[UNKNOWN",
+        "\u202e",
+        "\ufeff",
+        "a" * 5000,
+    ]
+)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(fields=st.dictionaries(st.sampled_from(FIELDS), text, max_size=8), htmx=st.booleans())
 def test_random_form_fields_on_every_post_route_are_never_a_500(app, world, admin, member, fields, htmx):
     ours = world["own"]

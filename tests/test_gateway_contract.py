@@ -1,4 +1,5 @@
 """The gateway contract, row by row: the real client over HTTP against the real sandbox."""
+
 import time
 import uuid
 
@@ -20,6 +21,7 @@ from digitalpost import (
     RecipientExempt,
     RecipientNotFound,
     SenderNotAuthorized,
+    TransientError,
 )
 
 
@@ -69,8 +71,11 @@ def test_replay_with_other_content_is_a_conflict(client):
 
 
 def test_malformed_memo_gets_invalid_memo_with_a_detail(sandbox):
-    response = httpx.post(f"{sandbox.url}/v1/messages", content=b"<memo:Message", headers={
-        "Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/xml"})
+    response = httpx.post(
+        f"{sandbox.url}/v1/messages",
+        content=b"<memo:Message",
+        headers={"Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/xml"},
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_memo" and "XML" in response.json()["detail"]
 
@@ -79,8 +84,11 @@ def test_memo_missing_a_required_element_is_refused_by_the_client_wrapper(sandbo
     from digitalpost.memo import build_memo
 
     xml = build_memo(message()).replace(b"<memo:messageType>DIGITALPOST</memo:messageType>", b"")
-    response = httpx.post(f"{sandbox.url}/v1/messages", content=xml, headers={
-        "Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/xml"})
+    response = httpx.post(
+        f"{sandbox.url}/v1/messages",
+        content=xml,
+        headers={"Authorization": f"Bearer {SANDBOX_KEY}", "Content-Type": "application/xml"},
+    )
     assert response.status_code == 400 and "messageType" in response.json()["detail"]
     with pytest.raises(InvalidMessage):
         client._raise_for(response)
@@ -115,14 +123,14 @@ def test_rate_limited_with_retry_after(client, sandbox):
     client.send(message())
     with pytest.raises(RateLimited) as caught:
         client.send(message())
-    assert caught.value.transient and 0 < caught.value.retry_after <= 1
+    assert isinstance(caught.value, TransientError) and 0 < caught.value.retry_after <= 1
 
 
 def test_unavailable_is_transient(client, sandbox):
     sandbox.configure(SANDBOX_FAIL_RATE=1.0)
     with pytest.raises(GatewayUnavailable) as caught:
         client.send(message())
-    assert caught.value.transient
+    assert isinstance(caught.value, TransientError)
 
 
 def test_timeout_is_transient_and_may_have_arrived(sandbox):

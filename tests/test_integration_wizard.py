@@ -1,10 +1,11 @@
 """The Digital Post wizard over HTTP with HTMX headers, a real rq worker and the real sandbox."""
+
 import re
 from datetime import timedelta
 
 import pytest
 
-from conftest import (CITIZEN_CPR, EXEMPT_CPR, SANDBOX_KEY, SENDER_CVR, UNBOUND_CVR, UNKNOWN_CPR, Session)
+from conftest import CITIZEN_CPR, EXEMPT_CPR, SANDBOX_KEY, SENDER_CVR, UNBOUND_CVR, UNKNOWN_CPR, Session
 from models import AuditEvent, DigitalPostIntegration, Role, db
 from models.base import utcnow
 
@@ -102,23 +103,26 @@ def test_reload_shows_the_same_step(as_admin, org, sandbox):
     assert "<html" in text and "Bekræft og aktiver" in text and 'id="dp-panel"' in text
 
 
-@pytest.mark.parametrize("fields,field_id,message", [
-    ({"api_key": ""}, "api_key", "Indtast API-nøglen"),
-    ({"api_key": "has a space in it"}, "api_key", "mellemrum"),
-    ({"api_key": "short"}, "api_key", "mellem 8 og 256 tegn"),
-    ({"api_key": "x" * 300}, "api_key", "mellem 8 og 256 tegn"),
-    ({"api_key": "nøgle-æøå-1234"}, "api_key", "kun indeholde"),
-    ({"api_key": "test\u2011key\u20111"}, "api_key", "kun indeholde"),  # non-breaking hyphens
-    ({"cvr": "１３５８５６２８"}, "sender_cvr", "8 cifre"),  # full-width digits
-    ({"cvr": "١٣٥٨٥٦٢٨"}, "sender_cvr", "8 cifre"),  # Arabic-Indic digits
-    ({"cpr": "０１０１９０-１２３４"}, "cpr", "10 cifre"),
-    ({"cvr": ""}, "sender_cvr", "8 cifre"),
-    ({"cvr": "1358562"}, "sender_cvr", "8 cifre"),
-    ({"cvr": "13585627"}, "sender_cvr", "ikke et gyldigt CVR-nummer"),
-    ({"cpr": ""}, "cpr", "10 cifre"),
-    ({"cpr": "3102901234"}, "cpr", "fødselsdato"),
-    ({"cpr": "0101-901234"}, "cpr", "10 cifre"),
-])
+@pytest.mark.parametrize(
+    "fields,field_id,message",
+    [
+        ({"api_key": ""}, "api_key", "Indtast API-nøglen"),
+        ({"api_key": "has a space in it"}, "api_key", "mellemrum"),
+        ({"api_key": "short"}, "api_key", "mellem 8 og 256 tegn"),
+        ({"api_key": "x" * 300}, "api_key", "mellem 8 og 256 tegn"),
+        ({"api_key": "nøgle-æøå-1234"}, "api_key", "kun indeholde"),
+        ({"api_key": "test\u2011key\u20111"}, "api_key", "kun indeholde"),  # non-breaking hyphens
+        ({"cvr": "１３５８５６２８"}, "sender_cvr", "8 cifre"),  # full-width digits
+        ({"cvr": "١٣٥٨٥٦٢٨"}, "sender_cvr", "8 cifre"),  # Arabic-Indic digits
+        ({"cpr": "０１０１９０-１２３４"}, "cpr", "10 cifre"),
+        ({"cvr": ""}, "sender_cvr", "8 cifre"),
+        ({"cvr": "1358562"}, "sender_cvr", "8 cifre"),
+        ({"cvr": "13585627"}, "sender_cvr", "ikke et gyldigt CVR-nummer"),
+        ({"cpr": ""}, "cpr", "10 cifre"),
+        ({"cpr": "3102901234"}, "cpr", "fødselsdato"),
+        ({"cpr": "0101-901234"}, "cpr", "10 cifre"),
+    ],
+)
 def test_bad_input_gets_a_message_at_the_field_and_saves_nothing(as_admin, org, fields, field_id, message):
     response = step1(as_admin, org, **fields)
     assert response.status_code == 422
@@ -150,12 +154,15 @@ def test_leaving_a_field_checks_it(as_admin, org):
     assert as_admin.post(url(org, "/setup/validate?field=nope"), {}, htmx=True).status_code == 400
 
 
-@pytest.mark.parametrize("fields,field_id,advice", [
-    ({"api_key": "not-a-known-key"}, "api_key", "accepterede ikke denne API-nøgle"),
-    ({"cvr": UNBOUND_CVR}, "sender_cvr", "må ikke sende med denne API-nøgle"),
-    ({"cpr": EXEMPT_CPR}, "cpr", "fritaget for Digital Post"),
-    ({"cpr": UNKNOWN_CPR}, "cpr", "kender ikke dette CPR-nummer"),
-])
+@pytest.mark.parametrize(
+    "fields,field_id,advice",
+    [
+        ({"api_key": "not-a-known-key"}, "api_key", "accepterede ikke denne API-nøgle"),
+        ({"cvr": UNBOUND_CVR}, "sender_cvr", "må ikke sende med denne API-nøgle"),
+        ({"cpr": EXEMPT_CPR}, "cpr", "fritaget for Digital Post"),
+        ({"cpr": UNKNOWN_CPR}, "cpr", "kender ikke dette CPR-nummer"),
+    ],
+)
 def test_gateway_refusals_become_advice_at_the_right_field(as_admin, org, sandbox, run_jobs, fields, field_id, advice):
     step1(as_admin, org, **fields)
     run_jobs()
@@ -197,8 +204,16 @@ def test_rate_limited_first_try_is_retried_and_delivers_once(as_admin, org, sand
     sandbox.configure(SANDBOX_RATE_LIMIT=1)
     step1(as_admin, org)
     with DigitalPostClient(sandbox.url, SANDBOX_KEY) as c:  # use up this second's one send
-        c.send(Message(message_uuid=str(uuid.uuid4()), subject="x", sender_cvr=SENDER_CVR, sender_name="x",
-                       recipient_cpr="0202901234", body="x"))
+        c.send(
+            Message(
+                message_uuid=str(uuid.uuid4()),
+                subject="x",
+                sender_cvr=SENDER_CVR,
+                sender_name="x",
+                recipient_cpr="0202901234",
+                body="x",
+            )
+        )
     run_jobs()
     db.session.expire_all()
     assert DigitalPostIntegration.find(org.id).sending_status == "sending"  # retry scheduled
@@ -268,7 +283,10 @@ def test_change_of_settings_keeps_the_old_ones_until_confirmed(as_admin, org, sa
     confirm(as_admin, org, code)
     db.session.refresh(integration)
     assert integration.sender_cvr == second_cvr
-    assert db.session.scalars(db.select(AuditEvent.action).order_by(AuditEvent.id.desc())).first() == "integration.settings_changed"
+    assert (
+        db.session.scalars(db.select(AuditEvent.action).order_by(AuditEvent.id.desc())).first()
+        == "integration.settings_changed"
+    )
 
 
 def test_two_admins_at_once_cannot_mix_their_settings(client, app, org, admin, make_user, sandbox, run_jobs):
@@ -304,8 +322,9 @@ def test_members_get_403_and_outsiders_404(as_member, org, app, make_org, make_u
 
 
 def test_step1_without_csrf_token_is_refused(as_admin, org):
-    response = as_admin.post(url(org, "/setup"), {"api_key": SANDBOX_KEY, "sender_cvr": SENDER_CVR, "cpr": ADMIN_CPR},
-                             htmx=True, csrf=False)
+    response = as_admin.post(
+        url(org, "/setup"), {"api_key": SANDBOX_KEY, "sender_cvr": SENDER_CVR, "cpr": ADMIN_CPR}, htmx=True, csrf=False
+    )
     assert response.status_code == 400
     assert DigitalPostIntegration.find(org.id) is None
 

@@ -1,5 +1,6 @@
 """Logs (issue 9, item 13): one line per event with a request id, and no
 CPR number in any line, whichever logger it comes through."""
+
 import io
 import logging
 
@@ -52,7 +53,7 @@ def test_numbers_that_are_not_cprs_are_kept(output):
 def test_every_request_logs_one_line_with_its_id(client, output):
     response = client.get("/login", headers={"X-Request-ID": "lb-7f3a9"})
     assert response.headers["X-Request-ID"] == "lb-7f3a9"
-    line = [l for l in output.getvalue().splitlines() if "postbud.request" in l]
+    line = [entry for entry in output.getvalue().splitlines() if "postbud.request" in entry]
     assert line and "[lb-7f3a9]" in line[0] and "GET /login 200" in line[0]
     other = client.get("/login", headers={"X-Request-ID": "bad id; <script>"})
     assert other.headers["X-Request-ID"] != "bad id; <script>" and len(other.headers["X-Request-ID"]) == 16

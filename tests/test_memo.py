@@ -1,4 +1,5 @@
 """MeMo 1.1 building and parsing: round trips, refusals, and no CPR in sight."""
+
 import uuid
 from datetime import datetime, timezone
 
@@ -13,15 +14,21 @@ CPR = "0101901234"
 
 
 def make(**changes):
-    fields = dict(message_uuid=str(uuid.uuid4()), subject="Emne", sender_cvr="13585628",
-                  sender_name="Testkommune", recipient_cpr=CPR, body="Tekst",
-                  created_at=datetime(2026, 11, 26, 10, 31, 35, tzinfo=timezone.utc))
+    fields = dict(
+        message_uuid=str(uuid.uuid4()),
+        subject="Emne",
+        sender_cvr="13585628",
+        sender_name="Testkommune",
+        recipient_cpr=CPR,
+        body="Tekst",
+        created_at=datetime(2026, 11, 26, 10, 31, 35, tzinfo=timezone.utc),
+    )
     fields.update(changes)
     return Message(**fields)
 
 
 def test_hostile_text_survives_a_round_trip():
-    hostile = 'Ærø & <b>"Søren"</b> \'citat\' ]]> <!-- x --> 🎉 &amp; \r\n linjer'
+    hostile = "Ærø & <b>\"Søren\"</b> 'citat' ]]> <!-- x --> 🎉 &amp; \r\n linjer"
     msg = make(subject=hostile[:200], body=hostile, actions=(Action(hostile[:50], "https://x.dk/r/a?b=1&c=2"),))
     assert parse_memo(build_memo(msg)) == msg
 
@@ -34,22 +41,29 @@ def test_html_body_and_english_round_trip():
 
 def test_built_xml_has_the_contract_shape():
     xml = build_memo(make()).decode()
-    for part in ('memoVersion="1.1"', "<memo:messageType>DIGITALPOST</memo:messageType>",
-                 "<memo:idType>CVR</memo:idType>", "<memo:recipientID>0101901234</memo:recipientID>",
-                 "<memo:createdDateTime>2026-11-26T10:31:35Z</memo:createdDateTime>"):
+    for part in (
+        'memoVersion="1.1"',
+        "<memo:messageType>DIGITALPOST</memo:messageType>",
+        "<memo:idType>CVR</memo:idType>",
+        "<memo:recipientID>0101901234</memo:recipientID>",
+        "<memo:createdDateTime>2026-11-26T10:31:35Z</memo:createdDateTime>",
+    ):
         assert part in xml
 
 
-@pytest.mark.parametrize("changes,field", [
-    ({"subject": "x" * 256}, "subject"),
-    ({"subject": "  "}, "subject"),
-    ({"recipient_cpr": "3102901234"}, "recipient_cpr"),
-    ({"recipient_cpr": "12345"}, "recipient_cpr"),
-    ({"sender_cvr": "13585627"}, "sender_cvr"),
-    ({"body": ""}, "body"),
-    ({"language": "de"}, "language"),
-    ({"actions": (Action("Svar", "javascript:alert(1)"),)}, "actions"),
-])
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        ({"subject": "x" * 256}, "subject"),
+        ({"subject": "  "}, "subject"),
+        ({"recipient_cpr": "3102901234"}, "recipient_cpr"),
+        ({"recipient_cpr": "12345"}, "recipient_cpr"),
+        ({"sender_cvr": "13585627"}, "sender_cvr"),
+        ({"body": ""}, "body"),
+        ({"language": "de"}, "language"),
+        ({"actions": (Action("Svar", "javascript:alert(1)"),)}, "actions"),
+    ],
+)
 def test_invalid_messages_are_refused_naming_the_field(changes, field):
     with pytest.raises(InvalidMessage) as caught:
         build_memo(make(**changes))
@@ -83,10 +97,18 @@ def test_cpr_input_forms(text):
     assert normalize_cpr(text) == "0101901234"
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("01019012345", "format"), ("0101-901234", "format"), ("010190--1234", "format"),
-    ("abcdefghij", "format"), ("", "format"), ("3102901234", "date"), ("0113901234", "date"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("01019012345", "format"),
+        ("0101-901234", "format"),
+        ("010190--1234", "format"),
+        ("abcdefghij", "format"),
+        ("", "format"),
+        ("3102901234", "date"),
+        ("0113901234", "date"),
+    ],
+)
 def test_cpr_refusals(text, reason):
     with pytest.raises(InvalidCPR) as caught:
         normalize_cpr(text)
@@ -108,12 +130,20 @@ def test_mask():
     assert mask_cpr("010190-1234") == "010190-****"
 
 
-xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\ufffe\uffff"), min_size=1)
+xml_text = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs",),
+        blacklist_characters="\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\ufffe\uffff",
+    ),
+    min_size=1,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(subject=xml_text.filter(lambda s: s.strip()).map(lambda s: s[:255]),
-       body=st.text(min_size=1).filter(lambda s: s.strip()))
+@given(
+    subject=xml_text.filter(lambda s: s.strip()).map(lambda s: s[:255]),
+    body=st.text(min_size=1).filter(lambda s: s.strip()),
+)
 def test_any_unicode_subject_and_body_round_trip(subject, body):
     msg = make(subject=subject, body=body)
     assert parse_memo(build_memo(msg)) == msg

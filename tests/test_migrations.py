@@ -1,4 +1,5 @@
 """The Alembic migrations build the whole schema on an empty database."""
+
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 

@@ -1,4 +1,5 @@
 """Organization scoping: 404 for outsiders, 403 for members on admin pages."""
+
 from conftest import Session
 from models import Membership, Role, db
 

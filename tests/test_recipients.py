@@ -1,5 +1,6 @@
 """Recipients into a draft share: typed in, pasted, or uploaded as CSV or
 Excel, with hostile files. Over HTTP with HTMX headers, as the page sends them."""
+
 import io
 import json
 
@@ -13,27 +14,38 @@ HEADER = "firstname;lastname;cpr;language\n"
 
 
 @pytest.fixture
-def draft(as_member, survey, with_access):  # noqa: F811
+def draft(as_member, survey, with_access):
     return start_draft(as_member, survey)
 
 
 def recipients():
     """Those on the list: typed in, or from an accepted import."""
     accepted = select(RecipientImport.id).where(RecipientImport.accepted)
-    return db.session.scalars(select(Recipient).where(
-        or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted))).order_by(Recipient.id)).all()
+    return db.session.scalars(
+        select(Recipient)
+        .where(or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted)))
+        .order_by(Recipient.id)
+    ).all()
 
 
 def upload(as_member, draft, content: bytes, name="modtagere.csv"):
-    return as_member.post(draft + "/recipients/upload", {"file": (io.BytesIO(content), name)}, htmx=True,
-                          content_type="multipart/form-data")
+    return as_member.post(
+        draft + "/recipients/upload",
+        {"file": (io.BytesIO(content), name)},
+        htmx=True,
+        content_type="multipart/form-data",
+    )
 
 
 def test_manual_needs_only_a_cpr_and_explains_bad_ones_at_the_field(as_member, draft):
     ok = as_member.post(draft + "/recipients/manual", {"cpr": "010190 1234", "language": "da"}, htmx=True)
     assert ok.status_code == 200 and "1 modtager på listen" in ok.get_data(as_text=True)
-    for value, message in [("", "Angiv CPR-nummeret"), ("3213901234", "dato"), ("０１０１９０-１２３４", "10 cifre"),
-                           ("12345", "10 cifre")]:
+    for value, message in [
+        ("", "Angiv CPR-nummeret"),
+        ("3213901234", "dato"),
+        ("０１０１９０-１２３４", "10 cifre"),
+        ("12345", "10 cifre"),
+    ]:
         bad = as_member.post(draft + "/recipients/manual", {"cpr": value, "language": "da"}, htmx=True)
         assert bad.status_code == 422 and message in bad.get_data(as_text=True), value
     again = as_member.post(draft + "/recipients/manual", {"cpr": "0101901234", "language": "da"}, htmx=True)
@@ -59,8 +71,9 @@ def test_paste_with_old_mac_line_ends_and_a_huge_field(as_member, draft):
 
 def test_failed_rows_are_reported_and_the_member_chooses(as_member, draft):
     # 40 rows; every tenth has a CPR whose date does not exist; the last repeats the first's CPR.
-    lines = [HEADER.strip()] + [f"P{i};Q;{'3213901234' if i % 10 == 0 else f'{i % 28 + 1:02d}0190{1000 + i}'};da"
-                                for i in range(1, 41)]
+    lines = [HEADER.strip()] + [
+        f"P{i};Q;{'3213901234' if i % 10 == 0 else f'{i % 28 + 1:02d}0190{1000 + i}'};da" for i in range(1, 41)
+    ]
     lines.append("Dup;Licate;" + lines[1].split(";")[2] + ";da")
     response = as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True)
     page = response.get_data(as_text=True)
@@ -95,7 +108,9 @@ def test_danish_spreadsheet_exports(as_member, draft, encoding, bom):
     assert response.status_code == 200, response.get_data(as_text=True)
     rows = recipients()
     assert [(r.first_name, r.last_name, r.variables) for r in rows] == [
-        ("Søren", "Ærø", {"KOMMUNE": "Århus"}), ("Åse", "Øster", {"KOMMUNE": "Ølstykke"})]
+        ("Søren", "Ærø", {"KOMMUNE": "Århus"}),
+        ("Åse", "Øster", {"KOMMUNE": "Ølstykke"}),
+    ]
 
 
 def test_excel_upload_with_background_variables(as_member, draft):
@@ -112,18 +127,23 @@ def test_excel_upload_with_background_variables(as_member, draft):
     assert response.status_code == 200
     rows = recipients()
     assert [(r.first_name, r.cpr_masked, r.variables) for r in rows] == [
-        ("Anne", "010190-****", {"AFDELING": "Nord"}), ("Bo", "020290-****", {"AFDELING": "Syd"})]
+        ("Anne", "010190-****", {"AFDELING": "Nord"}),
+        ("Bo", "020290-****", {"AFDELING": "Syd"}),
+    ]
     message = as_member.get(draft + "/message").get_data(as_text=True)
     assert "[AFDELING]" in message
 
 
-@pytest.mark.parametrize("content,name,message", [
-    (b"", "tom.csv", "ingen rækker"),
-    (b"\x00\x01\x02\x89PNG binary", "billede.csv", "hverken en CSV-fil"),
-    (b"PK\x03\x04 not really a zip", "liste.xlsx", "kunne ikke læses som en Excel-fil"),
-    (b"fornavn;adresse\nAnne;Vej 1\n", "liste.csv", "ingen cpr-kolonne"),
-    (b"\n\n\n", "blank.csv", "ingen rækker"),
-])
+@pytest.mark.parametrize(
+    "content,name,message",
+    [
+        (b"", "tom.csv", "ingen rækker"),
+        (b"\x00\x01\x02\x89PNG binary", "billede.csv", "hverken en CSV-fil"),
+        (b"PK\x03\x04 not really a zip", "liste.xlsx", "kunne ikke læses som en Excel-fil"),
+        (b"fornavn;adresse\nAnne;Vej 1\n", "liste.csv", "ingen cpr-kolonne"),
+        (b"\n\n\n", "blank.csv", "ingen rækker"),
+    ],
+)
 def test_files_that_are_not_recipient_lists(as_member, draft, content, name, message):
     response = upload(as_member, draft, content, name)
     assert response.status_code == 422
@@ -166,7 +186,7 @@ def test_cprs_are_encrypted_and_hashed_never_stored_in_clear(as_member, draft):
     assert secret["cpr_hmac"] == row["cpr_hmac"]
 
 
-def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, with_access):  # noqa: F811
+def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, with_access):
     from datetime import timedelta
 
     from models import Share

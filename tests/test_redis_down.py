@@ -1,6 +1,7 @@
 """With Redis down (issue 9, item 8): login and every page work; what needs
 the queue or the selection says so, changes nothing, and is never a 500.
 The rate limits fail open (views/ratelimit.py says why)."""
+
 from conftest import PASSWORD, Session
 from models import DigitalPostIntegration, db
 from tests.test_sharing import survey, with_access  # noqa: F401 (fixtures)
@@ -11,9 +12,15 @@ def test_login_works_and_a_wrong_password_is_still_refused(app, admin, redis_dow
     assert Session(app.test_client()).login(admin, password=PASSWORD).status_code == 302
 
 
-def test_every_page_opens(app, as_admin, member, org, active_integration, survey, redis_down):  # noqa: F811
-    for path in ["/surveys/", "/settings/", "/settings/digital-post/", "/settings/digital-post/access/add",
-                 "/settings/digital-post/access/remove", "/settings/audit/"]:
+def test_every_page_opens(app, as_admin, member, org, active_integration, survey, redis_down):
+    for path in [
+        "/surveys/",
+        "/settings/",
+        "/settings/digital-post/",
+        "/settings/digital-post/access/add",
+        "/settings/digital-post/access/remove",
+        "/settings/audit/",
+    ]:
         response = as_admin.get(f"/orgs/{org.id}{path}", follow_redirects=True)
         assert response.status_code == 200, path
     as_member = Session(app.test_client())
@@ -31,11 +38,15 @@ def test_the_member_table_shows_and_says_that_selecting_waits(as_admin, org, act
 
 def test_selecting_and_adding_are_refused_with_a_message(as_admin, org, active_integration, redis_down):
     base = f"/orgs/{org.id}/settings/digital-post/access"
-    for response in [as_admin.post(base + "/add/select", {"scope": "page", "checked": "true"}, htmx=True),
-                     as_admin.post(base + "/add", htmx=True),
-                     as_admin.post(base + "/remove", htmx=True)]:
+    for response in [
+        as_admin.post(base + "/add/select", {"scope": "page", "checked": "true"}, htmx=True),
+        as_admin.post(base + "/add", htmx=True),
+        as_admin.post(base + "/remove", htmx=True),
+    ]:
         assert response.status_code == 503
-        assert "Intet blev ændret" in response.get_data(as_text=True) or "intet blev ændret" in response.get_data(as_text=True)
+        assert "Intet blev ændret" in response.get_data(as_text=True) or "intet blev ændret" in response.get_data(
+            as_text=True
+        )
     assert db.session.scalar(db.select(db.func.count()).select_from(db.metadata.tables["digital_post_access"])) == 0
 
 
@@ -48,7 +59,8 @@ def test_deactivation_works_without_the_queue(as_admin, org, active_integration,
 
 
 def test_a_share_confirmed_while_redis_is_down_is_sent_once_it_is_back(
-        app, as_member, survey, with_access, sandbox, run_jobs):  # noqa: F811
+    app, as_member, survey, with_access, sandbox, run_jobs
+):
     from jobs.worker import AppWorker
     from tests.test_sharing import CPRS, compose, confirm
 

@@ -1,5 +1,6 @@
 """bin/respawn, which the Procfile runs every process under (issue 9, item 9):
 one killed process comes back instead of honcho stopping the whole stack."""
+
 import signal
 import subprocess
 import time

@@ -1,4 +1,5 @@
 """The sandbox's mailbox pages, as a developer (playing the citizen) uses them."""
+
 import logging
 import uuid
 
@@ -7,9 +8,15 @@ from digitalpost import Action, DigitalPostClient, Message
 
 
 def send(sandbox, **changes):
-    fields = dict(message_uuid=str(uuid.uuid4()), subject="Din mening tæller", sender_cvr=SENDER_CVR,
-                  sender_name="Testkommune", recipient_cpr=CITIZEN_CPR, body="Hej Ærø\nLinje to",
-                  actions=(Action("Besvar", "https://postbud.example/r/tok"),))
+    fields = dict(
+        message_uuid=str(uuid.uuid4()),
+        subject="Din mening tæller",
+        sender_cvr=SENDER_CVR,
+        sender_name="Testkommune",
+        recipient_cpr=CITIZEN_CPR,
+        body="Hej Ærø\nLinje to",
+        actions=(Action("Besvar", "https://postbud.example/r/tok"),),
+    )
     fields.update(changes)
     with DigitalPostClient(sandbox.url, SANDBOX_KEY) as client:
         client.send(Message(**fields))
@@ -26,8 +33,13 @@ def test_mailbox_shows_sender_subject_text_and_action_button(sandbox):
 
 
 def test_mailbox_escapes_everything_it_shows(sandbox):
-    send(sandbox, subject="<script>alert(1)</script>", body="<img src=x onerror=alert(1)>",
-         sender_name="<b>Ond</b>", actions=(Action('"><script>', "https://x.dk/\"onmouseover=alert(1)"),))
+    send(
+        sandbox,
+        subject="<script>alert(1)</script>",
+        body="<img src=x onerror=alert(1)>",
+        sender_name="<b>Ond</b>",
+        actions=(Action('"><script>', 'https://x.dk/"onmouseover=alert(1)'),),
+    )
     page = sandbox.app.test_client().get(f"/mailbox/{CITIZEN_CPR}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<b>Ond</b>" not in page

@@ -1,5 +1,6 @@
 """Sessions that end, login that does not tell which accounts exist, and
 rate limits that hold against parallel requests (issue 9, items 1-3)."""
+
 import threading
 import time
 
@@ -7,7 +8,7 @@ import pytest
 from werkzeug.security import check_password_hash as real_check
 
 import models.org
-from conftest import PASSWORD, Session
+from conftest import Session
 from models import Membership, Role, User, db
 
 
@@ -110,7 +111,8 @@ def test_parallel_wrong_logins_check_no_more_passwords_than_the_limit(app, admin
 
 
 def test_parallel_wrong_deactivation_passwords_check_no_more_than_the_limit(
-        app, admin, org, active_integration, counted_checks):
+    app, admin, org, active_integration, counted_checks
+):
     sessions = [Session(app.test_client()) for _ in range(30)]
     for s in sessions:
         s.login(admin)
@@ -128,6 +130,7 @@ def test_parallel_wrong_deactivation_passwords_check_no_more_than_the_limit(
     assert statuses.count(429) >= 30 - app.config["PASSWORD_MAX_FAILURES"]
     db.session.expire_all()
     from models import DigitalPostIntegration
+
     assert DigitalPostIntegration.find(org.id).is_active
 
 

@@ -1,8 +1,8 @@
 """Members see Digital Post as a usable share option once they have access and
 the integration is on; otherwise the card is greyed with who can grant it."""
+
 from models import DigitalPostIntegration, Membership, Survey, db
 from models.access import grant_access, revoke_access
-
 
 GREYED = 'class="card card-disabled" id="share-digital-post" aria-disabled="true"'
 

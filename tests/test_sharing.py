@@ -1,6 +1,7 @@
 """Sharing a survey through Digital Post, end to end over HTTP: the member's
 steps with HTMX headers, a real rq worker, the real sandbox gateway, and the
 answer pages that the links in the mail open."""
+
 import re
 from datetime import timedelta
 
@@ -12,8 +13,8 @@ from jobs.sending import send_round
 from models import Delivery, Recipient, RecipientCpr, ScheduledSend, Share, Survey, db
 from models.access import grant_access
 from models.base import utcnow
-from models.sharing import CancelReason
 from models.schedule import local
+from models.sharing import CancelReason
 from models.survey import QuestionKind, SurveyState, add_question
 from tests.conftest import CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR
 
@@ -22,8 +23,14 @@ CPRS = ["0101901234", "0202901234", "0303901234"]
 
 @pytest.fixture
 def survey(org, member):
-    survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel 2026", introduction="Hvordan går det?",
-                    anonymous=False, state=SurveyState.OPEN)
+    survey = Survey(
+        org_id=org.id,
+        owner_id=member.id,
+        title="Trivsel 2026",
+        introduction="Hvordan går det?",
+        anonymous=False,
+        state=SurveyState.OPEN,
+    )
     db.session.add(survey)
     add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt", "Ikke"])
     add_question(survey, QuestionKind.FREE_TEXT, "Hvad kan blive bedre?", [])
@@ -50,8 +57,9 @@ def start_draft(as_member, survey) -> str:
     return f"{base(survey)}/{match.group(1)}"
 
 
-def compose(as_member, survey, text, subject="Spørgeskema om trivsel", body="Kære [FIRSTNAME], svar gerne.",
-            reminders=()):
+def compose(
+    as_member, survey, text, subject="Spørgeskema om trivsel", body="Kære [FIRSTNAME], svar gerne.", reminders=()
+):
     """Recipients pasted, message written, schedule checked; returns the draft URL and the schedule data."""
     draft = start_draft(as_member, survey)
     response = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True)
@@ -79,9 +87,12 @@ def share_of(draft) -> Share:
     return db.session.get(Share, int(draft.rsplit("/", 1)[1]))
 
 
-def test_member_sends_invitations_and_a_reminder_skips_who_answered(as_member, survey, with_access, sandbox, run_jobs,
-                                                                     client):
-    text = "firstname;lastname;cpr;language\nAnne;Hansen;010190-1234;da\nBo;Berg;0202901234;en\nCarl;Dahl;0303901234;da\n"
+def test_member_sends_invitations_and_a_reminder_skips_who_answered(
+    as_member, survey, with_access, sandbox, run_jobs, client
+):
+    text = (
+        "firstname;lastname;cpr;language\nAnne;Hansen;010190-1234;da\nBo;Berg;0202901234;en\nCarl;Dahl;0303901234;da\n"
+    )
     draft, schedule = compose(as_member, survey, text, reminders=[3])
     share = share_of(draft)
     assert share.is_draft and db.session.scalar(select(func.count()).select_from(ScheduledSend)) == 0
@@ -107,8 +118,9 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(as_member, s
     assert page.status_code == 200 and "Hvor tilfreds er du?" in page.get_data(as_text=True)
     question_ids = [q.id for q in survey.questions]
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    answered = client.post(f"/r/{token}", data={"csrf_token": csrf, f"q{question_ids[0]}": "0",
-                                                f"q{question_ids[1]}": "Mere kaffe"})
+    answered = client.post(
+        f"/r/{token}", data={"csrf_token": csrf, f"q{question_ids[0]}": "0", f"q{question_ids[1]}": "Mere kaffe"}
+    )
     assert "Tak" in answered.get_data(as_text=True)
     again = client.post(f"/r/{token}", data={"csrf_token": csrf, f"q{question_ids[0]}": "2"})
     assert again.status_code == 200 and "allerede" in again.get_data(as_text=True)
@@ -124,7 +136,10 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(as_member, s
     get_queue().enqueue(send_round, reminder.id)
     run_jobs()
     assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 2]
-    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[2])) == ["Påmindelse: Spørgeskema om trivsel", "Spørgeskema om trivsel"]
+    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[2])) == [
+        "Påmindelse: Spørgeskema om trivsel",
+        "Spørgeskema om trivsel",
+    ]
 
     share = share_of(draft)
     assert [r.state for r in share.rounds] == ["done", "done"]
@@ -191,8 +206,9 @@ def test_transient_errors_are_retried(as_member, survey, with_access, sandbox, r
 
 
 @pytest.mark.parametrize("cause", ["revoke", "deactivate", "member", "close"])
-def test_every_cause_cancels_what_is_scheduled(cause, as_member, survey, with_access, sandbox, run_jobs, admin, org,
-                                               client):
+def test_every_cause_cancels_what_is_scheduled(
+    cause, as_member, survey, with_access, sandbox, run_jobs, admin, org, client
+):
     from models import DigitalPostIntegration
     from models.access import revoke_access
     from models.sharing import cancel_scheduled_sends
@@ -202,8 +218,13 @@ def test_every_cause_cancels_what_is_scheduled(cause, as_member, survey, with_ac
     as_member.post(draft + "/recipients/paste", {"text": "\n".join(CPRS)}, htmx=True)
     as_member.post(draft + "/message", {"subject": "Emne", "body": "Tekst"}, htmx=True)
     when = local(utcnow() + timedelta(days=2))
-    schedule = {"when": "later", "date": when.strftime("%Y-%m-%d"), "time": when.strftime("%H:%M"),
-                "reminders-0-mode": "days", "reminders-0-days": "2"}
+    schedule = {
+        "when": "later",
+        "date": when.strftime("%Y-%m-%d"),
+        "time": when.strftime("%H:%M"),
+        "reminders-0-mode": "days",
+        "reminders-0-days": "2",
+    }
     confirm(as_member, draft, schedule)
     assert len(scheduled_job_ids()) == 2
     if cause == "member":
@@ -234,8 +255,9 @@ def test_every_cause_cancels_what_is_scheduled(cause, as_member, survey, with_ac
     assert all(sandbox.mailbox(c) == [] for c in CPRS)
 
 
-def test_the_worker_cancels_a_round_when_access_went_before_it_ran(as_member, survey, with_access, sandbox, run_jobs,
-                                                                    admin, org):
+def test_the_worker_cancels_a_round_when_access_went_before_it_ran(
+    as_member, survey, with_access, sandbox, run_jobs, admin, org
+):
     draft, schedule = compose(as_member, survey, "\n".join(CPRS))
     confirm(as_member, draft, schedule)
     # Access is removed behind the job's back (the row gone, the job still queued).
@@ -264,8 +286,9 @@ def test_the_link_option_shows_the_anonymous_link(as_member, survey, client):
     share = Share(org_id=survey.org_id, survey_id=survey.id, state="confirmed")
     db.session.add(share)
     db.session.flush()
-    db.session.add(Recipient(share_id=share.id, cpr_hmac="x" * 64, cpr_masked="010190-****", token="personal-token",
-                             language="da"))
+    db.session.add(
+        Recipient(share_id=share.id, cpr_hmac="x" * 64, cpr_masked="010190-****", token="personal-token", language="da")
+    )
     db.session.commit()
     personal = client.get("/r/personal-token").get_data(as_text=True)
     assert "Dine svar kobles til dig." in personal
@@ -298,8 +321,9 @@ def test_a_double_clicked_confirm_schedules_once(as_member, survey, with_access)
     assert db.session.scalar(select(func.count()).select_from(ScheduledSend)) == 1
 
 
-def test_a_message_the_gateway_has_with_other_content_counts_as_sent(as_member, survey, with_access, sandbox,
-                                                                      run_jobs, app):
+def test_a_message_the_gateway_has_with_other_content_counts_as_sent(
+    as_member, survey, with_access, sandbox, run_jobs, app
+):
     """The same messageUUID sent before with other content (here: another
     PUBLIC_BASE_URL in its link) is a 409: that citizen has the message once."""
     from dataclasses import replace
@@ -335,7 +359,8 @@ def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, 
 
     invitation = share_of(draft).rounds[0]
     with sandbox.app.app_context():  # the hour has passed
-        from sandbox.models import DeliveredMessage, db as sandbox_db
+        from sandbox.models import DeliveredMessage
+        from sandbox.models import db as sandbox_db
 
         sandbox_db.session.execute(sandbox_db.update(DeliveredMessage).values(delivery_delay_ms=0))
         sandbox_db.session.commit()
@@ -347,7 +372,8 @@ def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, 
 
 
 def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
-        as_member, survey, with_access, sandbox, run_jobs, app):
+    as_member, survey, with_access, sandbox, run_jobs, app
+):
     from extensions import get_redis
     from jobs.worker import AppWorker
 

@@ -1,6 +1,7 @@
 """The verification mail under abuse and failure (issue 9, items 4, 5 and 9):
 start and guess limits, a final outcome whatever the job raises, a deadline
 for a mail no worker sends, and a worker killed in the middle of the send."""
+
 import os
 import signal
 import subprocess
@@ -13,11 +14,11 @@ from pathlib import Path
 import pytest
 from rq.registry import StartedJobRegistry
 
-from conftest import CITIZEN_CPR, EXEMPT_CPR, SANDBOX_KEY, Session
+from conftest import CITIZEN_CPR, EXEMPT_CPR, Session
 from extensions import get_queue, get_redis
 from models import DigitalPostIntegration, db
 from models.base import utcnow
-from tests.test_integration_wizard import ADMIN_CPR, code_from_mailbox, confirm, step1, url
+from tests.test_integration_wizard import code_from_mailbox, confirm, step1, url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,8 @@ def test_an_organization_starts_at_most_three_mails_an_hour(as_admin, org, sandb
 
 
 def test_one_cpr_gets_at_most_three_mails_an_hour_whichever_organization_asks(
-        app, as_admin, org, make_org, make_user, sandbox, run_jobs):
+    app, as_admin, org, make_org, make_user, sandbox, run_jobs
+):
     for _ in range(2):
         step1(as_admin, org)
     other_org = make_org("Nabokommune")
@@ -124,10 +126,16 @@ def test_an_answer_after_the_timeout_keeps_the_code_form_open(as_admin, org, san
 
 def _worker_env(app, sandbox):
     # Everything the worker must share with the test's app, explicitly.
-    return {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SECRET_KEY": app.config["SECRET_KEY"], "ENCRYPTION_KEYS": app.config["ENCRYPTION_KEYS"],
-            "REDIS_URL": app.config["REDIS_URL"], "RQ_QUEUE": app.config["RQ_QUEUE"],
-            "DIGITAL_POST_API_URL": sandbox.url, "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "ENCRYPTION_KEYS": app.config["ENCRYPTION_KEYS"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "DIGITAL_POST_API_URL": sandbox.url,
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _wait_for(predicate, seconds=20.0):
@@ -159,9 +167,14 @@ def test_a_worker_killed_in_the_middle_of_the_send_delivers_once(app, as_admin, 
     sandbox.configure(SANDBOX_LATENCY_MS=1500)
     step1(as_admin, org)
     log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT,
-                              env=_worker_env(app, sandbox), stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "worker"],
+        cwd=ROOT,
+        env=_worker_env(app, sandbox),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     registry = StartedJobRegistry(queue=get_queue(app))
     try:
         # The gateway has the mail; its answer is on the way (1.5 s).

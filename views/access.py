@@ -1,7 +1,9 @@
 """Member access to Digital Post: the access list, the add picker, and the
 bulk grant and revoke, all one member table (models.members)."""
+
 from flask import abort, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from htmx_flask import make_response
 
 from models import DigitalPostIntegration, Membership, db
@@ -70,15 +72,28 @@ def render_view(view: str, status: int = 200, push_url=None, trigger=None):
     if targets("member-table"):
         if request.method == "GET":  # a tidy address for reload, back and sharing
             push_url = push_url or url_for(request.endpoint, **context["table"].args())
-        return make_response(render_template("access/_table.html", table_only=True, **context), status,
-                             push_url=push_url, trigger=trigger)
+        return make_response(
+            render_template("access/_table.html", table_only=True, **context),
+            status,
+            push_url=push_url,
+            trigger=trigger,
+        )
     context["departments"] = departments(g.org.id)
-    return render_fragment("access/_panel.html", PAGE, status=status, push_url=push_url, trigger=trigger,
-                           integration=g.integration, **context)
+    return render_fragment(
+        "access/_panel.html",
+        PAGE,
+        status=status,
+        push_url=push_url,
+        trigger=trigger,
+        integration=g.integration,
+        **context,
+    )
 
 
 def selection_unavailable():
-    return render_error(503, _("The selection cannot be read right now, so nothing was changed. Try again in a moment."))
+    return render_error(
+        503, _("The selection cannot be read right now, so nothing was changed. Try again in a moment.")
+    )
 
 
 @bp.get("/")
@@ -107,8 +122,13 @@ def select(view):
     checked = request.form.get("checked") == "true"
     if scope == "row":
         member_id = request.form.get("member_id", type=small_int)
-        if member_id is None or db.session.scalar(db.select(Membership.id).where(
-                Membership.id == member_id, Membership.org_id == g.org.id)) is None:
+        if (
+            member_id is None
+            or db.session.scalar(
+                db.select(Membership.id).where(Membership.id == member_id, Membership.org_id == g.org.id)
+            )
+            is None
+        ):
             abort(404)  # the same answer whether the id is another organization's or none at all
         selection.mark([member_id], checked)
     elif scope == "page":
@@ -143,8 +163,11 @@ def grant():
     else:
         text = _("The selected members already had access.")
     if gone:
-        text += " " + ngettext("%(num)d selected member was skipped: no longer in the organization.",
-                               "%(num)d selected members were skipped: no longer in the organization.", gone)
+        text += " " + ngettext(
+            "%(num)d selected member was skipped: no longer in the organization.",
+            "%(num)d selected members were skipped: no longer in the organization.",
+            gone,
+        )
     return add_message(response, text, "success" if granted else "info")
 
 
@@ -172,9 +195,12 @@ def revoke():
     selection.clear()
     view = "access" if access_count(g.org.id) else "add"
     # The pop-up's form targets #dp-panel: the whole panel, as the view may change.
-    response = render_view(view, push_url=url_for(".index" if view == "access" else ".add"),
-                           trigger={"closeDialog": True})
+    response = render_view(
+        view, push_url=url_for(".index" if view == "access" else ".add"), trigger={"closeDialog": True}
+    )
     text = ngettext("%(num)d member no longer has access.", "%(num)d members no longer have access.", removed)
     if cancelled:
-        text += " " + ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
+        text += " " + ngettext(
+            "%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled
+        )
     return add_message(response, text)

@@ -1,4 +1,5 @@
 """The audit log: every change to the integration and to access, newest first."""
+
 from flask import g, render_template, request
 from sqlalchemy import func, select
 
@@ -17,14 +18,17 @@ MAX_PAGE = 100_000  # beyond any real log; keeps OFFSET within the databases' in
 def index():
     page = max(1, min(request.args.get("page", 1, type=small_int), MAX_PAGE))
     events = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.org_id == g.org.id)
+        select(AuditEvent)
+        .where(AuditEvent.org_id == g.org.id)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE + 1)
+        .offset((page - 1) * PER_PAGE)
     ).all()
     has_next = len(events) > PER_PAGE
     events = events[:PER_PAGE]
-    return render_template("settings/audit.html", events=events, names=member_names([e.id for e in events]),
-                           page=page, has_next=has_next)
+    return render_template(
+        "settings/audit.html", events=events, names=member_names([e.id for e in events]), page=page, has_next=has_next
+    )
 
 
 def member_names(event_ids: list[int]) -> dict[int, list[str]]:
@@ -32,8 +36,11 @@ def member_names(event_ids: list[int]) -> dict[int, list[str]]:
     if not event_ids:
         return {}
     ranked = (
-        select(AuditEventMember.event_id, User.name,
-               func.row_number().over(partition_by=AuditEventMember.event_id, order_by=User.name).label("n"))
+        select(
+            AuditEventMember.event_id,
+            User.name,
+            func.row_number().over(partition_by=AuditEventMember.event_id, order_by=User.name).label("n"),
+        )
         .join(User, User.id == AuditEventMember.user_id)
         .where(AuditEventMember.event_id.in_(event_ids))
         .subquery()

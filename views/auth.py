@@ -1,13 +1,15 @@
 """Login, logout and the language switch."""
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import lazy_gettext as _l, gettext as _
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from models import User, db
-from views.ratelimit import AttemptLimit, minutes
 from views.forms import Form
+from views.ratelimit import AttemptLimit, minutes
 from views.redirects import safe_next
 
 bp = Blueprint("auth", __name__)

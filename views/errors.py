@@ -1,10 +1,12 @@
 """Error pages: a full page, or a small fragment for HTMX requests."""
+
 import logging
 
 from flask import render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from views.rendering import is_fragment
@@ -38,8 +40,13 @@ def register(app):
         # Pages that only read work without Redis; what needs the queue, the
         # selection or a rate limit's counter ends here, before any change.
         log.warning("Redis unavailable at %s %s: %s", request.method, request.path, error)
-        return render_error(503, _("A service Postbud needs is not reachable right now, so this could not be done. "
-                                   "Nothing was changed. Try again in a moment."))
+        return render_error(
+            503,
+            _(
+                "A service Postbud needs is not reachable right now, so this could not be done. "
+                "Nothing was changed. Try again in a moment."
+            ),
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

@@ -1,4 +1,5 @@
 """The base of every form here, and parsing of numbers from the URL or form."""
+
 from flask import current_app, request
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto, _is_submitted
@@ -26,9 +27,11 @@ class Form(FlaskForm):
 def large_body(max_content_length: int, max_form_memory_size: int):
     """Let one view take a bigger body than MAX_CONTENT_LENGTH allows the
     rest; read by apply_body_limits, before the CSRF check reads the form."""
+
     def mark(view):
         view.body_limits = (max_content_length, max_form_memory_size)
         return view
+
     return mark
 
 

@@ -5,10 +5,12 @@ stored), saves the new settings as a pending attempt and enqueues the
 verification mail. Step 2 follows the mail job live and takes the code from
 the mail; "Confirm and enable" puts the settings in force.
 """
+
 from datetime import timedelta
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField, PasswordField, StringField
@@ -20,8 +22,18 @@ from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
 from jobs.verification import enqueue_verification_mail
 from models import DigitalPostIntegration, db
 from models.access import access_count
-from models.integration import (CODE_VALID_MINUTES, MAX_CODE_ATTEMPTS, CodeOutcome, MailFailure, Sending, confirm_code,
-                                deactivate_integration, mark_stalled, record_sending, start_verification)
+from models.integration import (
+    CODE_VALID_MINUTES,
+    MAX_CODE_ATTEMPTS,
+    CodeOutcome,
+    MailFailure,
+    Sending,
+    confirm_code,
+    deactivate_integration,
+    mark_stalled,
+    record_sending,
+    start_verification,
+)
 from models.sharing import count_scheduled_sends
 from views.forms import Form
 from views.org_scope import admin_required, org_blueprint
@@ -36,9 +48,12 @@ API_KEY_MIN, API_KEY_MAX = 8, 256
 class ConnectForm(Form):
     # The typed key stays in the field when another field has an error; a
     # page that is loaded (Back, reload) never shows a saved key.
-    api_key = PasswordField(_l("API key"), widget=PasswordInput(hide_value=False),
-                            render_kw={"autocomplete": "off", "spellcheck": "false"})
-    sender_cvr = StringField(_l("Sender CVR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8})
+    api_key = PasswordField(
+        _l("API key"), widget=PasswordInput(hide_value=False), render_kw={"autocomplete": "off", "spellcheck": "false"}
+    )
+    sender_cvr = StringField(
+        _l("Sender CVR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8}
+    )
     cpr = StringField(_l("Your CPR number"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
 
     def __init__(self, *args, known_key_last4=None, **kwargs):
@@ -56,9 +71,15 @@ class ConnectForm(Form):
         if not all("!" <= c <= "~" for c in key):
             # Keys are ASCII; anything else cannot go in an HTTP header and would
             # only fail later, in the mail job.
-            raise ValidationError(_("The API key can only contain the letters a–z and A–Z, digits and punctuation. Copy it again from the organization's Digital Post account."))
+            raise ValidationError(
+                _(
+                    "The API key can only contain the letters a–z and A–Z, digits and punctuation. Copy it again from the organization's Digital Post account."
+                )
+            )
         if not API_KEY_MIN <= len(key) <= API_KEY_MAX:
-            raise ValidationError(_("An API key is between %(min)d and %(max)d characters.", min=API_KEY_MIN, max=API_KEY_MAX))
+            raise ValidationError(
+                _("An API key is between %(min)d and %(max)d characters.", min=API_KEY_MIN, max=API_KEY_MAX)
+            )
 
     def validate_sender_cvr(self, field):
         try:
@@ -79,8 +100,9 @@ class ConnectForm(Form):
 
 class ConfirmForm(Form):
     attempt_id = HiddenField()
-    code = StringField(_l("Code from the mail"), render_kw={
-        "inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6})
+    code = StringField(
+        _l("Code from the mail"), render_kw={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": 6}
+    )
 
 
 def concurrent_change() -> str:
@@ -96,15 +118,29 @@ def connect_form(current, **kwargs) -> ConnectForm:
 
 
 def step1(form, current, status=200, general_error=None, **htmx):
-    return render_fragment("settings/_wizard_step1.html", PAGE, status=status, **htmx,
-                           form=form, integration=current, general_error=general_error)
+    return render_fragment(
+        "settings/_wizard_step1.html",
+        PAGE,
+        status=status,
+        **htmx,
+        form=form,
+        integration=current,
+        general_error=general_error,
+    )
 
 
 def step2(current, form=None, status=200, code_error=None, **htmx):
     form = form or ConfirmForm(attempt_id=current.attempt_id, formdata=None)
-    return render_fragment("settings/_wizard_step2.html", PAGE, status=status, **htmx,
-                           form=form, integration=current, code_error=code_error,
-                           code_valid_minutes=CODE_VALID_MINUTES)
+    return render_fragment(
+        "settings/_wizard_step2.html",
+        PAGE,
+        status=status,
+        **htmx,
+        form=form,
+        integration=current,
+        code_error=code_error,
+        code_valid_minutes=CODE_VALID_MINUTES,
+    )
 
 
 @bp.get("/")
@@ -113,8 +149,7 @@ def index():
     current = integration()
     if current is None or not current.is_active:
         return redirect(url_for(".setup"))
-    return render_fragment("settings/_integration.html", PAGE, integration=current,
-                           access_count=access_count(g.org.id))
+    return render_fragment("settings/_integration.html", PAGE, integration=current, access_count=access_count(g.org.id))
 
 
 @bp.get("/setup")
@@ -138,8 +173,9 @@ def validate_field():
     if field is None:
         return "", 400
     form.validate()  # inline validators live on the form; only this field is shown
-    return render_fragment("settings/_wizard_field.html", PAGE, field=field, form=form, integration=current,
-                           feedback_only=True)
+    return render_fragment(
+        "settings/_wizard_field.html", PAGE, field=field, form=form, integration=current, feedback_only=True
+    )
 
 
 @bp.post("/setup")
@@ -155,16 +191,30 @@ def start():
     # name: limited per organization and per CPR (by its keyed hash).
     limits = start_limits()
     if wait := limits[0].take(str(g.org.id)):
-        return step1(form, current, status=429, general_error=_(
-            "Your organization has sent %(n)d verification mails within the hour. Try again in %(minutes)d minutes.",
-            n=limits[0].limit, minutes=minutes(wait)))
+        return step1(
+            form,
+            current,
+            status=429,
+            general_error=_(
+                "Your organization has sent %(n)d verification mails within the hour. Try again in %(minutes)d minutes.",
+                n=limits[0].limit,
+                minutes=minutes(wait),
+            ),
+        )
     if wait := limits[1].take(keyed_hash(cpr, "ratelimit:verification-cpr")):
-        form.cpr.errors = [_("This CPR number has received %(n)d verification mails within the hour. "
-                             "Try again in %(minutes)d minutes.", n=limits[1].limit, minutes=minutes(wait))]
+        form.cpr.errors = [
+            _(
+                "This CPR number has received %(n)d verification mails within the hour. "
+                "Try again in %(minutes)d minutes.",
+                n=limits[1].limit,
+                minutes=minutes(wait),
+            )
+        ]
         return step1(form, current, status=429)
     try:
-        current, code = start_verification(g.org.id, g.membership.user_id, form.api_key.data or None,
-                                           form.sender_cvr.data)
+        current, code = start_verification(
+            g.org.id, g.membership.user_id, form.api_key.data or None, form.sender_cvr.data
+        )
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
@@ -208,7 +258,9 @@ def checked_attempt() -> DigitalPostIntegration | None:
     """The integration, with a mail that no worker sent in time given its
     outcome, so the wizard stops waiting and says what happened."""
     current = integration()
-    if current is not None and mark_stalled(current, timedelta(seconds=current_app.config["VERIFICATION_SEND_DEADLINE"])):
+    if current is not None and mark_stalled(
+        current, timedelta(seconds=current_app.config["VERIFICATION_SEND_DEADLINE"])
+    ):
         db.session.commit()
     return current
 
@@ -229,27 +281,48 @@ def confirm():
     form = ConfirmForm()
     code = (form.code.data or "").strip()
     if len(code) == 6 and (wait := code_guess_limit().take(str(g.org.id))):
-        return step2(DigitalPostIntegration.for_org(g.org.id), form, status=429, code_error=_(
-            "Too many wrong codes for your organization. Try again in %(minutes)d minutes.", minutes=minutes(wait)))
+        return step2(
+            DigitalPostIntegration.for_org(g.org.id),
+            form,
+            status=429,
+            code_error=_(
+                "Too many wrong codes for your organization. Try again in %(minutes)d minutes.", minutes=minutes(wait)
+            ),
+        )
     try:
         outcome, current = confirm_code(g.org.id, g.membership.user_id, form.attempt_id.data, code)
         db.session.commit()  # a wrong code counts
     except StaleDataError:
         db.session.rollback()
-        return step1(connect_form(integration(), formdata=None), integration(), status=409, general_error=concurrent_change())
+        return step1(
+            connect_form(integration(), formdata=None), integration(), status=409, general_error=concurrent_change()
+        )
     if outcome == CodeOutcome.REPLACED:
-        return step1(connect_form(current, formdata=None), current, status=409, general_error=_(
-            "This verification was replaced by a newer one. Start again to send a new mail."))
+        return step1(
+            connect_form(current, formdata=None),
+            current,
+            status=409,
+            general_error=_("This verification was replaced by a newer one. Start again to send a new mail."),
+        )
     if outcome in CODE_ERRORS:
         return step2(current, form, status=422, code_error=code_error(outcome, current))
     code_guess_limit().reset(str(g.org.id))
     if is_fragment():
-        response = render_fragment("settings/_integration.html", PAGE, integration=current,
-                                   access_count=access_count(g.org.id), push_url=url_for(".index"))
+        response = render_fragment(
+            "settings/_integration.html",
+            PAGE,
+            integration=current,
+            access_count=access_count(g.org.id),
+            push_url=url_for(".index"),
+        )
     else:
         response = redirect(url_for(".index"))
-    return add_message(response, _("Digital Post is enabled.") if outcome == CodeOutcome.ACTIVATED
-                       else _("The new Digital Post settings are in force."))
+    return add_message(
+        response,
+        _("Digital Post is enabled.")
+        if outcome == CodeOutcome.ACTIVATED
+        else _("The new Digital Post settings are in force."),
+    )
 
 
 CODE_ERRORS = (CodeOutcome.UNUSABLE, CodeOutcome.MALFORMED, CodeOutcome.WRONG, CodeOutcome.NO_TRIES_LEFT)
@@ -257,26 +330,58 @@ CODE_ERRORS = (CodeOutcome.UNUSABLE, CodeOutcome.MALFORMED, CodeOutcome.WRONG, C
 
 def code_error(outcome: CodeOutcome, current: DigitalPostIntegration) -> str:
     if outcome == CodeOutcome.UNUSABLE:
-        return _("The code can no longer be used. Go back and send a new mail; you will need to type your CPR number again.")
+        return _(
+            "The code can no longer be used. Go back and send a new mail; you will need to type your CPR number again."
+        )
     if outcome == CodeOutcome.MALFORMED:
         return _("The code has 6 digits.")
     if outcome == CodeOutcome.WRONG:
         return _("Wrong code. You can try %(n)d more times.", n=MAX_CODE_ATTEMPTS - current.code_attempts)
-    return _("Wrong code, and no tries are left. Go back and send a new mail; you will need to type your CPR number again.")
+    return _(
+        "Wrong code, and no tries are left. Go back and send a new mail; you will need to type your CPR number again."
+    )
 
 
 def error_advice(code: str | None) -> tuple[str | None, str]:
     """Turn a gateway outcome into (field, advice for the admin)."""
     advice = {
-        MailFailure.INVALID_API_KEY: ("api_key", _("Digital Post did not accept this API key. Copy the key again from the organization's Digital Post account.")),
-        MailFailure.SENDER_NOT_AUTHORIZED: ("sender_cvr", _("This CVR number may not send with this API key. Use the CVR that the key was issued for.")),
-        MailFailure.RECIPIENT_EXEMPT: ("cpr", _("This CPR number is exempt from Digital Post, so the mail cannot reach it. Use the CPR number of an admin who receives Digital Post.")),
+        MailFailure.INVALID_API_KEY: (
+            "api_key",
+            _(
+                "Digital Post did not accept this API key. Copy the key again from the organization's Digital Post account."
+            ),
+        ),
+        MailFailure.SENDER_NOT_AUTHORIZED: (
+            "sender_cvr",
+            _("This CVR number may not send with this API key. Use the CVR that the key was issued for."),
+        ),
+        MailFailure.RECIPIENT_EXEMPT: (
+            "cpr",
+            _(
+                "This CPR number is exempt from Digital Post, so the mail cannot reach it. Use the CPR number of an admin who receives Digital Post."
+            ),
+        ),
         MailFailure.RECIPIENT_NOT_FOUND: ("cpr", _("Digital Post does not know this CPR number. Check the digits.")),
-        MailFailure.UNAVAILABLE: (None, _("Digital Post is not answering right now. Enter your CPR number and try again in a moment.")),
-        MailFailure.NO_ANSWER: (None, _("Digital Post did not answer in time. Enter your CPR number and try again in a moment.")),
+        MailFailure.UNAVAILABLE: (
+            None,
+            _("Digital Post is not answering right now. Enter your CPR number and try again in a moment."),
+        ),
+        MailFailure.NO_ANSWER: (
+            None,
+            _("Digital Post did not answer in time. Enter your CPR number and try again in a moment."),
+        ),
         MailFailure.INTERRUPTED: (None, _("Sending the mail was interrupted. Enter your CPR number and try again.")),
-        MailFailure.STALLED: (None, _("The mail was not sent within %(minutes)d minutes: the background worker may be stopped. Enter your CPR number and try again; if it happens again, tell your Postbud operator.", minutes=current_app.config["VERIFICATION_SEND_DEADLINE"] // 60)),
-        MailFailure.QUEUE_UNAVAILABLE: (None, _("The mail could not be queued right now. Enter your CPR number and try again in a moment.")),
+        MailFailure.STALLED: (
+            None,
+            _(
+                "The mail was not sent within %(minutes)d minutes: the background worker may be stopped. Enter your CPR number and try again; if it happens again, tell your Postbud operator.",
+                minutes=current_app.config["VERIFICATION_SEND_DEADLINE"] // 60,
+            ),
+        ),
+        MailFailure.QUEUE_UNAVAILABLE: (
+            None,
+            _("The mail could not be queued right now. Enter your CPR number and try again in a moment."),
+        ),
         MailFailure.EXPIRED: (None, _("The verification took too long. Enter your CPR number and try again.")),
     }
     return advice.get(code or "", (None, _("The mail could not be sent. Check the settings and try again.")))
@@ -290,11 +395,11 @@ def failed_step1(current, **htmx):
         form.known_key_last4 = None  # this key was refused: a new one is needed
     if field:
         getattr(form, field).errors = [text]
-    return step1(form, current, **htmx, general_error=None if field else text,
-                 status=200)
+    return step1(form, current, **htmx, general_error=None if field else text, status=200)
 
 
 # --- deactivation: a pop-up to confirm, then the admin's password ----------
+
 
 def password_limit() -> AttemptLimit:
     cfg = current_app.config
@@ -310,10 +415,12 @@ class DeactivateForm(Form):
 def deactivate_confirm():
     current = integration()
     if current is None or not current.is_active:
-        return render_fragment("errors/_error.html", PAGE, status=409, code=409,
-                               message=_("Digital Post is not enabled."))
-    return render_template("settings/_deactivate_confirm.html",
-                           sends=count_scheduled_sends(g.org.id), members=access_count(g.org.id))
+        return render_fragment(
+            "errors/_error.html", PAGE, status=409, code=409, message=_("Digital Post is not enabled.")
+        )
+    return render_template(
+        "settings/_deactivate_confirm.html", sends=count_scheduled_sends(g.org.id), members=access_count(g.org.id)
+    )
 
 
 @bp.get("/deactivate/password")

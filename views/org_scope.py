@@ -5,6 +5,7 @@ any of its views run. A user who is not a member gets 404, so the existence
 of other organizations never leaks; views that need an admin say so with
 @admin_required and a plain member gets 403.
 """
+
 from functools import wraps
 
 from flask import Blueprint, abort, g

@@ -1,7 +1,7 @@
 """The organization picker and each organization's home."""
+
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
-
 
 bp = Blueprint("orgs", __name__)
 

@@ -8,6 +8,7 @@ When Redis cannot be reached, the limits fail open: login and the password
 check still work, a warning is logged, and scrypt's cost still slows
 guessing. Locking every admin out because the cache is down would be worse.
 """
+
 import logging
 from dataclasses import dataclass
 

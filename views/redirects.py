@@ -1,4 +1,5 @@
 """Where a ?next= may send the browser: this site only."""
+
 from urllib.parse import urlsplit
 
 

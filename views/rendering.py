@@ -3,6 +3,7 @@
 Views decide here, once, whether a request wants a fragment, and give
 templates that as a flag (`fragment`); templates do not read headers.
 """
+
 import json
 
 from flask import flash, redirect, render_template
@@ -19,8 +20,9 @@ def targets(element_id: str) -> bool:
     return is_fragment() and request.htmx.target == element_id
 
 
-def render_fragment(template: str, page: str, status: int = 200, *, push_url=None, retarget=None, reswap=None,
-                    trigger=None, **context):
+def render_fragment(
+    template: str, page: str, status: int = 200, *, push_url=None, retarget=None, reswap=None, trigger=None, **context
+):
     """The partial alone for an HTMX request; otherwise the full page with the
     partial included where `panel` says, so every URL also works on reload."""
     fragment = is_fragment()

@@ -1,5 +1,6 @@
 """The public answer page: no login. A recipient's personal link takes one
 answer (or a decline); the survey's anonymous link takes any number."""
+
 from flask import Blueprint, abort, g, render_template, request
 from sqlalchemy import select
 
@@ -31,8 +32,9 @@ def answer_form(survey, recipient=None, errors=None, values=None, status=200):
         return page("respond/done.html", survey, outcome=AnswerOutcome.ALREADY_ANSWERED)
     if recipient is not None and recipient.declined_at:
         return page("respond/done.html", survey, outcome=AnswerOutcome.DECLINED_BEFORE)
-    return page("respond/answer.html", survey, status=status, recipient=recipient, errors=errors or {},
-                values=values or {})
+    return page(
+        "respond/answer.html", survey, status=status, recipient=recipient, errors=errors or {}, values=values or {}
+    )
 
 
 def submit(survey, recipient=None):
@@ -71,6 +73,5 @@ def public(token):
     if survey is None:
         abort(404)
     chosen = request.args.get("lang")
-    g.respondent_language = chosen if chosen in LANGUAGES else (
-        request.accept_languages.best_match(LANGUAGES) or "da")
+    g.respondent_language = chosen if chosen in LANGUAGES else (request.accept_languages.best_match(LANGUAGES) or "da")
     return submit(survey) if request.method == "POST" else answer_form(survey)

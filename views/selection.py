@@ -1,10 +1,12 @@
 """The members an admin has ticked in the member table: request state kept
 in Redis between requests, not a model. The table itself is models.members."""
+
 import json
 from dataclasses import asdict
 from functools import cached_property
 
-from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, literal, or_, select
 
 from extensions import db, get_redis
@@ -115,8 +117,11 @@ class Selection:
         picked = self._state[0]
         if not picked:
             return 0
-        present = db.session.scalar(select(func.count()).select_from(Membership).where(
-            Membership.id.in_(picked), Membership.org_id == self.org_id))
+        present = db.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.id.in_(picked), Membership.org_id == self.org_id)
+        )
         return len(picked) - present
 
     def picked_among(self, ids: list[int]) -> set[int]:

@@ -1,4 +1,5 @@
 """The organization's settings page: admins only."""
+
 from flask import g, render_template
 
 from models import DigitalPostIntegration

@@ -4,15 +4,28 @@ Steps of a draft share: recipients (typed in, pasted or uploaded), message
 (with a preview for a real recipient), schedule, and a summary whose
 "Send invitations" confirms it. Then the share's status page.
 """
+
 from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from htmx_flask import make_response
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import DateField, FieldList, FormField, IntegerField, RadioField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import (
+    DateField,
+    FieldList,
+    FormField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms import Form as SubForm  # a form inside a form: no CSRF field of its own
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -22,14 +35,50 @@ from jobs.sending import enqueue_rounds
 from models import Recipient, RecipientImport, Share, db
 from models.base import utcnow
 from models.org import fold
-from models.recipients import (PASTE_MAX_BYTES, UPLOAD_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, add_one, import_file,
-                               import_text)
-from models.schedule import (MAX_DAYS_AHEAD, MAX_REMINDER_DAYS, NonexistentTime, ReminderMode, When, days_after,
-                             local, plan, to_utc)
-from models.sharing import (BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, ConfirmOutcome,
-                            RecipientState, SendState, accept_import, error_label, cancel_share, confirm_share, discard_import,
-                            failure_reasons, listed, merge, recipient_count, remove_recipients, start_share, state_counts,
-                            unknown_merge_fields)
+from models.recipients import (
+    PASTE_MAX_BYTES,
+    UPLOAD_MAX_BYTES,
+    FileError,
+    ImportRefused,
+    RowError,
+    ValidRow,
+    add_one,
+    import_file,
+    import_text,
+)
+from models.schedule import (
+    MAX_DAYS_AHEAD,
+    MAX_REMINDER_DAYS,
+    NonexistentTime,
+    ReminderMode,
+    When,
+    days_after,
+    local,
+    plan,
+    to_utc,
+)
+from models.sharing import (
+    BODY_MAX,
+    MAX_REMINDERS,
+    NAME_MAX,
+    SUBJECT_MAX,
+    ConfirmOutcome,
+    RecipientState,
+    SendState,
+    accept_import,
+    cancel_share,
+    confirm_share,
+    discard_import,
+    error_label,
+    failure_reasons,
+    listed,
+    merge,
+    recipient_count,
+    remove_recipients,
+    start_share,
+    state_counts,
+    unknown_merge_fields,
+)
 from views.errors import render_error
 from views.forms import Form, large_body, small_int
 from views.org_scope import org_blueprint
@@ -103,8 +152,9 @@ class PasteForm(Form):
 
 
 class MessageForm(Form):
-    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=SUBJECT_MAX)],
-                          render_kw={"maxlength": SUBJECT_MAX})
+    subject = StringField(
+        _l("Subject"), validators=[DataRequired(), Length(max=SUBJECT_MAX)], render_kw={"maxlength": SUBJECT_MAX}
+    )
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=BODY_MAX)], render_kw={"rows": 10})
 
     def __init__(self, *args, variables=(), **kwargs):
@@ -120,23 +170,34 @@ class MessageForm(Form):
     def _known_fields(self, field):
         unknown = unknown_merge_fields(field.data or "", self.variables)
         if unknown:
-            raise ValidationError(_("Unknown merge field: %(fields)s. Use one of those listed below.",
-                                    fields=", ".join(f"[{u}]" for u in unknown)))
+            raise ValidationError(
+                _(
+                    "Unknown merge field: %(fields)s. Use one of those listed below.",
+                    fields=", ".join(f"[{u}]" for u in unknown),
+                )
+            )
 
 
 class ReminderForm(SubForm):
-    mode = RadioField(_l("When"), choices=[SelectChoice(ReminderMode.DAYS.value, _l("Days after the invitation")),
-                                           SelectChoice(ReminderMode.AT.value, _l("At a date and time"))],
-                      default=ReminderMode.DAYS.value)
+    mode = RadioField(
+        _l("When"),
+        choices=[
+            SelectChoice(ReminderMode.DAYS.value, _l("Days after the invitation")),
+            SelectChoice(ReminderMode.AT.value, _l("At a date and time")),
+        ],
+        default=ReminderMode.DAYS.value,
+    )
     days = IntegerField(_l("Days after the invitation"), default=7, validators=[Optional()])
     date = DateField(_l("Date"), validators=[Optional()])
     time = TimeField(_l("Time"), validators=[Optional()])
 
 
 class ScheduleForm(Form):
-    when = RadioField(_l("When"), choices=[SelectChoice(When.NOW.value, _l("Send now")),
-                                           SelectChoice(When.LATER.value, _l("Schedule"))],
-                      default=When.NOW.value)
+    when = RadioField(
+        _l("When"),
+        choices=[SelectChoice(When.NOW.value, _l("Send now")), SelectChoice(When.LATER.value, _l("Schedule"))],
+        default=When.NOW.value,
+    )
     date = DateField(_l("Date"), validators=[Optional()])
     time = TimeField(_l("Time"), validators=[Optional()])
     reminders = FieldList(FormField(ReminderForm), min_entries=0, max_entries=MAX_REMINDERS)
@@ -171,13 +232,17 @@ class ScheduleForm(Form):
                 self.planned_reminders.append((ReminderMode.AT, None, moment))
             if moment <= previous:
                 (reminder.days if reminder.mode.data == ReminderMode.DAYS else reminder.time).errors.append(
-                    _("A reminder must come after the invitation and any earlier reminder."))
+                    _("A reminder must come after the invitation and any earlier reminder.")
+                )
             previous = moment
         return not self.errors_after_validate()
 
     def errors_after_validate(self) -> bool:
-        return bool(self.date.errors or self.time.errors or any(
-            e.form.days.errors or e.form.date.errors or e.form.time.errors for e in self.reminders))
+        return bool(
+            self.date.errors
+            or self.time.errors
+            or any(e.form.days.errors or e.form.date.errors or e.form.time.errors for e in self.reminders)
+        )
 
     @staticmethod
     def _moment(date_field, time_field):
@@ -190,32 +255,52 @@ class ScheduleForm(Form):
         try:
             return to_utc(date_field.data, time_field.data)
         except NonexistentTime:
-            time_field.errors.append(_("This time does not exist on that date (the clocks go forward). Choose another."))
+            time_field.errors.append(
+                _("This time does not exist on that date (the clocks go forward). Choose another.")
+            )
             return None
 
 
 # --- the draft -----------------------------------------------------------------
+
 
 @bp.post("/")
 def start():
     if not can_share_via_digital_post():
         abort(403)
     if not g.survey.is_open:
-        return add_message(redirect(url_for("surveys.share", survey_id=g.survey.id), 303),
-                           _("Open the survey before you send invitations."), "error")
+        return add_message(
+            redirect(url_for("surveys.share", survey_id=g.survey.id), 303),
+            _("Open the survey before you send invitations."),
+            "error",
+        )
     share = start_share(g.survey, g.membership)
     db.session.commit()
     return redirect(url_for(".recipients", share_id=share.id), 303)
 
 
 def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, **htmx):
-    pending = db.session.scalar(select(RecipientImport).where(
-        RecipientImport.share_id == share.id, RecipientImport.accepted.is_(False)).order_by(RecipientImport.id.desc()))
-    return render_fragment("shares/_recipients.html", COMPOSE, status=status, **htmx, step=1, share=share,
-                           method=method if method in METHODS else "manual",
-                           manual=manual or ManualForm(formdata=None), paste=paste or PasteForm(formdata=None),
-                           upload_error=upload_error, pending=pending, count=recipient_count(share.id),
-                           sample=sample_recipients(share, 5), row_errors=RowError)
+    pending = db.session.scalar(
+        select(RecipientImport)
+        .where(RecipientImport.share_id == share.id, RecipientImport.accepted.is_(False))
+        .order_by(RecipientImport.id.desc())
+    )
+    return render_fragment(
+        "shares/_recipients.html",
+        COMPOSE,
+        status=status,
+        **htmx,
+        step=1,
+        share=share,
+        method=method if method in METHODS else "manual",
+        manual=manual or ManualForm(formdata=None),
+        paste=paste or PasteForm(formdata=None),
+        upload_error=upload_error,
+        pending=pending,
+        count=recipient_count(share.id),
+        sample=sample_recipients(share, 5),
+        row_errors=RowError,
+    )
 
 
 def sample_recipients(share, limit):
@@ -234,8 +319,15 @@ def add_manual(share_id):
     if not form.validate():
         return recipients_step(share, "manual", manual=form, status=422)
     try:
-        added = add_one(share, ValidRow((form.first_name.data or "").strip(), (form.last_name.data or "").strip(),
-                                        form.cpr.data, form.language.data))
+        added = add_one(
+            share,
+            ValidRow(
+                (form.first_name.data or "").strip(),
+                (form.last_name.data or "").strip(),
+                form.cpr.data,
+                form.language.data,
+            ),
+        )
     except ImportRefused as exc:
         db.session.rollback()
         form.cpr.errors = [exc.error.label]
@@ -254,7 +346,9 @@ def add_paste(share_id):
     form = PasteForm()
     text = form.text.data or ""
     if not text.strip():
-        form.text.errors = [_("Paste the recipients: one per line, with cpr and optionally firstname, lastname, language.")]
+        form.text.errors = [
+            _("Paste the recipients: one per line, with cpr and optionally firstname, lastname, language.")
+        ]
         return recipients_step(share, "paste", paste=form, status=422)
     if len(text.encode()) > PASTE_MAX_BYTES:
         form.text.errors = [_("The text is too long. Upload it as a file instead.")]
@@ -270,8 +364,12 @@ def too_large(error):
         return render_error(413)
     message = FileError.TOO_LARGE.label
     if is_fragment():
-        return make_response(render_template("shares/_upload_feedback.html", upload_error=message), 422,
-                             retarget="#upload-feedback", reswap="innerHTML")
+        return make_response(
+            render_template("shares/_upload_feedback.html", upload_error=message),
+            422,
+            retarget="#upload-feedback",
+            reswap="innerHTML",
+        )
     return render_template("errors/error.html", code=413, message=message), 413
 
 
@@ -306,8 +404,9 @@ def finish_import(share, method, run, **forms):
 def import_summary(imp) -> str:
     text = ngettext("%(num)d recipient added.", "%(num)d recipients added.", imp.valid)
     if imp.duplicates:
-        text += " " + ngettext("%(num)d duplicated CPR number was merged.", "%(num)d duplicated CPR numbers were merged.",
-                               imp.duplicates)
+        text += " " + ngettext(
+            "%(num)d duplicated CPR number was merged.", "%(num)d duplicated CPR numbers were merged.", imp.duplicates
+        )
     return text
 
 
@@ -325,8 +424,11 @@ def decide_import(share_id, import_id, choice):
         return add_message(recipients_step(share), import_summary(imp))
     discard_import(share, imp)
     db.session.commit()
-    return add_message(recipients_step(share, "upload" if imp.source == "upload" else "paste"),
-                       _("Nothing was added. Fix the file and add it again."), "info")
+    return add_message(
+        recipients_step(share, "upload" if imp.source == "upload" else "paste"),
+        _("Nothing was added. Fix the file and add it again."),
+        "info",
+    )
 
 
 @bp.post("/<int:share_id>/recipients/clear")
@@ -339,17 +441,28 @@ def clear(share_id):
 
 def message_step(share, form=None, status=200, **htmx):
     form = form or MessageForm(obj=share, formdata=None, variables=share.variables)
-    return render_fragment("shares/_message.html", COMPOSE, status=status, **htmx, step=2, share=share,
-                           form=form, preview=preview_context(share, form.subject.data or "", form.body.data or ""))
+    return render_fragment(
+        "shares/_message.html",
+        COMPOSE,
+        status=status,
+        **htmx,
+        step=2,
+        share=share,
+        form=form,
+        preview=preview_context(share, form.subject.data or "", form.body.data or ""),
+    )
 
 
 def preview_context(share, subject, body, recipient_id=None):
     choices = sample_recipients(share, 20)
     recipient = next((r for r in choices if r.id == recipient_id), choices[0] if choices else None)
-    return {"recipients": choices, "recipient": recipient,
-            "subject": merge(subject, recipient) if recipient else subject,
-            "body": merge(body, recipient) if recipient else body,
-            "unknown": unknown_merge_fields(subject + body, share.variables)}
+    return {
+        "recipients": choices,
+        "recipient": recipient,
+        "subject": merge(subject, recipient) if recipient else subject,
+        "body": merge(body, recipient) if recipient else body,
+        "unknown": unknown_merge_fields(subject + body, share.variables),
+    }
 
 
 @bp.get("/<int:share_id>/message")
@@ -374,15 +487,31 @@ def save_message(share_id):
 @bp.post("/<int:share_id>/preview")
 def preview(share_id):
     share = draft_share(share_id)
-    return render_template("shares/_preview.html", share=share, preview=preview_context(
-        share, request.form.get("subject", ""), request.form.get("body", ""),
-        request.form.get("preview_recipient", type=small_int)))
+    return render_template(
+        "shares/_preview.html",
+        share=share,
+        preview=preview_context(
+            share,
+            request.form.get("subject", ""),
+            request.form.get("body", ""),
+            request.form.get("preview_recipient", type=small_int),
+        ),
+    )
 
 
 def schedule_step(share, form=None, status=200, **htmx):
     form = form or ScheduleForm(formdata=None)
-    return render_fragment("shares/_schedule.html", COMPOSE, status=status, **htmx, step=3, share=share,
-                           form=form, max_reminders=MAX_REMINDERS, max_days=MAX_REMINDER_DAYS)
+    return render_fragment(
+        "shares/_schedule.html",
+        COMPOSE,
+        status=status,
+        **htmx,
+        step=3,
+        share=share,
+        form=form,
+        max_reminders=MAX_REMINDERS,
+        max_days=MAX_REMINDER_DAYS,
+    )
 
 
 @bp.get("/<int:share_id>/schedule")
@@ -410,8 +539,17 @@ def review(share_id):
     if not form.validate():
         return schedule_step(share, form, status=422)
     rounds = plan(form.invitation_at, form.planned_reminders)
-    return render_fragment("shares/_review.html", COMPOSE, step=4, share=share, form=form, rounds=rounds,
-                           count=recipient_count(share.id), local=local, now=form.when.data == When.NOW)
+    return render_fragment(
+        "shares/_review.html",
+        COMPOSE,
+        step=4,
+        share=share,
+        form=form,
+        rounds=rounds,
+        count=recipient_count(share.id),
+        local=local,
+        now=form.when.data == When.NOW,
+    )
 
 
 @bp.post("/<int:share_id>/confirm")
@@ -422,8 +560,9 @@ def confirm(share_id):
     form = ScheduleForm()
     if not form.validate():
         return schedule_step(share, form, status=422)
-    outcome, rounds = confirm_share(share, plan(form.invitation_at, form.planned_reminders),
-                                    may_share=can_share_via_digital_post())
+    outcome, rounds = confirm_share(
+        share, plan(form.invitation_at, form.planned_reminders), may_share=can_share_via_digital_post()
+    )
     if outcome == ConfirmOutcome.ALREADY_CONFIRMED:
         return go_to(url_for(".status", share_id=share.id))
     if outcome != ConfirmOutcome.CONFIRMED:
@@ -438,7 +577,6 @@ def confirm(share_id):
         text = _("The invitations are saved, but the queue did not answer. They will be sent when it is back.")
     flash(text, "success")  # shown by the status page the browser is sent to
     return go_to(url_for(".status", share_id=share.id))
-
 
 
 # --- status ------------------------------------------------------------------------
@@ -458,23 +596,37 @@ def recipient_table(share):
     rows = db.session.scalars(query.order_by(Recipient.id).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     capped = query.with_only_columns(Recipient.id).limit(COUNT_CAP + 1).subquery()
     total = db.session.scalar(select(func.count()).select_from(capped))
-    return {"rows": rows, "state": state, "q": q, "page": page, "total": min(total, COUNT_CAP),
-            "total_exact": total <= COUNT_CAP, "first": (page - 1) * PER_PAGE + 1,
-            "has_next": page * PER_PAGE < total, "states": STATE_FILTERS,
-            "state_labels": {s.value: s.label for s in RecipientState},
-            "invitation_stopped": share.invitation is not None and share.invitation.state in (
-                SendState.CANCELLED, SendState.FAILED)}
+    return {
+        "rows": rows,
+        "state": state,
+        "q": q,
+        "page": page,
+        "total": min(total, COUNT_CAP),
+        "total_exact": total <= COUNT_CAP,
+        "first": (page - 1) * PER_PAGE + 1,
+        "has_next": page * PER_PAGE < total,
+        "states": STATE_FILTERS,
+        "state_labels": {s.value: s.label for s in RecipientState},
+        "invitation_stopped": share.invitation is not None
+        and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),
+    }
 
 
 def is_live(share) -> bool:
     soon = utcnow() + timedelta(seconds=60)
-    return any(r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon)
-               for r in share.rounds)
+    return any(
+        r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon) for r in share.rounds
+    )
 
 
 def status_context(share):
-    return {"share": share, "counts": state_counts(share), "reasons": failure_reasons(share),
-            "live": is_live(share), "error_label": error_label}
+    return {
+        "share": share,
+        "counts": state_counts(share),
+        "reasons": failure_reasons(share),
+        "live": is_live(share),
+        "error_label": error_label,
+    }
 
 
 @bp.get("/<int:share_id>/")
@@ -503,8 +655,12 @@ def recipients_table(share_id):
 @bp.get("/<int:share_id>/cancel")
 def cancel_confirm(share_id):
     share = own_share(share_id)
-    return render_template("shares/_cancel_dialog.html", share=share, pending=[
-        r for r in share.rounds if r.state == SendState.SCHEDULED], local=local)
+    return render_template(
+        "shares/_cancel_dialog.html",
+        share=share,
+        pending=[r for r in share.rounds if r.state == SendState.SCHEDULED],
+        local=local,
+    )
 
 
 @bp.post("/<int:share_id>/cancel")
@@ -513,8 +669,16 @@ def cancel(share_id):
     cancelled = cancel_share(share)
     db.session.commit()
     db.session.refresh(share)
-    text = (ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
-            if cancelled else _("Nothing was scheduled any more."))
-    response = render_fragment("shares/_counts.html", STATUS, trigger={"closeDialog": True},
-                               table=recipient_table(share), **status_context(share))
+    text = (
+        ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
+        if cancelled
+        else _("Nothing was scheduled any more.")
+    )
+    response = render_fragment(
+        "shares/_counts.html",
+        STATUS,
+        trigger={"closeDialog": True},
+        table=recipient_table(share),
+        **status_context(share),
+    )
     return add_message(response, text)

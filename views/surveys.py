@@ -1,7 +1,10 @@
 """A member's surveys: create, add questions, open and close, see responses,
 and the share page (the anonymous link, and Digital Post)."""
+
 from flask import abort, current_app, g, redirect, render_template, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
@@ -9,11 +12,22 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from models import DigitalPostIntegration, Share, Survey, db
 from models.access import has_access
 from models.sharing import ShareState
-from models.survey import (INTRO_MAX, MAX_OPTIONS, MAX_QUESTIONS, OPTION_MAX, QUESTION_MAX, TITLE_MAX, QuestionKind,
-                           add_question, close_survey, open_survey, results)
+from models.survey import (
+    INTRO_MAX,
+    MAX_OPTIONS,
+    MAX_QUESTIONS,
+    OPTION_MAX,
+    QUESTION_MAX,
+    TITLE_MAX,
+    QuestionKind,
+    add_question,
+    close_survey,
+    open_survey,
+    results,
+)
+from views.forms import Form
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment
-from views.forms import Form
 
 bp = org_blueprint("surveys", __name__, "/surveys")
 
@@ -21,14 +35,20 @@ bp = org_blueprint("surveys", __name__, "/surveys")
 class SurveyForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=TITLE_MAX)])
     introduction = TextAreaField(_l("Introduction"), validators=[Length(max=INTRO_MAX)])
-    anonymous = BooleanField(_l("Anonymous: answers are stored without any link to the person who gave them"),
-                             default=True)
+    anonymous = BooleanField(
+        _l("Anonymous: answers are stored without any link to the person who gave them"), default=True
+    )
 
 
 class QuestionForm(Form):
-    kind = RadioField(_l("Kind of question"), default=QuestionKind.SINGLE_CHOICE.value, choices=[
-        SelectChoice(QuestionKind.SINGLE_CHOICE.value, _l("Single choice")),
-        SelectChoice(QuestionKind.FREE_TEXT.value, _l("Free text"))])
+    kind = RadioField(
+        _l("Kind of question"),
+        default=QuestionKind.SINGLE_CHOICE.value,
+        choices=[
+            SelectChoice(QuestionKind.SINGLE_CHOICE.value, _l("Single choice")),
+            SelectChoice(QuestionKind.FREE_TEXT.value, _l("Free text")),
+        ],
+    )
     text = StringField(_l("Question"), validators=[DataRequired(), Length(max=QUESTION_MAX)])
     options = TextAreaField(_l("Options, one per line"))
 
@@ -81,18 +101,27 @@ def create():
     form = SurveyForm()
     if not form.validate():
         return list_page(form, 422)
-    survey = Survey(org_id=g.org.id, owner_id=g.membership.user_id, title=form.title.data.strip(),
-                    introduction=(form.introduction.data or "").strip(), anonymous=form.anonymous.data)
+    survey = Survey(
+        org_id=g.org.id,
+        owner_id=g.membership.user_id,
+        title=form.title.data.strip(),
+        introduction=(form.introduction.data or "").strip(),
+        anonymous=form.anonymous.data,
+    )
     db.session.add(survey)
     db.session.commit()
     return redirect(url_for(".edit", survey_id=survey.id), 303)
 
 
 def edit_page(survey, form=None, question_form=None, status=200):
-    return render_template("surveys/edit.html", survey=survey, status=status,
-                           form=form or SurveyForm(obj=survey, formdata=None),
-                           question_form=question_form or QuestionForm(formdata=None),
-                           max_questions=MAX_QUESTIONS), status
+    return render_template(
+        "surveys/edit.html",
+        survey=survey,
+        status=status,
+        form=form or SurveyForm(obj=survey, formdata=None),
+        question_form=question_form or QuestionForm(formdata=None),
+        max_questions=MAX_QUESTIONS,
+    ), status
 
 
 @bp.get("/<int:survey_id>/")
@@ -122,16 +151,33 @@ def add_question_view(survey_id):
         abort(409)
     if len(survey.questions) >= MAX_QUESTIONS:
         form.text.errors = [_("A survey can have at most %(n)d questions.", n=MAX_QUESTIONS)]
-        return render_fragment("surveys/_questions.html", "surveys/edit.html", status=422, survey=survey,
-                               question_form=form, form=SurveyForm(obj=survey, formdata=None))
+        return render_fragment(
+            "surveys/_questions.html",
+            "surveys/edit.html",
+            status=422,
+            survey=survey,
+            question_form=form,
+            form=SurveyForm(obj=survey, formdata=None),
+        )
     if not form.validate():
-        return render_fragment("surveys/_questions.html", "surveys/edit.html", status=422, survey=survey,
-                               question_form=form, form=SurveyForm(obj=survey, formdata=None))
+        return render_fragment(
+            "surveys/_questions.html",
+            "surveys/edit.html",
+            status=422,
+            survey=survey,
+            question_form=form,
+            form=SurveyForm(obj=survey, formdata=None),
+        )
     add_question(survey, form.kind.data, form.text.data.strip(), form.options.data or [])
     db.session.commit()
     db.session.refresh(survey)
-    return render_fragment("surveys/_questions.html", "surveys/edit.html", survey=survey,
-                           question_form=QuestionForm(formdata=None), form=SurveyForm(obj=survey, formdata=None))
+    return render_fragment(
+        "surveys/_questions.html",
+        "surveys/edit.html",
+        survey=survey,
+        question_form=QuestionForm(formdata=None),
+        form=SurveyForm(obj=survey, formdata=None),
+    )
 
 
 @bp.post("/<int:survey_id>/questions/<int:question_id>/delete")
@@ -144,16 +190,24 @@ def delete_question(survey_id, question_id):
         abort(409)
     survey.questions.remove(question)
     db.session.commit()
-    return render_fragment("surveys/_questions.html", "surveys/edit.html", survey=survey,
-                           question_form=QuestionForm(formdata=None), form=SurveyForm(obj=survey, formdata=None))
+    return render_fragment(
+        "surveys/_questions.html",
+        "surveys/edit.html",
+        survey=survey,
+        question_form=QuestionForm(formdata=None),
+        form=SurveyForm(obj=survey, formdata=None),
+    )
 
 
 @bp.post("/<int:survey_id>/open")
 def open_(survey_id):
     survey = own_survey(survey_id)
     if not survey.questions:
-        return add_message(redirect(url_for(".edit", survey_id=survey.id), 303),
-                           _("Add at least one question before you open the survey."), "error")
+        return add_message(
+            redirect(url_for(".edit", survey_id=survey.id), 303),
+            _("Add at least one question before you open the survey."),
+            "error",
+        )
     open_survey(survey)
     db.session.commit()
     return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), _("The survey is open for answers."))
@@ -166,24 +220,31 @@ def close(survey_id):
     db.session.commit()
     text = _("The survey is closed. Late respondents are told so.")
     if cancelled:
-        text += " " + ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.",
-                               cancelled)
+        text += " " + ngettext(
+            "%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled
+        )
     return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), text)
 
 
 @bp.get("/<int:survey_id>/responses")
 def responses(survey_id):
     survey = own_survey(survey_id)
-    return render_template("surveys/responses.html", survey=survey, results=results(survey),
-                           total=survey.response_count())
+    return render_template(
+        "surveys/responses.html", survey=survey, results=results(survey), total=survey.response_count()
+    )
 
 
 @bp.get("/<int:survey_id>/share")
 def share(survey_id):
     survey = own_survey(survey_id)
-    shares = db.session.scalars(db.select(Share).where(
-        Share.survey_id == survey.id, Share.membership_id == g.membership.id, Share.state == ShareState.CONFIRMED)
-        .order_by(Share.id.desc())).all()
+    shares = db.session.scalars(
+        db.select(Share)
+        .where(
+            Share.survey_id == survey.id, Share.membership_id == g.membership.id, Share.state == ShareState.CONFIRMED
+        )
+        .order_by(Share.id.desc())
+    ).all()
     link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.public", token=survey.public_token)
-    return render_template("surveys/share.html", survey=survey, link=link, shares=shares,
-                           digital_post=can_share_via_digital_post())
+    return render_template(
+        "surveys/share.html", survey=survey, link=link, shares=shares, digital_post=can_share_via_digital_post()
+    )
