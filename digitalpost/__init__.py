@@ -8,6 +8,7 @@ from digitalpost.client import DigitalPostClient, MessageStatus, SendResult
 from digitalpost.errors import (
     DigitalPostError,
     DuplicateMessage,
+    ErrorCode,
     GatewayUnavailable,
     InvalidApiKey,
     InvalidMessage,
@@ -32,6 +33,7 @@ __all__ = [
     "PermanentError",
     "TransientError",
     "DuplicateMessage",
+    "ErrorCode",
     "GatewayUnavailable",
     "InvalidApiKey",
     "InvalidMessage",

@@ -1,9 +1,29 @@
 """Typed outcomes of the gateway: permanent errors (retrying cannot help) and
 transient ones (try again later). No message here ever contains a CPR."""
 
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The gateway's error codes (docs/digital-post-gateway.md), and the
+    client's own for answers the contract does not name."""
+
+    INVALID_API_KEY = "invalid_api_key"
+    SENDER_NOT_AUTHORIZED = "sender_not_authorized"
+    RECIPIENT_EXEMPT = "recipient_exempt"
+    RECIPIENT_NOT_FOUND = "recipient_not_found"
+    INVALID_MEMO = "invalid_memo"
+    DUPLICATE_MESSAGE_UUID = "duplicate_message_uuid"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    NO_ANSWER = "no_answer"
+    UNEXPECTED_RESPONSE = "unexpected_response"
+    ERROR = "error"
+
 
 class DigitalPostError(Exception):
-    code = "error"
+    code = ErrorCode.ERROR
 
     def __init__(self, detail: str = ""):
         self.detail = detail
@@ -19,25 +39,25 @@ class TransientError(DigitalPostError):
 
 
 class InvalidApiKey(PermanentError):
-    code = "invalid_api_key"
+    code = ErrorCode.INVALID_API_KEY
 
 
 class SenderNotAuthorized(PermanentError):
-    code = "sender_not_authorized"
+    code = ErrorCode.SENDER_NOT_AUTHORIZED
 
 
 class RecipientExempt(PermanentError):
-    code = "recipient_exempt"
+    code = ErrorCode.RECIPIENT_EXEMPT
 
 
 class RecipientNotFound(PermanentError):
-    code = "recipient_not_found"
+    code = ErrorCode.RECIPIENT_NOT_FOUND
 
 
 class InvalidMessage(PermanentError):
     """Refused by the gateway (400), or by the builder before anything was sent."""
 
-    code = "invalid_memo"
+    code = ErrorCode.INVALID_MEMO
 
     def __init__(self, detail: str = "", field: str | None = None):
         self.field = field
@@ -45,32 +65,32 @@ class InvalidMessage(PermanentError):
 
 
 class DuplicateMessage(PermanentError):
-    code = "duplicate_message_uuid"
+    code = ErrorCode.DUPLICATE_MESSAGE_UUID
 
 
 class MessageNotFound(PermanentError):
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class UnexpectedResponse(PermanentError):
-    code = "unexpected_response"
+    code = ErrorCode.UNEXPECTED_RESPONSE
 
 
 class GatewayUnavailable(TransientError):
     """503, a timeout or a dropped connection."""
 
-    code = "unavailable"
+    code = ErrorCode.UNAVAILABLE
 
 
 class NoAnswer(GatewayUnavailable):
     """The request went out but no answer came in time: the gateway may have
     accepted it. Sending it again with the same messageUUID is safe."""
 
-    code = "no_answer"
+    code = ErrorCode.NO_ANSWER
 
 
 class RateLimited(TransientError):
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
 
     def __init__(self, retry_after: float, detail: str = ""):
         self.retry_after = retry_after

@@ -17,7 +17,16 @@ from digitalpost import MessageNotFound, TransientError
 from extensions import db, get_queue
 from jobs.gateway import gateway_client
 from models import DigitalPostIntegration
-from models.sharing import Delivery, DeliveryState, Recipient, RecipientState, RoundKind, ScheduledSend, message_uuid
+from models.sharing import (
+    Delivery,
+    DeliveryState,
+    Recipient,
+    RecipientState,
+    RoundKind,
+    ScheduledSend,
+    SendError,
+    message_uuid,
+)
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -113,14 +122,14 @@ def record(rnd: ScheduledSend, arrived: list[dict], lost: list[dict]) -> None:
         db.session.execute(
             update(deliveries)
             .where(deliveries.c.id == bindparam("d_id"))
-            .values(state=DeliveryState.FAILED, error="delivery_failed"),
+            .values(state=DeliveryState.FAILED, error=SendError.DELIVERY_FAILED),
             lost,
         )
         if rnd.kind == RoundKind.INVITATION:
             db.session.execute(
                 update(recipients)
                 .where(and_(recipients.c.id == bindparam("r_id"), recipients.c.state == RecipientState.SENT))
-                .values(state=RecipientState.FAILED, error="delivery_failed"),
+                .values(state=RecipientState.FAILED, error=SendError.DELIVERY_FAILED),
                 lost,
             )
     db.session.commit()

@@ -45,6 +45,7 @@ from models.sharing import (
     RecipientState,
     RoundKind,
     ScheduledSend,
+    SendError,
     SendState,
     Share,
     cancel_scheduled_sends,
@@ -202,7 +203,7 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 {
                     "d_id": delivery_id,
                     "d_state": DeliveryState.FAILED,
-                    "d_error": "cpr_deleted",
+                    "d_error": SendError.CPR_DELETED,
                     "d_attempts": attempts,
                     "d_sent_at": None,
                 }
@@ -341,7 +342,7 @@ def round_crashed(job, connection, exc_type, exc_value, traceback) -> None:
         db.session.rollback()
         rnd = db.session.get(ScheduledSend, round_id)
         if rnd is not None:
-            finish(rnd, SendState.FAILED, error="internal_error")
+            finish(rnd, SendState.FAILED, error=SendError.INTERNAL_ERROR)
     except Exception:
         log.exception("could not record the failure of round %s", round_id)
     log.error("round %s failed: %s", round_id, exc_type.__name__ if exc_type else "unknown")

@@ -159,7 +159,7 @@ class DigitalPostIntegration(db.Model):
         """(encrypted, last4) of the key a new attempt may keep when the admin
         leaves the field empty: the pending one unless the gateway refused
         it, else the one in force."""
-        if self.pending_api_key_encrypted and self.sending_error != "invalid_api_key":
+        if self.pending_api_key_encrypted and self.sending_error != MailFailure.INVALID_API_KEY:
             return self.pending_api_key_encrypted, self.pending_api_key_last4
         return self.api_key_encrypted, self.api_key_last4
 

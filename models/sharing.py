@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from digitalpost.errors import ErrorCode
 from extensions import db
 from models.base import UTCDateTime, utcnow
 
@@ -103,20 +104,29 @@ class CancelReason(StrEnum):
         return error_label(code)
 
 
+class SendError(StrEnum):
+    """Why a message or a round failed that is not the gateway's own code."""
+
+    CPR_DELETED = "cpr_deleted"
+    DELIVERY_FAILED = "delivery_failed"
+    INTERNAL_ERROR = "internal_error"
+
+
 def error_label(code: str | None) -> str:
-    """Why a message or a round failed, from the gateway's error codes."""
+    """Why a message or a round failed: a gateway ErrorCode or a SendError."""
     return str(
         {
-            "recipient_exempt": _l("exempt from Digital Post"),
-            "recipient_not_found": _l("not known by Digital Post"),
-            "unavailable": _l("Digital Post did not answer"),
-            "rate_limited": _l("Digital Post was busy"),
-            "invalid_api_key": _l("Digital Post refused the organization's API key"),
-            "sender_not_authorized": _l("the sender CVR may not send with the API key"),
-            "invalid_memo": _l("the message could not be read by Digital Post"),
-            "cpr_deleted": _l("the CPR number was already deleted"),
-            "delivery_failed": _l("Digital Post could not deliver it"),
-            "internal_error": _l("an internal error"),
+            ErrorCode.RECIPIENT_EXEMPT: _l("exempt from Digital Post"),
+            ErrorCode.RECIPIENT_NOT_FOUND: _l("not known by Digital Post"),
+            ErrorCode.UNAVAILABLE: _l("Digital Post did not answer"),
+            ErrorCode.NO_ANSWER: _l("Digital Post did not answer"),
+            ErrorCode.RATE_LIMITED: _l("Digital Post was busy"),
+            ErrorCode.INVALID_API_KEY: _l("Digital Post refused the organization's API key"),
+            ErrorCode.SENDER_NOT_AUTHORIZED: _l("the sender CVR may not send with the API key"),
+            ErrorCode.INVALID_MEMO: _l("the message could not be read by Digital Post"),
+            SendError.CPR_DELETED: _l("the CPR number was already deleted"),
+            SendError.DELIVERY_FAILED: _l("Digital Post could not deliver it"),
+            SendError.INTERNAL_ERROR: _l("an internal error"),
         }.get(code or "", _l("an unknown error"))
     )
 
@@ -219,6 +229,10 @@ class ScheduledSend(db.Model):
         return SendState(self.state).label
 
     @property
+    def is_running(self) -> bool:
+        return self.state == SendState.RUNNING
+
+    @property
     def reason_label(self) -> str | None:
         code = self.cancel_reason or self.error
         return CancelReason.label_of(code) if code else None
@@ -262,6 +276,10 @@ class Recipient(db.Model):
     @property
     def state_label(self) -> str:
         return RecipientState(self.state).label
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == RecipientState.PENDING
 
     @property
     def error_label(self) -> str | None:
