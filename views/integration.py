@@ -187,30 +187,8 @@ def start():
         return step1(form, current, status=422)
     cpr = form.cpr.data
     form.cpr.data = ""  # from here on, the CPR is not rendered back
-    # Each start puts a mail in a citizen's mailbox under the organization's
-    # name: limited per organization and per CPR (by its keyed hash).
-    limits = start_limits()
-    if wait := limits[0].take(str(g.org.id)):
-        return step1(
-            form,
-            current,
-            status=429,
-            general_error=_(
-                "Your organization has sent %(n)d verification mails within the hour. Try again in %(minutes)d minutes.",
-                n=limits[0].limit,
-                minutes=minutes(wait),
-            ),
-        )
-    if wait := limits[1].take(keyed_hash(cpr, "ratelimit:verification-cpr")):
-        form.cpr.errors = [
-            _(
-                "This CPR number has received %(n)d verification mails within the hour. "
-                "Try again in %(minutes)d minutes.",
-                n=limits[1].limit,
-                minutes=minutes(wait),
-            )
-        ]
-        return step1(form, current, status=429)
+    if refused := over_start_limits(form, current, cpr):
+        return refused
     try:
         current, code = start_verification(
             g.org.id, g.membership.user_id, form.api_key.data or None, form.sender_cvr.data
@@ -229,6 +207,29 @@ def start():
     if not is_fragment():
         return redirect(url_for(".verify"))
     return step2(current, push_url=url_for(".verify"))
+
+
+def over_start_limits(form, current, cpr):
+    """Each start puts a mail in a citizen's mailbox under the organization's
+    name: limited per organization and per CPR (by its keyed hash). The form
+    with the message, or None when the start may go ahead."""
+    per_org, per_cpr = start_limits()
+    if wait := per_org.take(str(g.org.id)):
+        text = _(
+            "Your organization has sent %(n)d verification mails within the hour. Try again in %(minutes)d minutes.",
+            n=per_org.limit,
+            minutes=minutes(wait),
+        )
+        return step1(form, current, status=429, general_error=text)
+    if wait := per_cpr.take(keyed_hash(cpr, "ratelimit:verification-cpr")):
+        text = _(
+            "This CPR number has received %(n)d verification mails within the hour. Try again in %(minutes)d minutes.",
+            n=per_cpr.limit,
+            minutes=minutes(wait),
+        )
+        form.cpr.errors = [text]
+        return step1(form, current, status=429)
+    return None
 
 
 @bp.get("/setup/verify")
@@ -307,6 +308,11 @@ def confirm():
     if outcome in CODE_ERRORS:
         return step2(current, form, status=422, code_error=code_error(outcome, current))
     code_guess_limit().reset(str(g.org.id))
+    return enabled(current, outcome)
+
+
+def enabled(current, outcome: CodeOutcome):
+    """The settings are in force: the integration panel, and the message."""
     if is_fragment():
         response = render_fragment(
             "settings/_integration.html",
@@ -317,12 +323,9 @@ def confirm():
         )
     else:
         response = redirect(url_for(".index"))
-    return add_message(
-        response,
-        _("Digital Post is enabled.")
-        if outcome == CodeOutcome.ACTIVATED
-        else _("The new Digital Post settings are in force."),
-    )
+    if outcome == CodeOutcome.ACTIVATED:
+        return add_message(response, _("Digital Post is enabled."))
+    return add_message(response, _("The new Digital Post settings are in force."))
 
 
 CODE_ERRORS = (CodeOutcome.UNUSABLE, CodeOutcome.MALFORMED, CodeOutcome.WRONG, CodeOutcome.NO_TRIES_LEFT)
