@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from conftest import CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR
 from extensions import get_queue
 from jobs.sending import send_round
 from models import Delivery, Recipient, RecipientCpr, ScheduledSend, Share, Survey, db
@@ -16,7 +17,6 @@ from models.base import utcnow
 from models.schedule import local
 from models.sharing import CancelReason
 from models.survey import QuestionKind, SurveyState, add_question
-from tests.conftest import CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR
 
 CPRS = ["0101901234", "0202901234", "0303901234"]
 
@@ -159,9 +159,9 @@ def test_a_round_run_twice_delivers_once(as_member, survey, with_access, sandbox
     """A message the gateway has already (an earlier run that died before it
     recorded the answer) is replayed, not delivered again; and a second job
     for the same round finds nothing to do."""
+    from conftest import SANDBOX_KEY
     from digitalpost import DigitalPostClient
     from jobs.sending import build_message
-    from tests.conftest import SANDBOX_KEY
 
     draft, schedule = compose(as_member, survey, "\n".join(CPRS))
     confirm(as_member, draft, schedule)
@@ -209,10 +209,10 @@ def test_transient_errors_are_retried(as_member, survey, with_access, sandbox, r
 def test_every_cause_cancels_what_is_scheduled(
     cause, as_member, survey, with_access, sandbox, run_jobs, admin, org, client
 ):
+    from conftest import scheduled_job_ids
     from models import DigitalPostIntegration
     from models.access import revoke_access
     from models.sharing import cancel_scheduled_sends
-    from tests.conftest import scheduled_job_ids
 
     draft = start_draft(as_member, survey)
     as_member.post(draft + "/recipients/paste", {"text": "\n".join(CPRS)}, htmx=True)
@@ -295,7 +295,7 @@ def test_the_link_option_shows_the_anonymous_link(as_member, survey, client):
 
 
 def test_another_members_share_and_survey_are_not_found(as_member, survey, with_access, make_user, org, app):
-    from tests.conftest import Session
+    from conftest import Session
 
     draft = start_draft(as_member, survey)
     other = make_user(org)
@@ -328,9 +328,9 @@ def test_a_message_the_gateway_has_with_other_content_counts_as_sent(
     PUBLIC_BASE_URL in its link) is a 409: that citizen has the message once."""
     from dataclasses import replace
 
+    from conftest import SANDBOX_KEY
     from digitalpost import DigitalPostClient
     from jobs.sending import build_message
-    from tests.conftest import SANDBOX_KEY
 
     draft, schedule = compose(as_member, survey, CITIZEN_CPR)
     confirm(as_member, draft, schedule)
