@@ -51,8 +51,10 @@ def create_app(**overrides) -> Flask:
     app.context_processor(template_globals)
     app.jinja_env.add_extension("jinja2.ext.do")
     from models.org import Role
+    from models.survey import AnswerOutcome
 
-    app.jinja_env.globals["Role"] = Role  # vocabularies come to templates from their one place
+    # Vocabularies come to templates from their one place.
+    app.jinja_env.globals.update(Role=Role, AnswerOutcome=AnswerOutcome)
 
     import cli
 

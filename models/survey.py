@@ -167,6 +167,17 @@ class AnswerError(ValueError):
         super().__init__("invalid answers")
 
 
+class AnswerProblem(StrEnum):
+    NOT_AN_OPTION = "option"
+    TOO_LONG = "too_long"
+
+    @property
+    def label(self) -> str:
+        if self is AnswerProblem.NOT_AN_OPTION:
+            return str(_l("Choose one of the options."))
+        return str(_l("The answer is too long."))
+
+
 def parse_answers(survey: Survey, form) -> list[Answer]:
     """Answers from a submitted form (q<ID> fields). Every question is
     optional; a value that is not one of the options is refused."""
@@ -177,12 +188,12 @@ def parse_answers(survey: Survey, form) -> list[Answer]:
             continue
         if question.is_choice:
             if not raw.isdigit() or not 0 <= int(raw) < len(question.options):
-                errors[question.id] = "option"
+                errors[question.id] = AnswerProblem.NOT_AN_OPTION
                 continue
             answers.append(Answer(question_id=question.id, option_index=int(raw)))
         else:
             if len(raw) > FREE_TEXT_MAX:
-                errors[question.id] = "too_long"
+                errors[question.id] = AnswerProblem.TOO_LONG
                 continue
             answers.append(Answer(question_id=question.id, text=raw))
     if errors:
