@@ -82,14 +82,13 @@ def forget_sealed(attempt_id: str) -> None:
 
 
 def send_verification_mail(integration_id: int, attempt_id: str) -> str:
-    redis = get_redis()
     integration = db.session.get(DigitalPostIntegration, integration_id)
     if integration is None or integration.attempt_id != attempt_id or not integration.mail_on_its_way:
         # Replaced by a newer attempt, or already given an outcome (a retry
         # after a failure callback, or the status page's deadline).
-        redis.delete(_secret_key(attempt_id))
+        forget_sealed(attempt_id)
         return "superseded"
-    sealed = redis.get(_secret_key(attempt_id))
+    sealed = get_redis().get(_secret_key(attempt_id))
     if sealed is None:
         record_sending(integration_id, attempt_id, Sending.FAILED, MailFailure.EXPIRED)
         db.session.commit()
@@ -109,7 +108,7 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
     except PermanentError as exc:
         failure = MailFailure.of_gateway(exc.code)
     # Sent or failed for good: the CPR is not needed any more.
-    redis.delete(_secret_key(attempt_id))
+    forget_sealed(attempt_id)
     record_sending(integration_id, attempt_id, Sending.FAILED if failure else Sending.SENT, failure)
     db.session.commit()
     log.log(

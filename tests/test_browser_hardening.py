@@ -47,3 +47,19 @@ def test_the_member_table_while_redis_is_down(viewport, app, page, admin, org, a
     expect(page.get_by_text("Det er ikke muligt at vælge medlemmer lige nu")).to_be_visible()
     expect(page.get_by_role("button", name="Tilføj")).to_be_disabled()
     check(page, f"access-redis-down-{'phone' if viewport else 'desktop'}")
+
+
+@pytest.mark.parametrize("viewport", [None, PHONE])
+def test_the_audit_log_fits_the_screen(viewport, page, admin, org, member, active_integration):
+    from sqlalchemy import select
+
+    from models.access import grant_access
+
+    grant_access(org.id, admin.id, select(db.literal(member.membership_in(org.id).id)))
+    db.session.commit()
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, admin)
+    page.goto(f"/orgs/{org.id}/settings/audit/")
+    expect(page.get_by_text("Gav 1 medlem adgang")).to_be_visible()
+    check(page, f"audit-{'phone' if viewport else 'desktop'}")
