@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 import config
+import formats
 import logs
 from extensions import babel, csrf, db, htmx, login_manager, migrate
 from views.forms import MAX_INT, apply_body_limits
@@ -50,6 +51,7 @@ def create_app(**overrides) -> Flask:
     app.after_request(security_headers)
     app.context_processor(template_globals)
     app.jinja_env.add_extension("jinja2.ext.do")
+    formats.register(app)
     from models.org import Role
     from models.survey import AnswerOutcome
 

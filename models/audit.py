@@ -3,12 +3,12 @@
 from datetime import datetime
 from enum import StrEnum
 
-from flask_babel import format_number, get_translations
 from flask_babel import gettext as _
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
+from formats import number, plural
 from models.base import UTCDateTime, utcnow
 
 
@@ -38,19 +38,15 @@ class AuditAction(StrEnum):
                 last4=d.get("api_key_last4"),
             )
         if self is AuditAction.DEACTIVATED:
-            return _("Deactivated Digital Post; %(n)s scheduled sends cancelled", n=d.get("cancelled_sends") or 0)
+            return _(
+                "Deactivated Digital Post; %(n)s scheduled sends cancelled", n=number(d.get("cancelled_sends") or 0)
+            )
         if self is AuditAction.ACCESS_GRANTED:
-            return _plural("Gave %(num)s member access", "Gave %(num)s members access", count)
-        text = _plural("Removed access from %(num)s member", "Removed access from %(num)s members", count)
+            return plural("Gave %(num)s member access", "Gave %(num)s members access", count)
+        text = plural("Removed access from %(num)s member", "Removed access from %(num)s members", count)
         if d.get("cancelled_sends"):
-            text += "; " + _("%(n)s scheduled sends cancelled", n=d["cancelled_sends"])
+            text += "; " + _("%(n)s scheduled sends cancelled", n=number(d["cancelled_sends"]))
         return text
-
-
-def _plural(singular: str, plural: str, count: int) -> str:
-    # flask_babel's ngettext fills %(num)s with the bare number; the log
-    # shows it with thousands separators, as the table does.
-    return get_translations().ngettext(singular, plural, count) % {"num": format_number(count)}
 
 
 class AuditEvent(db.Model):

@@ -106,7 +106,7 @@ def test_selection_survives_paging_and_filtering(as_admin, org, make_members):
     assert "1 valgt" in table(as_admin, org, page=2)
     assert "1 valgt" in table(as_admin, org, q="zzz")
     back = table(as_admin, org)
-    assert re.search(rf'id="member-{members[0].id}"[^>]*checked', back)
+    assert re.search(rf'name="member_id" value="{members[0].id}"[^>]*checked', back)
     assert "0 valgt" in select(as_admin, org, scope="row", member_id=members[0].id).get_data(as_text=True)
 
 
@@ -136,7 +136,7 @@ def post_add(s, org):
     )
 
 
-def test_select_all_matching_is_bound_to_the_filter_it_was_made_with(as_admin, org, make_members):
+def test_select_all_matching_is_bound_to_the_filter_and_the_members_of_that_moment(as_admin, org, make_members):
     ibs = make_members(org, [f"Ib {i:02d}" for i in range(55)])
     bos = make_members(org, [f"Bo {i:02d}" for i in range(5)], prefix="b")
     select(as_admin, org, scope="page", checked="true", q="ib")
@@ -144,13 +144,40 @@ def test_select_all_matching_is_bound_to_the_filter_it_was_made_with(as_admin, o
     assert "Vælg alle 55 medlemmer, der matcher filteret" in fragment
     after = select(as_admin, org, scope="all", q="ib").get_data(as_text=True)
     assert "55 valgt" in after and "Alle medlemmer, der matcher filteret, er valgt" in after
-    # The admin now changes the filter before clicking Add, and a new member joins.
-    table(as_admin, org, q="bo")
+    # A new member joins before the admin clicks Add: not part of what was shown.
     late = make_members(org, ["Ib Sen"], prefix="late")
     response = post_add(as_admin, org)
     assert flash_text(response) == "55 medlemmer har nu adgang."
     assert access_ids(org) == {m.id for m in ibs}
     assert not access_ids(org) & ({m.id for m in bos} | {late[0].id})
+
+
+def test_a_filter_change_clears_select_all_so_add_grants_what_the_bar_says(as_admin, org, make_members):
+    """The issue's sequence: all 217 of Borgerservice + Medlem selected, then
+    the search changes to one member outside them. The rule (Django admin's):
+    the filter change clears the selection, the bar says so, and Add grants
+    exactly the number the bar shows."""
+    borger = make_members(org, [f"Borger {i:03d}" for i in range(217)], department="Borgerservice")
+    make_members(org, ["Mem Ber"], prefix="member", department="Nord")
+    make_members(org, [f"Nord {i:02d}" for i in range(3)], prefix="n", department="Nord")
+    # Something ticked before, under another filter: replaced by "all matching".
+    select(as_admin, org, scope="page", checked="true", department="Nord")
+    select(as_admin, org, scope="page", checked="true", department="Borgerservice", role="member")
+    bar = select(as_admin, org, scope="all", department="Borgerservice", role="member").get_data(as_text=True)
+    assert "217 valgt" in bar and "Alle medlemmer, der matcher filteret, er valgt" in bar
+    fragment = table(as_admin, org, q="mem ber", department="Borgerservice", role="member")
+    assert "0 valgt" in fragment and "filteret blev ændret" in fragment.lower()
+    assert "er valgt" not in fragment
+    response = post_add(as_admin, org)
+    assert response.status_code == 422 and flash_text(response) == "Vælg mindst ét medlem."
+    assert access_ids(org) == set()
+    # Selected again under the new filter: the number shown is the number granted.
+    fragment = table(as_admin, org, department="Borgerservice", role="member")
+    bar = select(as_admin, org, scope="all", department="Borgerservice", role="member").get_data(as_text=True)
+    shown = int(re.search(r"(\d+) valgt", bar).group(1))
+    response = post_add(as_admin, org)
+    assert flash_text(response) == f"{shown} medlemmer har nu adgang." and shown == 217
+    assert access_ids(org) == {m.id for m in borger}
 
 
 def test_unticking_after_select_all_leaves_that_member_out(as_admin, org, make_members):
@@ -294,3 +321,16 @@ def test_a_stale_page_after_deactivation_gets_a_clear_answer(as_admin, org, admi
     response = select(as_admin, org, scope="row", member_id=members[0].id, checked="true")
     assert response.status_code == 409 and "Noget er ændret i mellemtiden" in response.get_data(as_text=True)
     assert as_admin.get(url(org, "/add")).status_code == 302
+
+
+def test_the_row_boxes_send_the_page_as_ticked(as_admin, org, make_org, make_members):
+    """The tbody's one hx-post sends every ticked box of the page: ticked ones
+    join the selection, the page's others leave it, other ids are ignored."""
+    members = make_members(org, [f"Ib {i:02d}" for i in range(4)])
+    stranger = make_members(make_org("Nabokommune"), ["Fremmed"], prefix="x")[0]
+    tick = [m.id for m in members[:3]] + [stranger.id, "junk"]
+    assert "3 valgt" in select(as_admin, org, scope="rows", member_id=tick).get_data(as_text=True)
+    bar = select(as_admin, org, scope="rows", member_id=[members[1].id]).get_data(as_text=True)
+    assert "1 valgt" in bar and 'id="selection-bar"' in bar and "<table" not in bar
+    post_add(as_admin, org)
+    assert access_ids(org) == {members[1].id}

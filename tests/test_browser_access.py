@@ -49,7 +49,7 @@ def test_grant_remove_and_deactivate(page, admin, org, make_members):
     page.get_by_role("link", name="60 medlemmer har adgang").click()
     expect(page.get_by_role("link", name="Tilføj medlemmer")).to_be_visible()  # the teal plus
     page.get_by_text("Handlinger").click()
-    page.get_by_role("link", name="Fjern").click()
+    page.get_by_role("menuitem", name="Fjern").click()
     expect(page).to_have_url(re.compile(r"/access/remove$"))
     page.get_by_label("Vælg Ib Ibsen 00").check()
     expect(page.get_by_text("1 valgt")).to_be_visible()

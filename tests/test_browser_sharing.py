@@ -4,14 +4,14 @@ In Danish at desktop width and in English at phone width, with axe-core on
 every step and no page that scrolls sideways."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from conftest import ARTIFACTS, browser_login
+from conftest import browser_login
 from models import Survey, db
 from models.access import grant_access
 from models.survey import QuestionKind, SurveyState, add_question
+from tests.fixtures.browser import PHONE, check_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("active_integration")]
 
@@ -59,17 +59,10 @@ LABELS = {
         answer="Answer the survey",
     ),
 }
-PHONE = {"width": 390, "height": 844}
 
 
 def check(page, name):
-    """axe-core finds nothing, nothing scrolls sideways, and a screenshot to look at."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"share-{name}.png"), full_page=True, caret="initial")
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+    check_page(page, f"share-{name}")
 
 
 @pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])

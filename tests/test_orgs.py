@@ -22,7 +22,7 @@ def test_404_for_an_organization_that_does_not_exist_looks_the_same(as_admin, or
 def test_member_gets_403_on_settings_and_no_settings_in_menu(as_member, org):
     assert as_member.get(f"/orgs/{org.id}/settings/").status_code == 403
     page = as_member.get(f"/orgs/{org.id}/surveys/").get_data(as_text=True)
-    assert "Indstillinger" not in page and "Undersøgelser" in page
+    assert "Indstillinger" not in page and "Spørgeskemaer" in page
 
 
 def test_admin_sees_settings_in_the_side_menu(as_admin, org):

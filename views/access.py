@@ -3,9 +3,9 @@ bulk grant and revoke, all one member table (models.members)."""
 
 from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from htmx_flask import make_response
 
+from formats import plural
 from models import DigitalPostIntegration, Membership, db
 from models.access import access_count, grant_access, revoke_access
 from models.members import MemberTable, departments
@@ -42,9 +42,10 @@ def selection_for(view: str) -> Selection | None:
     return Selection(g.org.id, g.membership.user_id, view) if view in SELECTABLE else None
 
 
-def table_context(view: str, table: MemberTable | None = None) -> dict:
+def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
     table = table or table_for(view)
     selection = selection_for(view)
+    selection_cleared = selection.follow_filter(table.filter) if selection else False
     rows = table.rows()
     total, exact = table.count()
     picked = selection.picked_among([r.id for r in rows]) if selection else set()
@@ -61,7 +62,9 @@ def table_context(view: str, table: MemberTable | None = None) -> dict:
         "page_picked": bool(rows) and all(r.id in picked for r in rows),
         "all_matching": selection.all_matching_filter if selection else None,
         "selection_unavailable": selection.unavailable if selection else False,
+        "selection_cleared": selection_cleared,
         "access_count": access_count(g.org.id),
+        **flags,
     }
 
 
@@ -131,6 +134,17 @@ def select(view):
         ):
             abort(404)  # the same answer whether the id is another organization's or none at all
         selection.mark([member_id], checked)
+    elif scope == "rows":
+        # The page's boxes as the browser shows them: ticked ones in, the rest out.
+        ticked = set(request.form.getlist("member_id", type=small_int)) - {None}
+        if ticked:
+            ticked = set(
+                db.session.scalars(
+                    db.select(Membership.id).where(Membership.id.in_(ticked), Membership.org_id == g.org.id)
+                )
+            )
+        selection.mark(ticked, True)
+        selection.mark(set(table.page_ids()) - ticked, False)
     elif scope == "page":
         selection.mark(table.page_ids(), checked)
     elif scope == "all":
@@ -140,8 +154,8 @@ def select(view):
     else:
         abort(400)
     # A ticked row is already ticked in the browser: only the bar changes.
-    template = "access/_selection_bar.html" if scope == "row" else "access/_table.html"
-    return render_template(template, table_only=True, **table_context(view, table))
+    template = "access/_selection_bar.html" if scope in ("row", "rows") else "access/_table.html"
+    return render_template(template, table_only=True, **table_context(view, table, focus_all=scope == "all"))
 
 
 @bp.post("/add")
@@ -159,13 +173,13 @@ def grant():
     selection.clear()
     response = render_view("add", push_url=url_for(".add", **table_for("add").args()))
     if granted:
-        text = ngettext("%(num)d member now has access.", "%(num)d members now have access.", granted)
+        text = plural("%(num)s member now has access.", "%(num)s members now have access.", granted)
     else:
         text = _("The selected members already had access.")
     if gone:
-        text += " " + ngettext(
-            "%(num)d selected member was skipped: no longer in the organization.",
-            "%(num)d selected members were skipped: no longer in the organization.",
+        text += " " + plural(
+            "%(num)s selected member was skipped: no longer in the organization.",
+            "%(num)s selected members were skipped: no longer in the organization.",
             gone,
         )
     return add_message(response, text, "success" if granted else "info")
@@ -198,9 +212,11 @@ def revoke():
     response = render_view(
         view, push_url=url_for(".index" if view == "access" else ".add"), trigger={"closeDialog": True}
     )
-    text = ngettext("%(num)d member no longer has access.", "%(num)d members no longer have access.", removed)
+    text = plural("%(num)s member no longer has access.", "%(num)s members no longer have access.", removed)
     if cancelled:
-        text += " " + ngettext(
-            "%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled
+        text += " " + plural(
+            "%(num)s scheduled send was cancelled.",
+            "%(num)s scheduled sends were cancelled.",
+            cancelled,
         )
     return add_message(response, text)

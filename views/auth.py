@@ -1,6 +1,7 @@
 """Login, logout and the language switch."""
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -56,7 +57,13 @@ def login():
             return render_template("auth/login.html", form=form), 401
         account_limit().reset(email)
         ip_limit().give_back(ip)
+        # A language chosen on the login page wins over the one saved last time.
+        chosen = session.get("language")
+        if chosen and chosen != user.language:
+            user.language = chosen
+            db.session.commit()
         session.clear()  # a fresh session (and CSRF token) for the logged-in user
+        session["language"] = user.language or chosen or current_app.config["BABEL_DEFAULT_LOCALE"]
         login_user(user)
         return redirect(safe_next(request.args.get("next")) or url_for("orgs.index"))
     return render_template("auth/login.html", form=form)
@@ -69,8 +76,10 @@ def logout():
     # or forgotten session elsewhere stops working too.
     current_user.end_sessions()
     db.session.commit()
+    language = str(get_locale())  # the login page stays in the user's language
     logout_user()
     session.clear()
+    session["language"] = language
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 

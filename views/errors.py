@@ -27,10 +27,25 @@ def messages() -> dict:
     }
 
 
+def titles() -> dict:
+    return {
+        400: _("The request could not be read"),
+        403: _("No access"),
+        404: _("Page not found"),
+        405: _("Not possible here"),
+        409: _("Something changed"),
+        413: _("Too large"),
+        429: _("Too many attempts"),
+        503: _("Temporarily unavailable"),
+    }
+
+
 def render_error(code: int, message: str | None = None):
     message = message or messages().get(code, messages()[500])
-    template = "errors/_error.html" if is_fragment() else "errors/error.html"
-    return render_template(template, code=code, message=message), code
+    title = titles().get(code, _("Something went wrong"))
+    fragment = is_fragment()
+    template = "errors/_error.html" if fragment else "errors/error.html"
+    return render_template(template, code=code, title=title, message=message, fragment=fragment), code
 
 
 def register(app):

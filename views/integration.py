@@ -237,7 +237,8 @@ def over_start_limits(form, current, cpr):
 def verify():
     current = checked_attempt()
     if current is None or not current.has_attempt:
-        return redirect(url_for(".setup"))
+        # Nothing waits for a code (say, Back after enabling): show where things stand.
+        return redirect(url_for(".index" if current is not None and current.is_active else ".setup"))
     if current.mail_failure and not current.mail_maybe_sent:
         return failed_step1(current)
     return step2(current)
@@ -419,7 +420,12 @@ def deactivate_confirm():
     current = integration()
     if current is None or not current.is_active:
         return render_fragment(
-            "errors/_error.html", PAGE, status=409, code=409, message=_("Digital Post is not enabled.")
+            "errors/_error.html",
+            PAGE,
+            status=409,
+            code=409,
+            title=_("Not possible here"),
+            message=_("Digital Post is not enabled."),
         )
     return render_template(
         "settings/_deactivate_confirm.html", sends=count_scheduled_sends(g.org.id), members=access_count(g.org.id)

@@ -74,10 +74,12 @@ class Selection:
             pipe.execute()
 
     def select_all_matching(self, member_filter: MemberFilter, ceiling: int) -> None:
+        """Select all that match: this replaces the selection, so what is
+        selected is exactly what the filter shows."""
         redis = get_redis()
         with redis.pipeline() as pipe:
             pipe.set(self._all, json.dumps({"filter": asdict(member_filter), "ceiling": ceiling}))
-            pipe.delete(self._excluded)
+            pipe.delete(self._excluded, self._ids)
             self._touch(pipe)
             pipe.execute()
 
@@ -87,6 +89,17 @@ class Selection:
         except (RedisConnectionError, RedisTimeoutError):
             pass  # it expires by itself (SELECTION_TTL)
         self.__dict__.pop("_state", None)
+
+    def follow_filter(self, member_filter: MemberFilter) -> bool:
+        """Django admin's rule: "all matching" belongs to the filter it was
+        chosen under, so another filter clears the selection, and the count
+        the admin sees is always what Add or Remove will act on. True when
+        it cleared."""
+        chosen = self.all_matching_filter
+        if chosen is None or chosen == member_filter:
+            return False
+        self.clear()
+        return True
 
     @property
     def all_matching_filter(self) -> MemberFilter | None:

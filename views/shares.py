@@ -10,7 +10,6 @@ from datetime import timedelta
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from htmx_flask import make_response
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -31,6 +30,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import InvalidCPR, normalize_cpr
+from formats import plural
 from jobs.sending import enqueue_rounds
 from models import Recipient, RecipientImport, Share, db
 from models.base import utcnow
@@ -402,10 +402,12 @@ def finish_import(share, method, run, **forms):
 
 
 def import_summary(imp) -> str:
-    text = ngettext("%(num)d recipient added.", "%(num)d recipients added.", imp.valid)
+    text = plural("%(num)s recipient added.", "%(num)s recipients added.", imp.valid)
     if imp.duplicates:
-        text += " " + ngettext(
-            "%(num)d duplicated CPR number was merged.", "%(num)d duplicated CPR numbers were merged.", imp.duplicates
+        text += " " + plural(
+            "%(num)s duplicated CPR number was merged.",
+            "%(num)s duplicated CPR numbers were merged.",
+            imp.duplicates,
         )
     return text
 
@@ -670,7 +672,11 @@ def cancel(share_id):
     db.session.commit()
     db.session.refresh(share)
     text = (
-        ngettext("%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled)
+        plural(
+            "%(num)s scheduled send was cancelled.",
+            "%(num)s scheduled sends were cancelled.",
+            cancelled,
+        )
         if cancelled
         else _("Nothing was scheduled any more.")
     )

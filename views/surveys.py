@@ -4,11 +4,11 @@ and the share page (the anonymous link, and Digital Post)."""
 from flask import abort, current_app, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from formats import plural
 from models import DigitalPostIntegration, Share, Survey, db
 from models.access import has_access
 from models.sharing import ShareState
@@ -220,8 +220,10 @@ def close(survey_id):
     db.session.commit()
     text = _("The survey is closed. Late respondents are told so.")
     if cancelled:
-        text += " " + ngettext(
-            "%(num)d scheduled send was cancelled.", "%(num)d scheduled sends were cancelled.", cancelled
+        text += " " + plural(
+            "%(num)s scheduled send was cancelled.",
+            "%(num)s scheduled sends were cancelled.",
+            cancelled,
         )
     return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), text)
 

@@ -1,0 +1,39 @@
+"""How dates and counts read, per language: one place for the patterns.
+
+Dates are unambiguous in both languages ("27 Nov 2026, 15:03", never the
+US "11/27/26"), in the organization's time zone (BABEL_DEFAULT_TIMEZONE)."""
+
+from flask_babel import format_date, format_datetime, format_number, get_locale, get_translations
+
+DATETIME = {"da": "d. MMM y, HH:mm", "en": "d MMM y, HH:mm"}
+DATETIME_LONG = {"da": "EEEE d. MMMM y, HH:mm", "en": "EEEE d MMMM y, HH:mm"}
+DATE = {"da": "d. MMM y", "en": "d MMM y"}
+
+
+def _pattern(patterns: dict) -> str:
+    return patterns.get(get_locale().language, patterns["en"])
+
+
+def when(value, long: bool = False) -> str:
+    return format_datetime(value, _pattern(DATETIME_LONG if long else DATETIME)) if value else ""
+
+
+def day(value) -> str:
+    return format_date(value, _pattern(DATE)) if value else ""
+
+
+def number(value: int) -> str:
+    """A count with the language's thousands separator: 1.805, 1,805 (the
+    numberformat filter in templates)."""
+    return format_number(value)
+
+
+def plural(singular: str, plural: str, count: int) -> str:
+    """ngettext, with %(num)s filled as the number() reads: flask_babel's own
+    ngettext fills it with the bare number."""
+    return get_translations().ngettext(singular, plural, count) % {"num": number(count)}
+
+
+def register(app) -> None:
+    app.add_template_filter(when)
+    app.add_template_filter(day)
