@@ -2,15 +2,20 @@
 itself, and gunicorn is given `app:create_app()`; importing this module
 builds no app."""
 
+import hashlib
+import re
+from pathlib import Path
+
 from flask import Flask, abort, g, has_request_context, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
+from whitenoise import WhiteNoise
 
 import config
 import formats
 import logs
-from extensions import babel, csrf, db, htmx, login_manager, migrate
+from extensions import babel, compress, csrf, db, htmx, login_manager, migrate, static_digest
 from views.forms import MAX_INT, apply_body_limits
 
 
@@ -30,6 +35,8 @@ def create_app(**overrides) -> Flask:
     app.before_request(apply_body_limits)
     csrf.init_app(app)
     htmx.init_app(app)
+    compress.init_app(app)
+    static_digest.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -47,6 +54,7 @@ def create_app(**overrides) -> Flask:
         n = app.config["PROXY_FIX"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     register_blueprints(app)
+    serve_static_files(app)
     app.before_request(refuse_nul_bytes)
     app.after_request(security_headers)
     app.context_processor(template_globals)
@@ -120,6 +128,48 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "form-action 'self'",
     ]
 )
+
+
+DIGESTED = re.compile(r"-[0-9a-f]{32}(\.|$)")
+
+
+class FingerprintedFiles(WhiteNoise):
+    """WhiteNoise for the fingerprinted files only. A plain name (a file
+    edited since the last compile, or never compiled) goes on to Flask's
+    own static view, fresh from disk, never a stale .br beside it."""
+
+    def add_file_to_dictionary(self, url, path, stat_cache=None):
+        if DIGESTED.search(url):
+            super().add_file_to_dictionary(url, path, stat_cache=stat_cache)
+
+
+def serve_static_files(app):
+    """Static files through WhiteNoise, ahead of Flask: a fingerprinted file
+    (`flask digest compile` names it app-<md5>.css and writes .br and .gz
+    beside it) is sent compressed as the browser accepts and cached for
+    good; any other file is checked again each time (Flask's static view)."""
+    drop_stale_fingerprints(app)
+    app.wsgi_app = FingerprintedFiles(
+        app.wsgi_app,
+        root=app.static_folder,
+        prefix=app.static_url_path,
+        allow_all_origins=False,
+        immutable_file_test=lambda path, url: bool(DIGESTED.search(url)),
+        add_headers_function=lambda headers, path, url: headers.__setitem__("X-Content-Type-Options", "nosniff"),
+    )
+
+
+def drop_stale_fingerprints(app):
+    """A file edited since `flask digest compile` no longer matches its
+    fingerprint: it is served under its plain name (checked each time)
+    rather than the old copy, and the log says to compile again."""
+    manifest = static_digest.manifests.get("static", {})
+    for name, digested in list(manifest.items()):
+        source = Path(app.static_folder) / name
+        match = DIGESTED.search(digested)
+        if not source.is_file() or not match or hashlib.md5(source.read_bytes()).hexdigest() not in digested:
+            del manifest[name]
+            app.logger.warning("static/%s changed since `flask digest compile`; served unfingerprinted", name)
 
 
 def security_headers(response):

@@ -89,6 +89,13 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead
+        # Pages and fragments in brotli or gzip, as the browser accepts (zstd is
+        # left out: not every proxy in front knows it).
+        self.COMPRESS_ALGORITHM = ["br", "gzip"]
+        self.COMPRESS_MIMETYPES = ["text/html", "application/json", "text/plain"]
+        # Static files are compressed once, at their best, by `flask digest
+        # compile`, and sent as they are by WhiteNoise (app.serve_static_files).
+        self.FLASK_STATIC_DIGEST_COMPRESSION = ["gzip", "brotli"]
         self.BABEL_DEFAULT_LOCALE = "da"
         self.BABEL_DEFAULT_TIMEZONE = "Europe/Copenhagen"
         self.LANGUAGES = ["da", "en"]

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_static_digest import FlaskStaticDigest
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from redis import ConnectionPool, Redis
@@ -45,6 +47,11 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 htmx = Htmx()
+# Responses compressed (brotli or gzip, as the browser accepts), and static
+# files fingerprinted by `flask digest compile` (see README), so they can be
+# cached for a year.
+compress = Compress()
+static_digest = FlaskStaticDigest()
 
 log = logging.getLogger(__name__)
 

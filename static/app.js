@@ -43,15 +43,16 @@
     if (focusable) focusable.focus();
   });
 
-  // While a request from the pop-up runs, Escape does not close it: the
-  // answer (and its message) still has somewhere to go.
+  // While a request from the pop-up runs, neither Escape nor Cancel closes
+  // it: the answer (and its message) still has somewhere to go.
+  function busy(d) { return !!(d && d.querySelector(".htmx-request")); }
   document.addEventListener("cancel", function (evt) {
-    if (evt.target.id === "dialog" && evt.target.querySelector(".htmx-request")) evt.preventDefault();
+    if (evt.target.id === "dialog" && busy(evt.target)) evt.preventDefault();
   }, true);
 
   // Emptying the dialog when it closes lets the next opening start clean.
   document.addEventListener("close", function (evt) {
-    if (evt.target.id === "dialog") {
+    if (evt.target.id === "dialog" && !busy(evt.target)) {
       document.getElementById("dialog-content").innerHTML = "";
     }
   }, true);
@@ -63,7 +64,7 @@
 
   document.addEventListener("click", function (evt) {
     var closer = evt.target.closest("[data-close-dialog]");
-    if (closer) { evt.preventDefault(); dialog().close(); }
+    if (closer) { evt.preventDefault(); if (!busy(dialog())) dialog().close(); }
   });
 
   // --- Menu buttons (WAI-ARIA APG menu button) -----------------------------

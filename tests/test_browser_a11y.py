@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import PASSWORD
+from conftest import PASSWORD, browser_login
 from models import Survey, db
 from models.survey import QuestionKind, SurveyState, add_question
 from tests.fixtures.browser import PHONE, check_page
@@ -196,3 +196,53 @@ def test_every_page_and_state(language, phone, page, admin, org, make_members):
     )
     check("not-found")
     assert all(n == 0 for n in counts.values()), counts
+
+
+def test_requests_in_flight_show_and_hold(page, app, admin, org, make_members):
+    """A slow server: the table is busy while it loads, a double click of
+    Remove asks once, Escape does not lose a removal on its way, and the
+    way back to the access list appears with the first grant."""
+    import time
+
+    from flask import request
+
+    make_members(org, [f"Ib Ibsen {i:02d}" for i in range(3)])
+    live = app.extensions["live_app"]
+
+    @live.before_request
+    def slow():
+        if request.headers.get("HX-Request") and request.path.endswith(("/remove/confirm", "/remove", "/add")):
+            time.sleep(0.6)
+
+    browser_login(page, admin)
+    page.goto(f"/orgs/{org.id}/settings/digital-post/access/add")
+    expect(page.get_by_role("link", name="Tilbage til adgangslisten")).to_have_count(0)
+    page.get_by_label("Vælg Ib Ibsen 00").check()
+    page.get_by_label("Vælg Ib Ibsen 01").check()
+    expect(page.get_by_text("2 valgt")).to_be_visible()
+    page.get_by_role("button", name="Tilføj", exact=True).click()
+    expect(page.locator("#member-table")).to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("status").filter(has_text="2 medlemmer har nu adgang.")).to_be_visible()
+    expect(page.locator("#member-table")).not_to_have_attribute("aria-busy", "true")
+    # The first grant: the way back to the list shows at once, not on reload.
+    page.get_by_role("link", name="Tilbage til adgangslisten").click()
+
+    page.get_by_role("button", name="Handlinger").click()
+    page.get_by_role("menuitem", name="Fjern").click()
+    page.get_by_label("Vælg Ib Ibsen 00").check()
+    expect(page.get_by_text("1 valgt")).to_be_visible()
+    asked = []
+    page.on("request", lambda r: r.url.endswith("/remove/confirm") and asked.append(r.url))
+    page.locator("#revoke-button").dblclick()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    assert len(asked) == 1, asked
+
+    dialog.get_by_role("button", name="Fjern").click()
+    # Held open while the removal is on its way: Cancel and Escape wait.
+    dialog.get_by_role("button", name="Annuller").click()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="1 medlem har ikke længere adgang.")).to_be_visible()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("link", name="1 medlem har adgang")).to_be_visible()
