@@ -116,3 +116,18 @@ def test_security_headers_forbid_inline_scripts_and_framing(client):
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "<script>" not in response.get_data(as_text=True)
+
+
+def test_the_language_chosen_on_the_login_page_wins_and_outlives_logout(client, admin, org):
+    assert admin.language == "da"
+    s = Session(client)
+    s.get("/login")
+    s.post("/language", {"language": "en", "next": "/login"})
+    assert 'lang="en"' in s.get("/login").get_data(as_text=True)
+    s.login(admin)
+    assert 'lang="en"' in s.get(f"/orgs/{org.id}/settings/").get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).language == "en"
+    response = s.post("/logout", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert 'lang="en"' in page and "You are logged out." in page
