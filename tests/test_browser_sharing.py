@@ -114,7 +114,12 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     expect(page.locator(".recipient-count")).to_contain_text(t["count"])
     page.get_by_role("link", name=t["next"]).click()
 
-    # The message, with a preview for a real recipient.
+    # The message, with a preview for a real recipient. The preview listens
+    # once htmx has processed the swapped step; a person cannot type sooner.
+    page.wait_for_function(
+        "() => { const el = document.querySelector('[hx-post$=\"/preview\"]');"
+        " return !!(el && el['htmx-internal-data'] && el['htmx-internal-data'].initHash); }"
+    )
     page.get_by_label(t["subject"]).fill("Spørgeskema om trivsel")
     page.get_by_label(t["body"]).fill("Kære [FIRSTNAME], vi vil gerne høre fra dig.")
     expect(page.locator(".mail-text")).to_have_text("Kære Anne, vi vil gerne høre fra dig.")
