@@ -73,8 +73,9 @@ def create_app(**overrides) -> Flask:
 
 
 def register_blueprints(app: Flask) -> None:
-    from views import access, audit, auth, errors, integration, orgs, respond, settings, shares, surveys
+    from views import access, audit, auth, errors, health, integration, orgs, respond, settings, shares, surveys
 
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(orgs.bp)
     app.register_blueprint(surveys.bp)

@@ -124,6 +124,12 @@ class Config:
         # Seconds to wait before each new try of one message after a transient
         # gateway failure; a 429's Retry-After wins when it is longer.
         self.SEND_RETRY_DELAYS = [float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()]
+        # Jobs that send one round side by side (each on its own worker), the
+        # seconds a worker's claim on a chunk of recipients lasts before another
+        # may take them over, and the crashes after which a round is failed.
+        self.ROUND_WORKERS = int(env.get("ROUND_WORKERS", "2"))
+        self.DELIVERY_CLAIM_LEASE = int(env.get("DELIVERY_CLAIM_LEASE", "120"))
+        self.ROUND_MAX_CRASHES = int(env.get("ROUND_MAX_CRASHES", "3"))
         # Seconds after a round, and between later looks, at which the worker asks
         # the gateway whether its messages were delivered; then it stops asking.
         self.DELIVERY_CHECK_DELAYS = [

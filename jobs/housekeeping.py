@@ -1,21 +1,33 @@
-"""Housekeeping that the worker runs between jobs: the database is the
-source of truth, and Redis may lose what it held (restarted empty, or down
-when a share was confirmed). Rounds that the database says are scheduled or
-running, but for which Redis has no job, are enqueued again; their job ids
-derive from the rows and their messages from deterministic messageUUIDs, so
-doing this twice, or for a round whose job merely looked missing, sends
-nothing twice."""
+"""Housekeeping that the worker runs every WORKER_MAINTENANCE_INTERVAL, once
+across all workers: the database is the source of truth, and Redis may lose
+what it held (restarted empty, down when a share was confirmed) or a worker
+may die with a job.
+
+- Rounds the database says are scheduled or running, whose job Redis no
+  longer has, are enqueued again; those whose job failed or was stopped get
+  a new job (a crash, counted). Job ids come from the rows and messages
+  carry deterministic messageUUIDs, so doing this twice sends nothing twice.
+- Verification mails still unsent after VERIFICATION_SEND_DEADLINE get their
+  outcome (stalled), whether or not an admin is looking at the wizard.
+- Retention: a confirmed share with nothing more to send loses its CPRs.
+"""
 
 import logging
+from datetime import timedelta
 
+from flask import current_app
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from extensions import db, get_queue
-from jobs.sending import enqueue_rounds
-from models.sharing import ScheduledSend, SendState
+from jobs.sending import enqueue_rounds, recover_round
+from models import DigitalPostIntegration
+from models.integration import Sending, mark_stalled
+from models.sharing import PENDING_STATES, ScheduledSend, SendState, Share, ShareState, forget_cprs
 
 log = logging.getLogger(__name__)
+LOCK = "postbud:housekeeping"
+DEAD = {"failed", "stopped", "canceled"}
 
 
 def requeue_orphaned_rounds() -> int:
@@ -27,26 +39,53 @@ def requeue_orphaned_rounds() -> int:
         return 0
     with queue.connection.pipeline(transaction=False) as pipe:
         for r in rounds:
-            pipe.exists(Job.key_for(r.job_id))
-        present = pipe.execute()
-    orphans = [r for r, exists in zip(rounds, present) if not exists]
-    if orphans:
-        enqueue_rounds(orphans)
-        log.warning("requeued %d rounds that had no job in Redis: %s", len(orphans), [r.id for r in orphans])
-    return len(orphans)
+            pipe.hget(Job.key_for(r.rq_job_id or r.job_id), "status")
+        statuses = [s.decode() if s else None for s in pipe.execute()]
+    lost = [r for r, status in zip(rounds, statuses) if status is None]
+    dead = [r.id for r, status in zip(rounds, statuses) if status in DEAD]
+    if lost:
+        enqueue_rounds(lost)
+        log.warning("requeued %d rounds that had no job in Redis: %s", len(lost), [r.id for r in lost])
+    for round_id in dead:
+        log.warning("round %s: its job died; %s", round_id, recover_round(round_id))
+    return len(lost) + len(dead)
+
+
+def expire_stalled_verifications() -> int:
+    deadline = timedelta(seconds=current_app.config["VERIFICATION_SEND_DEADLINE"])
+    waiting = db.session.scalars(
+        select(DigitalPostIntegration).where(
+            DigitalPostIntegration.attempt_id.is_not(None), DigitalPostIntegration.sending_status == Sending.SENDING
+        )
+    ).all()
+    expired = sum(1 for integration in waiting if mark_stalled(integration, deadline))
+    db.session.commit()
+    return expired
+
+
+def apply_retention() -> int:
+    """CPRs of shares with nothing more to send (a round's own cleanup may
+    have died with its worker)."""
+    pending = exists().where(ScheduledSend.share_id == Share.id, ScheduledSend.state.in_(PENDING_STATES))
+    share_ids = db.session.scalars(
+        select(Share.id).where(Share.state == ShareState.CONFIRMED, Share.cprs_deleted_at.is_(None), ~pending)
+    ).all()
+    for share_id in share_ids:
+        forget_cprs(share_id)
+    db.session.commit()
+    return len(share_ids)
 
 
 def run_housekeeping() -> None:
     """Once per interval across all workers (a Redis lock), never raising:
     the worker must go on with its jobs whatever happens here."""
-    from flask import current_app
-
     interval = current_app.config["WORKER_MAINTENANCE_INTERVAL"]
-    if not get_queue().connection.set("postbud:housekeeping", "1", nx=True, ex=max(interval - 1, 1)):
+    if not get_queue().connection.set(LOCK, "1", nx=True, ex=max(interval - 1, 1)):
         return
-    try:
-        requeue_orphaned_rounds()
-    except Exception:
-        log.exception("housekeeping failed")
-    finally:
-        db.session.remove()
+    for duty in (requeue_orphaned_rounds, expire_stalled_verifications, apply_retention):
+        try:
+            duty()
+        except Exception:
+            db.session.rollback()
+            log.exception("housekeeping: %s failed", duty.__name__)
+    db.session.remove()

@@ -10,14 +10,17 @@ survey is open; if not, the round is cancelled with that reason.
 """
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from rq import Callback
-from sqlalchemy import and_, bindparam, exists, func, literal, select, update
+from rq import Callback, get_current_job
+from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
 
 from crypto import decrypt
 from digitalpost import (
@@ -55,7 +58,8 @@ from models.sharing import (
 )
 
 log = logging.getLogger(__name__)
-CHUNK = 200
+CHUNK = 50  # claimed at a time: small enough that workers share a round evenly
+CLAIM_POLL = 1.0  # seconds between looks while others hold the rest
 MAX_ATTEMPTS = 5
 JOB_TIMEOUT = 6 * 3600
 ROUND_FAILURE_CODES = (InvalidApiKey.code, SenderNotAuthorized.code)
@@ -63,24 +67,45 @@ ROUND_FAILURE_CODES = (InvalidApiKey.code, SenderNotAuthorized.code)
 
 def enqueue_rounds(rounds: list[ScheduledSend]) -> None:
     """Schedule the rounds' jobs, after their rows are committed. Job ids
-    derive from the rows, so enqueueing again replaces rather than adds."""
+    come from the rows (rq_job_id), so enqueueing again replaces rather
+    than adds."""
     queue = get_queue()
     now = utcnow()
     with queue.connection.pipeline() as pipe:
         for r in rounds:
-            options = dict(
-                job_id=r.job_id,
-                job_timeout=JOB_TIMEOUT,
-                result_ttl=24 * 3600,
-                failure_ttl=7 * 24 * 3600,
-                on_failure=Callback(round_crashed),
-                description=f"{r.kind} round {r.id}",
-                pipeline=pipe,
-            )
+            options = _job_options(r.rq_job_id or r.job_id, f"{r.kind} round {r.id}", pipe)
             if r.send_at <= now:
                 queue.enqueue(send_round, r.id, **options)
             else:
                 queue.enqueue_at(r.send_at, send_round, r.id, **options)
+        pipe.execute()
+
+
+def _job_options(job_id: str, description: str, pipe) -> dict:
+    return dict(
+        job_id=job_id,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        on_failure=Callback(round_crashed),
+        description=description,
+        pipeline=pipe,
+    )
+
+
+def enqueue_helpers(rnd: ScheduledSend) -> None:
+    """More jobs for a running round, so that free workers send it side by
+    side; they take chunks as the first job does, by claims."""
+    count = current_app.config["ROUND_WORKERS"] - 1
+    if count < 1:
+        return
+    queue = get_queue()
+    with queue.connection.pipeline() as pipe:
+        for k in range(1, count + 1):
+            options = _job_options(
+                f"{rnd.rq_job_id or rnd.job_id}-h{k}", f"{rnd.kind} round {rnd.id}, helper {k}", pipe
+            )
+            queue.enqueue(send_round, rnd.id, k, **options)
         pipe.execute()
 
 
@@ -111,13 +136,19 @@ def check_guard(rnd: ScheduledSend) -> Guard:
     return Guard(True, integration=integration)
 
 
-def send_round(round_id: int) -> str:
+def send_round(round_id: int, helper: int = 0) -> str:
+    """Send a round: the first job starts it and writes its deliveries;
+    it and its helpers then claim chunks until none is pending. Safe to run
+    twice, side by side, or after a crash: a claim keeps two workers off
+    one recipient, and the messageUUID keeps a repeat from delivering twice."""
     rnd = db.session.get(ScheduledSend, round_id)
     if rnd is None:
         return "gone"
     if rnd.state not in (SendState.SCHEDULED, SendState.RUNNING):
         return f"nothing to do: {rnd.state}"
     if rnd.state == SendState.SCHEDULED:
+        if helper:
+            return "not started"
         started = db.session.execute(
             update(ScheduledSend)
             .where(ScheduledSend.id == round_id, ScheduledSend.state == SendState.SCHEDULED)
@@ -131,22 +162,36 @@ def send_round(round_id: int) -> str:
     guard = check_guard(rnd)
     if not guard.ok:
         return finish(rnd, SendState.CANCELLED, reason=guard.reason)
-    create_deliveries(rnd)
-    db.session.commit()
+    if not helper:
+        create_deliveries(rnd)  # ON CONFLICT DO NOTHING: once, however often this runs
+        db.session.commit()
+        enqueue_helpers(rnd)
+    job = get_current_job()
+    worker = (
+        job.worker_name if job is not None and job.worker_name else None
+    ) or f"{socket.gethostname()}:{os.getpid()}"
     with gateway_client(guard.integration.api_key) as client:
         while True:
+            db.session.refresh(rnd)
+            if rnd.state != SendState.RUNNING:
+                return f"stopped: {rnd.state}"
             guard = check_guard(rnd)
             if not guard.ok:
                 return finish(rnd, SendState.CANCELLED, reason=guard.reason)
-            chunk = pending_chunk(rnd)
-            if not chunk:
+            chunk = claim_chunk(rnd, worker)
+            if chunk:
+                failure = send_chunk(client, rnd, guard.integration, chunk, worker)
+                db.session.commit()
+                if failure:
+                    return finish(rnd, SendState.FAILED, error=failure)
+                continue
+            if not pending_count(rnd):
                 break
-            failure = send_chunk(client, rnd, guard.integration, chunk)
+            # The rest is claimed by other workers: wait for them to send it,
+            # or for a dead one's claims to run out.
             db.session.commit()
-            if failure:
-                return finish(rnd, SendState.FAILED, error=failure)
+            time.sleep(CLAIM_POLL)
     outcome = finish(rnd, SendState.DONE)
-    schedule_delivery_check(rnd.id)
     return outcome
 
 
@@ -166,27 +211,67 @@ def create_deliveries(rnd: ScheduledSend) -> None:
     )
 
 
-def pending_chunk(rnd: ScheduledSend) -> list:
+def claim_chunk(rnd: ScheduledSend, worker: str) -> list:
+    """Claim up to CHUNK pending deliveries nobody holds, for a lease, and
+    return them with their recipients. On PostgreSQL the candidates are
+    locked with SKIP LOCKED, so two workers claiming at once take different
+    rows; SQLite runs one writer at a time."""
+    now = utcnow()
+    lease = timedelta(seconds=current_app.config["DELIVERY_CLAIM_LEASE"])
+    candidates = (
+        select(Delivery.id)
+        .where(
+            Delivery.round_id == rnd.id,
+            Delivery.state == DeliveryState.PENDING,
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now),
+        )
+        .order_by(Delivery.id)
+        .limit(CHUNK)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    claimed = db.session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(candidates.scalar_subquery()))
+        .values(claimed_until=now + lease, claimed_by=worker)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    if not claimed:
+        return []
     return db.session.execute(
         select(Delivery.id, Delivery.attempts, Recipient, RecipientCpr.cpr_encrypted)
         .join(Recipient, Recipient.id == Delivery.recipient_id)
         .outerjoin(
             RecipientCpr, and_(RecipientCpr.share_id == Recipient.share_id, RecipientCpr.cpr_hmac == Recipient.cpr_hmac)
         )
-        .where(Delivery.round_id == rnd.id, Delivery.state == DeliveryState.PENDING)
+        .where(Delivery.id.in_(claimed), Delivery.state == DeliveryState.PENDING)
         .order_by(Delivery.id)
-        .limit(CHUNK)
         .execution_options(populate_existing=True)
     ).all()
 
 
-def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk) -> str | None:
-    """Send one chunk and record every outcome. Returns an error code that
-    stops the whole round (the key or the CVR refused), else None."""
+def pending_count(rnd: ScheduledSend) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.round_id == rnd.id, Delivery.state == DeliveryState.PENDING)
+    )
+
+
+def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk, worker: str) -> str | None:
+    """Send one claimed chunk and record every outcome. Returns an error code
+    that stops the whole round (the key or the CVR refused), else None."""
     share, org_name = rnd.share, integration.organization.name
     delivery_updates, sent_ids, failed = [], [], []
     stop = None
+    lease = current_app.config["DELIVERY_CLAIM_LEASE"]
+    renewed = time.monotonic()
     for delivery_id, attempts, recipient, cpr_encrypted in chunk:
+        if time.monotonic() - renewed > lease / 2:  # a slow gateway: keep the claim
+            renew_claims(rnd, worker, lease)
+            renewed = time.monotonic()
         if rnd.kind == RoundKind.REMINDER and (recipient.responded_at or recipient.declined_at):
             delivery_updates.append(
                 {
@@ -237,6 +322,7 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 error=bindparam("d_error"),
                 attempts=bindparam("d_attempts"),
                 sent_at=bindparam("d_sent_at"),
+                claimed_until=None,
             ),
             delivery_updates,
         )
@@ -256,6 +342,21 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 failed,
             )
     return stop
+
+
+def renew_claims(rnd: ScheduledSend, worker: str, lease: int) -> None:
+    """Extend this worker's claims on the round, in a connection of its own,
+    so the chunk's outcomes (still unwritten) are not committed half-way."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(Delivery.__table__)
+            .where(
+                Delivery.__table__.c.round_id == rnd.id,
+                Delivery.__table__.c.claimed_by == worker,
+                Delivery.__table__.c.state == DeliveryState.PENDING,
+            )
+            .values(claimed_until=utcnow() + timedelta(seconds=lease))
+        )
 
 
 def send_with_retries(client: DigitalPostClient, message: Message, attempts: int) -> tuple[str, str | None, int]:
@@ -308,15 +409,26 @@ def build_message(
 
 
 def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, error: str | None = None) -> str:
+    """End the round, once: of the jobs that may finish it side by side,
+    only the one whose conditional UPDATE flips the state does the rest."""
     values = {"state": state, "finished_at": utcnow()}
     if state == SendState.CANCELLED:
         values.update(cancel_reason=reason, cancelled_at=utcnow())
     if error:
         values["error"] = error
-    db.session.execute(
+    flipped = db.session.execute(
         update(ScheduledSend)
         .where(ScheduledSend.id == rnd.id, ScheduledSend.state.in_((SendState.RUNNING, SendState.SCHEDULED)))
         .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not flipped:
+        db.session.commit()
+        return "finished by another job"
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.round_id == rnd.id, Delivery.state == DeliveryState.PENDING)
+        .values(claimed_until=None)
         .execution_options(synchronize_session=False)
     )
     if state != SendState.DONE:
@@ -331,18 +443,38 @@ def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, erro
         ).all()
     )
     log.info("round %s (%s) %s; deliveries %s", rnd.id, rnd.kind, outcome, counts)
+    if state == SendState.DONE:
+        schedule_delivery_check(rnd.id)
     return outcome
 
 
 def round_crashed(job, connection, exc_type, exc_value, traceback) -> None:
-    """rq's failure callback: whatever the job raised, the round gets a final
-    recorded state, and the member sees it instead of a round that runs for ever."""
+    """rq's failure callback (also for a killed work horse, AppWorker): the
+    round is sent on by a new job, which takes over what the dead one had
+    claimed once its lease runs out; after ROUND_MAX_CRASHES the round is
+    failed and says so, instead of running for ever."""
     round_id = job.args[0] if job.args else None
+    helper = job.args[1] if len(job.args) > 1 else 0
+    log.error("round %s job %s died: %s", round_id, job.id, exc_type.__name__ if exc_type else "unknown")
+    if helper:
+        return  # the round's own job (or its next one) finishes what a helper left
     try:
         db.session.rollback()
-        rnd = db.session.get(ScheduledSend, round_id)
-        if rnd is not None:
-            finish(rnd, SendState.FAILED, error=SendError.INTERNAL_ERROR)
+        recover_round(round_id)
     except Exception:
-        log.exception("could not record the failure of round %s", round_id)
-    log.error("round %s failed: %s", round_id, exc_type.__name__ if exc_type else "unknown")
+        log.exception("could not recover round %s", round_id)
+
+
+def recover_round(round_id: int) -> str:
+    """A round whose job is gone: a new job, or failed after too many crashes."""
+    rnd = db.session.get(ScheduledSend, round_id)
+    if rnd is None or rnd.state not in (SendState.SCHEDULED, SendState.RUNNING):
+        return "nothing to recover"
+    rnd.crashes += 1
+    if rnd.crashes > current_app.config["ROUND_MAX_CRASHES"]:
+        db.session.commit()
+        return finish(rnd, SendState.FAILED, error=SendError.INTERNAL_ERROR)
+    rnd.rq_job_id = f"{rnd.job_id}-c{rnd.crashes}"
+    db.session.commit()
+    enqueue_rounds([rnd])
+    return f"requeued as {rnd.rq_job_id}"

@@ -112,6 +112,21 @@ class SendError(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+# Failures that may pass (the gateway down, no answer, too many requests, our
+# own crash): the member can send those recipients their message again, with
+# the same messageUUID, for RETRY_WINDOW after the round; their CPRs are kept
+# that long, and deleted after.
+RETRYABLE_ERRORS = (
+    ErrorCode.UNAVAILABLE,
+    ErrorCode.NO_ANSWER,
+    ErrorCode.RATE_LIMITED,
+    ErrorCode.UNEXPECTED_RESPONSE,
+    ErrorCode.ERROR,
+    SendError.INTERNAL_ERROR,
+)
+RETRY_WINDOW = timedelta(days=7)
+
+
 def error_label(code: str | None) -> str:
     """Why a message or a round failed: a gateway ErrorCode or a SendError."""
     return str(
@@ -213,6 +228,9 @@ class ScheduledSend(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(String(40))
+    # Times a job of this round died (killed, timed out, raised); it is sent
+    # on by a new job until ROUND_MAX_CRASHES.
+    crashes: Mapped[int] = mapped_column(default=0, server_default="0")
 
     share = relationship("Share", back_populates="rounds")
 
@@ -317,6 +335,10 @@ class Delivery(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A worker's claim on a pending delivery, until the lease runs out (a dead
+    # worker's claims lapse by themselves); who claimed it stays as who sent it.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 def message_uuid(round_id: int, recipient_id: int) -> str:
@@ -534,9 +556,26 @@ def cancel_share(share: Share) -> int:
     return cancel_scheduled_sends(share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id])
 
 
+def retryable_failures(share_id: int, now: datetime | None = None):
+    """The failed deliveries of the share that may still be sent again."""
+    since = (now or utcnow()) - RETRY_WINDOW
+    return (
+        select(Delivery.id, Delivery.round_id, Delivery.recipient_id)
+        .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
+        .where(
+            ScheduledSend.share_id == share_id,
+            ScheduledSend.finished_at > since,
+            Delivery.state == DeliveryState.FAILED,
+            Delivery.error.in_(RETRYABLE_ERRORS),
+        )
+    )
+
+
 def forget_cprs(share_id: int) -> bool:
     """Retention: once no round of the share is pending, delete its
-    recipients' encrypted CPRs. Names, states and answers stay."""
+    recipients' encrypted CPRs; those that failed for a passing reason are
+    kept for RETRY_WINDOW, so the member can send them again (the worker's
+    housekeeping deletes them after). Names, states and answers stay."""
     pending = db.session.scalar(
         select(func.count())
         .select_from(ScheduledSend)
@@ -544,7 +583,12 @@ def forget_cprs(share_id: int) -> bool:
     )
     if pending:
         return False
-    db.session.execute(RecipientCpr.__table__.delete().where(RecipientCpr.share_id == share_id))
+    retry = retryable_failures(share_id).subquery()
+    keep = select(Recipient.cpr_hmac).where(Recipient.id.in_(select(retry.c.recipient_id)))
+    table = RecipientCpr.__table__
+    db.session.execute(table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep)))
+    if db.session.scalar(select(func.count()).select_from(table).where(table.c.share_id == share_id)):
+        return False
     db.session.execute(
         update(Share)
         .where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
@@ -552,6 +596,48 @@ def forget_cprs(share_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+def retry_count(share: Share) -> int:
+    """How many recipients a retry would send to (none while a round runs)."""
+    if any(r.state == SendState.RUNNING for r in share.rounds):
+        return 0
+    retry = retryable_failures(share.id).subquery()
+    return db.session.scalar(select(func.count(func.distinct(retry.c.recipient_id))))
+
+
+def retry_failed(share: Share) -> tuple[int, list[ScheduledSend]]:
+    """Send again to the recipients whose message failed for a passing
+    reason: their deliveries are pending again in their own rounds, which
+    are scheduled now under new job ids. The messageUUIDs stay, so a message
+    that did reach the gateway after all is a replay, not a second letter.
+    In the caller's transaction; the caller enqueues the rounds after commit.
+    Returns (recipients, rounds)."""
+    if any(r.state == SendState.RUNNING for r in share.rounds):
+        return 0, []
+    failures = db.session.execute(retryable_failures(share.id)).all()
+    if not failures:
+        return 0, []
+    delivery_ids = [f.id for f in failures]
+    round_ids = sorted({f.round_id for f in failures})
+    recipient_ids = {f.recipient_id for f in failures}
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids))
+        .values(state=DeliveryState.PENDING, error=None, attempts=0, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Recipient)
+        .where(Recipient.id.in_(recipient_ids), Recipient.state == RecipientState.FAILED)
+        .values(state=RecipientState.PENDING, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    rounds = db.session.scalars(select(ScheduledSend).where(ScheduledSend.id.in_(round_ids))).all()
+    for r in rounds:
+        r.state, r.finished_at, r.error, r.crashes = SendState.RUNNING, None, None, 0
+        r.rq_job_id = f"{r.job_id}-retry-{uuid.uuid4().hex[:8]}"
+    return len(recipient_ids), list(rounds)
 
 
 def state_counts(share: Share) -> dict[str, int]:

@@ -13,9 +13,3 @@ def index():
     if len(memberships) == 1:
         return redirect(url_for("surveys.index", org_id=memberships[0].org_id))
     return render_template("orgs/picker.html", memberships=memberships)
-
-
-@bp.route("/healthz")
-def healthz():
-    """For load balancers and the benchmarks' baseline: answers without work."""
-    return "ok", 200, {"Content-Type": "text/plain"}

@@ -75,6 +75,8 @@ from models.sharing import (
     merge,
     recipient_count,
     remove_recipients,
+    retry_count,
+    retry_failed,
     start_share,
     state_counts,
     unknown_merge_fields,
@@ -628,6 +630,7 @@ def status_context(share):
         "reasons": failure_reasons(share),
         "live": is_live(share),
         "error_label": error_label,
+        "retryable": retry_count(share),
     }
 
 
@@ -652,6 +655,29 @@ def counts(share_id):
 def recipients_table(share_id):
     share = own_share(share_id)
     return render_template("shares/_recipient_table.html", share=share, table=recipient_table(share))
+
+
+@bp.post("/<int:share_id>/retry")
+def retry(share_id):
+    """Send again to the recipients whose message failed for a passing reason."""
+    share = own_share(share_id)
+    if not can_share_via_digital_post():
+        abort(403)
+    recipients, rounds = retry_failed(share)
+    db.session.commit()
+    if recipients:
+        text = plural(
+            "%(num)s recipient gets the message again.", "%(num)s recipients get the message again.", recipients
+        )
+        try:
+            enqueue_rounds(rounds)
+        except RedisError:
+            text = _("Saved, but the queue did not answer. The messages will be sent when it is back.")
+    else:
+        text = _("There is nothing to send again.")
+    db.session.refresh(share)
+    response = render_fragment("shares/_counts.html", STATUS, table=recipient_table(share), **status_context(share))
+    return add_message(response, text, "success" if recipients else "info")
 
 
 @bp.get("/<int:share_id>/cancel")
