@@ -34,6 +34,7 @@ def register(app):
     app.cli.add_command(set_password)
     app.cli.add_command(set_role)
     app.cli.add_command(embedded_redis)
+    app.cli.add_command(rotate_encryption_key)
 
 
 def _existing_user(email: str) -> User:
@@ -212,6 +213,49 @@ def _bulk_members(org, count, start=0):
             for u in users
         ],
     )
+
+
+@click.command("rotate-encryption-key")
+@click.option("--batch", default=1000, show_default=True)
+def rotate_encryption_key(batch):
+    """Re-encrypt every secret at rest under the newest of ENCRYPTION_KEYS.
+
+    Put the new key first in ENCRYPTION_KEYS, keeping the old ones after it,
+    deploy, run this once, then drop the old keys. Safe to run again or to
+    interrupt: each batch is committed, and a value already under the newest
+    key is simply rotated again."""
+    from crypto import rotate
+    from models import DigitalPostIntegration
+    from models.sharing import RecipientCpr
+
+    done = 0
+    for integration in db.session.scalars(select(DigitalPostIntegration)).all():
+        for column in ("api_key_encrypted", "pending_api_key_encrypted"):
+            if getattr(integration, column):
+                setattr(integration, column, rotate(getattr(integration, column)))
+                done += 1
+    db.session.commit()
+    table = RecipientCpr.__table__
+    last = (0, "")
+    while True:
+        rows = db.session.execute(
+            select(table.c.share_id, table.c.cpr_hmac, table.c.cpr_encrypted)
+            .where(db.tuple_(table.c.share_id, table.c.cpr_hmac) > db.tuple_(*last))
+            .order_by(table.c.share_id, table.c.cpr_hmac)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        db.session.execute(
+            table.update()
+            .where(table.c.share_id == db.bindparam("s_id"), table.c.cpr_hmac == db.bindparam("h"))
+            .values(cpr_encrypted=db.bindparam("token")),
+            [{"s_id": r.share_id, "h": r.cpr_hmac, "token": rotate(r.cpr_encrypted)} for r in rows],
+        )
+        db.session.commit()
+        done += len(rows)
+        last = (rows[-1].share_id, rows[-1].cpr_hmac)
+    click.echo(f"Re-encrypted {done} values under the newest key.")
 
 
 @click.command("worker")

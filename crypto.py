@@ -20,6 +20,12 @@ def decrypt(token: str) -> str:
     return _fernet().decrypt(token.encode()).decode()
 
 
+def rotate(token: str) -> str:
+    """The same secret, encrypted under the newest key (the first of
+    ENCRYPTION_KEYS); any older key in the list may have made it."""
+    return _fernet().rotate(token.encode()).decode()
+
+
 def encryptor():
     """encrypt() with the keys parsed once, for bulk work (an import of 100,000 rows)."""
     return lambda plain, f=_fernet(): f.encrypt(plain.encode()).decode()
@@ -40,4 +46,4 @@ def keyed_hash(value: str, purpose: str) -> str:
     return hasher(purpose)(value)
 
 
-__all__ = ["encrypt", "encryptor", "decrypt", "hasher", "keyed_hash"]
+__all__ = ["encrypt", "encryptor", "decrypt", "rotate", "hasher", "keyed_hash"]

@@ -54,3 +54,41 @@ def test_seed_demo_twice_changes_nothing(app):
     assert counts() == before
     departments = set(db.session.scalars(db.select(Membership.department)))
     assert len(departments) > 3  # realistic variety for the filters
+
+
+def test_rotating_the_encryption_key_leaves_nothing_under_the_old_one(app, org, active_integration):
+    """A new key first in ENCRYPTION_KEYS, the command, then the old key
+    dropped: the API key and every recipient's CPR still decrypt."""
+    from cryptography.fernet import Fernet
+
+    from crypto import decrypt, encrypt
+    from models.sharing import RecipientCpr, Share, ShareState
+
+    share = Share(org_id=org.id, survey_id=_survey(org).id, state=ShareState.CONFIRMED)
+    db.session.add(share)
+    db.session.flush()
+    cprs = [f"0101{i:02d}1234" for i in range(1, 8)]
+    db.session.add_all(
+        RecipientCpr(share_id=share.id, cpr_hmac=f"h{i}", cpr_encrypted=encrypt(c)) for i, c in enumerate(cprs)
+    )
+    db.session.commit()
+    old = app.config["ENCRYPTION_KEYS"]
+    new = Fernet.generate_key().decode()
+    app.config["ENCRYPTION_KEYS"] = f"{new},{old}"
+    result = app.test_cli_runner().invoke(args=["rotate-encryption-key", "--batch", "3"])
+    assert result.exit_code == 0 and "Re-encrypted 8 values" in result.output, result.output
+    app.config["ENCRYPTION_KEYS"] = new  # the old key is gone
+    db.session.expire_all()
+    assert decrypt(db.session.get(type(active_integration), active_integration.id).api_key_encrypted)
+    stored = db.session.scalars(db.select(RecipientCpr.cpr_encrypted).order_by(RecipientCpr.cpr_hmac)).all()
+    assert sorted(decrypt(t) for t in stored) == sorted(cprs)
+
+
+def _survey(org):
+    from models.survey import SurveyState
+
+    owner = db.session.scalar(db.select(Membership.user_id).filter_by(org_id=org.id))
+    survey = Survey(org_id=org.id, owner_id=owner, title="Nøgler", state=SurveyState.OPEN)
+    db.session.add(survey)
+    db.session.flush()
+    return survey
