@@ -185,8 +185,12 @@ def test_a_worker_killed_in_the_middle_of_a_round_leaves_nothing_out_and_nothing
     assert round_state(rnd.id).crashes == 1
     second = workers(ROUND_WORKERS=2, DELIVERY_CLAIM_LEASE=3)
     second.start(2)
+    restarted = time.monotonic()
     wait_for(lambda: round_state(rnd.id).state == "done", 240, "the round", second.logs)
     assert_exactly_once(sandbox, n)
+    print(
+        f"\ncrash run: killed with {sent_before}/{n} sent; new workers finished in {time.monotonic() - restarted:.1f} s"
+    )
 
 
 def test_after_redis_lost_everything_each_recipient_gets_one_message_one_interval_late(
@@ -202,6 +206,7 @@ def test_after_redis_lost_everything_each_recipient_gets_one_message_one_interva
     assert_exactly_once(sandbox, 1000)
     late = (round_state(rnd.id).started_at - send_at).total_seconds()
     assert late <= interval + 2, f"started {late:.1f} s after its time"
+    print(f"\nRedis-loss run: 1000 sent once each; started {late:.1f} s after its time (interval {interval} s)")
 
 
 def retry_as_member(member, org, rnd):
@@ -231,8 +236,10 @@ def test_a_faltering_gateway_delivers_each_recipient_once_and_the_member_retries
     sandbox.configure(SANDBOX_FAIL_RATE=0.2, SANDBOX_RATE_LIMIT=40, SANDBOX_LATENCY_MS=200)
     rnd = make_round(n)
     w = workers(ROUND_WORKERS=10, SEND_RETRY_DELAYS="0.1,0.2,0.3,0.5")
+    began = time.monotonic()
     w.start(10)
     wait_for(lambda: round_state(rnd.id).state == "done", 600, "the round", w.logs)
+    took = time.monotonic() - began
     counts = sandbox.message_counts()
     assert all(k == 1 for k in counts.values())
     rows = dict(
@@ -245,6 +252,10 @@ def test_a_faltering_gateway_delivers_each_recipient_once_and_the_member_retries
     assert reasons <= {"unavailable", "rate_limited"}, reasons
     attempts = db.session.scalar(select(func.max(Delivery.attempts)))
     assert attempts <= 5  # bounded
+    print(
+        f"\ngateway-trouble run: {took:.0f} s, {rows.get('sent', 0)} sent, {rows.get('failed', 0)} failed "
+        f"({sorted(reasons)}), at most {attempts} tries"
+    )
     if rows.get("failed"):
         sandbox.configure(SANDBOX_FAIL_RATE=0.0, SANDBOX_RATE_LIMIT=0, SANDBOX_LATENCY_MS=0)
         retry_as_member(member, org, rnd)
