@@ -33,7 +33,9 @@ DEAD = {"failed", "stopped", "canceled"}
 def requeue_orphaned_rounds() -> int:
     queue = get_queue()
     rounds = db.session.scalars(
-        select(ScheduledSend).where(ScheduledSend.state.in_((SendState.SCHEDULED, SendState.RUNNING)))
+        select(ScheduledSend)
+        .where(ScheduledSend.state.in_((SendState.SCHEDULED, SendState.RUNNING)))
+        .order_by(ScheduledSend.id)
     ).all()
     if not rounds:
         return 0

@@ -72,6 +72,9 @@ def enqueue_rounds(rounds: list[ScheduledSend]) -> None:
     queue = get_queue()
     now = utcnow()
     with queue.connection.pipeline() as pipe:
+        # MULTI first: rq's enqueue() starts one unless it runs, and would
+        # refuse after enqueue_at() has queued commands (whatever the order).
+        pipe.multi()
         for r in rounds:
             options = _job_options(r.rq_job_id or r.job_id, f"{r.kind} round {r.id}", pipe)
             if r.send_at <= now:

@@ -25,7 +25,7 @@ from models.base import utcnow
 from models.recipients import import_file
 from models.sharing import PlannedRound, RoundKind, accept_import, confirm_share, start_share
 from models.survey import QuestionKind, SurveyState, add_question
-from tests.test_verification_hardening import child_pids
+from tests.test_verification_hardening import _worker_env, child_pids
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,16 +70,8 @@ class Workers:
 
     def __init__(self, app, sandbox, tmp_path, **settings):
         self.env = {
-            **os.environ,
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SECRET_KEY": app.config["SECRET_KEY"],
-            "ENCRYPTION_KEYS": app.config["ENCRYPTION_KEYS"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "RQ_QUEUE": app.config["RQ_QUEUE"],
-            "DIGITAL_POST_API_URL": sandbox.url,
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            **_worker_env(app, sandbox),
             "SEND_RETRY_DELAYS": "0.1,0.2,0.5,1",
-            "PYTHONUNBUFFERED": "1",
             **{k: str(v) for k, v in settings.items()},
         }
         self.tmp_path = tmp_path

@@ -371,6 +371,19 @@ def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, 
     assert "Leveret" in page
 
 
+def test_rounds_due_later_and_now_enqueue_together_in_either_order(as_member, survey, with_access, app):
+    from jobs.sending import enqueue_rounds
+
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS), reminders=[3])
+    confirm(as_member, draft, schedule)
+    invitation, reminder = share_of(draft).rounds
+    get_queue().empty()
+    get_queue().scheduled_job_registry.remove(reminder.job_id)
+    enqueue_rounds([reminder, invitation])  # a scheduled one first, then one due now
+    assert get_queue().job_ids == [invitation.job_id]
+    assert get_queue().scheduled_job_registry.get_job_ids() == [reminder.job_id]
+
+
 def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
     as_member, survey, with_access, sandbox, run_jobs, app
 ):
