@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, PASSWORD, browser_login
+from tests.fixtures.browser import htmx_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("active_integration")]
 
@@ -23,6 +24,7 @@ def test_grant_remove_and_deactivate(page, admin, org, make_members):
     page.get_by_role("link", name="Medlemsadgang til Digital Post: Aktiveret").click()
     page.get_by_role("link", name="0 medlemmer har adgang").click()
     expect(page).to_have_url(re.compile(r"/access/add$"))
+    htmx_ready(page)
 
     # Filter: a department, then typing searches (debounced); the URL keeps the filter.
     page.get_by_label("Afdeling").select_option("Kultur")

@@ -11,7 +11,7 @@ from conftest import browser_login
 from models import Survey, db
 from models.access import grant_access
 from models.survey import QuestionKind, SurveyState, add_question
-from tests.fixtures.browser import PHONE, check_page
+from tests.fixtures.browser import PHONE, check_page, htmx_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("active_integration")]
 
@@ -116,10 +116,7 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
 
     # The message, with a preview for a real recipient. The preview listens
     # once htmx has processed the swapped step; a person cannot type sooner.
-    page.wait_for_function(
-        "() => { const el = document.querySelector('[hx-post$=\"/preview\"]');"
-        " return !!(el && el['htmx-internal-data'] && el['htmx-internal-data'].initHash); }"
-    )
+    htmx_ready(page)
     page.get_by_label(t["subject"]).fill("Spørgeskema om trivsel")
     page.get_by_label(t["body"]).fill("Kære [FIRSTNAME], vi vil gerne høre fra dig.")
     expect(page.locator(".mail-text")).to_have_text("Kære Anne, vi vil gerne høre fra dig.")
