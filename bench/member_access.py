@@ -2,6 +2,16 @@
 
     .venv/bin/python bench/member_access.py              # SQLite (a temporary file)
     .venv/bin/python bench/member_access.py postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/member_access.py --members 10000       # growth: 10,000 / 100,000 / 1,000,000
+    .venv/bin/python bench/member_access.py --compare /tmp/djv/bin/python [URL]
+
+--compare runs Django admin's changelist over the same 100,000 members right
+after, in the same call (the anchor's bench.py, --anchor; its Python needs
+Django 5.2 and psycopg), prints both products' medians and the ratio per
+case, and exits 1 when a goal is missed: every case at least 5x faster than
+Django admin, none slower than 2x Postbud's own page 1, select-all + Add no
+slower than Django's select-all action, and Remove of 50,000 no slower than
+the grant.
 
 With a PostgreSQL URL, a throwaway database is created on that server and
 dropped afterwards. Redis is REDIS_URL or the embedded server. Requests go
@@ -11,8 +21,11 @@ role checks, queries and template. The baseline is GET /healthz (no database,
 no template) measured in the same run.
 """
 
+import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +43,8 @@ from bench.common import report, timed
 
 MEMBERS = 100_000
 REPEAT = 30
+ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "django_admin" / "bench.py"
+GOAL_RATIO = 5.0
 
 
 def database(url: str | None):
@@ -50,8 +65,8 @@ def database(url: str | None):
     return server.set(database=name).render_as_string(hide_password=False), drop
 
 
-def seed(db, org_name="Benchmark Kommune"):
-    """100,000 members (half in department Nord, half in Syd) and one admin."""
+def seed(db, org_name="Benchmark Kommune", members=MEMBERS):
+    """`members` members (half in department Nord, half in Syd), one an admin."""
     from cli import _bulk_members
     from crypto import encrypt
     from models import DigitalPostIntegration, Membership, Organization, Role, User
@@ -66,8 +81,8 @@ def seed(db, org_name="Benchmark Kommune"):
     db.session.flush()
     Membership.create(org, admin, role=Role.ADMIN, department="Nord")
     start = time.perf_counter()
-    for offset in range(0, MEMBERS - 1, 10_000):
-        _bulk_members(org, min(10_000, MEMBERS - 1 - offset), start=offset)
+    for offset in range(0, members - 1, 10_000):
+        _bulk_members(org, min(10_000, members - 1 - offset), start=offset)
     db.session.execute(
         sa.update(Membership).where(Membership.org_id == org.id, Membership.id % 2 == 0).values(department="Nord")
     )
@@ -85,11 +100,11 @@ def seed(db, org_name="Benchmark Kommune"):
     else:
         with db.engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
-    print(f"seeded {MEMBERS:,} members in {time.perf_counter() - start:.1f} s")
+    print(f"seeded {members:,} members in {time.perf_counter() - start:.1f} s")
     return org
 
 
-def main(url: str | None):
+def main(url: str | None, members: int = MEMBERS) -> dict:
     db_url, drop = database(url)
     app = create_app(SQLALCHEMY_DATABASE_URI=db_url, SESSION_COOKIE_SECURE=False, RQ_QUEUE="postbud-bench")
     from extensions import db
@@ -97,9 +112,9 @@ def main(url: str | None):
     try:
         with app.app_context():
             upgrade()
-            org_id = seed(db).id
+            org_id = seed(db, members=members).id
         # Requests run outside any app context, each in its own, as in a server.
-        run(app, org_id)
+        return run(app, org_id, members)
     finally:
         with app.app_context():
             db.engine.dispose()
@@ -110,7 +125,8 @@ def main(url: str | None):
         drop()
 
 
-def run(app, org_id):
+def run(app, org_id, members=MEMBERS) -> dict:
+    """Measure every case; return the medians in ms by case name."""
     import re
 
     client = app.test_client()
@@ -131,7 +147,7 @@ def run(app, org_id):
         return response
 
     print(
-        f"\nmember table, {MEMBERS:,} members, {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, "
+        f"\nmember table, {members:,} members, {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}, "
         f"{REPEAT} requests each (median, p90, ratio to baseline)"
     )
     baseline = report("baseline: GET /healthz", timed(lambda: client.get("/healthz"), REPEAT * 3))
@@ -145,9 +161,10 @@ def run(app, org_id):
         ("sort by e-mail, descending", {"sort": "email", "dir": "desc"}),
         ("page 1000", {"page": 1000}),
     ]
+    medians = {}
     for name, args in cases:
         get(f"{base}/add", **args)  # warm
-        report(name, timed(lambda: get(f"{base}/add", **args), REPEAT), baseline)
+        medians[name] = report(name, timed(lambda: get(f"{base}/add", **args), REPEAT), baseline)
 
     from extensions import db
     from models import AuditEventMember, DigitalPostAccess
@@ -166,7 +183,9 @@ def run(app, org_id):
         client.post(f"{base}/add/select", data={"scope": "all"}, headers=post_headers)
         response = client.post(f"{base}/add", headers=post_headers)
         grant_times.append((time.perf_counter() - start) * 1000)
-        assert "100000 medlemmer har nu adgang" in response.headers.get("HX-Trigger", ""), (
+        assert f"{members:,}".replace(",", ".") + " medlemmer har nu adgang" in response.headers.get(
+            "HX-Trigger", ""
+        ), (
             response.status_code,
             response.get_data(as_text=True)[:500],
         )
@@ -174,15 +193,84 @@ def run(app, org_id):
         client.post(f"{base}/remove/select", data={"scope": "all", "department": "Nord"}, headers=post_headers)
         response = client.post(f"{base}/remove", headers={**post_headers, "HX-Target": "dp-panel"})
         remove_times.append((time.perf_counter() - start) * 1000)
-        assert "50000 medlemmer har ikke" in response.headers.get("HX-Trigger", ""), (
+        assert f"{members // 2:,}".replace(",", ".") + " medlemmer har ikke" in response.headers.get(
+            "HX-Trigger", ""
+        ), (
             response.status_code,
             response.get_data(as_text=True)[:500],
         )
-    print(f"{'select all matching + Add, 100,000 members':<46} median {statistics.median(grant_times):8.0f} ms")
-    print(f"{'select all in Nord + Remove, 50,000 members':<46} median {statistics.median(remove_times):8.0f} ms")
+    medians["grant"] = statistics.median(grant_times)
+    medians["remove"] = statistics.median(remove_times)
+    print(f"{f'select all matching + Add, {members:,} members':<46} median {medians['grant']:8.0f} ms")
+    print(f"{f'select all in Nord + Remove, {members // 2:,} members':<46} median {medians['remove']:8.0f} ms")
     get(f"{base}/", q="ann")
     report("access list after the bulk work, q=ann", timed(lambda: get(f"{base}/", q="ann"), REPEAT), baseline)
+    return medians
+
+
+def django_anchor(python: str, anchor: Path, url: str | None) -> dict:
+    """Django admin's figures for the same cases, from its own bench.py."""
+    result = subprocess.run(
+        [python, str(anchor), url or "sqlite"], capture_output=True, text=True, timeout=3600, check=True
+    )
+    medians = {}
+    for line in result.stdout.splitlines():
+        match = re.match(r"^(.+?)\s+median\s+([\d.]+)\s*ms", line)
+        if match:
+            medians[match.group(1).strip()] = float(match.group(2))
+    return medians
+
+
+# Postbud's case name -> the anchor's, in the order both benches run them.
+CASES = [
+    ("add picker, page 1, no filter", "page 1, no filter"),
+    ("search q=ann", "search q=ann"),
+    ("search q=ann + department", "search q=ann + department"),
+    ("search æøå q=søren", "search æøå q=søren"),
+    ("search without match q=zzzz", "search without match q=zzzz"),
+    ("department filter", "department filter"),
+    ("sort by e-mail, descending", "sort by e-mail, descending"),
+    ("page 1000", "page 1000"),
+]
+
+
+def compare(ours: dict, theirs: dict) -> list[str]:
+    """Print both products side by side; return the goals missed."""
+    missed = []
+    page1 = ours[CASES[0][0]]
+    print(f"\n{'case':<34} {'Postbud':>10} {'Django':>10} {'ratio':>7}  goal")
+    for name, anchor_name in CASES:
+        mine, django = ours[name], theirs[anchor_name]
+        ratio = django / mine
+        ok = ratio >= GOAL_RATIO and mine <= 2 * page1
+        print(f"{name:<34} {mine:8.1f} ms {django:8.1f} ms {ratio:6.1f}x  {'met' if ok else 'MISSED'}")
+        if ratio < GOAL_RATIO:
+            missed.append(f"{name}: {ratio:.1f}x, not {GOAL_RATIO:.0f}x")
+        if mine > 2 * page1:
+            missed.append(f"{name}: {mine:.1f} ms, over 2x page 1 ({page1:.1f} ms)")
+    action = theirs["select all 100,000 + action (UPDATE)"]
+    print(f"{'select all + Add':<34} {ours['grant']:8.0f} ms {action:8.0f} ms {action / ours['grant']:6.2f}x  "
+          f"{'met' if ours['grant'] <= action else 'MISSED'}")  # fmt: skip
+    if ours["grant"] > action:
+        missed.append(f"select all + Add: {ours['grant']:.0f} ms, Django's action {action:.0f} ms")
+    if ours["remove"] > ours["grant"]:
+        missed.append(f"Remove of half: {ours['remove']:.0f} ms, slower than the grant ({ours['grant']:.0f} ms)")
+    return missed
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url", nargs="?", help="a PostgreSQL server URL; SQLite when left out")
+    parser.add_argument("--members", type=int, default=MEMBERS)
+    parser.add_argument("--compare", metavar="PYTHON", help="a Python with Django 5.2 and psycopg, for the anchor")
+    parser.add_argument("--anchor", type=Path, default=ANCHOR, help="Django admin's bench.py")
+    args = parser.parse_args()
+    if args.compare and args.members != MEMBERS:
+        parser.error(f"the anchor has {MEMBERS:,} members; compare at that size")
+    ours = main(args.url, args.members)
+    if args.compare:
+        theirs = django_anchor(args.compare, args.anchor, args.url)
+        missed = compare(ours, theirs)
+        for goal in missed:
+            print("MISSED:", goal)
+        sys.exit(1 if missed else 0)
