@@ -8,8 +8,12 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from conftest import browser_login
+from jobs.sending import enqueue_rounds
 from models import Survey, db
 from models.access import grant_access
+from models.base import utcnow
+from models.recipients import import_file
+from models.sharing import PlannedRound, RoundKind, accept_import, confirm_share, start_share
 from models.survey import QuestionKind, SurveyState, add_question
 from tests.fixtures.browser import PHONE, check_page, htmx_ready
 
@@ -146,3 +150,50 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     check(page, f"{name}-8-answer")
     page.get_by_role("button", name="Indsend").click()  # Anne's language is Danish
     expect(page.get_by_role("status")).to_have_text("Tak. Dit svar er gemt.")
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_member_sends_again_to_those_whose_message_failed(
+    language, viewport, page, app, org, admin, make_user, sandbox, run_jobs
+):
+    """The gateway down for the whole round: the status page names the
+    reason and offers "send again"; with the gateway back, one click sends."""
+    import io
+
+    member = make_user(org, name="Mads Medlem", language=language)
+    membership = member.membership_in(org.id)
+    grant_access(org.id, admin.id, select(db.literal(membership.id)))
+    survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel 2026", state=SurveyState.OPEN)
+    db.session.add(survey)
+    add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt"])
+    share = start_share(survey, membership)
+    share.subject, share.body = "Spørgeskema om trivsel", "Kære [FORNAVN], svar gerne."
+    db.session.flush()
+    accept_import(share, import_file(share, io.BytesIO(b"fornavn;cpr\nAnne;0101901234\nBo;0202901234\n"), "l.csv"))
+    db.session.commit()
+    _, rounds = confirm_share(share, [PlannedRound(RoundKind.INVITATION, utcnow())], may_share=True)
+    db.session.commit()
+    app.config["SEND_RETRY_DELAYS"] = [0]
+    sandbox.configure(SANDBOX_FAIL_RATE=1.0)
+    enqueue_rounds(rounds)
+    run_jobs()
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/")
+    again = {
+        "da": "Send igen til de 2 modtagere, hvis besked fejlede",
+        "en": "Send again to the 2 recipients whose message failed",
+    }
+    expect(page.get_by_role("button", name=again[language])).to_be_visible()
+    check(page, f"retry-{language}-{'phone' if viewport else 'desktop'}-1-failed")
+    sandbox.configure(SANDBOX_FAIL_RATE=0.0)
+    page.get_by_role("button", name=again[language]).click()
+    done = {"da": "2 modtagere får beskeden igen.", "en": "2 recipients get the message again."}
+    expect(page.get_by_role("status").filter(has_text=done[language])).to_be_visible()
+    run_jobs()
+    page.reload()
+    expect(page.locator(".count-failed .count-n")).to_have_text("0")
+    expect(page.get_by_role("button", name=again[language])).to_have_count(0)
+    check(page, f"retry-{language}-{'phone' if viewport else 'desktop'}-2-sent")
+    assert [len(sandbox.mailbox(c)) for c in ("0101901234", "0202901234")] == [1, 1]
