@@ -176,10 +176,31 @@ class MemberTable:
         )
         return list(db.session.scalars(query))
 
-    def rows(self) -> list:
+    def shown(self) -> tuple[list, int, bool]:
+        """(the page's rows, the number of members in the table, whether that
+        is exact). A search finds its page and its count in one pass, the
+        count as a window over what the sort visits anyway, so the trigram
+        search runs once; without one, the page comes off the index by LIMIT
+        and the count stops at COUNT_BOUND."""
+        if not self.filter.q:
+            return self.rows(), *self.count()
+        total = func.count().over().label("total")
+        found = db.session.execute(
+            select(Membership.id, total)
+            .where(*self._conditions())
+            .order_by(*self._order())
+            .limit(PER_PAGE)
+            .offset((self.page - 1) * PER_PAGE)
+        ).all()
+        if not found:  # past the last page: only the count can say how many
+            return [], *self.count()
+        n = found[0].total
+        return self.rows([r.id for r in found]), min(n, COUNT_BOUND), n <= COUNT_BOUND
+
+    def rows(self, ids: list[int] | None = None) -> list:
         """The page's rows. The page is chosen first on ids (an OFFSET walks the
         index only), then only those 50 are joined to users and access."""
-        ids = self.page_ids()
+        ids = self.page_ids() if ids is None else ids
         if not ids:
             return []
         query = (

@@ -8,7 +8,7 @@ from functools import lru_cache
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -109,7 +109,9 @@ class User(UserMixin, db.Model):
         self.session_version = User.session_version + 1
 
     def membership_in(self, org_id: int) -> "Membership | None":
-        return db.session.scalar(select(Membership).where(Membership.user_id == self.id, Membership.org_id == org_id))
+        # The memberships come with the user (selectin, organizations joined):
+        # no query of its own on every organization page.
+        return next((m for m in self.memberships if m.org_id == org_id), None)
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
@@ -139,7 +141,7 @@ class Membership(db.Model):
     email: Mapped[str] = mapped_column(String(254), default="")
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    organization = relationship("Organization", back_populates="memberships")
+    organization = relationship("Organization", back_populates="memberships", lazy="joined")
     user = relationship("User", back_populates="memberships")
 
     @property

@@ -46,8 +46,7 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
     table = table or table_for(view)
     selection = selection_for(view)
     selection_cleared = selection.follow_filter(table.filter) if selection else False
-    rows = table.rows()
-    total, exact = table.count()
+    rows, total, exact = table.shown()
     picked = selection.picked_among([r.id for r in rows]) if selection else set()
     return {
         "view": view,

@@ -122,7 +122,14 @@ class Selection:
         scope = view_conditions(self.org_id, self.view) if in_view else [Membership.org_id == self.org_id]
         return select(Membership.id).where(*scope, or_(*chosen))
 
+    @property
+    def is_empty(self) -> bool:
+        picked, matching, _ = self._state
+        return not picked and matching is None
+
     def count(self) -> int:
+        if self.is_empty:  # nothing to ask the database
+            return 0
         return db.session.scalar(select(func.count()).select_from(self.member_ids().subquery()))
 
     def gone_count(self) -> int:
@@ -139,6 +146,6 @@ class Selection:
 
     def picked_among(self, ids: list[int]) -> set[int]:
         """Which of these (the rows on screen) are selected."""
-        if not ids:
+        if not ids or self.is_empty:
             return set()
         return set(db.session.scalars(self.member_ids().where(Membership.id.in_(ids))))
