@@ -3,6 +3,8 @@ page to the message in the sandbox mailbox, and an answer through its link.
 In Danish at desktop width and in English at phone width, with axe-core on
 every step and no page that scrolls sideways."""
 
+import io
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -69,10 +71,8 @@ def check(page, name):
     check_page(page, f"share-{name}")
 
 
-@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
-def test_member_invites_by_all_three_methods_and_a_citizen_answers(
-    language, viewport, page, live_server, app, org, admin, make_user, sandbox, run_jobs, tmp_path
-):
+def member_with_survey(org, admin, make_user, language):
+    """A member with Digital Post access and an open survey of one question."""
     member = make_user(org, name="Mads Medlem", language=language)
     membership = member.membership_in(org.id)
     grant_access(org.id, admin.id, select(db.literal(membership.id)))
@@ -80,6 +80,14 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     db.session.add(survey)
     add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt"])
     db.session.commit()
+    return member, membership, survey
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_member_invites_by_all_three_methods_and_a_citizen_answers(
+    language, viewport, page, live_server, app, org, admin, make_user, sandbox, run_jobs, tmp_path
+):
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
     app.config["PUBLIC_BASE_URL"] = live_server  # the links in the mails point at this server
     t = LABELS[language]
     if viewport:
@@ -158,14 +166,7 @@ def test_the_member_sends_again_to_those_whose_message_failed(
 ):
     """The gateway down for the whole round: the status page names the
     reason and offers "send again"; with the gateway back, one click sends."""
-    import io
-
-    member = make_user(org, name="Mads Medlem", language=language)
-    membership = member.membership_in(org.id)
-    grant_access(org.id, admin.id, select(db.literal(membership.id)))
-    survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel 2026", state=SurveyState.OPEN)
-    db.session.add(survey)
-    add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt"])
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
     share = start_share(survey, membership)
     share.subject, share.body = "Spørgeskema om trivsel", "Kære [FORNAVN], svar gerne."
     db.session.flush()
