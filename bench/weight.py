@@ -155,9 +155,8 @@ def main():
         stop()
         from extensions import embedded_dir, stop_embedded_redis
 
-        with app.app_context():
-            if not app.config["REDIS_URL"]:
-                stop_embedded_redis(embedded_dir(app))
+        if not os.environ.get("REDIS_URL"):  # the app's config holds the embedded URL by now
+            stop_embedded_redis(embedded_dir(app))  # the server this run started
     if failed:
         print("\nMissed:", ", ".join(failed))
         sys.exit(1)
