@@ -238,8 +238,10 @@ def main():
         wait_http(f"http://127.0.0.1:{sandbox_port}/v1/messages/x")
         host = f"http://127.0.0.1:{web_port}"
 
-        print(f"{args.users} users ({args.users // 3} admins, the rest members), {args.seconds} s a phase; "
-              f"{args.messages:,} messages a round; PostgreSQL, Redis, 2 web processes, 2 workers")  # fmt: skip
+        print(
+            f"{args.users} users ({args.users // 3} admins, the rest members), {args.seconds} s a phase; "
+            f"{args.messages:,} messages a round; PostgreSQL, Redis, 2 web processes, 2 workers"
+        )
         locust(host, env, args.users, 5, str(logs / "warm-up"))  # connections, caches, plans
         quiet = locust(host, env, args.users, args.seconds, str(logs / "quiet"))
         alone_s, alone_rate = send_and_time(app, db, ids["rounds"][0], args.messages)
@@ -283,11 +285,15 @@ def main():
                 )
             a, c = quiet.get(name), busy.get(name)
             if a and c and float(a["99%"]):
-                print(f"{'':<24} {'C / A':<16} {'':>7} {float(c['50%']) / max(float(a['50%']), 1):7.1f}x"
-                      f" {float(c['99%']) / float(a['99%']):7.1f}x")  # fmt: skip
+                print(
+                    f"{'':<24} {'C / A':<16} {'':>7} {float(c['50%']) / max(float(a['50%']), 1):7.1f}x"
+                    f" {float(c['99%']) / float(a['99%']):7.1f}x"
+                )
         errors = sum(int(r["Failure Count"]) for s in (quiet, busy) for n, r in s.items() if n != "Aggregated")
-        print(f"\nmessages/s: alone {alone_rate:,.0f} ({alone_s:.0f} s for {args.messages:,}); "
-              f"while serving users {busy_rate:,.0f} ({done:,} sent), {busy_rate / alone_rate:.0%} of alone")  # fmt: skip
+        print(
+            f"\nmessages/s: alone {alone_rate:,.0f} ({alone_s:.0f} s for {args.messages:,}); "
+            f"while serving users {busy_rate:,.0f} ({done:,} sent), {busy_rate / alone_rate:.0%} of alone"
+        )
         table_p99 = float(busy.get("member table fragment", {}).get("99%", 0) or 0)
         if errors:
             print(f"MISSED: {errors} requests failed:")

@@ -149,17 +149,11 @@ def add_question_view(survey_id):
     form = QuestionForm()
     if not survey.is_draft:
         abort(409)
+    valid = form.validate()
     if len(survey.questions) >= MAX_QUESTIONS:
         form.text.errors = [_("A survey can have at most %(n)d questions.", n=MAX_QUESTIONS)]
-        return render_fragment(
-            "surveys/_questions.html",
-            "surveys/edit.html",
-            status=422,
-            survey=survey,
-            question_form=form,
-            form=SurveyForm(obj=survey, formdata=None),
-        )
-    if not form.validate():
+        valid = False
+    if not valid:
         return render_fragment(
             "surveys/_questions.html",
             "surveys/edit.html",
