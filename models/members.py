@@ -182,6 +182,15 @@ class MemberTable:
         count as a window over what the sort visits anyway, so the trigram
         search runs once; without one, the page comes off the index by LIMIT
         and the count stops at COUNT_BOUND."""
+        shown = self._shown()
+        if not shown[0] and self.page > 1:
+            # Past the end (the rows just granted left the page, or a stale
+            # link): the last page there is, and the URL follows (args()).
+            self.page = self.pages(shown[1])
+            shown = self._shown()
+        return shown
+
+    def _shown(self) -> tuple[list, int, bool]:
         if not self.filter.q:
             return self.rows(), *self.count()
         total = func.count().over().label("total")

@@ -72,8 +72,9 @@ def render_view(view: str, status: int = 200, push_url=None, trigger=None):
     for the table's own requests (filters, sorting, paging)."""
     context = table_context(view)
     if targets("member-table"):
-        if request.method == "GET":  # a tidy address for reload, back and sharing
-            push_url = push_url or url_for(request.endpoint, **context["table"].args())
+        # A tidy address for reload, back and sharing: the table as shown
+        # (its page clamped when the rows left it).
+        push_url = push_url or url_for(context["table"].endpoint, **context["table"].args())
         return make_response(
             render_template("access/_table.html", table_only=True, **context),
             status,
@@ -135,7 +136,7 @@ def select(view):
         selection.mark([member_id], checked)
     elif scope == "rows":
         # The page's boxes as the browser shows them: ticked ones in, the rest out.
-        ticked = set(request.form.getlist("member_id", type=small_int)) - {None}
+        ticked = set(request.form.getlist("member_id", type=small_int))  # bad values are skipped
         if ticked:
             ticked = set(
                 db.session.scalars(
@@ -170,7 +171,7 @@ def grant():
     granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
     selection.clear()
-    response = render_view("add", push_url=url_for(".add", **table_for("add").args()))
+    response = render_view("add")
     if granted:
         text = plural("%(num)s member now has access.", "%(num)s members now have access.", granted)
     else:
