@@ -167,11 +167,11 @@ def run(app, org_id, members=MEMBERS) -> dict:
         medians[name] = report(name, timed(lambda: get(f"{base}/add", **args), REPEAT), baseline)
 
     from extensions import db
-    from models import AuditEventMember, DigitalPostAccess
+    from models import AuditMemberBlock, DigitalPostAccess
 
     def reset_access():
         with app.app_context():
-            db.session.execute(sa.delete(AuditEventMember))
+            db.session.execute(sa.delete(AuditMemberBlock))
             db.session.execute(sa.delete(DigitalPostAccess))
             db.session.commit()
 

@@ -1,7 +1,7 @@
 """The data model. Import models from here: `from models import db, User`."""
 
 from extensions import db
-from models.access import AuditEventMember, DigitalPostAccess
+from models.access import AuditMemberBlock, DigitalPostAccess
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
@@ -12,7 +12,7 @@ __all__ = [
     "db",
     "Answer",
     "AuditEvent",
-    "AuditEventMember",
+    "AuditMemberBlock",
     "Delivery",
     "DigitalPostAccess",
     "DigitalPostIntegration",

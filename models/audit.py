@@ -59,6 +59,9 @@ class AuditEvent(db.Model):
     target: Mapped[str] = mapped_column(String(255), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The first few names (by name) of the members the event concerns, as
+    # they were then; details["count"] says how many there were.
+    member_names: Mapped[list | None] = mapped_column(JSON)
 
     actor = relationship("User", lazy="joined")
 

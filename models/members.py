@@ -8,11 +8,11 @@ match on SQLite and PostgreSQL alike.
 
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import exists, func, literal_column, or_, select, table
+from sqlalchemy import exists, false, func, literal_column, or_, select, table
 from sqlalchemy.orm import aliased
 
 from extensions import db
-from models.access import DigitalPostAccess
+from models.access import AccessExtent, DigitalPostAccess
 from models.org import Membership, Role, User, fold
 
 PER_PAGE = 50
@@ -99,8 +99,13 @@ class MemberFilter:
 _access = aliased(DigitalPostAccess)
 
 
-def view_conditions(org_id: int, view: str) -> list:
-    """Members of the organization that belong in this view."""
+def view_conditions(org_id: int, view: str, extent: AccessExtent = AccessExtent.SOME) -> list:
+    """Members of the organization that belong in this view: lacking access
+    for "add", having it otherwise. When none or all have access, the answer
+    needs no per-row check, and the queries stay on the membership indexes."""
+    if extent is not AccessExtent.SOME:
+        everyone = (view == "add") == (extent is AccessExtent.NONE)
+        return [Membership.org_id == org_id] if everyone else [Membership.org_id == org_id, false()]
     with_access = exists().where(_access.membership_id == Membership.id)
     return [Membership.org_id == org_id, ~with_access if view == "add" else with_access]
 
@@ -113,9 +118,10 @@ class MemberTable:
     sort: str = "name"
     descending: bool = False
     page: int = 1
+    extent: AccessExtent = AccessExtent.SOME
 
     @classmethod
-    def from_args(cls, org_id: int, view: str, args) -> "MemberTable":
+    def from_args(cls, org_id: int, view: str, args, extent: AccessExtent = AccessExtent.SOME) -> "MemberTable":
         sort = args.get("sort", "name")
         try:
             page = max(1, min(int(args.get("page", 1)), 1_000_000))
@@ -128,6 +134,7 @@ class MemberTable:
             sort if sort in SORTS else "name",
             args.get("dir") == "desc",
             page,
+            extent,
         )
 
     @property
@@ -143,7 +150,7 @@ class MemberTable:
         return self.page < pages or (not exact and rows_shown == PER_PAGE)
 
     def _conditions(self) -> list:
-        return view_conditions(self.org_id, self.view) + self.filter.conditions()
+        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions()
 
     def count(self, bound: int | None = COUNT_BOUND) -> tuple[int, bool]:
         """(number of members in the table, whether that is exact).

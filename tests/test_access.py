@@ -6,7 +6,8 @@ import re
 import pytest
 
 from conftest import Session, scheduled_job_ids
-from models import AuditEvent, AuditEventMember, DigitalPostAccess, Membership, Role, SendState, db
+from models import AuditEvent, DigitalPostAccess, Membership, Role, SendState, db
+from models.access import event_member_ids
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 
@@ -124,9 +125,7 @@ def test_add_grants_the_selection_with_count_and_message_in_one_response(as_admi
     assert access_ids(org) == {members[0].id, members[1].id}
     event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
     assert event.actor_id == admin.id and event.details["count"] == 2
-    whom = set(
-        db.session.scalars(db.select(AuditEventMember.membership_id).where(AuditEventMember.event_id == event.id))
-    )
+    whom = event_member_ids(event.id)
     assert whom == {members[0].id, members[1].id}
 
 
@@ -352,3 +351,48 @@ def test_adding_everyone_on_the_last_page_shows_the_page_that_is_left(as_admin, 
     assert "Side 1 af 1" in body and "Side 2" not in body
     assert len(names_in(body)) == 50  # the admin and the 49 Ibs left
     assert "page=" not in response.headers["HX-Push-Url"]
+
+
+def test_an_events_members_and_each_members_history_read_back_exactly(org, admin, make_members):
+    from models.access import BLOCK_BITS, event_member_ids, member_history, revoke_access
+
+    members = make_members(org, [f"Ib {i:03d}" for i in range(2 * BLOCK_BITS + 3)])  # over two block edges
+    chosen = members[::2]
+    grant(org, chosen, admin)
+    granted = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
+    assert event_member_ids(granted.id) == {m.id for m in chosen}
+    assert granted.member_names == ["Ib 000", "Ib 002", "Ib 004", "Ib 006", "Ib 008"]
+
+    revoke_access(org.id, admin.id, db.select(Membership.id).where(Membership.id == chosen[-1].id))
+    db.session.commit()
+    revoked = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.revoked")).one()
+    assert event_member_ids(revoked.id) == {chosen[-1].id} and revoked.member_names == [chosen[-1].user.name]
+    assert [e.id for e in member_history(chosen[-1])] == [revoked.id, granted.id]
+    assert [e.id for e in member_history(chosen[0])] == [granted.id]
+    assert member_history(members[1]) == []
+
+
+def test_the_audit_log_names_five_members_and_counts_the_rest(as_admin, org, admin, make_members):
+    members = make_members(org, ["Gro", "Fie", "Eva", "Dan", "Cai", "Bo", "Al"])
+    grant(org, members, admin)
+    page = as_admin.get(f"/orgs/{org.id}/settings/audit/").get_data(as_text=True)
+    assert "Al, Bo, Cai, Dan, Eva og 2 flere" in page
+
+
+def test_add_picker_when_nobody_then_everybody_then_all_but_a_newcomer_has_access(as_admin, org, admin, make_members):
+    """The table leaves out its per-row access check when none or all have
+    access: each of those states, and the step out of them, shows the right rows."""
+    members = make_members(org, ["Bo Berg", "Anna Ager"])
+    assert names_in(table(as_admin, org)) == ["Anna Ager", "Anne Admin", "Bo Berg"]
+    assert as_admin.get(url(org)).status_code == 302  # nobody has access: straight to Add
+
+    select(as_admin, org, scope="all")
+    assert flash_text(post_add(as_admin, org)) == "3 medlemmer har nu adgang."
+    assert names_in(table(as_admin, org)) == []
+    assert names_in(table(as_admin, org, view="remove")) == ["Anna Ager", "Anne Admin", "Bo Berg"]
+
+    (newcomer,) = make_members(org, ["Cille Cort"])
+    assert names_in(table(as_admin, org)) == ["Cille Cort"]
+    assert names_in(table(as_admin, org, view="remove")) == ["Anna Ager", "Anne Admin", "Bo Berg"]
+    assert "3 medlemmer har adgang" in as_admin.get(url(org), htmx=True).get_data(as_text=True)
+    assert members[0].id in access_ids(org) and newcomer.id not in access_ids(org)

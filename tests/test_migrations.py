@@ -30,3 +30,54 @@ def test_upgrade_empty_database_to_head_matches_the_models(tmp_path, redis_url):
 def test_migrated_test_database_has_every_model_table(app):
     tables = set(sa.inspect(db.engine).get_table_names())
     assert set(db.metadata.tables) <= tables
+
+
+def test_audit_members_move_to_bit_blocks_and_back(tmp_path, redis_url):
+    """The audit's per-member rows become bit blocks with the first names
+    kept for the log, and a downgrade gives the same rows back."""
+    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.sqlite'}", REDIS_URL=redis_url)
+    with app.app_context():
+        upgrade(revision="7b2d4e6f8a10")
+        ids = [1, 61, 62, 63, 200]
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO organization (id, name, created_at) VALUES (1, 'K', '2026-01-01')"))
+            for i in ids:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO \"user\" (id, email, name, language, created_at, session_version) "
+                        "VALUES (:i, :e, :n, 'da', '2026-01-01', 0)"
+                    ),
+                    {"i": i, "e": f"u{i}@example.dk", "n": f"Navn {i:03d}"},
+                )
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO membership (id, org_id, user_id, role, department, name_folded, email, joined_at) "
+                        "VALUES (:i, 1, :i, 'member', '', '', '', '2026-01-01')"
+                    ),
+                    {"i": i},
+                )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_event (id, org_id, action, target, details, created_at) "
+                    "VALUES (7, 1, 'access.granted', '5', '{\"count\": 5}', '2026-01-02')"
+                )
+            )
+            for i in ids:
+                conn.execute(
+                    sa.text("INSERT INTO audit_event_member (event_id, membership_id, user_id) VALUES (7, :i, :i)"),
+                    {"i": i},
+                )
+        upgrade()
+        from models import AuditEvent
+        from models.access import event_member_ids
+
+        assert event_member_ids(7) == set(ids)
+        event = db.session.get(AuditEvent, 7)
+        assert event.member_names == ["Navn 001", "Navn 061", "Navn 062", "Navn 063", "Navn 200"]
+        assert event.details == {"count": 5}
+        db.session.remove()
+        downgrade(revision="7b2d4e6f8a10")
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT membership_id, user_id FROM audit_event_member ORDER BY 1")).all()
+        assert rows == [(i, i) for i in ids]
+        db.engine.dispose()

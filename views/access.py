@@ -7,7 +7,7 @@ from htmx_flask import make_response
 
 from formats import plural
 from models import DigitalPostIntegration, Membership, db
-from models.access import access_count, grant_access, revoke_access
+from models.access import AccessState, access_state, grant_access, revoke_access
 from models.members import MemberTable, departments
 from models.sharing import count_scheduled_sends
 from views.errors import render_error
@@ -34,12 +34,23 @@ def require_admin_and_active_integration():
     g.integration = integration
 
 
+def current_access() -> AccessState:
+    """Who has access, read once per request; a grant or revoke forgets it."""
+    if "access" not in g:
+        g.access = access_state(g.org.id)
+    return g.access
+
+
+def access_changed() -> None:
+    g.pop("access", None)
+
+
 def table_for(view: str) -> MemberTable:
-    return MemberTable.from_args(g.org.id, view, request.values)
+    return MemberTable.from_args(g.org.id, view, request.values, current_access().extent)
 
 
 def selection_for(view: str) -> Selection | None:
-    return Selection(g.org.id, g.membership.user_id, view) if view in SELECTABLE else None
+    return Selection(g.org.id, g.membership.user_id, view, current_access().extent) if view in SELECTABLE else None
 
 
 def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
@@ -62,7 +73,7 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
         "all_matching": selection.all_matching_filter if selection else None,
         "selection_unavailable": selection.unavailable if selection else False,
         "selection_cleared": selection_cleared,
-        "access_count": access_count(g.org.id),
+        "access_count": current_access().granted,
         **flags,
     }
 
@@ -101,7 +112,7 @@ def selection_unavailable():
 
 @bp.get("/")
 def index():
-    if access_count(g.org.id) == 0:
+    if current_access().granted == 0:
         # Nobody has access yet: the help page goes straight to choosing members.
         return redirect(url_for(".add", **request.args))
     return render_view("access")
@@ -170,6 +181,7 @@ def grant():
     # ON CONFLICT DO NOTHING: a second click racing the first grants nothing twice.
     granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
+    access_changed()
     selection.clear()
     response = render_view("add")
     if granted:
@@ -206,8 +218,9 @@ def revoke():
         return render_template("access/_remove_dialog.html", members=0, sends=0), 422
     removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
+    access_changed()
     selection.clear()
-    view = "access" if access_count(g.org.id) else "add"
+    view = "access" if current_access().granted else "add"
     # The pop-up's form targets #dp-panel: the whole panel, as the view may change.
     response = render_view(
         view, push_url=url_for(".index" if view == "access" else ".add"), trigger={"closeDialog": True}

@@ -10,6 +10,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, literal, or_, select
 
 from extensions import db, get_redis
+from models.access import AccessExtent
 from models.members import MemberFilter, view_conditions
 from models.org import Membership
 
@@ -26,8 +27,8 @@ class Selection:
     never sends a list of ids to act on.
     """
 
-    def __init__(self, org_id: int, user_id: int, view: str):
-        self.org_id, self.view = org_id, view
+    def __init__(self, org_id: int, user_id: int, view: str, extent: AccessExtent = AccessExtent.SOME):
+        self.org_id, self.view, self.extent = org_id, view, extent
         self.unavailable = False  # Redis did not answer: shown as empty, and changes are refused
         base = f"postbud:selection:{org_id}:{user_id}:{view}"
         self._ids, self._all, self._excluded = f"{base}:ids", f"{base}:all", f"{base}:excluded"
@@ -119,7 +120,7 @@ class Selection:
             chosen.append(db.and_(*conditions))
         if not chosen:
             return select(Membership.id).where(literal(False))
-        scope = view_conditions(self.org_id, self.view) if in_view else [Membership.org_id == self.org_id]
+        scope = view_conditions(self.org_id, self.view, self.extent) if in_view else [Membership.org_id == self.org_id]
         return select(Membership.id).where(*scope, or_(*chosen))
 
     @property
