@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from extensions import db
@@ -98,7 +98,9 @@ class User(UserMixin, db.Model):
         user_id, _, version = (session_id or "").partition(":")
         if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
             return None
-        user = db.session.get(cls, int(user_id)) if len(user_id) < 19 else None
+        # With memberships and organizations in the same query: every
+        # organization page needs them, and a round trip is dear.
+        user = db.session.get(cls, int(user_id), options=[joinedload(cls.memberships)]) if len(user_id) < 19 else None
         if user is None or (user.session_version or 0) != int(version):
             return None
         return user

@@ -44,7 +44,7 @@ def test_audit_members_move_to_bit_blocks_and_back(tmp_path, redis_url):
             for i in ids:
                 conn.execute(
                     sa.text(
-                        "INSERT INTO \"user\" (id, email, name, language, created_at, session_version) "
+                        'INSERT INTO "user" (id, email, name, language, created_at, session_version) '
                         "VALUES (:i, :e, :n, 'da', '2026-01-01', 0)"
                     ),
                     {"i": i, "e": f"u{i}@example.dk", "n": f"Navn {i:03d}"},
