@@ -167,12 +167,12 @@ def run(app, org_id, members=MEMBERS) -> dict:
         medians[name] = report(name, timed(lambda: get(f"{base}/add", **args), REPEAT), baseline)
 
     from extensions import db
-    from models import AuditMemberBlock, DigitalPostAccess
+    from models import AccessBlock, AuditMemberBlock
 
     def reset_access():
         with app.app_context():
             db.session.execute(sa.delete(AuditMemberBlock))
-            db.session.execute(sa.delete(DigitalPostAccess))
+            db.session.execute(sa.delete(AccessBlock))
             db.session.commit()
 
     print("\nbulk work (3 runs each, median)")

@@ -20,7 +20,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from rq import Callback, get_current_job
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 
 from crypto import decrypt
 from digitalpost import (
@@ -36,7 +36,8 @@ from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
 from extensions import db, get_queue
 from jobs.delivery_status import schedule_delivery_check
 from jobs.gateway import gateway_client
-from models import DigitalPostAccess, DigitalPostIntegration
+from models import DigitalPostIntegration
+from models.access import has_access_id
 from models.base import utcnow
 from models.bulk import dialect_insert
 from models.sharing import (
@@ -129,9 +130,7 @@ def check_guard(rnd: ScheduledSend) -> Guard:
     )
     if integration is None or not integration.is_active:
         return Guard(False, CancelReason.INTEGRATION_OFF)
-    if rnd.membership_id is None or not db.session.scalar(
-        select(exists().where(DigitalPostAccess.membership_id == rnd.membership_id))
-    ):
+    if rnd.membership_id is None or not has_access_id(rnd.org_id, rnd.membership_id):
         return Guard(False, CancelReason.NO_ACCESS)
     db.session.refresh(share.survey)
     if not share.survey.is_open:

@@ -1,7 +1,7 @@
 """The data model. Import models from here: `from models import db, User`."""
 
 from extensions import db
-from models.access import AuditMemberBlock, DigitalPostAccess
+from models.access import AccessBlock, AuditMemberBlock
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, Role, User
@@ -11,10 +11,10 @@ from models.survey import Answer, Question, Response, Survey
 __all__ = [
     "db",
     "Answer",
+    "AccessBlock",
     "AuditEvent",
     "AuditMemberBlock",
     "Delivery",
-    "DigitalPostAccess",
     "DigitalPostIntegration",
     "Membership",
     "Organization",

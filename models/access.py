@@ -1,18 +1,25 @@
 """Who may share surveys through Digital Post, and the bulk grant and revoke.
 
-Grant and revoke work on a *selection*: a SQL subquery of membership ids (see
-models.members), so 100,000 members are one INSERT … SELECT or one DELETE,
-never a loop over rows.
+Access and the audit of who it was given to or taken from are both kept as
+bit sets over membership ids: one row per block of 62 ids, bit i for id
+block*62 + i. A grant or revoke of 100,000 members is one aggregate over the
+selection (a SQL subquery of membership ids, see models.members) and about
+1,600 small rows written, never 100,000.
+
+What that trades: "access since" and "by whom" are not stored per member
+but read from the audit log (the latest grant that names the member), and a
+member who leaves is taken out of the bits by a trigger on membership
+(migrations/versions/c3e5a7b9d1f2_*), where a foreign key used to cascade.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     ForeignKey,
     Index,
+    and_,
     case,
     cast,
     delete,
@@ -22,53 +29,38 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    text,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
 from models.audit import AuditAction, AuditEvent, record_audit
-from models.base import UTCDateTime, utcnow
 from models.bulk import dialect_insert
-from models.org import Membership, User
-from models.sharing import CancelReason, cancel_scheduled_sends
+from models.org import Membership, Organization, User
+from models.sharing import CancelReason, ScheduledSend, cancel_scheduled_sends
 
-
-class DigitalPostAccess(db.Model):
-    """One row per member who may share via Digital Post.
-
-    Only membership_id is a foreign key (access goes when the member leaves).
-    PostgreSQL checks each foreign key row by row, and a grant inserts up to
-    100,000 rows at once; the other ids are set by the grant itself from rows
-    it has just read, so they need no check.
-    """
-
-    __table_args__ = (Index("ix_digital_post_access_org", "org_id", "membership_id"),)
-
-    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id", ondelete="CASCADE"), primary_key=True)
-    org_id: Mapped[int]
-    granted_by_id: Mapped[int | None]
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # The audit event of the grant that inserted this row: how the event's
-    # member list is written by one statement after a bulk insert.
-    granted_event_id: Mapped[int | None] = mapped_column(index=True)
-
-
-# Membership ids per audit block row: bits 0-61 of a signed 64-bit integer,
-# so that a SUM of distinct powers of two (an OR) never overflows.
+# Membership ids per block: bits 0-61 of a signed 64-bit integer, so that a
+# SUM of distinct powers of two (an OR) never overflows.
 BLOCK_BITS = 62
 NAMES_PER_EVENT = 5  # names an audit event keeps for the log; the rest is "and N more"
 
 
-class AuditMemberBlock(db.Model):
-    """The members an audit event concerns ("who did it to whom"), as a bit
-    set: one row per block of 62 membership ids, bit i for id block*62+i.
+class AccessBlock(db.Model):
+    """Members of an organization who may share via Digital Post: bit i of
+    `bits` is membership block*62 + i. `members` counts the bits set, so the
+    number with access is a SUM over a few rows. No row, no access."""
 
-    A grant of 100,000 members writes about 1,600 small rows here, made by
-    one INSERT … SELECT … GROUP BY, instead of 100,000; the member ids can
-    still be read back exactly (event_member_ids) and each member's history
-    found through the block index (member_history).
-    """
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
+    block: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    bits: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[int]
+
+
+class AuditMemberBlock(db.Model):
+    """The members an audit event concerns ("who did it to whom"), as bit
+    blocks like AccessBlock's. The ids read back exactly (event_member_ids),
+    and each member's history is found through the block index
+    (member_history)."""
 
     __table_args__ = (Index("ix_audit_member_block_block", "block"),)
 
@@ -76,73 +68,64 @@ class AuditMemberBlock(db.Model):
     event_id: Mapped[int] = mapped_column(primary_key=True)
     block: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     bits: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[int]
 
 
-def _bit_blocks(event_id: int, ids_column, source):
-    """SELECT (event, block, bits) over `source`'s membership ids, grouped by block."""
-    block = (ids_column // BLOCK_BITS).label("block")
-    bit = cast(literal_column("1"), BigInteger).op("<<")(ids_column % BLOCK_BITS)
-    return source.with_only_columns(literal(event_id), block, cast(func.sum(bit), BigInteger)).group_by(block)
+def _bit(ids_column):
+    """The bit of each id within its block, as a 64-bit integer."""
+    return cast(literal_column("1"), BigInteger).bitwise_lshift(ids_column % BLOCK_BITS)
 
 
-def _write_event_members(event, ids_column, source, who) -> None:
-    """Record whom the event concerns: the bit blocks, and the first names
-    (by name) for the log, as they were at the time. `who` is a condition
-    on Membership naming the same members as `source`."""
-    db.session.execute(
-        insert(AuditMemberBlock).from_select(["event_id", "block", "bits"], _bit_blocks(event.id, ids_column, source))
+def in_blocks(blocks, ids_column, *match) -> exists:
+    """EXISTS: the id's bit is set in a row of `blocks` (AccessBlock or
+    AuditMemberBlock) that also meets `match`."""
+    return exists().where(
+        *match, blocks.block == ids_column // BLOCK_BITS, blocks.bits.bitwise_and(_bit(ids_column)) != 0
     )
-    # Walks the (org, name) index and stops at the fifth member found.
-    names = db.session.scalars(
-        select(User.name)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == event.org_id, who)
-        .order_by(Membership.name_folded, Membership.id)
-        .limit(NAMES_PER_EVENT)
-    ).all()
-    event.member_names = names
 
 
-def event_member_ids(event_id: int) -> set[int]:
-    """Every membership id the audit event concerns."""
-    ids = set()
-    for block, bits in db.session.execute(
-        select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event_id)
-    ):
-        ids.update(block * BLOCK_BITS + i for i in range(BLOCK_BITS) if bits >> i & 1)
-    return ids
-
-
-def member_history(membership: Membership) -> list[AuditEvent]:
-    """The grants and revocations that concerned this member, newest first.
-    Only events since the member joined: an id is never given twice on
-    PostgreSQL, but SQLite may give a deleted last id again."""
-    mid = membership.id
-    return db.session.scalars(
-        select(AuditEvent)
-        .join(AuditMemberBlock, AuditMemberBlock.event_id == AuditEvent.id)
-        .where(
-            AuditMemberBlock.block == mid // BLOCK_BITS,
-            AuditMemberBlock.bits.op("&")(literal(1 << mid % BLOCK_BITS, BigInteger)) != 0,
-            AuditEvent.org_id == membership.org_id,
-            AuditEvent.created_at >= membership.joined_at,
-        )
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-    ).all()
-
-
-# An alias for EXISTS checks, so they never correlate with an outer query's
-# own join on the access table.
-_access = DigitalPostAccess.__table__.alias("access_check")
+def access_clause(ids_column, org_id):
+    """SQL: the membership id in `ids_column` has access in `org_id` (a value or column)."""
+    return in_blocks(AccessBlock, ids_column, AccessBlock.org_id == org_id)
 
 
 def has_access(membership: Membership) -> bool:
-    return db.session.scalar(select(exists().where(DigitalPostAccess.membership_id == membership.id)))
+    return has_access_id(membership.org_id, membership.id)
+
+
+def has_access_id(org_id: int, membership_id: int) -> bool:
+    bits = db.session.scalar(
+        select(AccessBlock.bits).where(AccessBlock.org_id == org_id, AccessBlock.block == membership_id // BLOCK_BITS)
+    )
+    return bits is not None and bool(bits >> (membership_id % BLOCK_BITS) & 1)
+
+
+def _ids_of(blocks) -> set[int]:
+    return {block * BLOCK_BITS + i for block, bits in blocks for i in range(BLOCK_BITS) if bits >> i & 1}
+
+
+def members_with_access(org_id: int) -> set[int]:
+    return _ids_of(db.session.execute(select(AccessBlock.block, AccessBlock.bits).where(AccessBlock.org_id == org_id)))
 
 
 def access_count(org_id: int) -> int:
     return db.session.scalar(
-        select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id)
+        select(func.coalesce(func.sum(AccessBlock.members), 0)).where(AccessBlock.org_id == org_id)
+    )
+
+
+def granted_at_column(ids_column, org_id_column):
+    """SQL: when the member last got access, from the audit log."""
+    return (
+        select(func.max(AuditEvent.created_at))
+        .join(AuditMemberBlock, AuditMemberBlock.event_id == AuditEvent.id)
+        .where(
+            AuditEvent.org_id == org_id_column,
+            AuditEvent.action == AuditAction.ACCESS_GRANTED,
+            AuditMemberBlock.block == ids_column // BLOCK_BITS,
+            AuditMemberBlock.bits.bitwise_and(_bit(ids_column)) != 0,
+        )
+        .scalar_subquery()
     )
 
 
@@ -173,86 +156,189 @@ class AccessState:
 
 def access_state(org_id: int) -> AccessState:
     granted = (
-        select(func.count().label("n")).select_from(DigitalPostAccess).where(DigitalPostAccess.org_id == org_id)
+        select(func.coalesce(func.sum(AccessBlock.members), 0).label("n")).where(AccessBlock.org_id == org_id)
     ).subquery()
     members = select(func.count()).select_from(Membership).where(Membership.org_id == org_id).scalar_subquery()
     # Members are counted only when someone has access: both databases run
     # a subquery in CASE only on the branch taken.
     row = db.session.execute(select(granted.c.n, case((granted.c.n > 0, members), else_=0))).one()
-    return AccessState(row[0], row[1])
+    return AccessState(int(row[0]), int(row[1]))
 
 
-def _refresh_statistics(changed: int) -> None:
-    """After a bulk change, let PostgreSQL's planner know the access table's
-    new size at once rather than at autovacuum's next round: with stale
-    statistics it may plan a per-row scan over 100,000 rows."""
-    if changed > 1000 and db.engine.dialect.name == "postgresql":
-        db.session.execute(text("ANALYZE digital_post_access"))
+def event_member_ids(event_id: int) -> set[int]:
+    """Every membership id the audit event concerns."""
+    return _ids_of(
+        db.session.execute(
+            select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event_id)
+        )
+    )
+
+
+def member_history(membership: Membership) -> list[AuditEvent]:
+    """The grants and revocations that concerned this member, newest first.
+    Only events since the member joined: an id is never given twice on
+    PostgreSQL, but SQLite may give a deleted last id again."""
+    mid = membership.id
+    return db.session.scalars(
+        select(AuditEvent)
+        .join(AuditMemberBlock, AuditMemberBlock.event_id == AuditEvent.id)
+        .where(
+            AuditMemberBlock.block == mid // BLOCK_BITS,
+            AuditMemberBlock.bits.bitwise_and(literal(1 << mid % BLOCK_BITS, BigInteger)) != 0,
+            AuditEvent.org_id == membership.org_id,
+            AuditEvent.created_at >= membership.joined_at,
+        )
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    ).all()
+
+
+def _lock_organization(org_id: int) -> None:
+    """Grants and revokes of one organization one at a time: each reads the
+    bits it then changes. PostgreSQL locks the organization's row; SQLite
+    has one writer at a time anyway (FOR UPDATE is left out there)."""
+    db.session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+
+
+def _record_members(event: AuditEvent, members) -> int:
+    """Write the event's bit blocks from `members` (a SELECT of membership
+    ids, all of the event's organization) and keep the first names for the
+    log. Returns how many members the event concerns."""
+    block = (Membership.id // BLOCK_BITS).label("block")
+    rows = (
+        members.with_only_columns(
+            literal(event.id), block, cast(func.sum(_bit(Membership.id)), BigInteger), func.count()
+        )
+        .group_by(block)
+        .order_by(None)
+    )
+    db.session.execute(insert(AuditMemberBlock).from_select(["event_id", "block", "bits", "members"], rows))
+    count = db.session.scalar(
+        select(func.coalesce(func.sum(AuditMemberBlock.members), 0)).where(AuditMemberBlock.event_id == event.id)
+    )
+    if count:
+        event.member_names = _first_names(event, int(count))
+    return int(count or 0)
+
+
+def _first_names(event: AuditEvent, count: int) -> list[str]:
+    """The first few names (by name) of the event's members, read in pages
+    off the (org, name) index and matched against the event's bits in
+    Python: the databases would rather join all 100,000 than stop at five."""
+    bits = dict(
+        db.session.execute(
+            select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event.id)
+        ).all()
+    )
+    if count <= 1000:  # few: by id
+        ids = _ids_of(bits.items())
+        return list(
+            db.session.scalars(
+                select(User.name)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.id.in_(ids))
+                .order_by(Membership.name_folded, Membership.id)
+                .limit(NAMES_PER_EVENT)
+            )
+        )
+    names: list[str] = []
+    after = None
+    while len(names) < NAMES_PER_EVENT:
+        page = select(Membership.id, Membership.name_folded, User.name).join(User, User.id == Membership.user_id)
+        page = page.where(Membership.org_id == event.org_id)
+        if after is not None:
+            page = page.where(
+                (Membership.name_folded > after[0]) | and_(Membership.name_folded == after[0], Membership.id > after[1])
+            )
+        rows = db.session.execute(page.order_by(Membership.name_folded, Membership.id).limit(500)).all()
+        if not rows:
+            break
+        for mid, _, name in rows:
+            if bits.get(mid // BLOCK_BITS, 0) >> (mid % BLOCK_BITS) & 1:
+                names.append(name)
+                if len(names) == NAMES_PER_EVENT:
+                    break
+        after = (rows[-1].name_folded, rows[-1].id)
+    return names
 
 
 def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     """Give Digital Post access to the selected members who lack it. Returns how many got it.
 
     `selected_ids` is a subquery of membership ids; only members of the
-    organization are taken. Members who have access already are skipped by
-    the unique index (ON CONFLICT DO NOTHING), so a repeated (double-clicked)
-    or concurrent grant changes nothing.
+    organization are taken, and only those without access, so a repeated
+    (double-clicked) or concurrent grant changes nothing.
     """
+    _lock_organization(org_id)
     event = record_audit(org_id, actor_id, AuditAction.ACCESS_GRANTED)
-    db.session.flush()  # the event's id tags the rows this grant inserts
-    db.session.execute(
-        dialect_insert(DigitalPostAccess)
-        .from_select(
-            ["org_id", "membership_id", "granted_by_id", "granted_at", "granted_event_id"],
-            select(
-                literal(org_id), Membership.id, literal(actor_id), literal(utcnow(), UTCDateTime), literal(event.id)
-            ).where(Membership.id.in_(selected_ids), Membership.org_id == org_id),
-        )
-        .on_conflict_do_nothing(index_elements=["membership_id"])
+    db.session.flush()  # the blocks are written under the event's id
+    granted = _record_members(
+        event,
+        select(Membership.id).where(
+            Membership.id.in_(selected_ids), Membership.org_id == org_id, ~access_clause(Membership.id, org_id)
+        ),
     )
-    # Counted from the tagged rows: psycopg reports no rowcount for INSERT … SELECT
-    # here, and RETURNING would ship every new id back to Python.
-    inserted = db.session.scalar(
-        select(func.count()).select_from(DigitalPostAccess).where(DigitalPostAccess.granted_event_id == event.id)
-    )
-    if not inserted:
+    if not granted:
         db.session.delete(event)
         return 0
-    granted = _access.c.granted_event_id == event.id
-    _write_event_members(
-        event,
-        DigitalPostAccess.membership_id,
-        select(DigitalPostAccess.membership_id).where(DigitalPostAccess.granted_event_id == event.id),
-        exists().where(_access.c.membership_id == Membership.id, granted),
+    # The new members' bits, added block by block (OR; they had none).
+    new = select(literal(org_id), AuditMemberBlock.block, AuditMemberBlock.bits, AuditMemberBlock.members).where(
+        AuditMemberBlock.event_id == event.id
     )
-    event.target = str(inserted)
-    event.details = {"count": inserted}
-    _refresh_statistics(inserted)
-    return inserted
+    upsert = dialect_insert(AccessBlock).from_select(["org_id", "block", "bits", "members"], new)
+    db.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["org_id", "block"],
+            set_={
+                "bits": AccessBlock.bits.bitwise_or(upsert.excluded.bits),
+                "members": AccessBlock.members + upsert.excluded.members,
+            },
+        )
+    )
+    event.target = str(granted)
+    event.details = {"count": granted}
+    return granted
 
 
 def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
     """Take access from the selected members and cancel, in the same
     transaction, every invitation and reminder they have scheduled.
     Returns (members who lost access, sends cancelled)."""
-    having = select(DigitalPostAccess.membership_id).where(
-        DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids)
-    )
+    _lock_organization(org_id)
     event = record_audit(org_id, actor_id, AuditAction.ACCESS_REVOKED)
     db.session.flush()
-    _write_event_members(
-        event, Membership.id, select(Membership.id).where(Membership.id.in_(having)), Membership.id.in_(having)
+    removed = _record_members(
+        event,
+        select(Membership.id).where(
+            Membership.id.in_(selected_ids), Membership.org_id == org_id, access_clause(Membership.id, org_id)
+        ),
     )
-    cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.ACCESS_REVOKED, membership_ids=having)
-    removed = db.session.execute(
-        delete(DigitalPostAccess).where(
-            DigitalPostAccess.org_id == org_id, DigitalPostAccess.membership_id.in_(selected_ids)
-        )
-    ).rowcount
     if not removed:
         db.session.delete(event)
         return 0, 0
+    # Their scheduled sends: the organization's few, matched against the event's bits.
+    theirs = select(ScheduledSend.membership_id).where(
+        ScheduledSend.org_id == org_id,
+        in_blocks(AuditMemberBlock, ScheduledSend.membership_id, AuditMemberBlock.event_id == event.id),
+    )
+    cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.ACCESS_REVOKED, membership_ids=theirs)
+    # Their bits taken out, block by block (AND NOT), and emptied blocks dropped.
+    mine = [AuditMemberBlock.event_id == event.id, AuditMemberBlock.block == AccessBlock.block]
+    db.session.execute(
+        update(AccessBlock)
+        .where(AccessBlock.org_id == org_id, exists().where(*mine))
+        .values(
+            bits=AccessBlock.bits.bitwise_and(
+                select(AuditMemberBlock.bits).where(*mine).scalar_subquery().bitwise_not()
+            ),
+            members=AccessBlock.members - select(AuditMemberBlock.members).where(*mine).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        delete(AccessBlock)
+        .where(AccessBlock.org_id == org_id, AccessBlock.members <= 0)
+        .execution_options(synchronize_session=False)
+    )
     event.target = str(removed)
     event.details = {"count": removed, "cancelled_sends": cancelled}
-    _refresh_statistics(removed)
     return removed, cancelled

@@ -8,11 +8,10 @@ match on SQLite and PostgreSQL alike.
 
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import exists, false, func, literal_column, or_, select, table
-from sqlalchemy.orm import aliased
+from sqlalchemy import false, func, literal, literal_column, or_, select, table
 
 from extensions import db
-from models.access import AccessExtent, DigitalPostAccess
+from models.access import AccessExtent, access_clause, granted_at_column
 from models.org import Membership, Role, User, fold
 
 PER_PAGE = 50
@@ -95,11 +94,6 @@ class MemberFilter:
         return {k: v for k, v in asdict(self).items() if v}
 
 
-# An alias, so the EXISTS below never correlates with a join on the access
-# table in the outer query (the rows query joins it for "Access since").
-_access = aliased(DigitalPostAccess)
-
-
 def view_conditions(org_id: int, view: str, extent: AccessExtent = AccessExtent.SOME) -> list:
     """Members of the organization that belong in this view: lacking access
     for "add", having it otherwise. When none or all have access, the answer
@@ -107,7 +101,7 @@ def view_conditions(org_id: int, view: str, extent: AccessExtent = AccessExtent.
     if extent is not AccessExtent.SOME:
         everyone = (view == "add") == (extent is AccessExtent.NONE)
         return [Membership.org_id == org_id] if everyone else [Membership.org_id == org_id, false()]
-    with_access = exists().where(_access.membership_id == Membership.id)
+    with_access = access_clause(Membership.id, org_id)
     return [Membership.org_id == org_id, ~with_access if view == "add" else with_access]
 
 
@@ -248,12 +242,14 @@ class MemberTable:
                 Membership.email,
                 Membership.department,
                 Membership.role,
-                DigitalPostAccess.granted_at,
+                # "Access since", shown by the other views: nobody in "add" has it.
+                (literal(None) if self.view == "add" else granted_at_column(Membership.id, Membership.org_id)).label(
+                    "granted_at"
+                ),
                 paged.c.total,
             )
             .join(paged, paged.c.id == Membership.id)
             .join(User, User.id == Membership.user_id)
-            .outerjoin(DigitalPostAccess, DigitalPostAccess.membership_id == Membership.id)
             .order_by(*self._order())
         )
         return db.session.execute(query).all()

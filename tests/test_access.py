@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import Session, scheduled_job_ids
-from models import AuditEvent, DigitalPostAccess, Membership, Role, SendState, db
-from models.access import event_member_ids
+from models import AuditEvent, Membership, Role, SendState, db
+from models.access import access_count, event_member_ids, members_with_access
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 
@@ -36,7 +36,7 @@ def select(s, org, view="add", **form):
 
 def access_ids(org):
     db.session.expire_all()
-    return set(db.session.scalars(db.select(DigitalPostAccess.membership_id).where(DigitalPostAccess.org_id == org.id)))
+    return members_with_access(org.id)
 
 
 def flash_text(response):
@@ -193,7 +193,7 @@ def test_a_double_clicked_add_is_harmless(as_admin, org, make_members):
     assert post_add(as_admin, org).status_code == 200
     second = post_add(as_admin, org)
     assert second.status_code == 422 and flash_text(second) == "Vælg mindst ét medlem."
-    assert db.session.scalar(db.select(db.func.count()).select_from(DigitalPostAccess)) == 1
+    assert access_count(org.id) == 1
     assert db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)) == 1
 
 
@@ -396,3 +396,39 @@ def test_add_picker_when_nobody_then_everybody_then_all_but_a_newcomer_has_acces
     assert names_in(table(as_admin, org, view="remove")) == ["Anna Ager", "Anne Admin", "Bo Berg"]
     assert "3 medlemmer har adgang" in as_admin.get(url(org), htmx=True).get_data(as_text=True)
     assert members[0].id in access_ids(org) and newcomer.id not in access_ids(org)
+
+
+def test_access_since_is_the_day_of_the_latest_grant(as_admin, org, admin, make_members, app):
+    from datetime import timedelta
+
+    from formats import day
+    from models.access import revoke_access
+
+    bo, anna = make_members(org, ["Bo Berg", "Anna Ager"])
+    grant(org, [bo, anna], admin)
+    first = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
+    first.created_at -= timedelta(days=40)  # an older grant
+    db.session.commit()
+    revoke_access(org.id, admin.id, db.select(Membership.id).where(Membership.id == bo.id))
+    grant(org, [bo], admin)
+    html = as_admin.get(url(org), htmx=True).get_data(as_text=True)
+    with app.test_request_context():
+        then, today = day(first.created_at), day(db.session.get(AuditEvent, first.id + 2).created_at)
+    assert then != today
+    rows = dict(re.findall(r"<td>(Anna Ager|Bo Berg)</td>.*?<td>([^<]*)</td>\s*</tr>", html, re.S))
+    assert rows == {"Anna Ager": then, "Bo Berg": today}
+
+
+def test_a_member_who_leaves_takes_their_access_along(as_admin, org, admin, make_members):
+    """The count stays true, and a newcomer never inherits the leaver's access,
+    even where the database gives the leaver's id again (SQLite's last id)."""
+    members = make_members(org, ["Bo Berg", "Anna Ager", "Carl Cort"])
+    grant(org, members, admin)
+    leaver_id = members[-1].id
+    db.session.delete(members[-1])
+    db.session.commit()
+    assert access_count(org.id) == 2 and access_ids(org) == {members[0].id, members[1].id}
+    (newcomer,) = make_members(org, ["Dorte Dahl"])
+    assert newcomer.id >= leaver_id
+    assert newcomer.id not in access_ids(org)
+    assert names_in(table(as_admin, org)) == ["Anne Admin", "Dorte Dahl"]

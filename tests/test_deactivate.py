@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import PASSWORD
-from models import AuditEvent, DigitalPostAccess, DigitalPostIntegration, Membership, ScheduledSend, SendState, db
+from models import AuditEvent, DigitalPostIntegration, Membership, ScheduledSend, SendState, db
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 
@@ -54,12 +54,12 @@ def test_popup_then_password_then_off_at_once(
 
 
 def test_access_list_is_kept_but_gives_no_access_while_off(as_admin, org, admin, member, client, app):
-    from models.access import grant_access
+    from models.access import access_count, grant_access
 
     grant_access(org.id, admin.id, db.select(Membership.id).where(Membership.user_id == member.id))
     db.session.commit()
     as_admin.post(url(org), {"password": PASSWORD}, htmx=True)
-    assert db.session.scalar(db.select(db.func.count()).select_from(DigitalPostAccess)) == 1
+    assert access_count(org.id) == 1
     assert as_admin.get(f"/orgs/{org.id}/settings/digital-post/access/").status_code == 302  # back to settings
 
 

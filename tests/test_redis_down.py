@@ -47,7 +47,7 @@ def test_selecting_and_adding_are_refused_with_a_message(as_admin, org, active_i
         assert "Intet blev ændret" in response.get_data(as_text=True) or "intet blev ændret" in response.get_data(
             as_text=True
         )
-    assert db.session.scalar(db.select(db.func.count()).select_from(db.metadata.tables["digital_post_access"])) == 0
+    assert db.session.scalar(db.select(db.func.count()).select_from(db.metadata.tables["access_block"])) == 0
 
 
 def test_deactivation_works_without_the_queue(as_admin, org, active_integration, redis_down):

@@ -261,7 +261,7 @@ def test_the_worker_cancels_a_round_when_access_went_before_it_ran(
     draft, schedule = compose(as_member, survey, "\n".join(CPRS))
     confirm(as_member, draft, schedule)
     # Access is removed behind the job's back (the row gone, the job still queued).
-    db.session.execute(db.delete(db.metadata.tables["digital_post_access"]))
+    db.session.execute(db.delete(db.metadata.tables["access_block"]))
     db.session.commit()
     run_jobs()
     share = share_of(draft)

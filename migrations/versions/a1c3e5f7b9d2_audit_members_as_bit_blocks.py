@@ -28,6 +28,7 @@ def upgrade():
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('block', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('bits', sa.BigInteger(), nullable=False),
+    sa.Column('members', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('event_id', 'block', name=op.f('pk_audit_member_block'))
     )
     with op.batch_alter_table('audit_member_block', schema=None) as batch_op:
@@ -38,9 +39,9 @@ def upgrade():
 
     bind = op.get_bind()
     bind.execute(sa.text(
-        "INSERT INTO audit_member_block (event_id, block, bits) "
+        "INSERT INTO audit_member_block (event_id, block, bits, members) "
         f"SELECT event_id, membership_id / {BLOCK_BITS}, "
-        f"CAST(SUM(CAST(1 AS BIGINT) << (membership_id % {BLOCK_BITS})) AS BIGINT) "
+        f"CAST(SUM(CAST(1 AS BIGINT) << (membership_id % {BLOCK_BITS})) AS BIGINT), COUNT(*) "
         f"FROM audit_event_member GROUP BY event_id, membership_id / {BLOCK_BITS}"
     ))
     # The log's first names, as the log showed them: by name, from the users.
