@@ -58,7 +58,7 @@ def seed(db, messages: int) -> dict:
     from cli import _bulk_members
     from crypto import encrypt
     from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User
-    from models.access import grant_access
+    from models.access import grant_access, selection_of
     from models.base import utcnow
     from models.integration import State
     from models.recipients import import_file
@@ -89,7 +89,7 @@ def seed(db, messages: int) -> dict:
     db.session.add(survey)
     add_question(survey, QuestionKind.SINGLE_CHOICE, "Q", ["a", "b"])
     db.session.flush()
-    grant_access(org.id, admin.id, sa.select(sa.literal(membership.id)))
+    grant_access(org.id, admin.id, selection_of(membership.id))
     rounds = []
     for start in (0, messages):  # one share for phase B, one for phase C
         share = start_share(survey, membership)

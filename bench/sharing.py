@@ -57,7 +57,7 @@ def csv_bytes(n: int, start: int = 0) -> bytes:
 def setup(app, db):
     from crypto import encrypt
     from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User
-    from models.access import grant_access
+    from models.access import grant_access, selection_of
     from models.base import utcnow
     from models.integration import State
     from models.survey import QuestionKind, SurveyState, add_question
@@ -76,7 +76,7 @@ def setup(app, db):
     db.session.add(survey)
     add_question(survey, QuestionKind.SINGLE_CHOICE, "Q", ["a", "b"])
     db.session.flush()
-    grant_access(org.id, user.id, sa.select(sa.literal(membership.id)))
+    grant_access(org.id, user.id, selection_of(membership.id))
     db.session.commit()
     return org, user, membership, survey
 

@@ -432,3 +432,15 @@ def test_a_member_who_leaves_takes_their_access_along(as_admin, org, admin, make
     assert newcomer.id >= leaver_id
     assert newcomer.id not in access_ids(org)
     assert names_in(table(as_admin, org)) == ["Anne Admin", "Dorte Dahl"]
+
+
+def test_a_selection_must_be_over_membership_or_nothing_is_granted(org, admin, make_members):
+    """The verbs extend the selection's SELECT; one over something else (a
+    bare literal id) would otherwise stand for every member."""
+    from models.access import grant_access
+
+    (bo,) = make_members(org, ["Bo Berg"])
+    with pytest.raises(ValueError):
+        grant_access(org.id, admin.id, db.select(db.literal(bo.id)))
+    db.session.rollback()
+    assert access_ids(org) == set()

@@ -51,11 +51,10 @@ def test_the_member_table_while_redis_is_down(viewport, app, page, admin, org, a
 
 @pytest.mark.parametrize("viewport", [None, PHONE])
 def test_the_audit_log_fits_the_screen(viewport, page, admin, org, member, active_integration):
-    from sqlalchemy import select
 
-    from models.access import grant_access
+    from models.access import grant_access, selection_of
 
-    grant_access(org.id, admin.id, select(db.literal(member.membership_in(org.id).id)))
+    grant_access(org.id, admin.id, selection_of(member.membership_in(org.id).id))
     db.session.commit()
     if viewport:
         page.set_viewport_size(viewport)

@@ -7,12 +7,11 @@ import io
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
 from conftest import browser_login
 from jobs.sending import enqueue_rounds
 from models import Survey, db
-from models.access import grant_access
+from models.access import grant_access, selection_of
 from models.base import utcnow
 from models.recipients import import_file
 from models.sharing import PlannedRound, RoundKind, accept_import, confirm_share, start_share
@@ -75,7 +74,7 @@ def member_with_survey(org, admin, make_user, language):
     """A member with Digital Post access and an open survey of one question."""
     member = make_user(org, name="Mads Medlem", language=language)
     membership = member.membership_in(org.id)
-    grant_access(org.id, admin.id, select(db.literal(membership.id)))
+    grant_access(org.id, admin.id, selection_of(membership.id))
     survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel 2026", state=SurveyState.OPEN)
     db.session.add(survey)
     add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvor tilfreds er du?", ["Meget", "Lidt"])

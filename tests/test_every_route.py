@@ -13,7 +13,7 @@ from werkzeug.routing import AnyConverter
 
 from conftest import PASSWORD, Session
 from models import Recipient, RecipientImport, Survey, db
-from models.access import grant_access
+from models.access import grant_access, selection_of
 from models.recipients import ValidRow, add_one
 from models.sharing import start_share
 from models.survey import QuestionKind, SurveyState, add_question
@@ -108,7 +108,7 @@ def snapshot() -> dict:
 def world(app, org, admin, member, make_org, make_user, active_integration):
     """Org A (ours) and org B (theirs), each with a survey, a question, a draft
     share with a recipient and an import, and the links' tokens."""
-    grant_access(org.id, admin.id, select(db.literal(member.membership_in(org.id).id)))
+    grant_access(org.id, admin.id, selection_of(member.membership_in(org.id).id))
     other_org = make_org("Anden Kommune")
     other_member = make_user(other_org, name="Olga Anden")
     ids = {}

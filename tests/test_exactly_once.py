@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from extensions import get_queue, get_redis
 from jobs.sending import enqueue_rounds
 from models import Delivery, ScheduledSend, Survey, db
-from models.access import grant_access
+from models.access import grant_access, selection_of
 from models.base import utcnow
 from models.recipients import import_file
 from models.sharing import PlannedRound, RoundKind, accept_import, confirm_share, start_share
@@ -43,7 +43,7 @@ def cprs(n: int):
 def make_round(org, admin, member):
     """A confirmed share of n recipients whose invitation goes at `send_at`."""
     membership = member.membership_in(org.id)
-    grant_access(org.id, admin.id, select(db.literal(membership.id)))
+    grant_access(org.id, admin.id, selection_of(membership.id))
     survey = Survey(org_id=org.id, owner_id=member.id, title="Trivsel", state=SurveyState.OPEN)
     db.session.add(survey)
     add_question(survey, QuestionKind.SINGLE_CHOICE, "Hvordan går det?", ["Godt", "Skidt"])

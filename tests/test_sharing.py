@@ -12,7 +12,7 @@ from conftest import CITIZEN_CPR, EXEMPT_CPR, UNKNOWN_CPR
 from extensions import get_queue
 from jobs.sending import send_round
 from models import Delivery, Recipient, RecipientCpr, ScheduledSend, Share, Survey, db
-from models.access import grant_access
+from models.access import grant_access, selection_of
 from models.base import utcnow
 from models.schedule import local
 from models.sharing import CancelReason
@@ -41,7 +41,7 @@ def survey(org, member):
 @pytest.fixture
 def with_access(org, admin, member, active_integration):
     membership = member.membership_in(org.id)
-    grant_access(org.id, admin.id, select(db.literal(membership.id)))
+    grant_access(org.id, admin.id, selection_of(membership.id))
     db.session.commit()
     return membership
 
@@ -211,7 +211,7 @@ def test_every_cause_cancels_what_is_scheduled(
 ):
     from conftest import scheduled_job_ids
     from models import DigitalPostIntegration
-    from models.access import revoke_access
+    from models.access import revoke_access, selection_of
     from models.sharing import cancel_scheduled_sends
 
     draft = start_draft(as_member, survey)
@@ -237,7 +237,7 @@ def test_every_cause_cancels_what_is_scheduled(
         as_member.post(f"/orgs/{org.id}/surveys/{survey.id}/close")
         reason = CancelReason.SURVEY_CLOSED
     elif cause == "revoke":
-        revoke_access(org.id, admin.id, select(db.literal(with_access.id)))
+        revoke_access(org.id, admin.id, selection_of(with_access.id))
         db.session.commit()
         reason = CancelReason.ACCESS_REVOKED
     else:

@@ -172,29 +172,27 @@ def select(view):
 @bp.post("/add")
 def grant():
     selection = selection_for("add")
-    count = selection.count()
+    empty = selection.is_empty  # no count first: the grant says how many it gave
     if selection.unavailable:
         return selection_unavailable()
-    if count == 0:
+    gone = 0 if empty else selection.gone_count()
+    # Only members without access are granted: a second click racing the first grants nothing twice.
+    granted = 0 if empty else grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
+    if not granted:
+        db.session.rollback()
         return add_message(render_view("add", status=422), _("Select at least one member."), "error")
-    gone = selection.gone_count()
-    # ON CONFLICT DO NOTHING: a second click racing the first grants nothing twice.
-    granted = grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
     access_changed()
     selection.clear()
     response = render_view("add")
-    if granted:
-        text = plural("%(num)s member now has access.", "%(num)s members now have access.", granted)
-    else:
-        text = _("The selected members already had access.")
+    text = plural("%(num)s member now has access.", "%(num)s members now have access.", granted)
     if gone:
         text += " " + plural(
             "%(num)s selected member was skipped: no longer in the organization.",
             "%(num)s selected members were skipped: no longer in the organization.",
             gone,
         )
-    return add_message(response, text, "success" if granted else "info")
+    return add_message(response, text, "success")
 
 
 @bp.get("/remove/confirm")
@@ -211,12 +209,15 @@ def confirm_remove():
 @bp.post("/remove")
 def revoke():
     selection = selection_for("remove")
-    count = selection.count()
+    empty = selection.is_empty  # no count first: the revoke says how many it took
     if selection.unavailable:
         return selection_unavailable()
-    if count == 0:
+    removed, cancelled = (
+        (0, 0) if empty else revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
+    )
+    if not removed:
+        db.session.rollback()
         return render_template("access/_remove_dialog.html", members=0, sends=0), 422
-    removed, cancelled = revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     db.session.commit()
     access_changed()
     selection.clear()
