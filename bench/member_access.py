@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/member_access.py              # SQLite (a temporary file)
     .venv/bin/python bench/member_access.py postgresql://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python bench/member_access.py --members 10000       # growth: 10,000 / 100,000 / 1,000,000
+    .venv/bin/python bench/member_access.py --members 10000       # one other size
+    .venv/bin/python bench/member_access.py --growth [URL]        # 10,000 / 100,000 (/ 1,000,000 on PostgreSQL)
     .venv/bin/python bench/member_access.py --compare /tmp/djv/bin/python [URL]
 
 --compare runs Django admin's changelist over the same 100,000 members right
@@ -48,8 +49,9 @@ GOAL_RATIO = 5.0
 
 
 def database(url: str | None):
-    if not url:
-        return f"sqlite:///{Path(os.environ['POSTBUD_INSTANCE_DIR']) / 'bench.sqlite'}", lambda: None
+    if not url:  # a new file each time: --growth seeds several sizes
+        path = Path(os.environ["POSTBUD_INSTANCE_DIR"]) / f"bench-{uuid.uuid4().hex[:8]}.sqlite"
+        return f"sqlite:///{path}", lambda: [p.unlink(missing_ok=True) for p in path.parent.glob(path.name + "*")]
     from config import _normalize_db_url
 
     server = sa.engine.make_url(_normalize_db_url(url))
@@ -258,15 +260,32 @@ def compare(ours: dict, theirs: dict) -> list[str]:
     return missed
 
 
+def growth(url: str | None) -> None:
+    """Every case at 10,000 and 100,000 members, and 1,000,000 on PostgreSQL
+    (SQLite's bench database would take minutes to seed), each size seeded
+    afresh; prints each case's medians side by side and how they grow."""
+    sizes = [10_000, 100_000] + ([1_000_000] if url else [])
+    results = {n: main(url, n) for n in sizes}
+    print(f"\ngrowth, medians in ms ({', '.join(f'{n:,}' for n in sizes)} members)")
+    print(f"{'case':<34}" + "".join(f"{n:>12,}" for n in sizes) + f"{'growth':>10}")
+    for name in results[sizes[0]]:
+        row = [results[n][name] for n in sizes]
+        print(f"{name:<34}" + "".join(f"{v:12.1f}" for v in row) + f"{row[-1] / row[0]:9.1f}x")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("url", nargs="?", help="a PostgreSQL server URL; SQLite when left out")
     parser.add_argument("--members", type=int, default=MEMBERS)
+    parser.add_argument("--growth", action="store_true", help="run at 10,000, 100,000 (and 1,000,000) members")
     parser.add_argument("--compare", metavar="PYTHON", help="a Python with Django 5.2 and psycopg, for the anchor")
     parser.add_argument("--anchor", type=Path, default=ANCHOR, help="Django admin's bench.py")
     args = parser.parse_args()
     if args.compare and args.members != MEMBERS:
         parser.error(f"the anchor has {MEMBERS:,} members; compare at that size")
+    if args.growth:
+        growth(args.url)
+        sys.exit(0)
     ours = main(args.url, args.members)
     if args.compare:
         theirs = django_anchor(args.compare, args.anchor, args.url)

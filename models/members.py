@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy import false, func, literal, literal_column, or_, select, table
 
 from extensions import db
-from models.access import AccessExtent, access_clause, granted_at_column
+from models.access import AccessExtent, AccessState, access_clause, granted_at_column
 from models.org import Membership, Role, User, fold
 
 PER_PAGE = 50
@@ -41,15 +41,20 @@ def _text_match(folded: str):
     On SQLite, three characters or more go through the FTS5 trigram index;
     on PostgreSQL the pg_trgm GIN indexes serve the LIKE itself.
     """
-    if len(folded) >= 3 and db.engine.dialect.name == "sqlite":
-        phrase = '"' + folded.replace('"', '""') + '"'
-        return Membership.id.in_(
-            select(literal_column("rowid"))
-            .select_from(table("membership_search"))
-            .where(literal_column("membership_search").op("MATCH")(phrase))
-        )
+    fts = _fts_match(folded)
+    if fts is not None:
+        return Membership.id.in_(select(literal_column("rowid")).select_from(table("membership_search")).where(fts))
     pattern = _like_pattern(folded)
     return or_(Membership.name_folded.like(pattern, escape="\\"), Membership.email.like(pattern, escape="\\"))
+
+
+def _fts_match(folded: str):
+    """The FTS5 MATCH condition for `folded` on SQLite (three characters or
+    more: the trigram tokenizer's least), else None."""
+    if len(folded) < 3 or db.engine.dialect.name != "sqlite":
+        return None
+    phrase = '"' + folded.replace('"', '""') + '"'
+    return literal_column("membership_search").op("MATCH")(phrase)
 
 
 def _printable(text: str) -> str:
@@ -77,9 +82,11 @@ class MemberFilter:
             role=role if role in (Role.ADMIN, Role.MEMBER) else "",
         )
 
-    def conditions(self) -> list:
+    def conditions(self, text: bool = True) -> list:
+        """The filter as SQL conditions on Membership; without the text
+        search when `text` is false (the caller searches by itself)."""
         conditions = []
-        if self.q:
+        if self.q and text:
             conditions.append(_text_match(fold(self.q)))
         if self.department:
             conditions.append(Membership.department == self.department)
@@ -113,10 +120,12 @@ class MemberTable:
     sort: str = "name"
     descending: bool = False
     page: int = 1
-    extent: AccessExtent = AccessExtent.SOME
+    # Who has access, counted (models.access.access_state): lets the table
+    # leave out checks and counts it does not need. None: check and count.
+    access: AccessState | None = None
 
     @classmethod
-    def from_args(cls, org_id: int, view: str, args, extent: AccessExtent = AccessExtent.SOME) -> "MemberTable":
+    def from_args(cls, org_id: int, view: str, args, access: AccessState | None = None) -> "MemberTable":
         sort = args.get("sort", "name")
         try:
             page = max(1, min(int(args.get("page", 1)), 1_000_000))
@@ -129,8 +138,23 @@ class MemberTable:
             sort if sort in SORTS else "name",
             args.get("dir") == "desc",
             page,
-            extent,
+            access,
         )
+
+    @property
+    def extent(self) -> AccessExtent:
+        return self.access.extent if self.access else AccessExtent.SOME
+
+    @property
+    def known_total(self) -> int | None:
+        """The number of members in the table when the access counts tell it
+        without a filter: those with access, or (once someone has access, so
+        that members are counted) those without."""
+        if self.access is None or not self.filter.is_empty():
+            return None
+        if self.view != "add":
+            return self.access.granted
+        return self.access.members - self.access.granted if self.extent is not AccessExtent.NONE else None
 
     @property
     def endpoint(self) -> str:
@@ -182,14 +206,17 @@ class MemberTable:
         """(the page's rows, the number of members in the table, whether that
         is exact), in one statement: a round trip is a good part of a page's
         time on PostgreSQL."""
+        known = self.known_total
         rows = self._page_rows()
         if not rows and self.page > 1:
             # Past the end (the rows just granted left the page, or a stale
             # link): the last page there is, and the URL follows (args()).
-            self.page = self.pages(self.count()[0])
+            self.page = self.pages(self.count()[0] if known is None else known)
             rows = self._page_rows()
         if not rows:
             return [], 0, True
+        if known is not None:
+            return rows, known, True
         n = rows[0].total
         return rows, min(n, COUNT_BOUND), n <= COUNT_BOUND
 
@@ -205,12 +232,21 @@ class MemberTable:
         offset = (self.page - 1) * PER_PAGE
         if self.filter.q:
             key = SORTS[self.sort]
-            found = (
-                select(Membership.id, key.label("key"))
-                .where(*self._conditions())
-                .cte("found")
-                .prefix_with("MATERIALIZED")
-            )
+            fts = _fts_match(fold(self.filter.q))
+            if fts is None:
+                matches = select(Membership.id, key.label("key")).where(*self._conditions())
+            else:  # SQLite: driven by the FTS5 matches, a join rather than IN (a tenth faster)
+                matches = (
+                    select(Membership.id, key.label("key"))
+                    .select_from(table("membership_search"))
+                    .join(Membership, Membership.id == literal_column("membership_search.rowid"))
+                    .where(
+                        fts,
+                        *view_conditions(self.org_id, self.view, self.extent),
+                        *self.filter.conditions(text=False),
+                    )
+                )
+            found = matches.cte("found").prefix_with("MATERIALIZED")
             order = [found.c.key.desc(), found.c.id.desc()] if self.descending else [found.c.key, found.c.id]
             total = select(func.count()).select_from(found).scalar_subquery()
             return (
@@ -220,8 +256,11 @@ class MemberTable:
                 .offset(offset)
                 .subquery("paged")
             )
-        capped = select(Membership.id).where(*self._conditions()).limit(COUNT_BOUND + 1).subquery()
-        total = select(func.count()).select_from(capped).scalar_subquery()
+        if self.known_total is not None:
+            total = literal(self.known_total)
+        else:
+            capped = select(Membership.id).where(*self._conditions()).limit(COUNT_BOUND + 1).subquery()
+            total = select(func.count()).select_from(capped).scalar_subquery()
         return (
             select(Membership.id, total.label("total"))
             .where(*self._conditions())

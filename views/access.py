@@ -46,7 +46,7 @@ def access_changed() -> None:
 
 
 def table_for(view: str) -> MemberTable:
-    return MemberTable.from_args(g.org.id, view, request.values, current_access().extent)
+    return MemberTable.from_args(g.org.id, view, request.values, current_access())
 
 
 def selection_for(view: str) -> Selection | None:
@@ -171,7 +171,8 @@ def select(view):
 
 @bp.post("/add")
 def grant():
-    selection = selection_for("add")
+    # Not selection_for(): the grant reads who has access itself, under its lock.
+    selection = Selection(g.org.id, g.membership.user_id, "add")
     empty = selection.is_empty  # no count first: the grant says how many it gave
     if selection.unavailable:
         return selection_unavailable()
@@ -208,7 +209,7 @@ def confirm_remove():
 
 @bp.post("/remove")
 def revoke():
-    selection = selection_for("remove")
+    selection = Selection(g.org.id, g.membership.user_id, "remove")
     empty = selection.is_empty  # no count first: the revoke says how many it took
     if selection.unavailable:
         return selection_unavailable()
