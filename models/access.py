@@ -314,39 +314,51 @@ def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     return granted
 
 
-def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Revoked:
+    """What revoke_access did: members who lost access, sends cancelled, and
+    who has access now (counted under the lock, so the page after needs no
+    count of its own)."""
+
+    members: int
+    cancelled: int
+    access: AccessState
+
+
+def revoke_access(org_id: int, actor_id: int, selected_ids) -> Revoked:
     """Take access from the selected members and cancel, in the same
-    transaction, every invitation and reminder they have scheduled.
-    Returns (members who lost access, sends cancelled)."""
+    transaction, every invitation and reminder they have scheduled."""
     _lock_organization(org_id)
     event = record_audit(org_id, actor_id, AuditAction.ACCESS_REVOKED)
     db.session.flush()
     members = _selected(org_id, selected_ids)
-    extent = access_state(org_id).extent
-    if extent is AccessExtent.NONE:
+    before = access_state(org_id)
+    if before.extent is AccessExtent.NONE:
         members = members.where(false())
-    elif extent is AccessExtent.SOME:  # when all have access, nobody needs checking
+    elif before.extent is AccessExtent.SOME:  # when all have access, nobody needs checking
         members = members.where(access_clause(Membership.id, org_id))
     removed = _record_members(event, members)
     if not removed:
         db.session.delete(event)
-        return 0, 0
+        return Revoked(0, 0, before)
     # Their scheduled sends: the organization's few, matched against the event's bits.
     theirs = select(ScheduledSend.membership_id).where(
         ScheduledSend.org_id == org_id,
         in_blocks(AuditMemberBlock, ScheduledSend.membership_id, AuditMemberBlock.event_id == event.id),
     )
     cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.ACCESS_REVOKED, membership_ids=theirs)
-    # Their bits taken out, block by block (AND NOT), and emptied blocks dropped.
-    mine = [AuditMemberBlock.event_id == event.id, AuditMemberBlock.block == AccessBlock.block]
+    # Their bits taken out, block by block (AND NOT; UPDATE … FROM the
+    # event's blocks), and emptied blocks dropped.
     db.session.execute(
         update(AccessBlock)
-        .where(AccessBlock.org_id == org_id, exists().where(*mine))
+        .where(
+            AccessBlock.org_id == org_id,
+            AuditMemberBlock.event_id == event.id,
+            AuditMemberBlock.block == AccessBlock.block,
+        )
         .values(
-            bits=AccessBlock.bits.bitwise_and(
-                select(AuditMemberBlock.bits).where(*mine).scalar_subquery().bitwise_not()
-            ),
-            members=AccessBlock.members - select(AuditMemberBlock.members).where(*mine).scalar_subquery(),
+            bits=AccessBlock.bits.bitwise_and(AuditMemberBlock.bits.bitwise_not()),
+            members=AccessBlock.members - AuditMemberBlock.members,
         )
         .execution_options(synchronize_session=False)
     )
@@ -357,4 +369,4 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> tuple[int, int]:
     )
     event.target = str(removed)
     event.details = {"count": removed, "cancelled_sends": cancelled}
-    return removed, cancelled
+    return Revoked(removed, cancelled, AccessState(before.granted - removed, before.members))

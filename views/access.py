@@ -41,8 +41,11 @@ def current_access() -> AccessState:
     return g.access
 
 
-def access_changed() -> None:
+def access_changed(now: AccessState | None = None) -> None:
+    """Forget who had access; `now` is who has it after the change, when known."""
     g.pop("access", None)
+    if now is not None:
+        g.access = now
 
 
 def table_for(view: str) -> MemberTable:
@@ -213,14 +216,15 @@ def revoke():
     empty = selection.is_empty  # no count first: the revoke says how many it took
     if selection.unavailable:
         return selection_unavailable()
-    removed, cancelled = (
-        (0, 0) if empty else revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
-    )
+    if empty:
+        return render_template("access/_remove_dialog.html", members=0, sends=0), 422
+    revoked = revoke_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
+    removed, cancelled = revoked.members, revoked.cancelled
     if not removed:
         db.session.rollback()
         return render_template("access/_remove_dialog.html", members=0, sends=0), 422
     db.session.commit()
-    access_changed()
+    access_changed(revoked.access)
     selection.clear()
     view = "access" if current_access().granted else "add"
     # The pop-up's form targets #dp-panel: the whole panel, as the view may change.

@@ -114,7 +114,10 @@ class Selection:
         chosen = [Membership.id.in_(picked)] if picked else []
         if matching:
             member_filter, ceiling = matching
-            conditions = member_filter.conditions() + [Membership.id <= ceiling]
+            # "+ 0": the ceiling is almost never below anyone, but SQLite
+            # would read it as a narrow rowid range and scan the table
+            # (50,000 in a department: 11.6 ms) instead of the filter's index (3 ms).
+            conditions = member_filter.conditions() + [Membership.id + 0 <= ceiling]
             if excluded:
                 conditions.append(Membership.id.not_in(excluded))
             chosen.append(db.and_(*conditions))
