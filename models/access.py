@@ -20,7 +20,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     and_,
-    case,
     cast,
     delete,
     exists,
@@ -141,10 +140,11 @@ class AccessExtent(StrEnum):
 
 @dataclass(frozen=True)
 class AccessState:
-    """Members with access and members in all, counted in one statement (one
-    snapshot). The member table uses the extent to leave out the per-row
-    access check when it cannot matter: before the first grant nobody has
-    access, and after "select all + Add" everybody has."""
+    """Members with access and members in all, read in one statement (one
+    snapshot) off the access blocks and the organization's member count.
+    The member table uses them to leave out the per-row access check when
+    it cannot matter (before the first grant nobody has access, after
+    "select all + Add" everybody has) and to know its size without a filter."""
 
     granted: int
     members: int
@@ -157,14 +157,10 @@ class AccessState:
 
 
 def access_state(org_id: int) -> AccessState:
-    granted = (
-        select(func.coalesce(func.sum(AccessBlock.members), 0).label("n")).where(AccessBlock.org_id == org_id)
-    ).subquery()
-    members = select(func.count()).select_from(Membership).where(Membership.org_id == org_id).scalar_subquery()
-    # Members are counted only when someone has access: both databases run
-    # a subquery in CASE only on the branch taken.
-    row = db.session.execute(select(granted.c.n, case((granted.c.n > 0, members), else_=0))).one()
-    return AccessState(int(row[0]), int(row[1]))
+    granted = select(func.coalesce(func.sum(AccessBlock.members), 0)).where(AccessBlock.org_id == org_id)
+    members = select(Organization.member_count).where(Organization.id == org_id)
+    row = db.session.execute(select(granted.scalar_subquery(), members.scalar_subquery())).one()
+    return AccessState(int(row[0]), int(row[1] or 0))
 
 
 def event_member_ids(event_id: int) -> set[int]:

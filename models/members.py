@@ -147,14 +147,11 @@ class MemberTable:
 
     @property
     def known_total(self) -> int | None:
-        """The number of members in the table when the access counts tell it
-        without a filter: those with access, or (once someone has access, so
-        that members are counted) those without."""
+        """The number of members in the table when the access counts tell it:
+        without a filter, those with access, or those without."""
         if self.access is None or not self.filter.is_empty():
             return None
-        if self.view != "add":
-            return self.access.granted
-        return self.access.members - self.access.granted if self.extent is not AccessExtent.NONE else None
+        return self.access.granted if self.view != "add" else self.access.members - self.access.granted
 
     @property
     def endpoint(self) -> str:

@@ -47,6 +47,10 @@ class Organization(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Kept by triggers on membership (migrations/versions/d4f6b8c0e2a3_*),
+    # never written here: read it fresh (access_state) rather than from a
+    # loaded object.
+    member_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     memberships = relationship("Membership", back_populates="organization", lazy="dynamic")
 

@@ -444,3 +444,31 @@ def test_a_selection_must_be_over_membership_or_nothing_is_granted(org, admin, m
         grant_access(org.id, admin.id, db.select(db.literal(bo.id)))
     db.session.rollback()
     assert access_ids(org) == set()
+
+
+def test_the_member_count_follows_joins_and_leaves_however_made(org, make_org, make_members):
+    """Kept by the database: an ORM insert, a bulk insert, a delete and a
+    bulk delete each move it, and only for their own organization."""
+    from models import Organization
+    from models.access import access_state
+
+    other = make_org("Anden Kommune")
+    members = make_members(org, ["Bo Berg", "Anna Ager", "Carl Cort"])
+    make_members(other, ["Dorte Dahl"])
+    before = access_state(org.id).members
+    db.session.execute(
+        db.insert(Membership),
+        [
+            {"org_id": org.id, "user_id": m.user_id, "role": "member", "department": "", "name_folded": "", "email": ""}
+            for m in make_members(other, ["Eva", "Finn"])
+        ],
+    )
+    db.session.commit()
+    assert access_state(org.id).members == before + 2
+    db.session.delete(members[0])
+    db.session.commit()
+    db.session.execute(db.delete(Membership).where(Membership.id.in_([members[1].id, members[2].id])))
+    db.session.commit()
+    assert access_state(org.id).members == before - 1
+    assert access_state(other.id).members == 3
+    assert db.session.scalar(db.select(Organization.member_count).where(Organization.id == org.id)) == before - 1
