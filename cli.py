@@ -199,8 +199,11 @@ def _bulk_members(org, count, start=0):
         users.append({"email": f"medlem{i:06d}@demo.postbud.dk", "name": name, "language": "da", "password_hash": None})
     db.session.execute(insert(User), users)
     ids = dict(db.session.execute(select(User.email, User.id).where(User.email.in_([u["email"] for u in users]))).all())
+    # RETURNING makes SQLAlchemy send multi-row INSERTs (a thousand rows
+    # each): the member count trigger then runs once per thousand, not once
+    # per member (PostgreSQL, per statement).
     db.session.execute(
-        insert(Membership),
+        insert(Membership).returning(Membership.id),
         [
             {
                 "org_id": org.id,
