@@ -44,6 +44,7 @@ from models.sharing import CancelReason, ScheduledSend, cancel_scheduled_sends
 # SUM of distinct powers of two (an OR) never overflows.
 BLOCK_BITS = 62
 NAMES_PER_EVENT = 5  # names an audit event keeps for the log; the rest is "and N more"
+FEW_MEMBERS = 1000  # up to this many, an event's first names are looked up by id
 
 
 class AccessBlock(db.Model):
@@ -241,7 +242,7 @@ def _first_names(event: AuditEvent, count: int) -> list[str]:
             select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event.id)
         ).all()
     )
-    if count <= 1000:  # few: by id
+    if count <= FEW_MEMBERS:
         ids = _ids_of(bits.items())
         return list(
             db.session.scalars(
@@ -261,7 +262,9 @@ def _first_names(event: AuditEvent, count: int) -> list[str]:
             page = page.where(
                 (Membership.name_folded > after[0]) | and_(Membership.name_folded == after[0], Membership.id > after[1])
             )
-        rows = db.session.execute(page.order_by(Membership.name_folded, Membership.id).limit(500)).all()
+        # A short first page: an event of many members has its five among the first few.
+        size = 50 if after is None else 1000
+        rows = db.session.execute(page.order_by(Membership.name_folded, Membership.id).limit(size)).all()
         if not rows:
             break
         for mid, _, name in rows:

@@ -134,8 +134,9 @@ class Membership(db.Model):
         # and e-mail is there for the text search to read without the table.
         Index("ix_membership_org_name", "org_id", "name_folded", "id", "email"),
         Index("ix_membership_org_email", "org_id", "email", "id"),
-        Index("ix_membership_org_department", "org_id", "department", "name_folded"),
-        Index("ix_membership_org_role", "org_id", "role", "name_folded"),
+        # id last here too: a department's ids come off the index alone.
+        Index("ix_membership_org_department", "org_id", "department", "name_folded", "id"),
+        Index("ix_membership_org_role", "org_id", "role", "name_folded", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

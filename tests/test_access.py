@@ -472,3 +472,16 @@ def test_the_member_count_follows_joins_and_leaves_however_made(org, make_org, m
     assert access_state(org.id).members == before - 1
     assert access_state(other.id).members == 3
     assert db.session.scalar(db.select(Organization.member_count).where(Organization.id == org.id)) == before - 1
+
+
+def test_an_events_first_names_are_found_page_by_page_when_it_has_many(org, admin, make_members, monkeypatch):
+    """Past FEW_MEMBERS, the names are read off the name index a page at a
+    time: here none of the event's members is on the first page."""
+    import models.access
+
+    monkeypatch.setattr(models.access, "FEW_MEMBERS", 2)
+    members = make_members(org, [f"Ib {i:03d}" for i in range(130)])
+    chosen = members[60::7]
+    grant(org, chosen, admin)
+    event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
+    assert event.member_names == ["Ib 060", "Ib 067", "Ib 074", "Ib 081", "Ib 088"]
