@@ -256,7 +256,16 @@ class MemberTable:
         if self.known_total is not None:
             total = literal(self.known_total)
         else:
-            capped = select(Membership.id).where(*self._conditions()).limit(COUNT_BOUND + 1).subquery()
+            # In the page's order: the count then walks the page's own index.
+            # Unordered, PostgreSQL may pick a table scan for its first
+            # 10,001 matches (a department's: 9 ms, not 1.5).
+            capped = (
+                select(Membership.id)
+                .where(*self._conditions())
+                .order_by(*self._order())
+                .limit(COUNT_BOUND + 1)
+                .subquery()
+            )
             total = select(func.count()).select_from(capped).scalar_subquery()
         return (
             select(Membership.id, total.label("total"))
