@@ -261,7 +261,7 @@ def _first_names(event: AuditEvent, count: int) -> list[str]:
             if not rows:
                 break
             chosen += [mid for mid, _ in rows if bits.get(mid // BLOCK_BITS, 0) >> (mid % BLOCK_BITS) & 1]
-            after = rows[-1]
+            after = (rows[-1].name_folded, rows[-1].id)
     return list(
         db.session.scalars(
             select(User.name)
