@@ -179,12 +179,12 @@ def grant():
     empty = selection.is_empty  # no count first: the grant says how many it gave
     if selection.unavailable:
         return selection_unavailable()
-    gone = 0 if empty else selection.gone_count()
     # Only members without access are granted: a second click racing the first grants nothing twice.
     granted = 0 if empty else grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
     if not granted:
         db.session.rollback()
         return add_message(render_view("add", status=422), _("Select at least one member."), "error")
+    gone = selection.gone_count()
     db.session.commit()
     access_changed()
     selection.clear()
