@@ -10,6 +10,7 @@ embedded-redis stop` (run by ./bin/run on exit) stops it.
 """
 
 import logging
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from rq import Queue
 from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 # Named constraints so Alembic can alter them on SQLite and PostgreSQL alike.
@@ -209,3 +211,16 @@ def _dequeue_cancelled_jobs(session):
 @event.listens_for(Session, "after_rollback")
 def _forget_cancelled_jobs(session):
     session.info.pop("rq_jobs_to_cancel", None)
+
+
+# SQLite keeps 2 MiB of pages per connection by default. A search or a bulk
+# grant over 100,000 members reads more than that and then reads it again
+# from the operating system's cache (the q=ann search: 2.6 ms of SQL, 1.6
+# with this). Pages are taken as they are read, up to this much.
+SQLITE_CACHE_KIB = 64 * 1024
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_page_cache(dbapi_connection, connection_record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
