@@ -29,7 +29,7 @@ def create_app(**overrides) -> Flask:
     db.init_app(app)
     from models.members import include_in_autogenerate
 
-    # batch mode: ALTER on SQLite; the hand-made search indexes stay out of autogenerate
+    # batch mode: ALTER on SQLite; the indexes it cannot compare stay out of autogenerate
     migrate.init_app(app, db, render_as_batch=True, include_name=include_in_autogenerate)
     # Before CSRFProtect's check, which is the first to read the body.
     app.before_request(apply_body_limits)

@@ -3,6 +3,7 @@
 Dates are unambiguous in both languages ("27 Nov 2026, 15:03", never the
 US "11/27/26"), in the organization's time zone (BABEL_DEFAULT_TIMEZONE)."""
 
+from flask import g
 from flask_babel import format_date, format_datetime, format_number, get_locale, get_translations
 
 DATETIME = {"da": "d. MMM y, HH:mm", "en": "d MMM y, HH:mm"}
@@ -19,7 +20,15 @@ def when(value, long: bool = False) -> str:
 
 
 def day(value) -> str:
-    return format_date(value, _pattern(DATE)) if value else ""
+    if not value:
+        return ""
+    # Members granted together show one date fifty times over: formatted
+    # once a request (Babel takes about 40 µs a date).
+    key = (value, _pattern(DATE))
+    days = g.setdefault("formatted_days", {})
+    if key not in days:
+        days[key] = format_date(value, key[1])
+    return days[key]
 
 
 def number(value: int) -> str:

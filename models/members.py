@@ -7,15 +7,25 @@ match on SQLite and PostgreSQL alike.
 """
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import false, func, literal, literal_column, or_, select, table
 
 from extensions import db
-from models.access import AccessExtent, AccessState, access_clause, granted_at_column
+from models.access import AccessExtent, AccessState, access_clause, granted_since
 from models.org import Membership, Role, User, fold
 
 PER_PAGE = 50
 COUNT_BOUND = 10_000
+# A text search checks its matches one by one (a lookup each) where a filter
+# counts a range of an index: it stops sooner, at "more than 1,000".
+SEARCH_COUNT_BOUND = 1_000
+# A search with that many matches finds its page as a filter does, walking
+# the sort index and testing each member, unless the walk would read more
+# than this many members (a deep page); then from its matches, sorted.
+WALK_ROWS = 20_000
+WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
 MAX_QUERY = 100
 SORTS = {
     "name": Membership.name_folded,
@@ -25,14 +35,22 @@ SORTS = {
 }
 
 
-# The trigram search structures made by hand in a migration (see
-# migrations/versions/eddd017219db_* and b2d4f6a8c0e1_*): autogenerate must
-# leave them alone.
-SEARCH_INDEX_NAMES = ("membership_search", "ix_membership_name_trgm", "ix_membership_email_trgm")
+# What autogenerate must leave alone: the trigram search structures made by
+# hand in a migration (migrations/versions/eddd017219db_* and b2d4f6a8c0e1_*),
+# and the indexes on the access block (models.access), an expression that
+# SQLite's reflection cannot read back to compare (tests/test_migrations.py
+# checks that they are there).
+UNCOMPARED_INDEXES = (
+    "membership_search",
+    "ix_membership_name_trgm",
+    "ix_membership_email_trgm",
+    "ix_membership_org_block",
+    "ix_membership_org_department_block",
+)
 
 
 def include_in_autogenerate(name, type_, parent_names) -> bool:
-    return not (name or "").startswith(SEARCH_INDEX_NAMES)
+    return not (name or "").startswith(UNCOMPARED_INDEXES)
 
 
 def _text_match(folded: str):
@@ -44,6 +62,11 @@ def _text_match(folded: str):
     fts = _fts_match(folded)
     if fts is not None:
         return Membership.id.in_(select(literal_column("rowid")).select_from(table("membership_search")).where(fts))
+    return _scan_match(folded)
+
+
+def _scan_match(folded: str):
+    """The same test, made on each member's own values (LIKE)."""
     pattern = _like_pattern(folded)
     return or_(Membership.name_folded.like(pattern, escape="\\"), Membership.email.like(pattern, escape="\\"))
 
@@ -82,12 +105,14 @@ class MemberFilter:
             role=role if role in (Role.ADMIN, Role.MEMBER) else "",
         )
 
-    def conditions(self, text: bool = True) -> list:
+    def conditions(self, text: bool = True, scan: bool = False) -> list:
         """The filter as SQL conditions on Membership; without the text
-        search when `text` is false (the caller searches by itself)."""
+        search when `text` is false (the caller searches by itself), and
+        with it tested on each member rather than looked up when `scan` is."""
         conditions = []
         if self.q and text:
-            conditions.append(_text_match(fold(self.q)))
+            folded = fold(self.q)
+            conditions.append(_scan_match(folded) if scan else _text_match(folded))
         if self.department:
             conditions.append(Membership.department == self.department)
         if self.role:
@@ -112,6 +137,17 @@ def view_conditions(org_id: int, view: str, extent: AccessExtent = AccessExtent.
     return [Membership.org_id == org_id, ~with_access if view == "add" else with_access]
 
 
+class MemberRow(NamedTuple):
+    """A row of the member table."""
+
+    id: int
+    name: str
+    email: str
+    department: str
+    role: str
+    granted_at: datetime | None  # when the member last got access; None in "add"
+
+
 @dataclass
 class MemberTable:
     org_id: int
@@ -123,6 +159,9 @@ class MemberTable:
     # Who has access, counted (models.access.access_state): lets the table
     # leave out checks and counts it does not need. None: check and count.
     access: AccessState | None = None
+    # Count every member in the table, past the usual bound ("more than
+    # 10,000"): when every match is selected and the selection bar says how many.
+    count_all: bool = False
 
     @classmethod
     def from_args(cls, org_id: int, view: str, args, access: AccessState | None = None) -> "MemberTable":
@@ -165,8 +204,46 @@ class MemberTable:
     def has_next(self, rows_shown: int, pages: int, exact: bool) -> bool:
         return self.page < pages or (not exact and rows_shown == PER_PAGE)
 
-    def _conditions(self) -> list:
-        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions()
+    @property
+    def count_bound(self) -> int | None:
+        """Where counting stops; None: it does not."""
+        if self.count_all:
+            return None
+        return SEARCH_COUNT_BOUND if self.filter.q else COUNT_BOUND
+
+    def _conditions(self, scan: bool = False) -> list:
+        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions(scan=scan)
+
+    def _matches(self, *columns):
+        """A SELECT of `columns` over the members matching the search,
+        found through the search index: on SQLite a join from the FTS5
+        matches (a tenth faster than IN), on PostgreSQL the trigram indexes
+        serve the LIKE."""
+        fts = _fts_match(fold(self.filter.q))
+        if fts is None:
+            return select(*columns).where(*self._conditions())
+        return (
+            select(*columns)
+            .select_from(table("membership_search"))
+            .join(Membership, Membership.id == literal_column("membership_search.rowid"))
+            .where(fts, *view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False))
+        )
+
+    def _search_count(self, bound: int | None) -> int:
+        """How many members match the search, counted to one past `bound`."""
+        matches = self._matches(Membership.id)
+        if bound is not None:
+            matches = matches.limit(bound + 1)
+        return db.session.scalar(select(func.count()).select_from(matches.subquery()))
+
+    def _walks(self, matches: int) -> bool:
+        """Whether the search finds its page by walking the sort index: with
+        many matches the walk meets one often (q=ann, 3,804 of 100,000: 50
+        found among the first 1,300), unless the page is deep."""
+        members = self.access.members if self.access else 0
+        if not self.filter.q or self.sort not in WALKABLE_SORTS or not members or matches <= SEARCH_COUNT_BOUND:
+            return False
+        return self.page * PER_PAGE * members / matches <= WALK_ROWS
 
     def count(self, bound: int | None = COUNT_BOUND) -> tuple[int, bool]:
         """(number of members in the table, whether that is exact).
@@ -200,86 +277,80 @@ class MemberTable:
         return list(db.session.scalars(query))
 
     def shown(self) -> tuple[list, int, bool]:
-        """(the page's rows, the number of members in the table, whether that
-        is exact), in one statement: a round trip is a good part of a page's
-        time on PostgreSQL."""
-        known = self.known_total
-        rows = self._page_rows()
+        """(the page's rows as MemberRow, the number of members in the
+        table, whether that is exact). Rows and count come in one statement
+        (a round trip is a good part of a page's time on PostgreSQL), but a
+        search counts first, to know whether its matches are few or many;
+        outside "add", when each got access comes in one more."""
+        known, exact, matches, bound = self.known_total, True, 0, self.count_bound
+        if self.filter.q:
+            matches = self._search_count(bound)
+            known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
+        rows = self._page_rows(known, self._walks(matches))
         if not rows and self.page > 1:
             # Past the end (the rows just granted left the page, or a stale
-            # link): the last page there is, and the URL follows (args()).
-            self.page = self.pages(self.count()[0] if known is None else known)
-            rows = self._page_rows()
+            # link): the last page there is, counted to the end, and the URL
+            # follows (args()).
+            if known is None or not exact:
+                last = self._search_count(None) if self.filter.q else self.count(None)[0]
+            else:
+                last = known
+            self.page = self.pages(last)
+            rows = self._page_rows(known, self._walks(matches))
         if not rows:
             return [], 0, True
-        if known is not None:
-            return rows, known, True
         n = rows[0].total
-        return rows, min(n, COUNT_BOUND), n <= COUNT_BOUND
+        # "Access since", shown by the other views: nobody in "add" has it.
+        since = granted_since(self.org_id, [r.id for r in rows]) if self.view != "add" else {}
+        rows = [MemberRow(r.id, r.name, r.email, r.department, r.role, since.get(r.id)) for r in rows]
+        if known is not None:
+            return rows, known, exact
+        return (rows, n, True) if bound is None or n <= bound else (rows, bound, False)
 
-    def _paged(self):
-        """The page's ids with the table's total beside each, as a subquery.
+    def _paged(self, known: int | None, walk: bool):
+        """The page's ids with the table's total beside each (`known`, or
+        counted here), as a subquery.
 
-        With a search, every match is found first (MATERIALIZED), then
-        counted and paged: the count needs them all anyway, and left to
-        itself PostgreSQL walks the sort index testing LIKE on every member
-        (35 ms at 100,000) instead of asking the trigram index (6 ms).
-        Without one, the page comes off the sort index by LIMIT (index only)
-        and the count is a subquery that stops past COUNT_BOUND."""
+        A search with few matches, or a deep page of one, is paged from its
+        matches, found first (MATERIALIZED: left to itself PostgreSQL walks
+        the sort index testing LIKE on every member, 35 ms at 100,000,
+        instead of asking the trigram index, 6). Otherwise (`walk`, and
+        without a search) the page comes off the sort index by LIMIT, and
+        the count is a subquery that stops past count_bound."""
         offset = (self.page - 1) * PER_PAGE
-        if self.filter.q:
-            key = SORTS[self.sort]
-            fts = _fts_match(fold(self.filter.q))
-            if fts is None:
-                matches = select(Membership.id, key.label("key")).where(*self._conditions())
-            else:  # SQLite: driven by the FTS5 matches, a join rather than IN (a tenth faster)
-                matches = (
-                    select(Membership.id, key.label("key"))
-                    .select_from(table("membership_search"))
-                    .join(Membership, Membership.id == literal_column("membership_search.rowid"))
-                    .where(
-                        fts,
-                        *view_conditions(self.org_id, self.view, self.extent),
-                        *self.filter.conditions(text=False),
-                    )
-                )
-            found = matches.cte("found").prefix_with("MATERIALIZED")
+        if self.filter.q and not walk:
+            found = self._matches(Membership.id, SORTS[self.sort].label("key")).cte("found").prefix_with("MATERIALIZED")
             order = [found.c.key.desc(), found.c.id.desc()] if self.descending else [found.c.key, found.c.id]
-            total = select(func.count()).select_from(found).scalar_subquery()
             return (
-                select(found.c.id, total.label("total"))
+                select(found.c.id, literal(known).label("total"))
                 .order_by(*order)
                 .limit(PER_PAGE)
                 .offset(offset)
                 .subquery("paged")
             )
-        if self.known_total is not None:
-            total = literal(self.known_total)
+        if known is not None:
+            total = literal(known)
         else:
             # In the page's order: the count then walks the page's own index.
             # Unordered, PostgreSQL may pick a table scan for its first
             # 10,001 matches (a department's: 9 ms, not 1.5).
-            capped = (
-                select(Membership.id)
-                .where(*self._conditions())
-                .order_by(*self._order())
-                .limit(COUNT_BOUND + 1)
-                .subquery()
-            )
-            total = select(func.count()).select_from(capped).scalar_subquery()
+            matching = select(Membership.id).where(*self._conditions())
+            if self.count_bound is not None:
+                matching = matching.order_by(*self._order()).limit(self.count_bound + 1)
+            total = select(func.count()).select_from(matching.subquery()).scalar_subquery()
         return (
             select(Membership.id, total.label("total"))
-            .where(*self._conditions())
+            .where(*self._conditions(scan=walk))
             .order_by(*self._order())
             .limit(PER_PAGE)
             .offset(offset)
             .subquery("paged")
         )
 
-    def _page_rows(self) -> list:
+    def _page_rows(self, known: int | None, walk: bool) -> list:
         """The page is chosen on ids first (an OFFSET walks the index only),
-        then only those 50 are joined to users and access."""
-        paged = self._paged()
+        then only those 50 are joined to users."""
+        paged = self._paged(known, walk)
         query = (
             select(
                 Membership.id,
@@ -287,10 +358,6 @@ class MemberTable:
                 Membership.email,
                 Membership.department,
                 Membership.role,
-                # "Access since", shown by the other views: nobody in "add" has it.
-                (literal(None) if self.view == "add" else granted_at_column(Membership.id, Membership.org_id)).label(
-                    "granted_at"
-                ),
                 paged.c.total,
             )
             .join(paged, paged.c.id == Membership.id)

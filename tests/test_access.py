@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+import models.members
 from conftest import Session, scheduled_job_ids
 from models import AuditEvent, Membership, Role, SendState, db
 from models.access import access_count, event_member_ids, members_with_access
@@ -177,6 +178,61 @@ def test_a_filter_change_clears_select_all_so_add_grants_what_the_bar_says(as_ad
     response = post_add(as_admin, org)
     assert flash_text(response) == f"{shown} medlemmer har nu adgang." and shown == 217
     assert access_ids(org) == {m.id for m in borger}
+
+
+def test_with_every_match_selected_the_table_counts_them_all_and_the_bar_says_so(
+    as_admin, org, make_members, monkeypatch
+):
+    """A search stops counting past SEARCH_COUNT_BOUND. With every match
+    selected it counts them all, once, for itself and for the bar; a member
+    who joins after "select all" is not selected, and the bar counts again."""
+    monkeypatch.setattr(models.members, "SEARCH_COUNT_BOUND", 3)
+    make_members(org, [f"Ib {i:02d}" for i in range(5)])
+    assert "af mere end 3" in table(as_admin, org, q="ib")
+    after = select(as_admin, org, scope="all", q="ib").get_data(as_text=True)
+    assert "5 valgt" in after and "Viser 1–5 af 5" in after
+    make_members(org, ["Ib Sen"], prefix="late")
+    fragment = table(as_admin, org, q="ib")
+    assert "5 valgt" in fragment and "Ib Sen" in names_in(fragment)
+    post_add(as_admin, org)
+    assert access_count(org.id) == 5
+
+
+def test_a_search_pages_alike_whether_it_walks_the_sort_index_or_sorts_its_matches(
+    as_admin, org, make_members, monkeypatch
+):
+    """Many matches: the page is found by walking the sort index and testing
+    each member; few, or a page deep enough that the walk would read too
+    many: from the matches, sorted. The admin sees the same rows either way."""
+    make_members(org, [f"Ann {i:03d}" for i in range(60)] + [f"Bo {i:03d}" for i in range(60)])
+    make_members(org, [f"Hanne {i:03d}" for i in range(60)], prefix="h", department="Nord")
+    walked = []
+    walks = models.members.MemberTable._walks
+    monkeypatch.setattr(
+        models.members.MemberTable, "_walks", lambda t, n: walked.append((t.page, walks(t, n))) or walked[-1][1]
+    )
+
+    def pages():
+        return [
+            names_in(table(as_admin, org, q="ann", page=page, **args))
+            for args in ({}, {"sort": "email", "dir": "desc"}, {"department": "Nord"})
+            for page in (1, 2, 3)
+        ]
+
+    from_matches = pages()
+    assert not any(w for _, w in walked)
+    assert from_matches[0] == [f"Ann {i:03d}" for i in range(50)]
+    assert from_matches[1] == (
+        [f"Ann {i:03d}" for i in range(50, 60)] + ["Anne Admin"] + [f"Hanne {i:03d}" for i in range(39)]
+    )
+    assert from_matches[6] == [f"Hanne {i:03d}" for i in range(50)]
+    # More than SEARCH_COUNT_BOUND matches: page 1 walks; page 2 would read
+    # more than WALK_ROWS members (50 x 2 x 181 / 6) and sorts the matches.
+    monkeypatch.setattr(models.members, "SEARCH_COUNT_BOUND", 5)
+    monkeypatch.setattr(models.members, "WALK_ROWS", 2_000)
+    walked.clear()
+    assert pages() == from_matches
+    assert walked and all(w == (page == 1) for page, w in walked)
 
 
 def test_unticking_after_select_all_leaves_that_member_out(as_admin, org, make_members):

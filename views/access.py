@@ -60,6 +60,11 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
     table = table or table_for(view)
     selection = selection_for(view)
     selection_cleared = selection.follow_filter(table.filter) if selection else False
+    # Every match selected: the table counts them all, and its count is the
+    # selection's (one count, not two).
+    whole = selection is not None and selection.is_all_of(table.filter, table.max_id)
+    if whole:
+        table.count_all = True
     rows, total, exact = table.shown()
     picked = selection.picked_among([r.id for r in rows]) if selection else set()
     return {
@@ -70,7 +75,7 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
         "total_exact": exact,
         "pages": table.pages(total),
         "selection": selection,
-        "selected_count": selection.count() if selection else 0,
+        "selected_count": total if whole else selection.count() if selection else 0,
         "picked": picked,
         "page_picked": bool(rows) and all(r.id in picked for r in rows),
         "all_matching": selection.all_matching_filter if selection else None,

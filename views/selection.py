@@ -126,6 +126,16 @@ class Selection:
         scope = view_conditions(self.org_id, self.view, self.extent) if in_view else [Membership.org_id == self.org_id]
         return select(Membership.id).where(*scope, or_(*chosen))
 
+    def is_all_of(self, member_filter: MemberFilter, max_id) -> bool:
+        """Whether the selection is exactly every member matching
+        `member_filter`: chosen with "select all", nothing ticked or
+        unticked since, and nobody newer than the ceiling (`max_id()`, the
+        organization's highest membership id, is asked only then)."""
+        picked, matching, excluded = self._state
+        if matching is None or picked or excluded or matching[0] != member_filter:
+            return False
+        return matching[1] >= max_id()
+
     @property
     def is_empty(self) -> bool:
         picked, matching, _ = self._state
