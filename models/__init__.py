@@ -4,7 +4,7 @@ from extensions import db
 from models.access import AccessBlock, AuditMemberBlock
 from models.audit import AuditEvent, record_audit
 from models.integration import DigitalPostIntegration
-from models.org import Membership, Organization, Role, User
+from models.org import DepartmentCount, Membership, Organization, Role, User
 from models.sharing import Delivery, Recipient, RecipientCpr, RecipientImport, ScheduledSend, SendState, Share
 from models.survey import Answer, Question, Response, Survey
 
@@ -15,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "AuditMemberBlock",
     "Delivery",
+    "DepartmentCount",
     "DigitalPostIntegration",
     "Membership",
     "Organization",

@@ -14,7 +14,7 @@ from sqlalchemy import false, func, literal, literal_column, or_, select, table
 
 from extensions import db
 from models.access import AccessExtent, AccessState, access_clause, granted_since
-from models.org import Membership, Role, User, fold
+from models.org import DepartmentCount, Membership, Role, User, fold
 
 PER_PAGE = 50
 COUNT_BOUND = 10_000
@@ -114,7 +114,14 @@ class MemberFilter:
             folded = fold(self.q)
             conditions.append(_scan_match(folded) if scan else _text_match(folded))
         if self.department:
-            conditions.append(Membership.department == self.department)
+            department = Membership.department
+            if scan and db.engine.dialect.name == "sqlite":
+                # Not from the department's index, which lacks the e-mail: the
+                # walk goes down the name index, testing the text there, and
+                # reads a member's department only when the text matches
+                # (q=ann in a department of 50,000: 0.84 -> 0.52 ms).
+                department = department.op("||")("")
+            conditions.append(department == self.department)
         if self.role:
             conditions.append(Membership.role == self.role)
         return conditions
@@ -159,7 +166,7 @@ class MemberTable:
     # Who has access, counted (models.access.access_state): lets the table
     # leave out checks and counts it does not need. None: check and count.
     access: AccessState | None = None
-    # Count every member in the table, past the usual bound ("more than
+    # Count every member in the table, past count_bound ("more than
     # 10,000"): when every match is selected and the selection bar says how many.
     count_all: bool = False
 
@@ -191,6 +198,18 @@ class MemberTable:
         if self.access is None or not self.filter.is_empty():
             return None
         return self.access.granted if self.view != "add" else self.access.members - self.access.granted
+
+    @property
+    def counted_by_department(self) -> bool:
+        """Whether the table's size is the department's (department_count):
+        a department filter alone, when nobody or everybody has access."""
+        f = self.filter
+        return (
+            bool(f.department)
+            and not (f.q or f.role)
+            and self.access is not None
+            and self.extent is not AccessExtent.SOME
+        )
 
     @property
     def endpoint(self) -> str:
@@ -305,7 +324,9 @@ class MemberTable:
         rows = [MemberRow(r.id, r.name, r.email, r.department, r.role, since.get(r.id)) for r in rows]
         if known is not None:
             return rows, known, exact
-        return (rows, n, True) if bound is None or n <= bound else (rows, bound, False)
+        if bound is None or n <= bound or self.counted_by_department:
+            return rows, n, True
+        return rows, bound, False
 
     def _paged(self, known: int | None, walk: bool):
         """The page's ids with the table's total beside each (`known`, or
@@ -330,13 +351,19 @@ class MemberTable:
             )
         if known is not None:
             total = literal(known)
+        elif self.counted_by_department:
+            total = (
+                select(func.coalesce(func.sum(DepartmentCount.members), 0))
+                .where(DepartmentCount.org_id == self.org_id, DepartmentCount.department == self.filter.department)
+                .scalar_subquery()
+            )
         else:
             # In the page's order: the count then walks the page's own index.
-            # Unordered, PostgreSQL may pick a table scan for its first
-            # 10,001 matches (a department's: 9 ms, not 1.5).
-            matching = select(Membership.id).where(*self._conditions())
+            # Unordered, PostgreSQL may pick a table scan, for a department's
+            # first 10,001 (9 ms, not 1.5) as for all 50,000 of them (12, not 8).
+            matching = select(Membership.id).where(*self._conditions()).order_by(*self._order())
             if self.count_bound is not None:
-                matching = matching.order_by(*self._order()).limit(self.count_bound + 1)
+                matching = matching.limit(self.count_bound + 1)
             total = select(func.count()).select_from(matching.subquery()).scalar_subquery()
         return (
             select(Membership.id, total.label("total"))

@@ -530,6 +530,44 @@ def test_the_member_count_follows_joins_and_leaves_however_made(org, make_org, m
     assert db.session.scalar(db.select(Organization.member_count).where(Organization.id == org.id)) == before - 1
 
 
+def test_department_counts_follow_joins_moves_and_leaves_however_made(org, make_org, make_members):
+    """Kept by the database, like the member count: members moving both ways
+    between two departments in one statement leave both counts as they were."""
+    from models import DepartmentCount
+
+    def counts(o):
+        rows = db.select(DepartmentCount.department, DepartmentCount.members).where(DepartmentCount.org_id == o.id)
+        return {d: n for d, n in db.session.execute(rows) if n}
+
+    other = make_org("Anden Kommune")
+    nord = make_members(org, ["Bo Berg", "Anna Ager"], department="Nord")
+    syd = make_members(org, ["Carl Cort"], department="Syd")
+    make_members(other, ["Dorte Dahl"], department="Nord")
+    before = counts(org)
+    assert before["Nord"] == 2 and before["Syd"] == 1
+    swap = db.case((Membership.department == "Nord", "Syd"), else_="Nord")
+    db.session.execute(db.update(Membership).where(Membership.id.in_([nord[0].id, syd[0].id])).values(department=swap))
+    db.session.commit()
+    assert counts(org) == before
+    db.session.execute(db.update(Membership).where(Membership.id == nord[1].id).values(department="Øst"))
+    db.session.execute(db.update(Membership).values(role="member"))  # no department changes: nothing moves
+    db.session.commit()
+    assert counts(org) == {**before, "Nord": 1, "Øst": 1}
+    db.session.execute(db.delete(Membership).where(Membership.id.in_([nord[0].id, syd[0].id])))
+    db.session.commit()
+    assert counts(org) == {d: n for d, n in before.items() if d not in ("Nord", "Syd")} | {"Øst": 1}
+    assert counts(other) == {"Nord": 1}
+
+
+def test_a_department_shows_its_exact_size_past_the_count_bound(as_admin, org, make_members, monkeypatch):
+    """A department filter alone, before anybody has access: the table's size
+    is the department's, not "more than COUNT_BOUND"."""
+    monkeypatch.setattr(models.members, "COUNT_BOUND", 3)
+    make_members(org, [f"Nord {i:02d}" for i in range(5)], department="Nord")
+    assert "Viser 1–5 af 5" in table(as_admin, org, department="Nord")
+    assert "af mere end 3" in table(as_admin, org, department="Nord", role="member")
+
+
 def test_an_events_first_names_are_found_page_by_page_when_it_has_many(org, admin, make_members, monkeypatch):
     """Past FEW_MEMBERS, the names are read off the name index a page at a
     time: here none of the event's members is on the first page."""

@@ -66,7 +66,10 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
     if whole:
         table.count_all = True
     rows, total, exact = table.shown()
-    picked = selection.picked_among([r.id for r in rows]) if selection else set()
+    if whole:
+        picked = {r.id for r in rows}
+    else:
+        picked = selection.picked_among([r.id for r in rows]) if selection else set()
     return {
         "view": view,
         "table": table,
