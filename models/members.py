@@ -255,6 +255,17 @@ class MemberTable:
             matches = matches.limit(bound + 1)
         return db.session.scalar(select(func.count()).select_from(matches.subquery()))
 
+    def _search_bound(self) -> int | None:
+        """Where a search stops counting: SEARCH_COUNT_BOUND, or further when
+        the walk needs to know more. A walk for this page reads about
+        page x 50 x members / matches members; counting to where that is
+        WALK_ROWS tells whether it stays under (a million members, page 1:
+        to 2,500)."""
+        if self.count_bound is None:
+            return None
+        members = self.access.members if self.access else 0
+        return max(self.count_bound, -(-self.page * PER_PAGE * members // WALK_ROWS))
+
     def _walks(self, matches: int) -> bool:
         """Whether the search finds its page by walking the sort index: with
         many matches the walk meets one often (q=ann, 3,804 of 100,000: 50
@@ -303,6 +314,7 @@ class MemberTable:
         outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
         if self.filter.q:
+            bound = self._search_bound()
             matches = self._search_count(bound)
             known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
         rows = self._page_rows(known, self._walks(matches))

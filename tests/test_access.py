@@ -226,13 +226,30 @@ def test_a_search_pages_alike_whether_it_walks_the_sort_index_or_sorts_its_match
         [f"Ann {i:03d}" for i in range(50, 60)] + ["Anne Admin"] + [f"Hanne {i:03d}" for i in range(39)]
     )
     assert from_matches[6] == [f"Hanne {i:03d}" for i in range(50)]
-    # More than SEARCH_COUNT_BOUND matches: page 1 walks; page 2 would read
-    # more than WALK_ROWS members (50 x 2 x 181 / 6) and sorts the matches.
+    # 121 matches of 181 members: page 1 walks about 75 members (within
+    # WALK_ROWS), pages 2 and 3 would walk 150 and 225, so they sort the matches.
     monkeypatch.setattr(models.members, "SEARCH_COUNT_BOUND", 5)
-    monkeypatch.setattr(models.members, "WALK_ROWS", 2_000)
+    monkeypatch.setattr(models.members, "WALK_ROWS", 100)
     walked.clear()
     assert pages() == from_matches
-    assert walked and all(w == (page == 1) for page, w in walked)
+    assert [w for page, w in walked if page == 1][:2] == [True, True]
+    assert not any(w for page, w in walked if page > 1)
+
+
+def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk(org):
+    """A walk for page p reads about p x 50 x members / matches members; the
+    search counts far enough to tell whether that stays within WALK_ROWS."""
+    from models.access import AccessState
+    from models.members import MemberFilter, MemberTable
+
+    def bound(members, page=1):
+        return MemberTable(
+            org.id, "add", MemberFilter(q="ann"), page=page, access=AccessState(0, members)
+        )._search_bound()
+
+    assert bound(100_000) == models.members.SEARCH_COUNT_BOUND
+    assert bound(1_000_000) == 2_500
+    assert bound(1_000_000, page=3) == 7_500
 
 
 def test_unticking_after_select_all_leaves_that_member_out(as_admin, org, make_members):
