@@ -152,16 +152,19 @@ def granted_since(org_id: int, membership_ids) -> dict[int, datetime]:
         return {}
     # The blocks first (MATERIALIZED): PostgreSQL, thinking the organization
     # has one grant, would otherwise go through each of its grants.
+    # Over the tables, not the ORM entities: this runs on every page of the
+    # access list, and the ORM's result handling was half its time.
+    amb, event = AuditMemberBlock.__table__.c, AuditEvent.__table__.c
     blocks = (
-        select(AuditMemberBlock.event_id, AuditMemberBlock.block, AuditMemberBlock.bits)
-        .where(AuditMemberBlock.block.in_(by_block))
+        select(amb.event_id, amb.block, amb.bits)
+        .where(amb.block.in_(by_block))
         .cte("page_blocks")
         .prefix_with("MATERIALIZED")
     )
     grants = db.session.execute(
-        select(blocks.c.block, blocks.c.bits, AuditEvent.created_at)
-        .join(AuditEvent, AuditEvent.id == blocks.c.event_id)
-        .where(AuditEvent.org_id == org_id, AuditEvent.action == AuditAction.ACCESS_GRANTED)
+        select(blocks.c.block, blocks.c.bits, event.created_at)
+        .join(AuditEvent.__table__, event.id == blocks.c.event_id)
+        .where(event.org_id == org_id, event.action == AuditAction.ACCESS_GRANTED)
     )
     since: dict[int, datetime] = {}
     for block, bits, at in grants:

@@ -428,14 +428,11 @@ class MemberTable:
 
 
 def departments(org_id: int) -> list[str]:
-    """The organization's departments, read off the (org, department) index by
-    a recursive query that skips from one value to the next, instead of
-    scanning every member as DISTINCT would."""
-    m = Membership.__table__
-    first = select(func.min(m.c.department).label("name")).where(m.c.org_id == org_id)
-    cte = first.cte("departments", recursive=True)
-    following = select(
-        select(func.min(m.c.department)).where(m.c.org_id == org_id, m.c.department > cte.c.name).scalar_subquery()
-    ).where(cte.c.name.is_not(None))
-    cte = cte.union_all(following)
-    return [name for name in db.session.scalars(select(cte.c.name).where(cte.c.name.is_not(None))) if name]
+    """The organization's departments that have members, off department_count."""
+    return list(
+        db.session.scalars(
+            select(DepartmentCount.department)
+            .where(DepartmentCount.org_id == org_id, DepartmentCount.members > 0, DepartmentCount.department != "")
+            .order_by(DepartmentCount.department)
+        )
+    )
