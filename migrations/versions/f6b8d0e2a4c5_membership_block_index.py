@@ -3,8 +3,8 @@
 A grant or revoke groups the selected members by block (models.access).
 Off these indexes the members come in block order and are added up as they
 come, instead of sorted (SQLite) or hashed (PostgreSQL) first. Select all
-100,000 + Add: SQLite 20 -> 9.5 ms, PostgreSQL 21 -> 14; all 50,000 of a
-department + Remove: SQLite 14 -> 5.5 ms, PostgreSQL 13 -> 7.
+100,000 + Add on SQLite: 20 -> 9.5 ms; all 50,000 of a department + Remove:
+SQLite 14 -> 5.5 ms, PostgreSQL 13 -> 7.
 
 Revision ID: f6b8d0e2a4c5
 Revises: e5a7c9d1f3b4
