@@ -17,6 +17,9 @@ from models.access import AccessExtent, AccessState, access_clause, granted_sinc
 from models.org import DepartmentCount, Membership, Role, User, fold
 
 PER_PAGE = 50
+# Counting stops past this: a count is most of the cost of a page, and
+# "more than 10,000" tells the admin as much as 97,312 does. Select all
+# counts them exactly (MemberTable.count_all).
 COUNT_BOUND = 10_000
 # A text search checks its matches one by one (a lookup each) where a filter
 # counts a range of an index: it stops sooner, at "more than 1,000".
@@ -248,12 +251,13 @@ class MemberTable:
             .where(fts, *view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False))
         )
 
-    def _search_count(self, bound: int | None) -> int:
-        """How many members match the search, counted to one past `bound`."""
-        matches = self._matches(Membership.id)
+    def _count(self, bound: int | None) -> int:
+        """How many members the table has, counted to one past `bound`: a
+        search through its search index, a filter on the membership indexes."""
+        matching = self._matches(Membership.id) if self.filter.q else select(Membership.id).where(*self._conditions())
         if bound is not None:
-            matches = matches.limit(bound + 1)
-        return db.session.scalar(select(func.count()).select_from(matches.subquery()))
+            matching = matching.limit(bound + 1)
+        return db.session.scalar(select(func.count()).select_from(matching.subquery()))
 
     def _search_bound(self) -> int | None:
         """Where a search stops counting: SEARCH_COUNT_BOUND, or further when
@@ -274,19 +278,6 @@ class MemberTable:
         if not self.filter.q or self.sort not in WALKABLE_SORTS or not members or matches <= SEARCH_COUNT_BOUND:
             return False
         return self.page * PER_PAGE * members / matches <= WALK_ROWS
-
-    def count(self, bound: int | None = COUNT_BOUND) -> tuple[int, bool]:
-        """(number of members in the table, whether that is exact).
-
-        Counting stops past `bound`: a count is most of the cost of a page,
-        and "10,000+" tells the admin as much as 97,312 does. Selecting all
-        matching members counts them exactly (see Selection).
-        """
-        matching = select(Membership.id).where(*self._conditions())
-        if bound is not None:
-            matching = matching.limit(bound + 1)
-        n = db.session.scalar(select(func.count()).select_from(matching.subquery()))
-        return (bound, False) if bound is not None and n > bound else (n, True)
 
     def pages(self, total: int) -> int:
         return max(1, -(-total // PER_PAGE))
@@ -315,18 +306,14 @@ class MemberTable:
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
         if self.filter.q:
             bound = self._search_bound()
-            matches = self._search_count(bound)
+            matches = self._count(bound)
             known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
         rows = self._page_rows(known, self._walks(matches))
         if not rows and self.page > 1:
             # Past the end (the rows just granted left the page, or a stale
             # link): the last page there is, counted to the end, and the URL
             # follows (args()).
-            if known is None or not exact:
-                last = self._search_count(None) if self.filter.q else self.count(None)[0]
-            else:
-                last = known
-            self.page = self.pages(last)
+            self.page = self.pages(known if known is not None and exact else self._count(None))
             rows = self._page_rows(known, self._walks(matches))
         if not rows:
             return [], 0, True

@@ -67,9 +67,11 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
         table.count_all = True
     rows, total, exact = table.shown()
     if whole:
-        picked = {r.id for r in rows}
+        picked, selected_count = {r.id for r in rows}, total
+    elif selection:
+        picked, selected_count = selection.picked_among([r.id for r in rows]), selection.count()
     else:
-        picked = selection.picked_among([r.id for r in rows]) if selection else set()
+        picked, selected_count = set(), 0
     return {
         "view": view,
         "table": table,
@@ -78,7 +80,7 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
         "total_exact": exact,
         "pages": table.pages(total),
         "selection": selection,
-        "selected_count": total if whole else selection.count() if selection else 0,
+        "selected_count": selected_count,
         "picked": picked,
         "page_picked": bool(rows) and all(r.id in picked for r in rows),
         "all_matching": selection.all_matching_filter if selection else None,
