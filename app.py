@@ -22,6 +22,7 @@ from views.forms import MAX_INT, apply_body_limits
 def create_app(**overrides) -> Flask:
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
     app.config.from_object(config.Config(**overrides))
+    config.check_public_base_url(app.config)
 
     # Ids in URLs beyond any row's would overflow the databases' integers: 404.
     app.url_map.converters["int"] = BoundedInt

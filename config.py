@@ -74,10 +74,6 @@ class Config:
         self.DIGITAL_POST_API_URL = env.get("DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}")
         # Seconds to wait for the gateway's answer to a request that went out.
         self.DIGITAL_POST_TIMEOUT = float(env.get("DIGITAL_POST_TIMEOUT", "15"))
-        # On a developer's machine the gateway is the local sandbox; the wizard
-        # then links to its mailbox page, where the verification mail arrives.
-        local = self.DIGITAL_POST_API_URL.startswith(("http://127.0.0.1", "http://localhost"))
-        self.SANDBOX_MAILBOX_URL = self.DIGITAL_POST_API_URL.rstrip("/") + "/mailbox" if local else ""
         # Where a citizen opens a survey; used in the links that mails carry.
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         self.DEBUG = env.get("FLASK_DEBUG", "") in ("1", "true")
@@ -145,6 +141,52 @@ class Config:
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)
+        # From the settings above, overrides included:
+        # on a developer's machine the gateway is the local sandbox; the wizard
+        # then links to its mailbox page, where the verification mail arrives.
+        local = _loopback_http(self.DIGITAL_POST_API_URL)
+        if "SANDBOX_MAILBOX_URL" not in overrides:
+            self.SANDBOX_MAILBOX_URL = self.DIGITAL_POST_API_URL.rstrip("/") + "/mailbox" if local else ""
+        # Digital Post takes https:// links only. A developer's machine, whose
+        # links point at 127.0.0.1 and whose letters go to the local sandbox,
+        # may use http://; see check_public_base_url().
+        if "DIGITAL_POST_LOOPBACK_HTTP" not in overrides:
+            self.DIGITAL_POST_LOOPBACK_HTTP = bool(local and _loopback_http(self.PUBLIC_BASE_URL))
+
+
+# The longest path a letter's link adds to PUBLIC_BASE_URL: /r/ and a 32-character token.
+LINK_PATH_MAX = 3 + 32
+
+
+def _loopback_http(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    from digitalpost.memo import is_loopback_host
+
+    try:
+        parts = urlsplit(url)
+        return parts.scheme == "http" and is_loopback_host(parts.hostname)
+    except ValueError:
+        return False
+
+
+def check_public_base_url(cfg) -> None:
+    """Refuse to start with a PUBLIC_BASE_URL whose links Digital Post would
+    refuse: not https:// (http:// only to this machine, with the local
+    sandbox), or so long that a link passes MeMo's 256 characters."""
+    from digitalpost.memo import MAX_URL, url_problem
+
+    base = cfg["PUBLIC_BASE_URL"].rstrip("/")
+    problem = url_problem(base + "/r/" + "x" * 32, allow_loopback_http=cfg["DIGITAL_POST_LOOPBACK_HTTP"])
+    if problem and len(base) + LINK_PATH_MAX > MAX_URL:
+        problem = f"PUBLIC_BASE_URL is too long: a letter's link may have at most {MAX_URL} characters"
+    elif problem:
+        problem = (
+            "PUBLIC_BASE_URL must be an absolute https:// URL: Digital Post refuses letters whose links are not "
+            "(http:// is allowed only to 127.0.0.1 or localhost, with the local sandbox as the gateway)"
+        )
+    if problem:
+        raise RuntimeError(f"{problem}; it is {base!r}")
 
 
 def _normalize_db_url(url: str) -> str:

@@ -23,7 +23,7 @@ from digitalpost.errors import (
     UnexpectedResponse,
 )
 from digitalpost.identifiers import InvalidCPR, InvalidCVR, mask_cpr, normalize_cpr, normalize_cvr
-from digitalpost.memo import Action, Message, build_memo, parse_memo
+from digitalpost.memo import Action, ActionCode, Message, build_memo, memo_uuid
 
 __all__ = [
     "DigitalPostClient",
@@ -52,5 +52,6 @@ __all__ = [
     "Action",
     "Message",
     "build_memo",
-    "parse_memo",
+    "memo_uuid",
+    "ActionCode",
 ]

@@ -1,16 +1,19 @@
-"""MeMo 1.1 messages: build the XML the gateway takes, and parse it back.
+"""MeMo 1.1 messages: the XML the gateway takes, built to the official schema
+(MeMo_core.xsd) and NgDP's rules on top of it.
 
-Both directions validate, so a bad message is refused with InvalidMessage
-(naming the field) before anything is sent, and the sandbox refuses the same
-things the real gateway does.
+Message.validate() refuses, naming the field, anything the schema or NgDP
+would refuse, so a bad letter fails before anything is sent. The builder then
+writes the elements in the schema's order with its required attributes.
 """
 
 import base64
-import binascii
+import ipaddress
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
+from urllib.parse import urlsplit
 
 from lxml import etree
 
@@ -19,19 +22,89 @@ from digitalpost.identifiers import InvalidCPR, InvalidCVR, mask_cpr, normalize_
 
 NS = "https://DigitalPost.dk/MeMo-1"
 _M = f"{{{NS}}}"
-MAX_LABEL = 255
+MEMO_VERSION = "1.1"
+MEMO_SCHEMA_VERSION = "1.1.0"
+# memoTextType and memoUriType: at most 256 characters.
+MAX_TEXT = 256
+MAX_URL = 256
 ENCODING_FORMATS = ("text/plain", "text/html")
 LANGUAGES = ("da", "en")
 FILENAMES = {"text/plain": "besked.txt", "text/html": "besked.html"}
-# Characters XML 1.0 cannot carry (control characters other than tab, LF, CR).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 cannot carry, and the C0/C1 controls no letter needs
+# (tab, LF and CR are text).
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# NgDP removes these from file names; a name made of nothing else is not a name.
+_FILENAME_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+
+
+class ActionCode(StrEnum):
+    """NgDP's list of action codes; any other is refused."""
+
+    AFTALE = "AFTALE"
+    BEKRAEFT = "BEKRAEFT"
+    BETALING = "BETALING"
+    FORBEREDELSE = "FORBEREDELSE"
+    INFORMATION = "INFORMATION"
+    SELVBETJENING = "SELVBETJENING"
+    TILMELDING = "TILMELDING"
+    UNDERSKRIV = "UNDERSKRIV"
+
+
+def memo_uuid(namespace: uuid.UUID, name: str) -> str:
+    """A messageUUID derived from a name: the same name gives the same UUID
+    (so a repeated send is a replay), shaped as version 4, the only version
+    the schema's pattern takes."""
+    return str(uuid.UUID(bytes=uuid.uuid5(namespace, name).bytes, version=4))
+
+
+def is_memo_uuid(text: str) -> bool:
+    return bool(
+        re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}", text)
+    )
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(url: str, allow_loopback_http: bool = False) -> str | None:
+    """Why NgDP would refuse an action URL, or None. Only absolute https://
+    URLs go; http:// to this machine only where the caller allows it (a
+    developer's sandbox), since no citizen can open such a link anyway."""
+    if not url or len(url) > MAX_URL:
+        return f"an action URL must be 1 to {MAX_URL} characters"
+    if any(c.isspace() for c in url) or CONTROL_CHARACTERS.search(url):
+        return "an action URL may not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a bad port
+    except ValueError:
+        return "an action URL must be an absolute https:// URL"
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and allow_loopback_http and is_loopback_host(parts.hostname):
+        return None
+    return "an action URL must be an absolute https:// URL"
+
+
+def sanitize_filename(name: str) -> str:
+    """A file name as NgDP keeps it: without <>:"/\\|?* and control characters."""
+    cleaned = _FILENAME_FORBIDDEN.sub("", name or "").strip().strip(".")
+    return cleaned[:MAX_TEXT]
 
 
 @dataclass(frozen=True)
 class Action:
     label: str
     url: str
-    code: str = "SELVBETJENING"
+    code: str = ActionCode.SELVBETJENING
 
 
 @dataclass(frozen=True)
@@ -46,12 +119,19 @@ class Message:
     language: str = "da"
     actions: tuple[Action, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
+    filename: str = ""  # empty: besked.txt or besked.html
+    # http:// links to this machine: for the local sandbox only (see url_problem).
+    allow_loopback_http: bool = field(default=False, compare=False)
 
     def __repr__(self):
         return (
             f"Message(message_uuid={self.message_uuid!r}, subject={self.subject!r}, "
             f"sender_cvr={self.sender_cvr!r}, recipient={mask_cpr(self.recipient_cpr)!r})"
         )
+
+    @property
+    def file_name(self) -> str:
+        return sanitize_filename(self.filename) or FILENAMES.get(self.body_format, "besked.txt")
 
     def content_key(self) -> tuple:
         """What makes two sends of one messageUUID 'the same content'."""
@@ -68,41 +148,45 @@ class Message:
 
     def validate(self) -> "Message":
         """Raise InvalidMessage naming the first field that cannot be sent."""
-        try:
-            uuid.UUID(self.message_uuid)
-        except (ValueError, AttributeError, TypeError):
-            raise InvalidMessage("messageUUID is not a UUID", field="message_uuid") from None
-        if not self.subject or not self.subject.strip():
-            raise InvalidMessage("label (subject) is empty", field="subject")
-        if len(self.subject) > MAX_LABEL:
-            raise InvalidMessage(f"label (subject) is longer than {MAX_LABEL} characters", field="subject")
+        if not isinstance(self.message_uuid, str) or not is_memo_uuid(self.message_uuid):
+            raise InvalidMessage("messageUUID is not a version 4 UUID", field="message_uuid")
+        _text_field(self.subject, "subject", "label (subject)")
         try:
             normalize_cvr(self.sender_cvr)
         except InvalidCVR:
             raise InvalidMessage("senderID is not a valid CVR number", field="sender_cvr") from None
-        if not self.sender_name or not self.sender_name.strip():
-            raise InvalidMessage("sender label is empty", field="sender_name")
+        _text_field(self.sender_name, "sender_name", "sender label")
         try:
             normalize_cpr(self.recipient_cpr)
         except InvalidCPR:
             raise InvalidMessage("recipientID is not a valid CPR number", field="recipient_cpr") from None
         if not self.body or not self.body.strip():
             raise InvalidMessage("the message text is empty", field="body")
+        if CONTROL_CHARACTERS.search(self.body):
+            raise InvalidMessage("the message text contains control characters", field="body")
         if self.body_format not in ENCODING_FORMATS:
             raise InvalidMessage("encodingFormat must be text/plain or text/html", field="body_format")
         if self.language not in LANGUAGES:
             raise InvalidMessage("language must be da or en", field="language")
-        for text, name in [(self.subject, "subject"), (self.sender_name, "sender_name")] + [
-            (a.label, "actions") for a in self.actions
-        ]:
-            if _NOT_XML.search(text):
-                raise InvalidMessage(f"{name} contains control characters", field=name)
+        if self.created_at.tzinfo is None:
+            raise InvalidMessage("createdDateTime must be in UTC", field="created_at")
         for action in self.actions:
-            if not action.label.strip():
-                raise InvalidMessage("an action has no label", field="actions")
-            if not re.match(r"^https?://[^\s]+$", action.url or ""):
-                raise InvalidMessage("an action URL must be http(s)", field="actions")
+            _text_field(action.label, "actions", "an action's label")
+            if action.code not in ActionCode.__members__:
+                raise InvalidMessage("actionCode is not on NgDP's list", field="actions")
+            problem = url_problem(action.url, self.allow_loopback_http)
+            if problem:
+                raise InvalidMessage(problem, field="actions")
         return self
+
+
+def _text_field(text: str, name: str, what: str) -> None:
+    if not text or not text.strip():
+        raise InvalidMessage(f"{what} is empty", field=name)
+    if len(text) > MAX_TEXT:
+        raise InvalidMessage(f"{what} is longer than {MAX_TEXT} characters", field=name)
+    if CONTROL_CHARACTERS.search(text):
+        raise InvalidMessage(f"{what} contains control characters", field=name)
 
 
 def _el(parent, name, text=None):
@@ -112,102 +196,43 @@ def _el(parent, name, text=None):
     return element
 
 
+def memo_datetime(moment: datetime) -> str:
+    """memoDateTimeType: an xs:dateTime that ends in Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def build_memo(message: Message) -> bytes:
-    """The MeMo 1.1 XML of a validated message, as UTF-8 bytes."""
+    """The MeMo 1.1 XML of a validated message, as UTF-8 bytes: every element
+    in MeMo_core.xsd's order, with the memo: prefix NgDP asks for."""
     message.validate()
-    root = etree.Element(_M + "Message", nsmap={"memo": NS}, memoVersion="1.1", memoSchVersion="1.1.0")
+    root = etree.Element(
+        _M + "Message", nsmap={"memo": NS}, memoVersion=MEMO_VERSION, memoSchVersion=MEMO_SCHEMA_VERSION
+    )
     header = _el(root, "MessageHeader")
     _el(header, "messageType", "DIGITALPOST")
-    _el(header, "messageUUID", message.message_uuid)
+    _el(header, "messageUUID", message.message_uuid.lower())
     _el(header, "label", message.subject)
     _el(header, "mandatory", "false")
     _el(header, "legalNotification", "false")
     sender = _el(header, "Sender")
-    _el(sender, "senderID", message.sender_cvr)
+    _el(sender, "senderID", normalize_cvr(message.sender_cvr))
     _el(sender, "idType", "CVR")
     _el(sender, "label", message.sender_name)
     recipient = _el(header, "Recipient")
     _el(recipient, "recipientID", normalize_cpr(message.recipient_cpr))
     _el(recipient, "idType", "CPR")
     body = _el(root, "MessageBody")
-    _el(body, "createdDateTime", message.created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _el(body, "createdDateTime", memo_datetime(message.created_at))
     document = _el(body, "MainDocument")
     file = _el(document, "File")
     _el(file, "encodingFormat", message.body_format)
-    _el(file, "filename", FILENAMES[message.body_format])
+    _el(file, "filename", message.file_name)
     _el(file, "language", message.language)
     _el(file, "content", base64.b64encode(message.body.encode("utf-8")).decode("ascii"))
     for action in message.actions:
         element = _el(document, "Action")
         _el(element, "label", action.label)
-        _el(element, "actionCode", action.code)
+        _el(element, "actionCode", str(action.code))
         entry = _el(element, "EntryPoint")
         _el(entry, "url", action.url)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-# No DTDs, no entities, no network: the parser must not be a way in.
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
-)
-
-
-def _text(parent, path, what) -> str:
-    element = parent.find(path, {"memo": NS})
-    if element is None:
-        raise InvalidMessage(f"{what} is missing")
-    return element.text or ""
-
-
-def parse_memo(data: bytes) -> Message:
-    """Parse and validate MeMo 1.1 XML; raise InvalidMessage with a useful detail."""
-    try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise InvalidMessage(f"not well-formed XML: {exc.msg}") from None
-    if root.tag != _M + "Message":
-        raise InvalidMessage("the root element must be memo:Message")
-    if root.get("memoVersion") != "1.1":
-        raise InvalidMessage("memoVersion must be 1.1")
-    if _text(root, "memo:MessageHeader/memo:messageType", "messageType") != "DIGITALPOST":
-        raise InvalidMessage("messageType must be DIGITALPOST")
-    if _text(root, "memo:MessageHeader/memo:Sender/memo:idType", "Sender/idType") != "CVR":
-        raise InvalidMessage("Sender/idType must be CVR")
-    if _text(root, "memo:MessageHeader/memo:Recipient/memo:idType", "Recipient/idType") != "CPR":
-        raise InvalidMessage("Recipient/idType must be CPR")
-    created_text = _text(root, "memo:MessageBody/memo:createdDateTime", "createdDateTime")
-    try:
-        created = datetime.fromisoformat(created_text.replace("Z", "+00:00"))
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise InvalidMessage("createdDateTime is not a date and time") from None
-    file = root.find("memo:MessageBody/memo:MainDocument/memo:File", {"memo": NS})
-    if file is None:
-        raise InvalidMessage("MainDocument/File is missing")
-    try:
-        body = base64.b64decode(_text(file, "memo:content", "File/content"), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidMessage("File/content is not base64 of UTF-8 text") from None
-    actions = []
-    for element in root.iterfind("memo:MessageBody/memo:MainDocument/memo:Action", {"memo": NS}):
-        actions.append(
-            Action(
-                label=_text(element, "memo:label", "Action/label"),
-                code=_text(element, "memo:actionCode", "Action/actionCode"),
-                url=_text(element, "memo:EntryPoint/memo:url", "Action/EntryPoint/url"),
-            )
-        )
-    message = Message(
-        message_uuid=_text(root, "memo:MessageHeader/memo:messageUUID", "messageUUID"),
-        subject=_text(root, "memo:MessageHeader/memo:label", "label"),
-        sender_cvr=_text(root, "memo:MessageHeader/memo:Sender/memo:senderID", "Sender/senderID"),
-        sender_name=_text(root, "memo:MessageHeader/memo:Sender/memo:label", "Sender/label"),
-        recipient_cpr=_text(root, "memo:MessageHeader/memo:Recipient/memo:recipientID", "Recipient/recipientID"),
-        body=body,
-        body_format=_text(file, "memo:encodingFormat", "File/encodingFormat"),
-        language=_text(file, "memo:language", "File/language"),
-        actions=tuple(actions),
-        created_at=created,
-    )
-    return message.validate()

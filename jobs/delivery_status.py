@@ -66,7 +66,7 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
     with gateway_client(integration.api_key) as client:
         while True:
             chunk = db.session.execute(
-                select(Delivery.id, Delivery.recipient_id)
+                select(Delivery.id, Delivery.recipient_id, Delivery.uuid_version)
                 .where(
                     Delivery.round_id == round_id,
                     Delivery.state == DeliveryState.SENT,
@@ -81,8 +81,8 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
             last_id = chunk[-1].id
             arrived, lost = [], []
             try:
-                for delivery_id, recipient_id in chunk:
-                    status = client.status(message_uuid(round_id, recipient_id))
+                for delivery_id, recipient_id, uuid_version in chunk:
+                    status = client.status(message_uuid(round_id, recipient_id, uuid_version))
                     if status.status == "delivered":
                         when = status.delivered_at or datetime.now(timezone.utc)
                         arrived.append({"d_id": delivery_id, "r_id": recipient_id, "at": when})

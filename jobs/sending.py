@@ -17,14 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import force_locale
-from flask_babel import gettext as _
 from rq import Callback, get_current_job
 from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 
 from crypto import decrypt
 from digitalpost import (
-    Action,
     DigitalPostClient,
     DuplicateMessage,
     Message,
@@ -40,6 +37,7 @@ from models import DigitalPostIntegration
 from models.access import has_access_id
 from models.base import utcnow
 from models.bulk import dialect_insert
+from models.letters import compose
 from models.sharing import (
     CancelReason,
     Delivery,
@@ -51,10 +49,8 @@ from models.sharing import (
     ScheduledSend,
     SendError,
     SendState,
-    Share,
     cancel_scheduled_sends,
     forget_cprs,
-    merge,
     message_uuid,
 )
 
@@ -243,7 +239,7 @@ def claim_chunk(rnd: ScheduledSend, worker: str) -> list:
     if not claimed:
         return []
     return db.session.execute(
-        select(Delivery.id, Delivery.attempts, Recipient, RecipientCpr.cpr_encrypted)
+        select(Delivery.id, Delivery.attempts, Delivery.uuid_version, Recipient, RecipientCpr.cpr_encrypted)
         .join(Recipient, Recipient.id == Delivery.recipient_id)
         .outerjoin(
             RecipientCpr, and_(RecipientCpr.share_id == Recipient.share_id, RecipientCpr.cpr_hmac == Recipient.cpr_hmac)
@@ -265,12 +261,12 @@ def pending_count(rnd: ScheduledSend) -> int:
 def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk, worker: str) -> str | None:
     """Send one claimed chunk and record every outcome. Returns an error code
     that stops the whole round (the key or the CVR refused), else None."""
-    share, org_name = rnd.share, integration.organization.name
+    share, kind = rnd.share, RoundKind(rnd.kind)
     delivery_updates, sent_ids, failed = [], [], []
     stop = None
     lease = current_app.config["DELIVERY_CLAIM_LEASE"]
     renewed = time.monotonic()
-    for delivery_id, attempts, recipient, cpr_encrypted in chunk:
+    for delivery_id, attempts, uuid_version, recipient, cpr_encrypted in chunk:
         if time.monotonic() - renewed > lease / 2:  # a slow gateway: keep the claim
             renew_claims(rnd, worker, lease)
             renewed = time.monotonic()
@@ -296,7 +292,14 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 }
             )
             continue
-        message = build_message(rnd, share, recipient, decrypt(cpr_encrypted), integration.sender_cvr, org_name)
+        # The same content every time for one round and recipient, so that
+        # a repeated send is a replay and not a conflict.
+        message = compose(share, kind, recipient).message(
+            message_uuid=message_uuid(rnd.id, recipient.id, uuid_version),
+            sender_cvr=integration.sender_cvr,
+            recipient_cpr=decrypt(cpr_encrypted),
+            created_at=rnd.send_at,
+        )
         outcome, error, attempts = send_with_retries(client, message, attempts)
         delivery_updates.append(
             {
@@ -383,31 +386,6 @@ def send_with_retries(client: DigitalPostClient, message: Message, attempts: int
             if isinstance(exc, RateLimited):
                 wait = max(wait, exc.retry_after)
             time.sleep(min(wait, 60))
-
-
-def build_message(
-    rnd: ScheduledSend, share: Share, recipient: Recipient, cpr: str, sender_cvr: str, org_name: str
-) -> Message:
-    """The same content every time for one round and recipient, so that a
-    repeated send is a replay and not a conflict."""
-    language = recipient.language if recipient.language in ("da", "en") else "da"
-    subject = merge(share.subject, recipient)
-    with force_locale(language):
-        if rnd.kind == RoundKind.REMINDER:
-            subject = _("Reminder: %(subject)s", subject=subject)
-        action = _("Answer the survey")
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    return Message(
-        message_uuid=message_uuid(rnd.id, recipient.id),
-        subject=subject[:255],
-        sender_cvr=sender_cvr,
-        sender_name=org_name,
-        recipient_cpr=cpr,
-        body=merge(share.body, recipient),
-        language=language,
-        actions=(Action(label=action, url=f"{base}/r/{recipient.token}"),),
-        created_at=rnd.send_at.replace(microsecond=0),
-    )
 
 
 def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, error: str | None = None) -> str:

@@ -12,14 +12,12 @@ import logging
 import uuid
 
 from flask import current_app
-from flask_babel import force_locale
-from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 
 from crypto import decrypt, encrypt
-from digitalpost import Message, NoAnswer, PermanentError, TransientError
+from digitalpost import Message, NoAnswer, PermanentError, TransientError, memo_uuid
 from extensions import db, get_queue, get_redis
 from jobs.gateway import gateway_client
 from models.integration import (
@@ -30,6 +28,7 @@ from models.integration import (
     Sending,
     record_sending,
 )
+from models.letters import verification_letter
 from models.org import User
 
 log = logging.getLogger(__name__)
@@ -143,26 +142,10 @@ def verification_message(integration: DigitalPostIntegration, cpr: str, code: st
     """The same message on every retry: its messageUUID and time derive from the attempt."""
     admin = db.session.get(User, integration.pending_started_by_id) if integration.pending_started_by_id else None
     language = admin.language if admin and admin.language in ("da", "en") else "da"
-    org_name = integration.organization.name
-    with force_locale(language):
-        subject = _("Confirm the connection to Digital Post")
-        body = _(
-            "%(org)s is connecting Postbud to Digital Post, so that the organization can send "
-            "survey invitations through Digital Post.\n\n"
-            "Your confirmation code: %(code)s\n\n"
-            "Enter the code in Postbud to confirm the connection. The code is valid for %(minutes)d minutes.\n\n"
-            "If you did not start this yourself, you can ignore this message.",
-            org=org_name,
-            code=code,
-            minutes=CODE_VALID_MINUTES,
-        )
-    return Message(
-        message_uuid=str(uuid.uuid5(MESSAGE_NAMESPACE, integration.attempt_id)),
-        subject=subject,
+    letter = verification_letter(integration.organization.name, code, CODE_VALID_MINUTES, language)
+    return letter.message(
+        message_uuid=memo_uuid(MESSAGE_NAMESPACE, integration.attempt_id),
         sender_cvr=integration.pending_sender_cvr,
-        sender_name=org_name,
         recipient_cpr=cpr,
-        body=body,
-        language=language,
-        created_at=integration.pending_started_at.replace(microsecond=0),
+        created_at=integration.pending_started_at,
     )

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from crypto import encryptor, hasher
 from digitalpost import InvalidCPR, mask_cpr, normalize_cpr
+from digitalpost.memo import CONTROL_CHARACTERS
 from extensions import db
 from models.bulk import insert_skipping_conflicts
 from models.org import fold
@@ -77,6 +78,7 @@ class RowError(StrEnum):
     CPR_DATE = "cpr_date"
     LANGUAGE = "language"
     TOO_LONG = "too_long"
+    CONTROL_CHARACTERS = "control_characters"
 
     @property
     def label(self) -> str:
@@ -87,6 +89,9 @@ class RowError(StrEnum):
                 RowError.CPR_DATE: _l("CPR number does not start with a real date"),
                 RowError.LANGUAGE: _l("Language must be da or en"),
                 RowError.TOO_LONG: _l("A value is too long"),
+                RowError.CONTROL_CHARACTERS: _l(
+                    "Contains an invisible control character (such as BEL or ESC), which a letter cannot carry"
+                ),
             }[self]
         )
 
@@ -142,10 +147,25 @@ class Report:
     failures: list = field(default_factory=list)
     failed: int = 0
 
-    def fail(self, row_no: int, error: RowError, cpr: str = "") -> None:
+    def fail(self, row_no: int, failure: "RowFailure", cpr: str = "") -> None:
         self.failed += 1
         if len(self.failures) < FAILURES_KEPT:
-            self.failures.append({"row": row_no, "error": error.value, "cpr": mask_cpr(cpr) if cpr.strip() else ""})
+            self.failures.append(
+                {
+                    "row": row_no,
+                    "error": failure.error.value,
+                    "column": failure.column,
+                    "cpr": mask_cpr(cpr) if cpr.strip() else "",
+                }
+            )
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """Why a row was refused, and the column it concerns where one does."""
+
+    error: RowError
+    column: str = ""
 
 
 # --- reading ------------------------------------------------------------------
@@ -250,22 +270,28 @@ def positional_map(width: int) -> list[tuple[str, str]]:
     return [(name, name) for name in POSITIONAL[:width]] + [("skip", "")] * max(0, width - len(POSITIONAL))
 
 
-def validate_row(values: dict, variables: dict) -> ValidRow | RowError:
+def validate_row(values: dict, variables: dict) -> ValidRow | RowFailure:
     cpr_text = values.get("cpr", "").strip()
     if not cpr_text:
-        return RowError.CPR_MISSING
+        return RowFailure(RowError.CPR_MISSING, "cpr")
     if cpr_text.isdigit() and len(cpr_text) == 9:
         cpr_text = "0" + cpr_text  # a spreadsheet that took the CPR for a number dropped its leading zero
     try:
         cpr = normalize_cpr(cpr_text)
     except InvalidCPR as exc:
-        return RowError.CPR_DATE if exc.reason == "date" else RowError.CPR_FORMAT
+        return RowFailure(RowError.CPR_DATE if exc.reason == "date" else RowError.CPR_FORMAT, "cpr")
     language = LANGUAGE_WORDS.get(values.get("language", "").strip().casefold() or "da")
     if language not in LANGUAGES:
-        return RowError.LANGUAGE
+        return RowFailure(RowError.LANGUAGE, "language")
     first, last = values.get("first_name", "").strip(), values.get("last_name", "").strip()
-    if len(first) > NAME_MAX or len(last) > NAME_MAX or any(len(v) > VARIABLE_MAX for v in variables.values()):
-        return RowError.TOO_LONG
+    texts = {"first_name": (first, NAME_MAX), "last_name": (last, NAME_MAX)}
+    texts.update({name: (value, VARIABLE_MAX) for name, value in variables.items()})
+    for column, (text, limit) in texts.items():
+        if len(text) > limit:
+            return RowFailure(RowError.TOO_LONG, column)
+        # Merged into a letter, these would make MeMo that Digital Post refuses.
+        if CONTROL_CHARACTERS.search(text):
+            return RowFailure(RowError.CONTROL_CHARACTERS, column)
     return ValidRow(first, last, cpr, language, variables or None)
 
 
@@ -288,7 +314,7 @@ def validated(rows: Iterable[list[str]], report: Report, variable_names: list[st
             elif kind != "skip":
                 values[kind] = cell
         outcome = validate_row(values, variables)
-        if isinstance(outcome, RowError):
+        if isinstance(outcome, RowFailure):
             report.fail(row_no, outcome, values.get("cpr", ""))
         else:
             yield row_no, outcome

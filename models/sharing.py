@@ -20,6 +20,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digitalpost.errors import ErrorCode
+from digitalpost.memo import memo_uuid
 from extensions import db
 from models.base import UTCDateTime, utcnow
 
@@ -339,10 +340,16 @@ class Delivery(db.Model):
     # worker's claims lapse by themselves); who claimed it stays as who sent it.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # The shape of its messageUUID: 4 (what MeMo's schema takes), or 5 for a
+    # delivery that may have reached the gateway before UUIDs were version 4;
+    # it keeps its UUID, so that sending it again stays a replay.
+    uuid_version: Mapped[int] = mapped_column(default=4, server_default="4")
 
 
-def message_uuid(round_id: int, recipient_id: int) -> str:
-    return str(uuid.uuid5(MESSAGE_NAMESPACE, f"{round_id}:{recipient_id}"))
+def message_uuid(round_id: int, recipient_id: int, version: int = 4) -> str:
+    """One messageUUID per round and recipient, the same on every try."""
+    name = f"{round_id}:{recipient_id}"
+    return str(uuid.uuid5(MESSAGE_NAMESPACE, name)) if version == 5 else memo_uuid(MESSAGE_NAMESPACE, name)
 
 
 class RecipientImport(db.Model):

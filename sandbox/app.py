@@ -22,6 +22,12 @@ def parse_keys(spec: str) -> dict[str, set[str]]:
     return keys
 
 
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
 def _csv(value: str) -> set[str]:
     return {v.strip().replace("-", "") for v in value.split(",") if v.strip()}
 
@@ -38,6 +44,12 @@ def create_app(**overrides) -> Flask:
         SANDBOX_LATENCY_MS=int(env.get("SANDBOX_LATENCY_MS", "0")),
         SANDBOX_RATE_LIMIT=int(env.get("SANDBOX_RATE_LIMIT", "0")),
         SANDBOX_DELIVERY_DELAY_MS=int(env.get("SANDBOX_DELIVERY_DELAY_MS", "0")),
+        # The real Digital Post takes https:// links only. A developer's
+        # Postbud links to http://127.0.0.1, so the sandbox lets http:// to a
+        # loopback host through (and says so in the mailbox); 0 refuses it too.
+        SANDBOX_ALLOW_LOOPBACK_HTTP=env.get("SANDBOX_ALLOW_LOOPBACK_HTTP", "1") == "1",
+        # Seals the CPR in mailbox URLs, so no CPR reaches an access log.
+        SANDBOX_MAILBOX_KEY=env.get("SANDBOX_MAILBOX_KEY") or config.instance_secret("sandbox_mailbox_key", _fernet_key),
         BABEL_TRANSLATION_DIRECTORIES=str(config.BASE_DIR / "translations"),
     )
     app.config.update(overrides)
@@ -64,8 +76,10 @@ def create_app(**overrides) -> Flask:
 
     @app.after_request
     def headers(response):
+        # The PDF of a letter may be framed by its own mailbox page.
+        ancestors = "'self'" if request.endpoint == "mailbox.document" else "'none'"
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'"
+            f"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors {ancestors}"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response

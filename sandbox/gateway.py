@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import json
 import random
 import threading
 import time
@@ -12,8 +11,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from digitalpost.errors import InvalidMessage
-from digitalpost.memo import parse_memo
+from sandbox.memo_rules import MemoRefused, check
 from sandbox.models import DeliveredMessage, db
 
 bp = Blueprint("gateway", __name__, url_prefix="/v1")
@@ -67,8 +65,8 @@ class SendRateLimiter:
             return 0.0
 
 
-def content_hash(message) -> str:
-    return hashlib.sha256(json.dumps(message.content_key(), ensure_ascii=False).encode()).hexdigest()
+def content_hash(letter) -> str:
+    return hashlib.sha256(repr(letter.content_key()).encode()).hexdigest()
 
 
 @bp.after_request
@@ -96,35 +94,39 @@ def send_message():
     if cfg["SANDBOX_FAIL_RATE"] and random.random() < cfg["SANDBOX_FAIL_RATE"]:
         return error(503, "unavailable")
     try:
-        message = parse_memo(request.get_data())
-    except InvalidMessage as exc:
+        letter = check(request.get_data(), allow_loopback_http=cfg["SANDBOX_ALLOW_LOOPBACK_HTTP"])
+    except MemoRefused as exc:
         return error(400, "invalid_memo", detail=exc.detail)
-    if message.sender_cvr not in cvrs:
+    if letter.sender_cvr not in cvrs:
         return error(403, "sender_not_authorized")
 
-    existing = db.session.get(DeliveredMessage, message.message_uuid)
+    existing = db.session.get(DeliveredMessage, letter.message_uuid)
     if existing is not None:
-        if existing.api_key_id == bearer and existing.content_hash == content_hash(message):
+        if existing.api_key_id == bearer and existing.content_hash == content_hash(letter):
             return jsonify({"messageUUID": existing.message_uuid, "status": "accepted"}), 200
         return error(409, "duplicate_message_uuid")
 
-    if message.recipient_cpr in cfg["SANDBOX_EXEMPT_CPRS"]:
+    # recipient_cpr is normalized (ten digits), however the sender wrote it.
+    if letter.recipient_cpr in cfg["SANDBOX_EXEMPT_CPRS"]:
         return error(422, "recipient_exempt")
-    if message.recipient_cpr in cfg["SANDBOX_UNKNOWN_CPRS"]:
+    if letter.recipient_cpr in cfg["SANDBOX_UNKNOWN_CPRS"]:
         return error(422, "recipient_not_found")
 
+    main = letter.documents[0]
     stored = DeliveredMessage(
-        message_uuid=message.message_uuid,
+        message_uuid=letter.message_uuid,
         api_key_id=bearer,
-        sender_cvr=message.sender_cvr,
-        sender_name=message.sender_name,
-        recipient_cpr=message.recipient_cpr,
-        label=message.subject,
-        body=message.body,
-        body_format=message.body_format,
-        language=message.language,
-        actions=[{"label": a.label, "url": a.url, "actionCode": a.code} for a in message.actions],
-        content_hash=content_hash(message),
+        sender_cvr=letter.sender_cvr,
+        sender_name=letter.sender_name,
+        recipient_cpr=letter.recipient_cpr,
+        label=letter.label,
+        body=main.text or "",
+        body_format=main.encoding_format,
+        filename=main.filename,
+        document=None if main.text is not None else main.content,
+        language=main.language,
+        actions=list(letter.actions),
+        content_hash=content_hash(letter),
         received_at=datetime.now(timezone.utc).replace(tzinfo=None),
         delivery_delay_ms=cfg["SANDBOX_DELIVERY_DELAY_MS"],
     )
@@ -134,7 +136,7 @@ def send_message():
     except IntegrityError:  # the same messageUUID arrived twice at once
         db.session.rollback()
         return send_message()
-    return jsonify({"messageUUID": message.message_uuid, "status": "accepted"}), 202
+    return jsonify({"messageUUID": letter.message_uuid, "status": "accepted"}), 202
 
 
 @bp.get("/messages/<message_uuid>")

@@ -1,6 +1,11 @@
-"""Citizens' mailboxes: a page per CPR as a citizen would see it, and JSON for tests."""
+"""Citizens' mailboxes: a page per CPR as a citizen would see it, and JSON for tests.
 
-from flask import Blueprint, abort, jsonify, make_response, redirect, render_template, request, url_for
+No CPR travels in a URL (an access log keeps URLs): the CPR is posted, and
+the mailbox's address carries it sealed (Fernet, the sandbox's own key).
+"""
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from lxml import etree
 from lxml import html as lxml_html
@@ -10,6 +15,21 @@ from sandbox.models import DeliveredMessage, db
 from views.redirects import safe_next
 
 bp = Blueprint("mailbox", __name__)
+
+
+def _fernet() -> Fernet:
+    return Fernet(current_app.config["SANDBOX_MAILBOX_KEY"].encode())
+
+
+def seal(cpr: str) -> str:
+    return _fernet().encrypt(cpr.encode()).decode()
+
+
+def unseal(token: str) -> str:
+    try:
+        return normalize_cpr(_fernet().decrypt(token.encode()).decode())
+    except (InvalidToken, InvalidCPR, ValueError):
+        abort(404)
 
 
 def delivered_to(cpr: str) -> list[DeliveredMessage]:
@@ -34,30 +54,45 @@ def home():
 
 @bp.get("/mailbox")
 def ask():
-    typed = request.args.get("cpr")
-    if typed is None:
-        return render_template("mailbox_ask.html", error=None, typed="")
+    return render_template("mailbox_ask.html", error=None, typed="")
+
+
+@bp.post("/mailbox")
+def open_mailbox():
+    typed = request.form.get("cpr", "")
     try:
-        return redirect(url_for("mailbox.show", cpr=normalize_cpr(typed)))
+        return redirect(url_for("mailbox.show", box=seal(normalize_cpr(typed))), 303)
     except InvalidCPR as exc:
         return render_template("mailbox_ask.html", error=cpr_error(exc), typed=typed), 400
 
 
-@bp.get("/mailbox/<cpr>")
-def show(cpr):
-    try:
-        cpr = normalize_cpr(cpr)
-    except InvalidCPR as exc:
-        return render_template("mailbox_ask.html", error=cpr_error(exc), typed=""), 400
+@bp.get("/mailbox/<box>")
+def show(box):
+    cpr = unseal(box)
     return render_template(
-        "mailbox.html", cpr=cpr, masked=mask_cpr(cpr), messages=delivered_to(cpr), plain_text=plain_text
+        "mailbox.html", box=box, masked=mask_cpr(cpr), messages=delivered_to(cpr), plain_text=plain_text
     )
 
 
-@bp.get("/sandbox/api/mailbox/<cpr>")
-def api_mailbox(cpr):
+@bp.get("/mailbox/<box>/<message_uuid>/document")
+def document(box, message_uuid):
+    """A PDF letter, shown by the browser as the citizen's mailbox would."""
+    cpr = unseal(box)
+    message = db.session.get(DeliveredMessage, message_uuid)
+    if message is None or message.recipient_cpr != cpr or message.document is None or not message.is_delivered():
+        abort(404)
+    response = make_response(message.document)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+@bp.post("/sandbox/api/mailbox")
+def api_mailbox():
+    """The messages delivered to the CPR in the JSON body ({"cpr": "…"})."""
+    data = request.get_json(silent=True) or {}
     try:
-        cpr = normalize_cpr(cpr)
+        cpr = normalize_cpr(str(data.get("cpr", "")))
     except InvalidCPR:
         return jsonify({"error": "invalid_cpr"}), 400
     return jsonify([m.mailbox_json() for m in delivered_to(cpr)])

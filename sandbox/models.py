@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, DateTime, Index, String, Text
+from sqlalchemy import JSON, DateTime, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 db = SQLAlchemy()
@@ -16,11 +16,14 @@ class DeliveredMessage(db.Model):
     message_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     api_key_id: Mapped[str] = mapped_column(String(64))  # a hash, not the key
     sender_cvr: Mapped[str] = mapped_column(String(8))
-    sender_name: Mapped[str] = mapped_column(String(255))
+    sender_name: Mapped[str] = mapped_column(String(256))
+    # Ten digits: Digital Post knows whom it delivered to. Never in a URL.
     recipient_cpr: Mapped[str] = mapped_column(String(10))
-    label: Mapped[str] = mapped_column(String(255))
-    body: Mapped[str] = mapped_column(Text)
-    body_format: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(256))
+    body: Mapped[str] = mapped_column(Text)  # the main document's text ("" for a PDF)
+    body_format: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(256), default="")
+    document: Mapped[bytes | None] = mapped_column(LargeBinary)  # a PDF main document, as sent
     language: Mapped[str] = mapped_column(String(2))
     actions: Mapped[list] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -33,6 +36,16 @@ class DeliveredMessage(db.Model):
 
     def is_delivered(self, now: datetime | None = None) -> bool:
         return (now or datetime.now(timezone.utc)) >= self.delivered_at
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.body_format == "application/pdf"
+
+    @property
+    def loopback_links(self) -> bool:
+        """Links the real Digital Post would refuse (http:// to this machine),
+        let through for development only."""
+        return any((a.get("url") or "").startswith("http://") for a in self.actions)
 
     def status_json(self) -> dict:
         delivered = self.is_delivered()
@@ -50,7 +63,9 @@ class DeliveredMessage(db.Model):
             "label": self.label,
             "text": self.body,
             "format": self.body_format,
+            "filename": self.filename,
             "language": self.language,
             "actions": self.actions,
+            "loopbackLinks": self.loopback_links,
             "receivedAt": self.delivered_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }

@@ -137,4 +137,4 @@ def test_sandbox_mailbox_shows_an_html_message_with_no_elements(sandbox):
     from tests.test_sandbox_mailbox import send
 
     send(sandbox, body="<!-- -->", body_format="text/html")
-    assert sandbox.app.test_client().get(f"/mailbox/{CITIZEN_CPR}").status_code == 200
+    assert sandbox.mailbox_page(CITIZEN_CPR).status_code == 200

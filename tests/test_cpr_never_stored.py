@@ -74,7 +74,7 @@ def wizard_flow(as_admin, org, sandbox, run_jobs, cpr):
 def test_cpr_is_nowhere_after_a_successful_verification(as_admin, org, sandbox, run_jobs, caplog):
     caplog.set_level(logging.DEBUG)
     status, url = wizard_flow(as_admin, org, sandbox, run_jobs, CITIZEN_CPR)
-    mail = sandbox.app.test_client().get(f"/sandbox/api/mailbox/{CITIZEN_CPR}").get_json()
+    mail = sandbox.mailbox(CITIZEN_CPR)
     code = re.search(r":\s*(\d{6})\b", mail[0]["text"]).group(1)  # it did arrive
     as_admin.post(
         f"{url}/setup/confirm",

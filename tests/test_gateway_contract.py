@@ -180,6 +180,6 @@ def test_bad_message_is_refused_before_anything_is_sent(sandbox):
     sandbox.configure(SANDBOX_RATE_LIMIT=1)
     with DigitalPostClient(sandbox.url, SANDBOX_KEY) as c:
         with pytest.raises(InvalidMessage) as caught:
-            c.send(message(subject="x" * 256))
+            c.send(message(subject="x" * 257))
         assert caught.value.field == "subject"
         c.send(message())  # the one allowed send of this second

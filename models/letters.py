@@ -1,0 +1,176 @@
+"""Letters: every message Postbud puts in a citizen's Digital Post, composed here.
+
+compose() makes the letter of a share's round for one recipient (a real one,
+or a sample for the preview and the test letter); verification_letter() makes
+the mail that confirms the connection. A Letter is what the citizen will see:
+the sender, the subject, the text and the button. Letter.message() wraps it in
+the MeMo envelope (messageUUID, CVR, CPR, time) that the worker sends. The
+preview, the worker, the verification mail and the test letter all use these,
+so what a member previews is what the citizen gets.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from digitalpost import Action, ActionCode, InvalidMessage, Message
+from digitalpost.memo import MAX_TEXT
+from extensions import db
+from models.sharing import LANGUAGES, Recipient, RoundKind, Share, listed, merge
+
+# The merged text of one letter may hold at most this many characters: the
+# message text (at most BODY_MAX) with its merge fields filled in.
+LETTER_TEXT_MAX = 20_000
+# MeMo's label: the subject as the citizen sees it, a reminder's prefix included.
+SUBJECT_LIMIT = MAX_TEXT
+# Where a citizen's button leads (views/respond.py serves both paths).
+ANSWER_PATH = "/r/"
+PREVIEW_PATH = "/p/"
+# The envelope a letter is checked in before anyone's CPR is at hand.
+_STAND_IN = dict(
+    message_uuid="00000000-0000-4000-8000-000000000000", sender_cvr="13585628", recipient_cpr="0101000000"
+)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A letter as the citizen will see it in Digital Post."""
+
+    sender_name: str
+    subject: str
+    body: str
+    language: str
+    actions: tuple[Action, ...] = ()
+
+    def message(self, *, message_uuid: str, sender_cvr: str, recipient_cpr: str, created_at: datetime) -> Message:
+        """The MeMo message that carries this letter to one CPR number."""
+        return Message(
+            message_uuid=message_uuid,
+            subject=self.subject,
+            sender_cvr=sender_cvr,
+            sender_name=self.sender_name,
+            recipient_cpr=recipient_cpr,
+            body=self.body,
+            language=self.language,
+            actions=self.actions,
+            created_at=created_at.replace(microsecond=0),
+            allow_loopback_http=current_app.config["DIGITAL_POST_LOOPBACK_HTTP"],
+        )
+
+    def problem(self) -> InvalidMessage | None:
+        """Why Digital Post would refuse this letter, whoever it is sent to."""
+        try:
+            self.message(**_STAND_IN, created_at=datetime.now(timezone.utc)).validate()
+        except InvalidMessage as exc:
+            return exc
+        if len(self.body) > LETTER_TEXT_MAX:
+            return InvalidMessage(f"the text is longer than {LETTER_TEXT_MAX} characters", field="body")
+        return None
+
+
+def language_of(recipient) -> str:
+    language = _get(recipient, "language")
+    return language if language in LANGUAGES else "da"
+
+
+def _get(recipient, key):
+    if recipient is None:
+        return None
+    return recipient.get(key) if isinstance(recipient, dict) else getattr(recipient, key, None)
+
+
+def public_url(path: str) -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def answer_link(token: str) -> str:
+    """The recipient's personal link to the answer page."""
+    return public_url(ANSWER_PATH + token)
+
+
+def round_subject(kind: RoundKind, subject: str, language: str) -> str:
+    with force_locale(language):
+        return _("Reminder: %(subject)s", subject=subject) if kind == RoundKind.REMINDER else subject
+
+
+def compose(
+    share: Share, kind: RoundKind, recipient: "Recipient | dict | None", subject=None, body=None, link=None
+) -> Letter:
+    """The letter of one round of the share, for one recipient, in the
+    recipient's language. subject and body default to the share's (the
+    preview passes what is being typed); link to the recipient's own."""
+    language = language_of(recipient)
+    values = recipient if recipient is not None else {}
+    with force_locale(language):
+        label = _("Answer the survey")
+    token = _get(recipient, "token") or "-"
+    return Letter(
+        sender_name=share.survey.organization.name,
+        subject=round_subject(kind, merge(share.subject if subject is None else subject, values), language),
+        body=merge(share.body if body is None else body, values),
+        language=language,
+        actions=(Action(label=label, url=link or answer_link(token), code=ActionCode.SELVBETJENING),),
+    )
+
+
+def verification_letter(org_name: str, code: str, minutes: int, language: str) -> Letter:
+    """The mail with the one-time code that confirms the connection."""
+    with force_locale(language):
+        return Letter(
+            sender_name=org_name,
+            subject=_("Confirm the connection to Digital Post"),
+            body=_(
+                "%(org)s is connecting Postbud to Digital Post, so that the organization can send "
+                "survey invitations through Digital Post.\n\n"
+                "Your confirmation code: %(code)s\n\n"
+                "Enter the code in Postbud to confirm the connection. The code is valid for %(minutes)d minutes.\n\n"
+                "If you did not start this yourself, you can ignore this message.",
+                org=org_name,
+                code=code,
+                minutes=minutes,
+            ),
+            language=language,
+        )
+
+
+@dataclass(frozen=True)
+class LetterTooLong:
+    """A recipient whose merged letter passes a limit."""
+
+    field: str  # "subject" or "body"
+    recipient: str  # name, or the masked CPR
+    kind: RoundKind
+    limit: int
+
+
+def first_oversized(share: Share, subject: str, body: str) -> LetterTooLong | None:
+    """The first recipient whose letter, merged, would be longer than Digital
+    Post takes: the subject (a reminder's prefix included) over MeMo's 256
+    characters, or the text over LETTER_TEXT_MAX. Streams the list."""
+    prefix = {language: len(round_subject(RoundKind.REMINDER, "", language)) for language in LANGUAGES}
+    rows = db.session.execute(
+        select(Recipient.first_name, Recipient.last_name, Recipient.language, Recipient.variables, Recipient.cpr_masked)
+        .where(listed(share.id))
+        .order_by(Recipient.id)
+        .execution_options(yield_per=2000)
+    )
+    for first_name, last_name, language, variables, masked in rows:
+        values = {"first_name": first_name, "last_name": last_name, "variables": variables}
+        who = f"{first_name} {last_name}".strip() or masked
+        subject_length = len(merge(subject, values))
+        if subject_length > SUBJECT_LIMIT:
+            return LetterTooLong("subject", who, RoundKind.INVITATION, SUBJECT_LIMIT)
+        if subject_length + prefix.get(language, prefix["da"]) > SUBJECT_LIMIT:
+            return LetterTooLong("subject", who, RoundKind.REMINDER, SUBJECT_LIMIT)
+        if len(merge(body, values)) > LETTER_TEXT_MAX:
+            return LetterTooLong("body", who, RoundKind.INVITATION, LETTER_TEXT_MAX)
+    return None
+
+
+def test_letter_uuid() -> str:
+    return str(uuid.uuid4())
