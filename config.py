@@ -117,6 +117,8 @@ class Config:
         # receive, per hour; and wrong codes per organization per hour, across attempts.
         self.VERIFICATION_STARTS_PER_HOUR = int(env.get("VERIFICATION_STARTS_PER_HOUR", "3"))
         self.VERIFICATION_CODE_GUESSES_PER_HOUR = int(env.get("VERIFICATION_CODE_GUESSES_PER_HOUR", "10"))
+        # Test letters a member may send to their own Digital Post per hour.
+        self.TEST_LETTERS_PER_HOUR = int(env.get("TEST_LETTERS_PER_HOUR", "5"))
         # Seconds to wait before each new try of one message after a transient
         # gateway failure; a 429's Retry-After wins when it is longer.
         self.SEND_RETRY_DELAYS = [float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()]

@@ -7,8 +7,9 @@ may die with a job.
   longer has, are enqueued again; those whose job failed or was stopped get
   a new job (a crash, counted). Job ids come from the rows and messages
   carry deterministic messageUUIDs, so doing this twice sends nothing twice.
-- Verification mails still unsent after VERIFICATION_SEND_DEADLINE get their
-  outcome (stalled), whether or not an admin is looking at the wizard.
+- Verification mails and test letters still unsent after
+  VERIFICATION_SEND_DEADLINE get their outcome (stalled), whether or not
+  anyone is looking at the page.
 - Retention: a confirmed share with nothing more to send loses its CPRs.
 """
 
@@ -24,6 +25,7 @@ from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
 from models.integration import Sending, mark_stalled
 from models.sharing import PENDING_STATES, ScheduledSend, SendState, Share, ShareState, forget_cprs
+from models.test_letters import expire_stalled_test_letters
 
 log = logging.getLogger(__name__)
 LOCK = "postbud:housekeeping"
@@ -61,6 +63,7 @@ def expire_stalled_verifications() -> int:
         )
     ).all()
     expired = sum(1 for integration in waiting if mark_stalled(integration, deadline))
+    expired += expire_stalled_test_letters(deadline)
     db.session.commit()
     return expired
 

@@ -261,7 +261,6 @@ def pending_count(rnd: ScheduledSend) -> int:
 def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk, worker: str) -> str | None:
     """Send one claimed chunk and record every outcome. Returns an error code
     that stops the whole round (the key or the CVR refused), else None."""
-    share, kind = rnd.share, RoundKind(rnd.kind)
     delivery_updates, sent_ids, failed = [], [], []
     stop = None
     lease = current_app.config["DELIVERY_CLAIM_LEASE"]
@@ -292,14 +291,7 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 }
             )
             continue
-        # The same content every time for one round and recipient, so that
-        # a repeated send is a replay and not a conflict.
-        message = compose(share, kind, recipient).message(
-            message_uuid=message_uuid(rnd.id, recipient.id, uuid_version),
-            sender_cvr=integration.sender_cvr,
-            recipient_cpr=decrypt(cpr_encrypted),
-            created_at=rnd.send_at,
-        )
+        message = round_message(rnd, recipient, decrypt(cpr_encrypted), integration.sender_cvr, uuid_version)
         outcome, error, attempts = send_with_retries(client, message, attempts)
         delivery_updates.append(
             {
@@ -386,6 +378,17 @@ def send_with_retries(client: DigitalPostClient, message: Message, attempts: int
             if isinstance(exc, RateLimited):
                 wait = max(wait, exc.retry_after)
             time.sleep(min(wait, 60))
+
+
+def round_message(rnd: ScheduledSend, recipient: Recipient, cpr: str, sender_cvr: str, uuid_version: int = 4):
+    """The round's letter to one recipient in its MeMo envelope: the same
+    content every time, so that a repeated send is a replay, not a conflict."""
+    return compose(rnd.share, RoundKind(rnd.kind), recipient).message(
+        message_uuid=message_uuid(rnd.id, recipient.id, uuid_version),
+        sender_cvr=sender_cvr,
+        recipient_cpr=cpr,
+        created_at=rnd.send_at,
+    )
 
 
 def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, error: str | None = None) -> str:

@@ -7,7 +7,6 @@ failed for good, whatever ends the job: its own outcome, or rq's failure
 callback when it raised, timed out or its worker died.
 """
 
-import json
 import logging
 import uuid
 
@@ -16,9 +15,9 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 
-from crypto import decrypt, encrypt
 from digitalpost import Message, NoAnswer, PermanentError, TransientError, memo_uuid
-from extensions import db, get_queue, get_redis
+from extensions import db, get_queue
+from jobs import sealed
 from jobs.gateway import gateway_client
 from models.integration import (
     CODE_VALID_FOR,
@@ -38,8 +37,7 @@ MESSAGE_NAMESPACE = uuid.UUID("6f1b0b4e-5f55-4c41-9d4e-0d6f0b6b7a10")
 JOB_TIMEOUT = 60
 
 
-def _secret_key(attempt_id: str) -> str:
-    return f"postbud:verification:{attempt_id}"
+SEALED = "verification"
 
 
 def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, code: str) -> None:
@@ -48,12 +46,7 @@ def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, cod
     Call after the attempt is committed, so the job finds it. Raises a Redis
     error when the queue is unreachable; the caller reports it.
     """
-    redis = get_redis()
-    redis.set(
-        _secret_key(integration.attempt_id),
-        encrypt(json.dumps({"cpr": cpr, "code": code})),
-        ex=int(CODE_VALID_FOR.total_seconds()),
-    )
+    sealed.seal(SEALED, integration.attempt_id, {"cpr": cpr, "code": code}, int(CODE_VALID_FOR.total_seconds()))
     intervals = current_app.config["VERIFICATION_RETRY_INTERVALS"]
     try:
         get_queue().enqueue(
@@ -74,10 +67,7 @@ def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, cod
 
 
 def forget_sealed(attempt_id: str) -> None:
-    try:
-        get_redis().delete(_secret_key(attempt_id))
-    except RedisError:
-        pass  # it expires with the code anyway
+    sealed.forget(SEALED, attempt_id)  # or it expires with the code
 
 
 def send_verification_mail(integration_id: int, attempt_id: str) -> str:
@@ -87,12 +77,11 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
         # after a failure callback, or the status page's deadline).
         forget_sealed(attempt_id)
         return "superseded"
-    sealed = get_redis().get(_secret_key(attempt_id))
-    if sealed is None:
+    secret = sealed.unseal(SEALED, attempt_id)
+    if secret is None:
         record_sending(integration_id, attempt_id, Sending.FAILED, MailFailure.EXPIRED)
         db.session.commit()
         return MailFailure.EXPIRED
-    secret = json.loads(decrypt(sealed.decode()))
     message = verification_message(integration, secret["cpr"], secret["code"])
     failure = None
     try:

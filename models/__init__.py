@@ -7,6 +7,7 @@ from models.integration import DigitalPostIntegration
 from models.org import DepartmentCount, Membership, Organization, Role, User
 from models.sharing import Delivery, Recipient, RecipientCpr, RecipientImport, ScheduledSend, SendState, Share
 from models.survey import Answer, Question, Response, Survey
+from models.test_letters import TestLetter
 
 __all__ = [
     "db",
@@ -29,6 +30,7 @@ __all__ = [
     "SendState",
     "Share",
     "Survey",
+    "TestLetter",
     "User",
     "record_audit",
 ]

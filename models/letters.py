@@ -9,7 +9,6 @@ preview, the worker, the verification mail and the test letter all use these,
 so what a member previews is what the citizen gets.
 """
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -32,9 +31,7 @@ SUBJECT_LIMIT = MAX_TEXT
 ANSWER_PATH = "/r/"
 PREVIEW_PATH = "/p/"
 # The envelope a letter is checked in before anyone's CPR is at hand.
-_STAND_IN = dict(
-    message_uuid="00000000-0000-4000-8000-000000000000", sender_cvr="13585628", recipient_cpr="0101000000"
-)
+_STAND_IN = dict(message_uuid="00000000-0000-4000-8000-000000000000", sender_cvr="13585628", recipient_cpr="0101000000")
 
 
 @dataclass(frozen=True)
@@ -170,7 +167,3 @@ def first_oversized(share: Share, subject: str, body: str) -> LetterTooLong | No
         if len(merge(body, values)) > LETTER_TEXT_MAX:
             return LetterTooLong("body", who, RoundKind.INVITATION, LETTER_TEXT_MAX)
     return None
-
-
-def test_letter_uuid() -> str:
-    return str(uuid.uuid4())

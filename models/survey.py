@@ -206,6 +206,7 @@ class AnswerOutcome(StrEnum):
     ALREADY_ANSWERED = "already_answered"
     DECLINED_BEFORE = "declined_before"
     CLOSED = "closed"
+    PREVIEWED = "previewed"  # through a test letter's preview link: checked, not stored
 
 
 def submit_response(survey: Survey, answers: list[Answer], language: str, recipient=None) -> AnswerOutcome:

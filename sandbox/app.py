@@ -49,7 +49,8 @@ def create_app(**overrides) -> Flask:
         # loopback host through (and says so in the mailbox); 0 refuses it too.
         SANDBOX_ALLOW_LOOPBACK_HTTP=env.get("SANDBOX_ALLOW_LOOPBACK_HTTP", "1") == "1",
         # Seals the CPR in mailbox URLs, so no CPR reaches an access log.
-        SANDBOX_MAILBOX_KEY=env.get("SANDBOX_MAILBOX_KEY") or config.instance_secret("sandbox_mailbox_key", _fernet_key),
+        SANDBOX_MAILBOX_KEY=env.get("SANDBOX_MAILBOX_KEY")
+        or config.instance_secret("sandbox_mailbox_key", _fernet_key),
         BABEL_TRANSLATION_DIRECTORIES=str(config.BASE_DIR / "translations"),
     )
     app.config.update(overrides)

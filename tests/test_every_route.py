@@ -15,8 +15,9 @@ from conftest import PASSWORD, Session
 from models import Recipient, RecipientImport, Survey, db
 from models.access import grant_access, selection_of
 from models.recipients import ValidRow, add_one
-from models.sharing import start_share
+from models.sharing import RoundKind, start_share
 from models.survey import QuestionKind, SurveyState, add_question
+from models.test_letters import start_test_letter
 
 HUGE = "9" * 30
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
@@ -126,12 +127,14 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
         db.session.add(imp)
         db.session.flush()
         recipient = db.session.scalar(select(Recipient).where(Recipient.share_id == share.id))
+        test = start_test_letter(share, owner.membership_in(o.id).id, RoundKind.INVITATION, "010190-****")
         ids[key] = {
             "org_id": o.id,
             "survey_id": survey.id,
             "question_id": (question or survey.questions[0]).id,
             "share_id": share.id,
             "import_id": imp.id,
+            "test_id": test.id,
             "token": recipient.token,
             "public_token": survey.public_token,
         }

@@ -161,14 +161,14 @@ def test_a_round_run_twice_delivers_once(as_member, survey, with_access, sandbox
     for the same round finds nothing to do."""
     from conftest import SANDBOX_KEY
     from digitalpost import DigitalPostClient
-    from jobs.sending import build_message
+    from jobs.sending import round_message
 
     draft, schedule = compose(as_member, survey, "\n".join(CPRS))
     confirm(as_member, draft, schedule)
     invitation = share_of(draft).rounds[0]
     first = db.session.scalars(select(Recipient).order_by(Recipient.id)).first()
     with DigitalPostClient(sandbox.url, SANDBOX_KEY) as gateway:
-        gateway.send(build_message(invitation, invitation.share, first, CPRS[0], "13585628", "Testkommune"))
+        gateway.send(round_message(invitation, first, CPRS[0], "13585628"))
     get_queue().enqueue(send_round, invitation.id)  # a second job for the same round
     run_jobs()
     assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
@@ -330,13 +330,13 @@ def test_a_message_the_gateway_has_with_other_content_counts_as_sent(
 
     from conftest import SANDBOX_KEY
     from digitalpost import DigitalPostClient
-    from jobs.sending import build_message
+    from jobs.sending import round_message
 
     draft, schedule = compose(as_member, survey, CITIZEN_CPR)
     confirm(as_member, draft, schedule)
     invitation = share_of(draft).rounds[0]
     recipient = db.session.scalar(select(Recipient))
-    earlier = build_message(invitation, invitation.share, recipient, CITIZEN_CPR, "13585628", "Testkommune")
+    earlier = round_message(invitation, recipient, CITIZEN_CPR, "13585628")
     with DigitalPostClient(sandbox.url, SANDBOX_KEY) as gateway:
         gateway.send(replace(earlier, body="an older text"))
     run_jobs()

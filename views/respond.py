@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from models import Recipient, Survey, db
 from models.survey import AnswerError, AnswerOutcome, SurveyState, decline, parse_answers, submit_response
+from models.test_letters import read_preview_token
 
 bp = Blueprint("respond", __name__)
 LANGUAGES = ("da", "en")
@@ -23,7 +24,7 @@ def by_token(token: str) -> Recipient:
     return recipient
 
 
-def answer_form(survey, recipient=None, errors=None, values=None, status=200):
+def answer_form(survey, recipient=None, errors=None, values=None, status=200, preview=False):
     if survey.state == SurveyState.CLOSED:
         return page("respond/closed.html", survey)
     if survey.state != SurveyState.OPEN:
@@ -33,7 +34,13 @@ def answer_form(survey, recipient=None, errors=None, values=None, status=200):
     if recipient is not None and recipient.declined_at:
         return page("respond/done.html", survey, outcome=AnswerOutcome.DECLINED_BEFORE)
     return page(
-        "respond/answer.html", survey, status=status, recipient=recipient, errors=errors or {}, values=values or {}
+        "respond/answer.html",
+        survey,
+        status=status,
+        recipient=recipient,
+        errors=errors or {},
+        values=values or {},
+        preview=preview,
     )
 
 
@@ -65,6 +72,24 @@ def decline_view(token):
     decline(recipient)
     db.session.commit()
     return page("respond/declined.html", survey)
+
+
+@bp.route("/p/<token>", methods=["GET", "POST"])
+def preview(token):
+    """A test letter's link: the answer page as a recipient sees it, in
+    preview mode. Answers are checked as usual and never stored."""
+    found = read_preview_token(token) if len(token) <= 200 else None
+    survey = db.session.get(Survey, found[0]) if found else None
+    if survey is None:
+        abort(404)
+    g.respondent_language = found[1]
+    if request.method == "GET":
+        return answer_form(survey, preview=True)
+    try:
+        parse_answers(survey, request.form)
+    except AnswerError as exc:
+        return answer_form(survey, errors=exc.errors, values=request.form, status=422, preview=True)
+    return page("respond/done.html", survey, outcome=AnswerOutcome.PREVIEWED)
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])

@@ -7,7 +7,7 @@ Steps of a draft share: recipients (typed in, pasted or uploaded), message
 
 from datetime import timedelta
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from htmx_flask import make_response
@@ -29,11 +29,14 @@ from wtforms import Form as SubForm  # a form inside a form: no CSRF field of it
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from digitalpost import InvalidCPR, normalize_cpr
-from formats import plural
+from digitalpost import ErrorCode, InvalidCPR, mask_cpr, normalize_cpr
+from digitalpost.memo import CONTROL_CHARACTERS
+from formats import number, plural
 from jobs.sending import enqueue_rounds
-from models import Recipient, RecipientImport, Share, db
+from jobs.test_letter import enqueue_test_letter
+from models import Recipient, RecipientImport, Share, TestLetter, db
 from models.base import utcnow
+from models.letters import LetterTooLong, compose, first_oversized
 from models.org import fold
 from models.recipients import (
     PASTE_MAX_BYTES,
@@ -64,6 +67,7 @@ from models.sharing import (
     SUBJECT_MAX,
     ConfirmOutcome,
     RecipientState,
+    RoundKind,
     SendState,
     accept_import,
     cancel_share,
@@ -72,7 +76,6 @@ from models.sharing import (
     error_label,
     failure_reasons,
     listed,
-    merge,
     recipient_count,
     remove_recipients,
     retry_count,
@@ -81,9 +84,11 @@ from models.sharing import (
     state_counts,
     unknown_merge_fields,
 )
+from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
 from views.errors import render_error
 from views.forms import Form, large_body, small_int
 from views.org_scope import org_blueprint
+from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, render_fragment
 from views.surveys import can_share_via_digital_post, own_survey
 
@@ -132,21 +137,34 @@ def own_share(share_id: int) -> Share:
 LANGUAGE_CHOICES = [SelectChoice("da", _l("Danish")), SelectChoice("en", _l("English"))]
 
 
-class ManualForm(Form):
-    first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX)])
-    last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX)])
-    cpr = StringField(_l("CPR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
-    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
+def cpr_number(form, field):
+    """A CPR number, normalized to its 10 digits."""
+    if not (field.data or "").strip():
+        raise ValidationError(_("Enter the CPR number."))
+    try:
+        field.data = normalize_cpr(field.data)
+    except InvalidCPR as exc:
+        if exc.reason == "date":
+            raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
+        raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
 
-    def validate_cpr(self, field):
-        if not (field.data or "").strip():
-            raise ValidationError(_("Enter the CPR number."))
-        try:
-            field.data = normalize_cpr(field.data)
-        except InvalidCPR as exc:
-            if exc.reason == "date":
-                raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
-            raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
+
+def letter_text(form, field):
+    """Text that goes into a letter: no control characters, which MeMo cannot carry."""
+    if CONTROL_CHARACTERS.search(field.data or ""):
+        raise ValidationError(
+            _("Remove the invisible control character (such as BEL or ESC): Digital Post refuses letters with it.")
+        )
+
+
+CPR_INPUT = {"inputmode": "numeric", "autocomplete": "off", "maxlength": 11}
+
+
+class ManualForm(Form):
+    first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX), letter_text])
+    last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX), letter_text])
+    cpr = StringField(_l("CPR"), validators=[cpr_number], render_kw=CPR_INPUT)
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
 
 
 class PasteForm(Form):
@@ -155,9 +173,13 @@ class PasteForm(Form):
 
 class MessageForm(Form):
     subject = StringField(
-        _l("Subject"), validators=[DataRequired(), Length(max=SUBJECT_MAX)], render_kw={"maxlength": SUBJECT_MAX}
+        _l("Subject"),
+        validators=[DataRequired(), Length(max=SUBJECT_MAX), letter_text],
+        render_kw={"maxlength": SUBJECT_MAX},
     )
-    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=BODY_MAX)], render_kw={"rows": 10})
+    body = TextAreaField(
+        _l("Message"), validators=[DataRequired(), Length(max=BODY_MAX), letter_text], render_kw={"rows": 10}
+    )
 
     def __init__(self, *args, variables=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -302,6 +324,12 @@ def recipients_step(share, method="manual", manual=None, paste=None, upload_erro
         count=recipient_count(share.id),
         sample=sample_recipients(share, 5),
         row_errors=RowError,
+        column_labels={
+            "first_name": _("First name"),
+            "last_name": _("Last name"),
+            "cpr": "CPR",
+            "language": _("Language"),
+        },
     )
 
 
@@ -457,16 +485,44 @@ def message_step(share, form=None, status=200, **htmx):
     )
 
 
-def preview_context(share, subject, body, recipient_id=None):
+def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVITATION):
+    """The letter the chosen recipient will get, composed as the worker will."""
     choices = sample_recipients(share, 20)
     recipient = next((r for r in choices if r.id == recipient_id), choices[0] if choices else None)
+    letter = compose(share, kind, recipient, subject=subject, body=body)
+    problem = letter.problem() if subject.strip() and body.strip() else None
     return {
         "recipients": choices,
         "recipient": recipient,
-        "subject": merge(subject, recipient) if recipient else subject,
-        "body": merge(body, recipient) if recipient else body,
+        "kind": kind,
+        "kinds": list(RoundKind),
+        "letter": letter,
+        "problem": problem.field if problem else None,
         "unknown": unknown_merge_fields(subject + body, share.variables),
     }
+
+
+def too_long_message(problem: LetterTooLong) -> str:
+    if problem.field == "subject" and problem.kind == RoundKind.REMINDER:
+        return _(
+            "With the merge fields filled in, the subject of the reminder to %(who)s is longer than %(limit)d "
+            "characters, which Digital Post refuses. Shorten it.",
+            who=problem.recipient,
+            limit=problem.limit,
+        )
+    if problem.field == "subject":
+        return _(
+            "With the merge fields filled in, the subject to %(who)s is longer than %(limit)d characters, "
+            "which Digital Post refuses. Shorten it.",
+            who=problem.recipient,
+            limit=problem.limit,
+        )
+    return _(
+        "With the merge fields filled in, the text to %(who)s is longer than %(limit)s characters, "
+        "which Digital Post refuses. Shorten it.",
+        who=problem.recipient,
+        limit=number(problem.limit),
+    )
 
 
 @bp.get("/<int:share_id>/message")
@@ -483,7 +539,12 @@ def save_message(share_id):
     form = MessageForm(variables=share.variables)
     if not form.validate():
         return message_step(share, form, status=422)
-    share.subject, share.body = form.subject.data.strip(), form.body.data.strip()
+    subject, body = form.subject.data.strip(), form.body.data.strip()
+    too_long = first_oversized(share, subject, body)
+    if too_long:
+        getattr(form, too_long.field).errors.append(too_long_message(too_long))
+        return message_step(share, form, status=422)
+    share.subject, share.body = subject, body
     db.session.commit()
     return schedule_step(share, push_url=url_for(".schedule", share_id=share.id))
 
@@ -499,6 +560,9 @@ def preview(share_id):
             request.form.get("subject", ""),
             request.form.get("body", ""),
             request.form.get("preview_recipient", type=small_int),
+            RoundKind(request.form.get("preview_kind", RoundKind.INVITATION))
+            if request.form.get("preview_kind") in RoundKind.__members__.values()
+            else RoundKind.INVITATION,
         ),
     )
 
@@ -553,7 +617,81 @@ def review(share_id):
         count=recipient_count(share.id),
         local=local,
         now=form.when.data == When.NOW,
+        **test_letter_context(share, TestLetterForm(formdata=None)),
     )
+
+
+# --- the test letter -------------------------------------------------------------
+
+
+class TestLetterForm(Form):
+    __test__ = False  # a form, whatever pytest thinks of the name
+
+    cpr = StringField(_l("Your own CPR number"), validators=[cpr_number], render_kw=CPR_INPUT)
+    kind = SelectField(
+        _l("Letter"),
+        choices=[SelectChoice(k.value, k.label) for k in RoundKind],
+        default=RoundKind.INVITATION.value,
+    )
+
+
+def test_letter_limit() -> AttemptLimit:
+    return AttemptLimit("test-letter", current_app.config["TEST_LETTERS_PER_HOUR"], 3600)
+
+
+def test_letter_context(share, form, sent=None) -> dict:
+    first = sample_recipients(share, 1)
+    return {
+        "test_form": form,
+        "test_letter": sent,
+        "test_for": first[0] if first else None,
+        "test_limit": current_app.config["TEST_LETTERS_PER_HOUR"],
+    }
+
+
+def test_letter_fragment(share, form, sent=None, status=200):
+    return render_template("shares/_test_letter.html", share=share, **test_letter_context(share, form, sent)), status
+
+
+@bp.post("/<int:share_id>/test-letter")
+def send_test(share_id):
+    """The letter, exactly as composed, to the member's own Digital Post.
+    The CPR is not stored and not shown again."""
+    share = draft_share(share_id)
+    form = TestLetterForm()
+    if not form.validate():
+        return test_letter_fragment(share, form, status=422)
+    wait = test_letter_limit().take(str(g.membership.id))
+    if wait:
+        form.cpr.errors.append(
+            _(
+                "You can send %(n)d test letters an hour. Try again in %(minutes)d minutes.",
+                n=current_app.config["TEST_LETTERS_PER_HOUR"],
+                minutes=minutes(wait),
+            )
+        )
+        return test_letter_fragment(share, form, status=422)
+    row = start_test_letter(share, g.membership.id, RoundKind(form.kind.data), mask_cpr(form.cpr.data))
+    db.session.commit()
+    try:
+        enqueue_test_letter(row, form.cpr.data)
+    except RedisError:
+        finish_test_letter(row.id, TestLetterState.FAILED, ErrorCode.UNAVAILABLE)
+        db.session.commit()
+        form.cpr.errors.append(_("The queue did not answer, so nothing was sent. Try again in a moment."))
+        return test_letter_fragment(share, TestLetterForm(formdata=None), status=503)
+    return test_letter_fragment(share, TestLetterForm(formdata=None), sent=row)
+
+
+@bp.get("/<int:share_id>/test-letter/<int:test_id>")
+def test_status(share_id, test_id):
+    """Polled while the test letter is on its way; 286 stops the polling."""
+    share = own_share(share_id)
+    row = db.session.get(TestLetter, test_id)
+    if row is None or row.share_id != share.id or row.membership_id != g.membership.id:
+        abort(404)
+    body, _status = test_letter_fragment(share, TestLetterForm(formdata=None), sent=row)
+    return body, 200 if row.is_sending else 286
 
 
 @bp.post("/<int:share_id>/confirm")
