@@ -12,7 +12,11 @@ Each figure has a baseline measured in the same run:
 - importing and validating a 100,000-row CSV (goal: under 5 s), with the
   peak of Python's memory for 20,000 and for 100,000 rows (it must not grow
   with the file);
-- the recipient status fragment at 100,000 recipients, against GET /healthz.
+- the recipient status fragment at 100,000 recipients, against GET /healthz;
+- letters: the message step's merged-length check over 100,000 recipients
+  against a count of the same list; composing one letter and building its
+  MeMo against building a ready message; the sandbox's schema and NgDP check
+  of one message against parsing it alone.
 """
 
 import io
@@ -123,6 +127,7 @@ def main(send_n: int, url: str | None):
             bench_send(app, db, survey, membership, sandbox_url, send_n)
             bench_import(db, survey, membership)
             share = bench_status(app, db, org, survey, membership)
+            bench_letters(db, share)
             bench_cancel(db, share)
             db.session.remove()
             db.engine.dispose()
@@ -228,6 +233,41 @@ def bench_status(app, db, org, survey, membership):
 
         report(f"{name} ({BIG:,})", timed(get, 30), baseline)
     return share
+
+
+def bench_letters(db, share):
+    from datetime import datetime, timezone
+
+    from lxml import etree
+
+    from digitalpost import build_memo
+    from models import Recipient
+    from models.letters import compose, first_oversized
+    from models.sharing import RoundKind, message_uuid, recipient_count
+    from sandbox.memo_rules import check
+
+    share.subject, share.body = "Trivsel i [KOMMUNE]", "Kære [FORNAVN] [EFTERNAVN] i [KOMMUNE], svar gerne. " * 5
+    baseline = report(f"baseline: count the list ({BIG:,})", timed(lambda: recipient_count(share.id), 5))
+    report(
+        f"merged-length check of {BIG:,} letters",
+        timed(lambda: first_oversized(share, share.subject, share.body), 5),
+        baseline,
+    )
+    recipient = db.session.scalar(sa.select(Recipient).where(Recipient.share_id == share.id).limit(1))
+    when = datetime.now(timezone.utc)
+
+    def letter():
+        return compose(share, RoundKind.REMINDER, recipient).message(
+            message_uuid=message_uuid(1, recipient.id), sender_cvr=CVR, recipient_cpr="0101901234", created_at=when
+        )
+
+    ready = letter()
+    built = build_memo(ready)
+    baseline = report("baseline: build_memo of a ready message", timed(lambda: build_memo(ready), 2000))
+    report("compose the letter + build_memo", timed(lambda: build_memo(letter()), 2000), baseline)
+    baseline = report("baseline: parse one message (lxml)", timed(lambda: etree.fromstring(built), 2000))
+    report("sandbox: schema + NgDP check of one message", timed(lambda: check(built), 2000), baseline)
+    db.session.rollback()
 
 
 def bench_cancel(db, share):

@@ -15,8 +15,9 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from lxml import etree
 
@@ -421,18 +422,20 @@ COMPLEX = {
 }
 
 
+@lru_cache(maxsize=None)
 def local(tag: str) -> str:
     namespace, _, name = tag[1:].partition("}")
     prefix = next((p for p, n in PREFIXES.items() if n == namespace), namespace)
     return f"{prefix}:{name}"
 
 
-def _firsts(particle) -> set[str]:
+@lru_cache(maxsize=None)
+def _firsts(particle) -> frozenset[str]:
     if isinstance(particle, El):
-        return {particle.name}
+        return frozenset([particle.name])
     if isinstance(particle, Choice):
-        return set().union(*(_firsts(o) for o in particle.options))
-    found = set()
+        return frozenset().union(*(_firsts(o) for o in particle.options))
+    found = frozenset()
     for part in particle.parts:
         found |= _firsts(part)
         if not _nullable(part):
@@ -440,6 +443,7 @@ def _firsts(particle) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=None)
 def _nullable(particle) -> bool:
     if particle.min == 0:
         return True
@@ -550,7 +554,7 @@ class Letter:
     sender_name: str
     recipient_cpr: str  # normalized: ten digits
     label: str
-    created_at: datetime
+    created_at: str  # as written: an xs:dateTime in UTC
     documents: tuple[Document, ...]
     actions: tuple[dict, ...]  # {"label", "actionCode", "url"} (url None without an EntryPoint)
 
@@ -592,8 +596,13 @@ def schema_check(data: bytes):
     return root
 
 
+@lru_cache(maxsize=None)
+def _clark(path: str) -> str:
+    return "/".join(q(step) for step in path.split("/"))
+
+
 def _find(parent, path: str):
-    return parent.find(path, PREFIXES)
+    return parent.find(_clark(path))
 
 
 def _value(parent, path: str) -> str:
@@ -628,19 +637,18 @@ def check(data: bytes, allow_loopback_http: bool = False) -> Letter:
         raise MemoRefused("MessageBody is missing: a Digital Post letter needs a main document")
     documents, actions = [], []
     for part in ("memo:MainDocument", "memo:AdditionalDocument"):
-        for document in body.iterfind(part, PREFIXES):
-            for file in document.iterfind("memo:File", PREFIXES):
+        for document in body.iterfind(_clark(part)):
+            for file in document.iterfind(_clark("memo:File")):
                 documents.append(_document(file))
-            for action in document.iterfind("memo:Action", PREFIXES):
+            for action in document.iterfind(_clark("memo:Action")):
                 actions.append(_action(action, allow_loopback_http))
-    created = datetime.fromisoformat(_value(body, "memo:createdDateTime").replace("Z", "+00:00"))
     return Letter(
         message_uuid=_value(header, "memo:messageUUID").lower(),
         sender_cvr=_value(header, "memo:Sender/memo:senderID"),
         sender_name=_find(header, "memo:Sender/memo:label").text or "",
         recipient_cpr=cpr,
         label=_find(header, "memo:label").text or "",
-        created_at=created.astimezone(timezone.utc),
+        created_at=_value(body, "memo:createdDateTime"),
         documents=tuple(documents),
         actions=tuple(actions),
     )

@@ -7,10 +7,11 @@ import io
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import func, select
 
-from conftest import browser_login
+from conftest import ARTIFACTS, browser_login
 from jobs.sending import enqueue_rounds
-from models import Survey, db
+from models import Response, Survey, db
 from models.access import grant_access, selection_of
 from models.base import utcnow
 from models.recipients import import_file
@@ -41,6 +42,11 @@ LABELS = {
         file="CSV- eller Excel-fil",
         sent="Sendt",
         answer="Besvar spørgeskemaet",
+        letter="Brev",
+        reminder_kind="Påmindelse",
+        own_cpr="Dit eget CPR-nummer",
+        test="Send testbrev",
+        test_sent="Testbrevet er i Digital Post hos 150385-****.",
     ),
     "en": dict(
         send="Send via Digital Post",
@@ -62,6 +68,11 @@ LABELS = {
         file="CSV or Excel file",
         sent="Sent",
         answer="Answer the survey",
+        letter="Letter",
+        reminder_kind="Reminder",
+        own_cpr="Your own CPR number",
+        test="Send test letter",
+        test_sent="The test letter is in the Digital Post of 150385-****.",
     ),
 }
 
@@ -132,6 +143,10 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     page.get_by_label(t["body"]).fill("Kære [FIRSTNAME], vi vil gerne høre fra dig.")
     expect(page.locator(".mail-text")).to_have_text("Kære Anne, vi vil gerne høre fra dig.")
     check(page, f"{name}-4-message")
+    # The reminder as Anne (Danish) will get it, with its prefix.
+    page.get_by_label(t["letter"]).select_option(label=t["reminder_kind"])
+    expect(page.locator(".mail-subject")).to_have_text("Påmindelse: Spørgeskema om trivsel")
+    htmx_ready(page)
     page.get_by_role("button", name=t["next"]).click()
 
     # Schedule: send now, one reminder; the summary; send.
@@ -141,6 +156,33 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     page.get_by_role("button", name=t["next"]).click()
     expect(page.locator("table.summary tbody tr")).to_have_count(2)
     check(page, f"{name}-6-summary")
+
+    # A test letter to one's own Digital Post, exactly as Anne will get it.
+    page.get_by_label(t["own_cpr"]).fill("150385-1234")
+    page.get_by_role("button", name=t["test"]).click()
+    expect(page.locator("#test-letter [role=status]")).to_contain_text("150385-****")
+    run_jobs()
+    expect(page.locator("#test-letter [role=status]")).to_contain_text(t["test_sent"], timeout=15_000)
+    expect(page.get_by_label(t["own_cpr"])).to_have_value("")
+    check(page, f"{name}-6b-test-letter")
+    mailbox = page.context.new_page()
+    if viewport:
+        mailbox.set_viewport_size(viewport)
+    mailbox.goto(f"{sandbox.url}/mailbox")
+    mailbox.fill("#cpr", "150385-1234")
+    mailbox.get_by_role("button", name="Åbn postkasse").click()
+    expect(mailbox.locator(".mail h2")).to_have_text("Spørgeskema om trivsel")
+    expect(mailbox.locator(".mail .mail-text")).to_have_text("Kære Anne, vi vil gerne høre fra dig.")
+    mailbox.screenshot(path=str(ARTIFACTS / f"share-{name}-6c-test-letter-mailbox.png"), full_page=True)
+    mailbox.get_by_role("link", name="Besvar spørgeskemaet").click()
+    expect(mailbox.locator(".message-warning")).to_contain_text("Forhåndsvisning fra et testbrev")
+    mailbox.get_by_label("Meget").check()
+    mailbox.get_by_role("button", name="Indsend").click()
+    expect(mailbox.get_by_role("status")).to_contain_text("ikke gemt")
+    check(mailbox, f"{name}-6d-test-letter-preview-answered")
+    mailbox.close()
+    assert db.session.scalar(select(func.count()).select_from(Response)) == 0
+
     page.get_by_role("button", name=t["confirm"]).click()
     expect(page.locator("h1")).to_have_text("Spørgeskema om trivsel")
 

@@ -374,3 +374,13 @@ def test_the_app_refuses_to_start_with_links_digital_post_would_refuse(base_url,
     else:
         with pytest.raises(RuntimeError, match="PUBLIC_BASE_URL"):
             start()
+
+
+def test_a_test_letter_with_the_queue_down_says_so_and_keeps_no_cpr(as_member, share, redis_down):
+    response = as_member.post(f"{base(share.survey)}/{share.id}/test-letter", {"cpr": OWN_CPR}, htmx=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Køen svarede ikke, så intet blev sendt" in page
+    assert 'id="cpr-error"' in page and OWN_CPR not in page and "150385-1234" not in page
+    row = db.session.scalar(select(TestLetter))
+    assert row.state == LetterState.FAILED and row.error == "unavailable"
+    assert_absent(OWN_CPR, database_text(), "the database")

@@ -32,7 +32,7 @@ def parse_memo(xml: bytes) -> Message:
         body_format=document.encoding_format,
         language=document.language,
         actions=tuple(Action(a["label"], a["url"], a["actionCode"]) for a in letter.actions),
-        created_at=letter.created_at,
+        created_at=datetime.fromisoformat(letter.created_at.replace("Z", "+00:00")),
     )
 
 

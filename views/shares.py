@@ -502,6 +502,11 @@ def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVI
     }
 
 
+def round_kind(text: str | None) -> RoundKind:
+    """A round kind from a form, the invitation for anything else."""
+    return RoundKind(text) if text in RoundKind._value2member_map_ else RoundKind.INVITATION
+
+
 def too_long_message(problem: LetterTooLong) -> str:
     if problem.field == "subject" and problem.kind == RoundKind.REMINDER:
         return _(
@@ -560,9 +565,7 @@ def preview(share_id):
             request.form.get("subject", ""),
             request.form.get("body", ""),
             request.form.get("preview_recipient", type=small_int),
-            RoundKind(request.form.get("preview_kind", RoundKind.INVITATION))
-            if request.form.get("preview_kind") in RoundKind.__members__.values()
-            else RoundKind.INVITATION,
+            round_kind(request.form.get("preview_kind")),
         ),
     )
 
@@ -671,16 +674,17 @@ def send_test(share_id):
             )
         )
         return test_letter_fragment(share, form, status=422)
-    row = start_test_letter(share, g.membership.id, RoundKind(form.kind.data), mask_cpr(form.cpr.data))
+    row = start_test_letter(share, g.membership.id, round_kind(form.kind.data), mask_cpr(form.cpr.data))
     db.session.commit()
     try:
         enqueue_test_letter(row, form.cpr.data)
     except RedisError:
         finish_test_letter(row.id, TestLetterState.FAILED, ErrorCode.UNAVAILABLE)
         db.session.commit()
+        # Handled and recorded: the form comes back with the advice (the field itself comes back empty).
         form.cpr.errors.append(_("The queue did not answer, so nothing was sent. Try again in a moment."))
-        return test_letter_fragment(share, TestLetterForm(formdata=None), status=503)
-    return test_letter_fragment(share, TestLetterForm(formdata=None), sent=row)
+        return test_letter_fragment(share, form)
+    return test_letter_fragment(share, form, sent=row)
 
 
 @bp.get("/<int:share_id>/test-letter/<int:test_id>")
