@@ -7,12 +7,11 @@ of the job sends the same messageUUID, so the gateway answers it as a replay.
 
 import logging
 
-from flask import current_app
-from rq import Callback, Retry, get_current_job
+from rq import get_current_job
 from rq.exceptions import AbandonedJobError
 
 from digitalpost import DuplicateMessage, PermanentError, TransientError
-from extensions import db, get_queue
+from extensions import db
 from jobs import sealed
 from jobs.gateway import gateway_client
 from models import DigitalPostIntegration
@@ -23,29 +22,23 @@ from models.test_letters import EXPIRED, TestLetter, TestLetterState, finish_tes
 log = logging.getLogger(__name__)
 SEALED = "test-letter"
 SEALED_FOR = 3600  # seconds the CPR may wait for a worker
-JOB_TIMEOUT = 60
 
 
 def enqueue_test_letter(row: TestLetter, cpr: str) -> None:
     """Call after the row is committed. Raises a Redis error when the queue
     cannot be reached; nothing of the CPR is kept then."""
-    sealed.seal(SEALED, row.id, {"cpr": cpr}, SEALED_FOR)
-    intervals = current_app.config["VERIFICATION_RETRY_INTERVALS"]
-    try:
-        get_queue().enqueue(
-            send_test_letter,
-            row.id,
-            job_id=f"test-letter-{row.id}",
-            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-            job_timeout=JOB_TIMEOUT,
-            on_failure=Callback(letter_job_failed),
-            result_ttl=3600,
-            failure_ttl=24 * 3600,
-            description="test letter",
-        )
-    except Exception:
-        sealed.forget(SEALED, row.id)
-        raise
+    sealed.enqueue_sealed(
+        SEALED,
+        row.id,
+        {"cpr": cpr},
+        SEALED_FOR,
+        send_test_letter,
+        row.id,
+        on_failure=letter_job_failed,
+        job_id=f"test-letter-{row.id}",
+        failure_ttl=24 * 3600,
+        description="test letter",
+    )
 
 
 def send_test_letter(test_id: int) -> str:

@@ -10,13 +10,11 @@ callback when it raised, timed out or its worker died.
 import logging
 import uuid
 
-from flask import current_app
-from redis.exceptions import RedisError
-from rq import Callback, Retry, get_current_job
+from rq import get_current_job
 from rq.exceptions import AbandonedJobError
 
 from digitalpost import Message, NoAnswer, PermanentError, TransientError, memo_uuid
-from extensions import db, get_queue
+from extensions import db
 from jobs import sealed
 from jobs.gateway import gateway_client
 from models.integration import (
@@ -32,11 +30,6 @@ from models.org import User
 
 log = logging.getLogger(__name__)
 MESSAGE_NAMESPACE = uuid.UUID("6f1b0b4e-5f55-4c41-9d4e-0d6f0b6b7a10")
-# Longer than one send with its connect and read timeouts; rq kills the job
-# after this, and its failure callback records the outcome.
-JOB_TIMEOUT = 60
-
-
 SEALED = "verification"
 
 
@@ -46,24 +39,19 @@ def enqueue_verification_mail(integration: DigitalPostIntegration, cpr: str, cod
     Call after the attempt is committed, so the job finds it. Raises a Redis
     error when the queue is unreachable; the caller reports it.
     """
-    sealed.seal(SEALED, integration.attempt_id, {"cpr": cpr, "code": code}, int(CODE_VALID_FOR.total_seconds()))
-    intervals = current_app.config["VERIFICATION_RETRY_INTERVALS"]
-    try:
-        get_queue().enqueue(
-            send_verification_mail,
-            integration.id,
-            integration.attempt_id,
-            job_id=f"verification-{integration.attempt_id}",
-            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-            job_timeout=JOB_TIMEOUT,
-            on_failure=Callback(mail_job_failed),
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            description="verification mail",
-        )
-    except RedisError:
-        forget_sealed(integration.attempt_id)  # no job will come for it
-        raise
+    sealed.enqueue_sealed(
+        SEALED,
+        integration.attempt_id,
+        {"cpr": cpr, "code": code},
+        int(CODE_VALID_FOR.total_seconds()),
+        send_verification_mail,
+        integration.id,
+        integration.attempt_id,
+        on_failure=mail_job_failed,
+        job_id=f"verification-{integration.attempt_id}",
+        failure_ttl=7 * 24 * 3600,
+        description="verification mail",
+    )
 
 
 def forget_sealed(attempt_id: str) -> None:
