@@ -384,3 +384,22 @@ def test_a_test_letter_with_the_queue_down_says_so_and_keeps_no_cpr(as_member, s
     row = db.session.scalar(select(TestLetter))
     assert row.state == LetterState.FAILED and row.error == "unavailable"
     assert_absent(OWN_CPR, database_text(), "the database")
+
+
+def test_the_merged_length_check_is_exact_at_the_limits(app, share):
+    """first_oversized measures in SQL what compose() makes: at the limit
+    passes, one character more is refused, for the right recipient and round."""
+    from models.letters import LETTER_TEXT_MAX, first_oversized
+
+    anne, bo = recipients(share)  # Åse Ødegård (da), Bo Berg (en)
+    longest = max(len(compose(share, RoundKind.REMINDER, r, subject="[FORNAVN] [AFDELING] [ROLLE] [MANGLER]").subject) for r in (anne, bo))
+    pad = SUBJECT_LIMIT - longest
+    fits = "x" * pad + "[FORNAVN] [AFDELING] [ROLLE] [MANGLER]"
+    assert first_oversized(share, fits, "Tekst") is None
+    assert max(len(compose(share, k, r, subject=fits).subject) for k in RoundKind for r in (anne, bo)) == SUBJECT_LIMIT
+    problem = first_oversized(share, "x" + fits, "Tekst")
+    assert problem is not None and problem.field == "subject" and problem.kind == RoundKind.REMINDER
+    body = "y" * (LETTER_TEXT_MAX - len("Sundhed & Omsorg")) + "[AFDELING]"
+    assert first_oversized(share, "Emne", body) is None
+    problem = first_oversized(share, "Emne", body + "z")
+    assert (problem.field, problem.recipient) == ("body", "Åse Ødegård")
