@@ -9,6 +9,7 @@ class ErrorCode(StrEnum):
     client's own for answers the contract does not name."""
 
     INVALID_API_KEY = "invalid_api_key"
+    CERTIFICATE_REFUSED = "certificate_refused"
     SENDER_NOT_AUTHORIZED = "sender_not_authorized"
     RECIPIENT_EXEMPT = "recipient_exempt"
     RECIPIENT_NOT_FOUND = "recipient_not_found"
@@ -40,6 +41,13 @@ class TransientError(DigitalPostError):
 
 class InvalidApiKey(PermanentError):
     code = ErrorCode.INVALID_API_KEY
+
+
+class CertificateRefused(PermanentError):
+    """Serviceplatformen refused the certificate or its tokens (401), even
+    after a fresh token: like a refused API key, it stops the round."""
+
+    code = ErrorCode.CERTIFICATE_REFUSED
 
 
 class SenderNotAuthorized(PermanentError):

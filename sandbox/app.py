@@ -2,12 +2,13 @@
 
 import os
 import sys
+from collections import deque
 
 from flask import Flask, request
 from flask_babel import Babel
 
 import config
-from sandbox import gateway, mailbox
+from sandbox import gateway, mailbox, sf1601
 from sandbox.models import db
 
 DEFAULT_CVR = "13585628"
@@ -51,6 +52,12 @@ def create_app(**overrides) -> Flask:
         # Seals the CPR in mailbox URLs, so no CPR reaches an access log.
         SANDBOX_MAILBOX_KEY=env.get("SANDBOX_MAILBOX_KEY")
         or config.instance_secret("sandbox_mailbox_key", _fernet_key),
+        # Serviceplatformen (SF1601): the CVRs with a service agreement, and
+        # how long its tokens live (a test shortens them, or bumps the epoch).
+        SANDBOX_SF1601_AGREEMENTS=_csv(env.get("SANDBOX_SF1601_CVRS", DEFAULT_CVR)),
+        SANDBOX_SAML_LIFETIME=int(env.get("SANDBOX_SAML_LIFETIME", str(8 * 3600))),
+        SANDBOX_ACCESS_TOKEN_LIFETIME=int(env.get("SANDBOX_ACCESS_TOKEN_LIFETIME", "3600")),
+        SANDBOX_TOKEN_EPOCH=0,
         BABEL_TRANSLATION_DIRECTORIES=str(config.BASE_DIR / "translations"),
     )
     app.config.update(overrides)
@@ -72,7 +79,9 @@ def create_app(**overrides) -> Flask:
         ),
     )
     app.extensions["sandbox_rate_limiter"] = gateway.SendRateLimiter()
+    app.extensions["sf1601_calls"] = deque(maxlen=1000)  # (path, transaction id, time), for tests
     app.register_blueprint(gateway.bp)
+    app.register_blueprint(sf1601.bp)
     app.register_blueprint(mailbox.bp)
 
     @app.after_request

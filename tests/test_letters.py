@@ -392,7 +392,10 @@ def test_the_merged_length_check_is_exact_at_the_limits(app, share):
     from models.letters import LETTER_TEXT_MAX, first_oversized
 
     anne, bo = recipients(share)  # Åse Ødegård (da), Bo Berg (en)
-    longest = max(len(compose(share, RoundKind.REMINDER, r, subject="[FORNAVN] [AFDELING] [ROLLE] [MANGLER]").subject) for r in (anne, bo))
+    longest = max(
+        len(compose(share, RoundKind.REMINDER, r, subject="[FORNAVN] [AFDELING] [ROLLE] [MANGLER]").subject)
+        for r in (anne, bo)
+    )
     pad = SUBJECT_LIMIT - longest
     fits = "x" * pad + "[FORNAVN] [AFDELING] [ROLLE] [MANGLER]"
     assert first_oversized(share, fits, "Tekst") is None
