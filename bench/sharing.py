@@ -266,7 +266,11 @@ def bench_letters(db, share):
     baseline = report("baseline: build_memo of a ready message", timed(lambda: build_memo(ready), 2000))
     report("compose the letter + build_memo", timed(lambda: build_memo(letter()), 2000), baseline)
     baseline = report("baseline: parse one message (lxml)", timed(lambda: etree.fromstring(built), 2000))
-    report("sandbox: schema + NgDP check of one message", timed(lambda: check(built, allow_loopback_http=True), 2000), baseline)
+    report(
+        "sandbox: schema + NgDP check of one message",
+        timed(lambda: check(built, allow_loopback_http=True), 2000),
+        baseline,
+    )
     db.session.rollback()
 
 
