@@ -1,5 +1,7 @@
-"""Deliveries remember the shape of their messageUUID: version 4 from now on,
-version 5 for those that may already have reached the gateway.
+"""delivery.uuid_version: version 4 messageUUIDs, and version 5 kept where one may have left
+
+Deliveries a worker claimed or tried before may have reached the gateway
+with a version 5 UUID; they keep it, so that sending them again is a replay.
 
 Revision ID: b8d0f2a4c6e7
 Revises: a7c9e1f3b5d6
