@@ -6,7 +6,6 @@ import random
 import threading
 import time
 from collections import deque
-from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
@@ -65,10 +64,6 @@ class SendRateLimiter:
             return 0.0
 
 
-def content_hash(letter) -> str:
-    return hashlib.sha256(repr(letter.content_key()).encode()).hexdigest()
-
-
 @bp.after_request
 def inject_latency(response):
     # After the work, before the answer: a slow gateway has often accepted the
@@ -102,7 +97,7 @@ def send_message():
 
     existing = db.session.get(DeliveredMessage, letter.message_uuid)
     if existing is not None:
-        if existing.api_key_id == bearer and existing.content_hash == content_hash(letter):
+        if existing.api_key_id == bearer and existing.content_hash == letter.content_hash():
             return jsonify({"messageUUID": existing.message_uuid, "status": "accepted"}), 200
         return error(409, "duplicate_message_uuid")
 
@@ -112,24 +107,7 @@ def send_message():
     if letter.recipient_cpr in cfg["SANDBOX_UNKNOWN_CPRS"]:
         return error(422, "recipient_not_found")
 
-    main = letter.documents[0]
-    stored = DeliveredMessage(
-        message_uuid=letter.message_uuid,
-        api_key_id=bearer,
-        sender_cvr=letter.sender_cvr,
-        sender_name=letter.sender_name,
-        recipient_cpr=letter.recipient_cpr,
-        label=letter.label,
-        body=main.text or "",
-        body_format=main.encoding_format,
-        filename=main.filename,
-        document=None if main.text is not None else main.content,
-        language=main.language,
-        actions=list(letter.actions),
-        content_hash=content_hash(letter),
-        received_at=datetime.now(timezone.utc).replace(tzinfo=None),
-        delivery_delay_ms=cfg["SANDBOX_DELIVERY_DELAY_MS"],
-    )
+    stored = DeliveredMessage.of_letter(letter, bearer, cfg["SANDBOX_DELIVERY_DELAY_MS"])
     db.session.add(stored)
     try:
         db.session.commit()

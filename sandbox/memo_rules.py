@@ -13,6 +13,7 @@ tests/test_sandbox_strict.py holds this module to the official schema.
 
 import base64
 import binascii
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -557,6 +558,10 @@ class Letter:
     created_at: str  # as written: an xs:dateTime in UTC
     documents: tuple[Document, ...]
     actions: tuple[dict, ...]  # {"label", "actionCode", "url"} (url None without an EntryPoint)
+
+    def content_hash(self) -> str:
+        """What makes two sends of one messageUUID 'the same content'."""
+        return hashlib.sha256(repr(self.content_key()).encode()).hexdigest()
 
     def content_key(self) -> tuple:
         return (

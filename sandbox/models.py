@@ -30,6 +30,28 @@ class DeliveredMessage(db.Model):
     received_at: Mapped[datetime] = mapped_column(DateTime)  # naive UTC (SQLite)
     delivery_delay_ms: Mapped[int] = mapped_column(default=0)
 
+    @classmethod
+    def of_letter(cls, letter, sender_key_id: str, delivery_delay_ms: int) -> "DeliveredMessage":
+        """A letter the sandbox took (sandbox/memo_rules.Letter), as its mailbox keeps it."""
+        main = letter.documents[0]
+        return cls(
+            message_uuid=letter.message_uuid,
+            api_key_id=sender_key_id,
+            sender_cvr=letter.sender_cvr,
+            sender_name=letter.sender_name,
+            recipient_cpr=letter.recipient_cpr,
+            label=letter.label,
+            body=main.text or "",
+            body_format=main.encoding_format,
+            filename=main.filename,
+            document=None if main.text is not None else main.content,
+            language=main.language,
+            actions=list(letter.actions),
+            content_hash=letter.content_hash(),
+            received_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            delivery_delay_ms=delivery_delay_ms,
+        )
+
     @property
     def delivered_at(self) -> datetime:
         return (self.received_at + timedelta(milliseconds=self.delivery_delay_ms)).replace(tzinfo=timezone.utc)

@@ -194,26 +194,8 @@ def kombi():
         return kombi_error(400, "recipient_exempt", "the recipient is exempt from Digital Post")
     if choice != "Digital Post":
         return kombi_error(400, "invalid_request", f"the sandbox does not print letters yet ({choice})")
-    main = letter.documents[0]
-    db.session.add(
-        DeliveredMessage(
-            message_uuid=letter.message_uuid,
-            api_key_id=hashlib.sha256(f"sf1601:{claims['cvr']}".encode()).hexdigest(),
-            sender_cvr=letter.sender_cvr,
-            sender_name=letter.sender_name,
-            recipient_cpr=letter.recipient_cpr,
-            label=letter.label,
-            body=main.text or "",
-            body_format=main.encoding_format,
-            filename=main.filename,
-            document=None if main.text is not None else main.content,
-            language=main.language,
-            actions=list(letter.actions),
-            content_hash=hashlib.sha256(repr(letter.content_key()).encode()).hexdigest(),
-            received_at=datetime.now(timezone.utc).replace(tzinfo=None),
-            delivery_delay_ms=cfg["SANDBOX_DELIVERY_DELAY_MS"],
-        )
-    )
+    sender = hashlib.sha256(f"sf1601:{claims['cvr']}".encode()).hexdigest()
+    db.session.add(DeliveredMessage.of_letter(letter, sender, cfg["SANDBOX_DELIVERY_DELAY_MS"]))
     try:
         db.session.commit()
     except IntegrityError:  # the same messageUUID twice at once
