@@ -104,12 +104,8 @@ class DigitalPostClient:
             raise InvalidApiKey("the API key is empty or not printable ASCII")
         try:
             return self._http.request(method, url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise GatewayUnavailable(f"no connection ({type(exc).__name__})") from None
-        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise NoAnswer(f"no answer ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
-            raise GatewayUnavailable(f"connection failed ({type(exc).__name__})") from None
+            raise transport_error(exc) from None
 
     @staticmethod
     def _json(response: httpx.Response) -> dict:
@@ -142,6 +138,17 @@ class DigitalPostClient:
         if code in BY_CODE:
             raise BY_CODE[code](detail)
         raise UnexpectedResponse(f"HTTP {status} {code}".strip())
+
+
+def transport_error(exc: httpx.TransportError):
+    """What a request that got no answer means, for either transport: no
+    connection (nothing was sent), or no answer in time (it may have arrived)."""
+    name = type(exc).__name__
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return GatewayUnavailable(f"no connection ({name})")
+    if isinstance(exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError)):
+        return NoAnswer(f"no answer ({name})")
+    return GatewayUnavailable(f"connection failed ({name})")
 
 
 def _retry_after(value: str | None) -> float:

@@ -24,13 +24,12 @@ import httpx
 from lxml import etree
 
 from digitalpost.certificates import Certificate
-from digitalpost.client import SendResult
+from digitalpost.client import SendResult, transport_error
 from digitalpost.errors import (
     CertificateRefused,
     DuplicateMessage,
     GatewayUnavailable,
     InvalidMessage,
-    NoAnswer,
     RateLimited,
     RecipientExempt,
     RecipientNotFound,
@@ -264,16 +263,7 @@ class SF1601Client:
                 # The server refused the certificate during the handshake
                 # (TLS 1.3 says so after it, as a read error): not passing.
                 raise CertificateRefused(f"TLS: {_certificate_alert(exc)}") from None
-            raise self._transport_error(exc) from None
-
-    @staticmethod
-    def _transport_error(exc: httpx.TransportError):
-        name = type(exc).__name__
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-            return GatewayUnavailable(f"no connection ({name})")
-        if isinstance(exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError)):
-            return NoAnswer(f"no answer ({name})")  # it may have arrived
-        return GatewayUnavailable(f"connection failed ({name})")
+            raise transport_error(exc) from None
 
     @staticmethod
     def _raise_for(response: httpx.Response):

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from conftest import CITIZEN_CPR, EXEMPT_CPR, SENDER_CVR, UNKNOWN_CPR
-from digitalpost import Action, Message
 from digitalpost.certificates import CertificateError, CertificateProblem, load_pkcs12
 from digitalpost.errors import (
     CertificateRefused,
@@ -27,6 +26,7 @@ from extensions import get_redis
 from jobs.gateway import RedisTokenCache
 from sandbox.ca import TestAuthority
 from sandbox.sf1601 import serve_tls
+from tests.test_gateway_contract import message as letter
 
 PASSPHRASE = "hemmelig-1234"
 STS = "/runtime/api/rest/wstrust/v1/issue"
@@ -71,20 +71,6 @@ def client(app, sf1601_url, certificate, ca_file, calls):
         Endpoints(sf1601_url, sf1601_url), SENDER_CVR, certificate, RedisTokenCache(), cafile=ca_file
     ) as c:
         yield c
-
-
-def letter(**changes):
-    fields = dict(
-        message_uuid=str(uuid.uuid4()),
-        subject="Invitation til spørgeskema",
-        sender_cvr=SENDER_CVR,
-        sender_name="Testkommune",
-        recipient_cpr=CITIZEN_CPR,
-        body="Kære borger, svar gerne.",
-        actions=(Action("Besvar spørgeskemaet", "https://postbud.example/r/abc"),),
-    )
-    fields.update(changes)
-    return Message(**fields)
 
 
 # --- certificates ----------------------------------------------------------------
