@@ -74,7 +74,20 @@ def create_app(**overrides) -> Flask:
 
 
 def register_blueprints(app: Flask) -> None:
-    from views import access, audit, auth, errors, health, integration, orgs, respond, settings, shares, surveys
+    from views import (
+        access,
+        audit,
+        auth,
+        errors,
+        health,
+        integration,
+        orgs,
+        receipts,
+        respond,
+        settings,
+        shares,
+        surveys,
+    )
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
@@ -86,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(integration.bp)
     app.register_blueprint(access.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(receipts.bp)
     errors.register(app)
 
 

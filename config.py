@@ -72,6 +72,18 @@ class Config:
         self.REDIS_URL = env.get("REDIS_URL", "")
         self.RQ_QUEUE = env.get("RQ_QUEUE", "postbud")
         self.DIGITAL_POST_API_URL = env.get("DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}")
+        # Serviceplatformen (SF1601): the sandbox's mutual-TLS port, offered in
+        # the wizard as an environment besides KOMBIT's test and production
+        # when set, and the CA file its server certificate is checked against.
+        self.SF1601_SANDBOX_URL = env.get("SF1601_SANDBOX_URL", "")
+        self.SF1601_CAFILE = env.get("SF1601_CAFILE", "")
+        # Registration lookups (PostForespoerg) per second while a draft's reach is checked.
+        self.REACH_LOOKUPS_PER_SECOND = float(env.get("REACH_LOOKUPS_PER_SECOND", "50"))
+        # Receipts pushed by the message broker (PKO_PostStatus) are signed
+        # with this shared secret (HMAC-SHA256); empty refuses every push.
+        self.RECEIPT_PUSH_SECRET = env.get("RECEIPT_PUSH_SECRET") or instance_secret(
+            "receipt_push_secret", lambda: secrets.token_urlsafe(32)
+        )
         # Seconds to wait for the gateway's answer to a request that went out.
         self.DIGITAL_POST_TIMEOUT = float(env.get("DIGITAL_POST_TIMEOUT", "15"))
         # Where a citizen opens a survey; used in the links that mails carry.

@@ -64,6 +64,11 @@ class Certificate:
         lines = self.certificate_pem.decode("ascii").strip().splitlines()
         return "".join(lines[1:-1])
 
+    def bundle(self) -> str:
+        """Key, certificate and chain as one PEM text, for storing encrypted
+        (load_bundle() reads it back)."""
+        return (self.key_pem + self.certificate_pem + self.chain_pem).decode("ascii")
+
     def ssl_context(self, cafile: str | None = None) -> ssl.SSLContext:
         """A client TLS context that presents this certificate; the server is
         checked against cafile (the sandbox's CA) or the system's CAs."""
@@ -112,6 +117,19 @@ def load_pkcs12(data: bytes, passphrase: str, now: datetime | None = None) -> Ce
         raise CertificateError(CertificateProblem.NOT_YET_VALID)
     if certificate.not_valid_after_utc - now < EXPIRY_WARNING:
         raise CertificateError(CertificateProblem.EXPIRES_SOON)
+    return _certificate(key, certificate, extra or ())
+
+
+def load_bundle(text: str) -> Certificate:
+    """A certificate stored by Certificate.bundle(), as it was checked when
+    it was uploaded (its expiry is for the integration page to warn about)."""
+    data = text.encode("ascii")
+    key = serialization.load_pem_private_key(data, None)
+    certificates = x509.load_pem_x509_certificates(data)
+    return _certificate(key, certificates[0], certificates[1:])
+
+
+def _certificate(key, certificate: x509.Certificate, extra) -> Certificate:
     pem = serialization.Encoding.PEM
     return Certificate(
         subject=certificate.subject.rfc4514_string(),
@@ -120,6 +138,6 @@ def load_pkcs12(data: bytes, passphrase: str, now: datetime | None = None) -> Ce
         not_after=certificate.not_valid_after_utc,
         cvr=_cvr_of(certificate),
         certificate_pem=certificate.public_bytes(pem),
-        chain_pem=b"".join(c.public_bytes(pem) for c in extra or ()),
+        chain_pem=b"".join(c.public_bytes(pem) for c in extra),
         key_pem=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )

@@ -23,6 +23,7 @@ from digitalpost.errors import (
     UnexpectedResponse,
 )
 from digitalpost.memo import Message, build_memo
+from digitalpost.transport import PaperLetter, Registration, TransportKind
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,12 @@ class MessageStatus:
 
 
 class DigitalPostClient:
+    """The provider API: a Transport (digitalpost/transport.py)."""
+
+    kind = TransportKind.PROVIDER
+    polls_status = True
+    sends_paper = False
+
     def __init__(
         self,
         base_url: str,
@@ -72,7 +79,9 @@ class DigitalPostClient:
     def __exit__(self, *exc):
         self.close()
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message, paper: PaperLetter | None = None) -> SendResult:
+        if paper is not None:
+            raise InvalidMessage("the provider API sends no paper letters")
         body = build_memo(message)  # raises InvalidMessage before anything is sent
         response = self._request("POST", "/v1/messages", content=body, headers={"Content-Type": "application/xml"})
         if response.status_code in (200, 202):
@@ -84,6 +93,19 @@ class DigitalPostClient:
                 replayed=response.status_code == 200,
             )
         self._raise_for(response)
+
+    def registration(self, cpr: str) -> Registration:
+        """Does the citizen receive Digital Post? The CPR goes in the body,
+        never in a URL that an access log keeps."""
+        response = self._request("POST", "/v1/registrations", json={"cpr": cpr})
+        if response.status_code == 404:
+            return Registration.NOT_FOUND
+        if response.status_code != 200:
+            self._raise_for(response)
+        try:
+            return Registration(self._json(response)["registration"])
+        except (KeyError, ValueError):
+            raise UnexpectedResponse("the registration lookup answered without a registration") from None
 
     def status(self, message_uuid: str) -> MessageStatus:
         response = self._request("GET", f"/v1/messages/{message_uuid}")

@@ -12,6 +12,7 @@ x-TransaktionsTid. Answers map to the same permanent and transient errors as
 the provider API's (digitalpost/errors.py). Nothing here knows Flask.
 """
 
+import base64
 import logging
 import time
 import uuid
@@ -38,6 +39,7 @@ from digitalpost.errors import (
 )
 from digitalpost.identifiers import normalize_cpr
 from digitalpost.memo import Message, build_memo
+from digitalpost.transport import PaperLetter, Registration, TransportKind
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +102,45 @@ def transaction_time(moment: datetime | None = None) -> str:
     return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def kombi_request(message: Message, choice: KombiValg) -> bytes:
-    """The kombi_request envelope around the letter's MeMo (with its memo: prefix)."""
+FJERNPRINT = "urn:oio:fjernprint:3.0.0"
+DKAL = "urn:oio:dkal:1.0.0"
+POST_CATEGORY = "Prioritaire"
+
+
+def kombi_request(message: Message, choice: KombiValg, paper: PaperLetter | None = None) -> bytes:
+    """The kombi_request envelope around the letter's MeMo (with its memo:
+    prefix), and for paper fjernprint's ForsendelseI with the PDF."""
     root = etree.Element("kombi_request")
     etree.SubElement(root, "KombiValgKode").text = choice.value
     root.append(etree.fromstring(build_memo(message)))
+    if paper is not None:
+        root.append(forsendelse(message, paper))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def forsendelse(message: Message, paper: PaperLetter):
+    """fjernprint's ForsendelseI: what the print provider prints and posts."""
+    f, d = f"{{{FJERNPRINT}}}", f"{{{DKAL}}}"
+    part = etree.Element(f + "ForsendelseI", nsmap={None: FJERNPRINT, "dkal": DKAL})
+    etree.SubElement(part, f + "AfsendelseIdentifikator").text = message.message_uuid
+    etree.SubElement(part, f + "ForsendelseTypeIdentifikator").text = str(int(paper.print_type))
+    receiver = etree.SubElement(etree.SubElement(part, f + "ForsendelseModtager"), d + "AfsendelseModtager")
+    etree.SubElement(receiver, d + "CPRnummerIdentifikator").text = normalize_cpr(message.recipient_cpr)
+    etree.SubElement(part, f + "FilformatNavn").text = "PDF"
+    etree.SubElement(part, f + "MeddelelseIndholdData").text = base64.b64encode(paper.pdf).decode("ascii")
+    etree.SubElement(etree.SubElement(part, f + "DokumentParametre"), f + "TitelTekst").text = paper.title[:256]
+    etree.SubElement(etree.SubElement(part, f + "PostParametre"), f + "PostKategoriKode").text = POST_CATEGORY
+    return part
+
+
 class SF1601Client:
+    """Serviceplatformen: a Transport (digitalpost/transport.py). Delivery
+    status arrives later as receipts from the message broker."""
+
+    kind = TransportKind.SF1601
+    polls_status = False
+    sends_paper = True
+
     def __init__(
         self,
         endpoints: Endpoints,
@@ -141,14 +173,25 @@ class SF1601Client:
 
     # --- the services ------------------------------------------------------
 
-    def send(self, message: Message, choice: KombiValg = KombiValg.DIGITAL_POST) -> SendResult:
-        body = kombi_request(message, choice)  # raises InvalidMessage before anything is sent
+    def send(self, message: Message, paper: PaperLetter | None = None, choice: KombiValg | None = None) -> SendResult:
+        """Digital Post; with paper, Automatisk Valg (paper for the exempt)."""
+        choice = choice or (KombiValg.AUTOMATIC if paper is not None else KombiValg.DIGITAL_POST)
+        body = kombi_request(message, choice, paper)  # raises InvalidMessage before anything is sent
         response = self._call("POST", SEND_PATH, ENTITY_SEND, content=body, headers={"Content-Type": "application/xml"})
         if response.status_code == 200:
             answer = _xml(response)
             log.info("sf1601: message %s accepted (%s)", message.message_uuid, answer.get("transmission"))
             return SendResult(message.message_uuid, "accepted", replayed=False)
         self._raise_for(response)
+
+    def registration(self, cpr: str) -> Registration:
+        try:
+            return Registration.DIGITAL if self.is_registered(cpr) else Registration.EXEMPT
+        except RecipientNotFound:
+            return Registration.NOT_FOUND
+
+    def status(self, message_uuid: str):
+        raise NotImplementedError("SF1601's delivery status arrives as receipts from the message broker")
 
     def is_registered(self, cpr: str) -> bool:
         """PostForespoerg: does the citizen receive Digital Post?"""

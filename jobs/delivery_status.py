@@ -15,7 +15,7 @@ from sqlalchemy import and_, bindparam, select, update
 
 from digitalpost import MessageNotFound, TransientError
 from extensions import db, get_queue
-from jobs.gateway import gateway_client
+from jobs.gateway import transport_for
 from models import DigitalPostIntegration
 from models.sharing import (
     Delivery,
@@ -61,9 +61,11 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
     integration = DigitalPostIntegration.find(rnd.org_id) if rnd else None
     if integration is None or not integration.is_active:
         return "not checked: Digital Post is not enabled"
+    if integration.uses_certificate:
+        return "not checked: SF1601's receipts come from the message broker"
     delivered = failed = waiting = 0
     last_id = 0
-    with gateway_client(integration.api_key) as client:
+    with transport_for(integration) as client:
         while True:
             chunk = db.session.execute(
                 select(Delivery.id, Delivery.recipient_id, Delivery.uuid_version)

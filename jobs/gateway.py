@@ -1,4 +1,5 @@
-"""The Digital Post client as the jobs use it, configured from the app."""
+"""The Digital Post transports as the jobs use them, configured from the app:
+the provider API with the organization's key, or SF1601 with its certificate."""
 
 import httpx
 from cryptography.fernet import InvalidToken
@@ -6,15 +7,57 @@ from flask import current_app
 
 from crypto import decrypt, encrypt
 from digitalpost import DigitalPostClient
+from digitalpost.certificates import Certificate
+from digitalpost.sf1601 import ENDPOINTS, Endpoints, Environment, SF1601Client
+from digitalpost.transport import Transport, TransportKind
 from extensions import get_redis
 
 
-def gateway_client(api_key: str) -> DigitalPostClient:
+def _timeout() -> httpx.Timeout:
     config = current_app.config
     # A short connect timeout: no connection means nothing was sent. The read
     # timeout is the longest wait for an answer to a request that went out.
-    timeout = httpx.Timeout(config["DIGITAL_POST_TIMEOUT"], connect=min(3.0, config["DIGITAL_POST_TIMEOUT"]))
-    return DigitalPostClient(config["DIGITAL_POST_API_URL"], api_key, timeout=timeout)
+    return httpx.Timeout(config["DIGITAL_POST_TIMEOUT"], connect=min(3.0, config["DIGITAL_POST_TIMEOUT"]))
+
+
+def gateway_client(api_key: str) -> DigitalPostClient:
+    return DigitalPostClient(current_app.config["DIGITAL_POST_API_URL"], api_key, timeout=_timeout())
+
+
+def environments() -> list[Environment]:
+    """The SF1601 environments an admin may choose: KOMBIT's test and
+    production, and the sandbox where one is configured."""
+    choices = [Environment.TEST, Environment.PRODUCTION]
+    if current_app.config["SF1601_SANDBOX_URL"]:
+        choices.append(Environment.SANDBOX)
+    return choices
+
+
+def endpoints(environment: str) -> Endpoints:
+    if environment == Environment.SANDBOX:
+        url = current_app.config["SF1601_SANDBOX_URL"].rstrip("/")
+        return Endpoints(url, url)
+    return ENDPOINTS[Environment(environment)]
+
+
+def sf1601_client(certificate: Certificate, cvr: str, environment: str) -> SF1601Client:
+    cafile = current_app.config["SF1601_CAFILE"] if environment == Environment.SANDBOX else None
+    return SF1601Client(
+        endpoints(environment), cvr, certificate, RedisTokenCache(), timeout=_timeout(), cafile=cafile or None
+    )
+
+
+def transport_for(integration, pending: bool = False) -> Transport:
+    """The transport of the settings in force, or (pending) of those being verified."""
+    if pending:
+        if integration.pending_transport == TransportKind.SF1601:
+            return sf1601_client(
+                integration.pending_certificate, integration.pending_sender_cvr, integration.pending_environment
+            )
+        return gateway_client(integration.pending_api_key)
+    if integration.transport == TransportKind.SF1601:
+        return sf1601_client(integration.certificate, integration.sender_cvr, integration.environment)
+    return gateway_client(integration.api_key)
 
 
 class RedisTokenCache:

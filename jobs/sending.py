@@ -22,26 +22,30 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 
 from crypto import decrypt
 from digitalpost import (
-    DigitalPostClient,
     DuplicateMessage,
     Message,
     PermanentError,
     RateLimited,
     TransientError,
 )
-from digitalpost.errors import InvalidApiKey, SenderNotAuthorized
+from digitalpost.errors import CertificateRefused, ErrorCode, InvalidApiKey, SenderNotAuthorized
+from digitalpost.transport import PaperLetter, Registration, Transport
 from extensions import db, get_queue
 from jobs.delivery_status import schedule_delivery_check
-from jobs.gateway import gateway_client
+from jobs.gateway import transport_for
 from models import DigitalPostIntegration
 from models.access import has_access_id
 from models.base import utcnow
 from models.bulk import dialect_insert
 from models.letters import compose
+from models.paper import paper_letter
+from models.reach import ensure_paper_code
 from models.sharing import (
     CancelReason,
+    Channel,
     Delivery,
     DeliveryState,
+    ExemptChoice,
     Recipient,
     RecipientCpr,
     RecipientState,
@@ -59,7 +63,7 @@ CHUNK = 50  # claimed at a time: small enough that workers share a round evenly
 CLAIM_POLL = 1.0  # seconds between looks while others hold the rest
 MAX_ATTEMPTS = 5
 JOB_TIMEOUT = 6 * 3600
-ROUND_FAILURE_CODES = (InvalidApiKey.code, SenderNotAuthorized.code)
+ROUND_FAILURE_CODES = (InvalidApiKey.code, SenderNotAuthorized.code, CertificateRefused.code)
 
 
 def enqueue_rounds(rounds: list[ScheduledSend]) -> None:
@@ -168,7 +172,7 @@ def send_round(round_id: int, helper: int = 0) -> str:
     worker = (
         job.worker_name if job is not None and job.worker_name else None
     ) or f"{socket.gethostname()}:{os.getpid()}"
-    with gateway_client(guard.integration.api_key) as client:
+    with transport_for(guard.integration) as client:
         while True:
             db.session.refresh(rnd)
             if rnd.state != SendState.RUNNING:
@@ -258,13 +262,17 @@ def pending_count(rnd: ScheduledSend) -> int:
     )
 
 
-def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk, worker: str) -> str | None:
+def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker: str) -> str | None:
     """Send one claimed chunk and record every outcome. Returns an error code
-    that stops the whole round (the key or the CVR refused), else None."""
+    that stops the whole round (the key, the certificate or the CVR
+    refused), else None."""
     delivery_updates, sent_ids, failed = [], [], []
     stop = None
     lease = current_app.config["DELIVERY_CLAIM_LEASE"]
     renewed = time.monotonic()
+    paper_wanted = client.sends_paper and integration.can_send_paper and rnd.share.exempt_choice == ExemptChoice.PAPER
+    if not client.polls_status:
+        record_message_uuids(rnd, chunk)
     for delivery_id, attempts, uuid_version, recipient, cpr_encrypted in chunk:
         if time.monotonic() - renewed > lease / 2:  # a slow gateway: keep the claim
             renew_claims(rnd, worker, lease)
@@ -277,6 +285,7 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                     "d_error": None,
                     "d_attempts": attempts,
                     "d_sent_at": None,
+                    "d_channel": None,
                 }
             )
             continue
@@ -288,11 +297,23 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                     "d_error": SendError.CPR_DELETED,
                     "d_attempts": attempts,
                     "d_sent_at": None,
+                    "d_channel": None,
                 }
             )
             continue
-        message = round_message(rnd, recipient, decrypt(cpr_encrypted), integration.sender_cvr, uuid_version)
-        outcome, error, attempts = send_with_retries(client, message, attempts)
+        known = recipient.registration
+        if known == Registration.NOT_FOUND or (known == Registration.EXEMPT and not paper_wanted):
+            # The lookup said so: no letter can reach them, so none is sent.
+            outcome, error, channel = DeliveryState.FAILED, _KNOWN_FAILURE[known], None
+        else:
+            message = round_message(rnd, recipient, decrypt(cpr_encrypted), integration.sender_cvr, uuid_version)
+            paper = paper_for(rnd, recipient, integration) if known == Registration.EXEMPT else None
+            outcome, error, attempts = send_with_retries(client, message, attempts, paper)
+            if error == ErrorCode.RECIPIENT_EXEMPT and paper_wanted and paper is None:
+                # Exempt since the lookup (or never looked up): the same letter on paper.
+                paper = paper_for(rnd, recipient, integration)
+                outcome, error, attempts = send_with_retries(client, message, attempts, paper)
+            channel = (Channel.PAPER if paper else Channel.DIGITAL) if outcome == DeliveryState.SENT else None
         delivery_updates.append(
             {
                 "d_id": delivery_id,
@@ -300,6 +321,7 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 "d_error": error,
                 "d_attempts": attempts,
                 "d_sent_at": utcnow() if outcome == DeliveryState.SENT else None,
+                "d_channel": channel,
             }
         )
         if outcome == DeliveryState.SENT:
@@ -319,6 +341,7 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
                 error=bindparam("d_error"),
                 attempts=bindparam("d_attempts"),
                 sent_at=bindparam("d_sent_at"),
+                channel=bindparam("d_channel"),
                 claimed_until=None,
             ),
             delivery_updates,
@@ -341,6 +364,39 @@ def send_chunk(client: DigitalPostClient, rnd: ScheduledSend, integration, chunk
     return stop
 
 
+_KNOWN_FAILURE = {
+    Registration.NOT_FOUND: ErrorCode.RECIPIENT_NOT_FOUND,
+    Registration.EXEMPT: ErrorCode.RECIPIENT_EXEMPT,
+}
+
+
+def record_message_uuids(rnd: ScheduledSend, chunk) -> None:
+    """Before a transport that does not answer repeats as replays (SF1601)
+    is called: each delivery's messageUUID, committed in a connection of its
+    own, so a receipt finds its delivery and a repeat is known for one."""
+    rows = [
+        {"d_id": delivery_id, "d_uuid": message_uuid(rnd.id, recipient.id, uuid_version)}
+        for delivery_id, _attempts, uuid_version, recipient, _cpr in chunk
+    ]
+    table = Delivery.__table__
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("d_id"), table.c.message_uuid.is_(None))
+            .values(message_uuid=bindparam("d_uuid")),
+            rows,
+        )
+
+
+def paper_for(rnd: ScheduledSend, recipient: Recipient, integration) -> PaperLetter:
+    """The round's letter to one recipient as fjernprint prints it. Its short
+    code is committed before the letter goes, so the printed link always works."""
+    with db.engine.begin() as conn:
+        code = ensure_paper_code(recipient.id, conn)
+    letter = compose(rnd.share, RoundKind(rnd.kind), recipient)
+    return paper_letter(letter, code, integration.print_type, rnd.send_at)
+
+
 def renew_claims(rnd: ScheduledSend, worker: str, lease: int) -> None:
     """Extend this worker's claims on the round, in a connection of its own,
     so the chunk's outcomes (still unwritten) are not committed half-way."""
@@ -356,14 +412,16 @@ def renew_claims(rnd: ScheduledSend, worker: str, lease: int) -> None:
         )
 
 
-def send_with_retries(client: DigitalPostClient, message: Message, attempts: int) -> tuple[str, str | None, int]:
+def send_with_retries(
+    client: Transport, message: Message, attempts: int, paper: PaperLetter | None = None
+) -> tuple[str, str | None, int]:
     """Transient trouble (503, timeouts, 429) is retried with backoff that
     honours Retry-After; permanent answers are final at once."""
     delays = current_app.config["SEND_RETRY_DELAYS"]
     while True:
         attempts += 1
         try:
-            client.send(message)
+            client.send(message, paper=paper)
             return DeliveryState.SENT, None, attempts
         except DuplicateMessage:
             # This messageUUID reached the gateway before, with content that has
@@ -426,8 +484,9 @@ def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, erro
         ).all()
     )
     log.info("round %s (%s) %s; deliveries %s", rnd.id, rnd.kind, outcome, counts)
-    if state == SendState.DONE:
-        schedule_delivery_check(rnd.id)
+    integration = DigitalPostIntegration.find(rnd.org_id)
+    if state == SendState.DONE and not (integration and integration.uses_certificate):
+        schedule_delivery_check(rnd.id)  # SF1601's receipts come from the message broker instead
     return outcome
 
 

@@ -13,7 +13,7 @@ from rq.exceptions import AbandonedJobError
 from digitalpost import DuplicateMessage, PermanentError, TransientError
 from extensions import db
 from jobs import sealed
-from jobs.gateway import gateway_client
+from jobs.gateway import transport_for
 from models import DigitalPostIntegration
 from models.access import has_access_id
 from models.sharing import CancelReason, SendError
@@ -62,7 +62,7 @@ def send_test_letter(test_id: int) -> str:
     )
     failure = None
     try:
-        with gateway_client(integration.api_key) as client:
+        with transport_for(integration) as client:
             client.send(message)
     except DuplicateMessage:
         pass  # this messageUUID reached the gateway before: it was sent

@@ -13,10 +13,10 @@ import uuid
 from rq import get_current_job
 from rq.exceptions import AbandonedJobError
 
-from digitalpost import Message, NoAnswer, PermanentError, TransientError, memo_uuid
+from digitalpost import DuplicateMessage, Message, NoAnswer, PermanentError, TransientError, memo_uuid
 from extensions import db
 from jobs import sealed
-from jobs.gateway import gateway_client
+from jobs.gateway import transport_for
 from models.integration import (
     CODE_VALID_FOR,
     CODE_VALID_MINUTES,
@@ -73,8 +73,10 @@ def send_verification_mail(integration_id: int, attempt_id: str) -> str:
     message = verification_message(integration, secret["cpr"], secret["code"])
     failure = None
     try:
-        with gateway_client(integration.pending_api_key) as client:
+        with transport_for(integration, pending=True) as client:
             client.send(message)
+    except DuplicateMessage:
+        pass  # a retry after no answer: the first try reached Digital Post
     except TransientError as exc:
         job = get_current_job()
         if job is not None and job.retries_left:  # rq retries; the sealed CPR stays for it

@@ -17,12 +17,29 @@ class AuditAction(StrEnum):
     ACTIVATED = "integration.activated"
     SETTINGS_CHANGED = "integration.settings_changed"
     DEACTIVATED = "integration.deactivated"
+    PAPER_POLICY_CHANGED = "integration.paper_policy_changed"
     ACCESS_GRANTED = "access.granted"
     ACCESS_REVOKED = "access.revoked"
 
     def describe(self, d: dict) -> str:
         """The line the audit log shows, from the event's details."""
         count = d.get("count") or 0
+        if self is AuditAction.VERIFICATION_STARTED and d.get("certificate_serial"):
+            return _(
+                "Started verifying Digital Post settings (CVR %(cvr)s, Serviceplatformen, certificate %(serial)s)",
+                cvr=d.get("sender_cvr"),
+                serial=d.get("certificate_serial"),
+            )
+        if self is AuditAction.SETTINGS_CHANGED and d.get("certificate_serial"):
+            return _(
+                "Changed the Digital Post settings (CVR %(cvr)s, Serviceplatformen, certificate %(serial)s)",
+                cvr=d.get("sender_cvr"),
+                serial=d.get("certificate_serial"),
+            )
+        if self is AuditAction.PAPER_POLICY_CHANGED:
+            if d.get("allowed"):
+                return _("Allowed paper letters to citizens exempt from Digital Post")
+            return _("Stopped paper letters to citizens exempt from Digital Post")
         if self is AuditAction.VERIFICATION_STARTED:
             return _(
                 "Started verifying Digital Post settings (CVR %(cvr)s, key …%(last4)s)",

@@ -1,20 +1,29 @@
 """The organization's connection to Digital Post, and its verification.
 
 State is what is in force: `disabled` → `pending_verification` (first setup,
-mail on its way or code awaited) → `active` → `disabled`. A change of API key
-or CVR while active is a *pending attempt* next to the active settings; the
+mail on its way or code awaited) → `active` → `disabled`. A change of
+settings while active is a *pending attempt* next to the active settings; the
 old settings stay in force until the new ones are confirmed.
+
+The organization reaches Digital Post by one transport
+(digitalpost/transport.py): a provider's API with an API key, or
+Serviceplatformen (SF1601) with an OCES3 certificate and an environment. Key
+and certificate are kept encrypted; of a certificate only its subject, serial
+and expiry are shown.
 """
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crypto import decrypt, encrypt, keyed_hash
+from digitalpost.certificates import EXPIRY_WARNING, Certificate, load_bundle
+from digitalpost.transport import TransportKind
 from extensions import db
 from models.audit import AuditAction, record_audit
 from models.base import UTCDateTime, utcnow
@@ -44,6 +53,7 @@ class MailFailure(StrEnum):
     refusals carry its error codes."""
 
     INVALID_API_KEY = "invalid_api_key"
+    CERTIFICATE_REFUSED = "certificate_refused"
     SENDER_NOT_AUTHORIZED = "sender_not_authorized"
     RECIPIENT_EXEMPT = "recipient_exempt"
     RECIPIENT_NOT_FOUND = "recipient_not_found"
@@ -69,6 +79,34 @@ class MailFailure(StrEnum):
         return self in (MailFailure.NO_ANSWER, MailFailure.INTERRUPTED, MailFailure.STALLED, MailFailure.ERROR)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What a new attempt connects with: an API key (None keeps the one
+    saved), or a certificate and its environment."""
+
+    api_key: str | None = None
+    certificate: Certificate | None = None
+    environment: str | None = None
+
+    @property
+    def transport(self) -> TransportKind:
+        return TransportKind.SF1601 if self.certificate is not None else TransportKind.PROVIDER
+
+
+# The columns of one set of settings; the pending attempt has each with "pending_".
+_SETTINGS = (
+    "transport",
+    "api_key_encrypted",
+    "api_key_last4",
+    "sender_cvr",
+    "environment",
+    "certificate_encrypted",
+    "certificate_subject",
+    "certificate_serial",
+    "certificate_not_after",
+)
+
+
 class DigitalPostIntegration(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), unique=True)
@@ -80,6 +118,15 @@ class DigitalPostIntegration(db.Model):
     api_key_encrypted: Mapped[str | None] = mapped_column(Text)
     api_key_last4: Mapped[str | None] = mapped_column(String(4))
     sender_cvr: Mapped[str | None] = mapped_column(String(8))
+    transport: Mapped[str] = mapped_column(String(12), default=TransportKind.PROVIDER, server_default="provider")
+    environment: Mapped[str | None] = mapped_column(String(12))  # SF1601: test, production or sandbox
+    certificate_encrypted: Mapped[str | None] = mapped_column(Text)  # PEM key and chain, encrypted
+    certificate_subject: Mapped[str | None] = mapped_column(String(512))
+    certificate_serial: Mapped[str | None] = mapped_column(String(64))
+    certificate_not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Paper letters to the exempt (SF1601's fjernprint) cost money: the admin allows them.
+    paper_allowed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    print_type: Mapped[int | None] = mapped_column()  # fjernprint's ForsendelseTypeIdentifikator
     activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deactivated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
@@ -90,6 +137,12 @@ class DigitalPostIntegration(db.Model):
     pending_api_key_encrypted: Mapped[str | None] = mapped_column(Text)
     pending_api_key_last4: Mapped[str | None] = mapped_column(String(4))
     pending_sender_cvr: Mapped[str | None] = mapped_column(String(8))
+    pending_transport: Mapped[str | None] = mapped_column(String(12))
+    pending_environment: Mapped[str | None] = mapped_column(String(12))
+    pending_certificate_encrypted: Mapped[str | None] = mapped_column(Text)
+    pending_certificate_subject: Mapped[str | None] = mapped_column(String(512))
+    pending_certificate_serial: Mapped[str | None] = mapped_column(String(64))
+    pending_certificate_not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pending_started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     pending_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sending_status: Mapped[str | None] = mapped_column(String(12))
@@ -155,6 +208,36 @@ class DigitalPostIntegration(db.Model):
     def pending_api_key(self) -> str:
         return decrypt(self.pending_api_key_encrypted)
 
+    @property
+    def uses_certificate(self) -> bool:
+        return self.transport == TransportKind.SF1601
+
+    @property
+    def certificate(self) -> Certificate:
+        return load_bundle(decrypt(self.certificate_encrypted))
+
+    @property
+    def pending_certificate(self) -> Certificate:
+        return load_bundle(decrypt(self.pending_certificate_encrypted))
+
+    def certificate_expires_soon(self, now: datetime | None = None) -> bool:
+        """Within 30 days of its expiry: the integration page warns."""
+        if not self.uses_certificate or self.certificate_not_after is None:
+            return False
+        return self.certificate_not_after - (now or utcnow()) < EXPIRY_WARNING
+
+    def certificate_expired(self, now: datetime | None = None) -> bool:
+        return (
+            self.uses_certificate
+            and self.certificate_not_after is not None
+            and self.certificate_not_after <= (now or utcnow())
+        )
+
+    @property
+    def can_send_paper(self) -> bool:
+        """Members may choose paper for the exempt: SF1601, allowed by the admin."""
+        return self.uses_certificate and self.paper_allowed and self.print_type is not None
+
     def _reusable_key(self) -> tuple[str | None, str | None]:
         """(encrypted, last4) of the key a new attempt may keep when the admin
         leaves the field empty: the pending one unless the gateway refused
@@ -167,22 +250,41 @@ class DigitalPostIntegration(db.Model):
     def known_key_last4(self) -> str | None:
         return self._reusable_key()[1]
 
-    def start_attempt(self, api_key: str | None, sender_cvr: str, user_id: int) -> str:
+    def reusable_certificate(self) -> tuple[Certificate, str] | None:
+        """(certificate, environment) that a new attempt may keep when the
+        admin uploads none: the pending one unless it was refused, else the
+        one in force."""
+        if self.pending_certificate_encrypted and self.sending_error != MailFailure.CERTIFICATE_REFUSED:
+            return self.pending_certificate, self.pending_environment
+        if self.certificate_encrypted:
+            return self.certificate, self.environment
+        return None
+
+    def start_attempt(self, credentials: Credentials, sender_cvr: str, user_id: int) -> str:
         """Begin verifying new settings; return the one-time code for the mail.
 
-        api_key None keeps the pending or active key. The code is stored only
-        as a keyed hash; the plain code goes to the mail job and nowhere else.
+        An API key of None keeps the pending or active key. The code is stored
+        only as a keyed hash; the plain code goes to the mail job and nowhere else.
         """
-        if api_key is None:
-            encrypted, last4 = self._reusable_key()
-            if encrypted is None:
-                raise ValueError("no API key to keep")
-        else:
-            encrypted, last4 = encrypt(api_key), api_key[-4:]
+        encrypted = last4 = None
+        certificate = credentials.certificate
+        if certificate is None:
+            if credentials.api_key is None:
+                encrypted, last4 = self._reusable_key()
+                if encrypted is None:
+                    raise ValueError("no API key to keep")
+            else:
+                encrypted, last4 = encrypt(credentials.api_key), credentials.api_key[-4:]
         code = f"{secrets.randbelow(10**6):06d}"
         self.attempt_id = str(uuid.uuid4())
+        self.pending_transport = credentials.transport
         self.pending_api_key_encrypted = encrypted
         self.pending_api_key_last4 = last4
+        self.pending_environment = credentials.environment if certificate else None
+        self.pending_certificate_encrypted = encrypt(certificate.bundle()) if certificate else None
+        self.pending_certificate_subject = certificate.subject[:512] if certificate else None
+        self.pending_certificate_serial = certificate.serial[:64] if certificate else None
+        self.pending_certificate_not_after = certificate.not_after if certificate else None
         self.pending_sender_cvr = sender_cvr
         self.pending_started_by_id = user_id
         self.pending_started_at = utcnow()
@@ -212,29 +314,30 @@ class DigitalPostIntegration(db.Model):
 
     def activate(self, user_id: int) -> None:
         """The pending settings come into force."""
-        self.api_key_encrypted = self.pending_api_key_encrypted
-        self.api_key_last4 = self.pending_api_key_last4
-        self.sender_cvr = self.pending_sender_cvr
+        for name in _SETTINGS:
+            setattr(self, name, getattr(self, "pending_" + name))
+        self.transport = self.transport or TransportKind.PROVIDER
         self.state = State.ACTIVE
         self.activated_by_id = user_id
         self.activated_at = utcnow()
         self.clear_attempt()
 
     def deactivate(self, user_id: int) -> None:
-        """Off at once. The API key is wiped (enabling again runs the wizard
-        with a new verification mail); the CVR stays to pre-fill the wizard."""
+        """Off at once. The API key or certificate is wiped (enabling again
+        runs the wizard with a new verification mail); the CVR stays to
+        pre-fill the wizard."""
         self.state = State.DISABLED
-        self.api_key_encrypted = None
-        self.api_key_last4 = None
+        for name in _SETTINGS:
+            if name not in ("transport", "sender_cvr"):
+                setattr(self, name, None)
         self.deactivated_by_id = user_id
         self.deactivated_at = utcnow()
         self.clear_attempt()
 
     def clear_attempt(self) -> None:
         self.attempt_id = None
-        self.pending_api_key_encrypted = None
-        self.pending_api_key_last4 = None
-        self.pending_sender_cvr = None
+        for name in _SETTINGS:
+            setattr(self, "pending_" + name, None)
         self.pending_started_by_id = None
         self.pending_started_at = None
         self.sending_status = None
@@ -266,22 +369,34 @@ def record_sending(integration_id: int, attempt_id: str, status: Sending, error:
 
 
 def start_verification(
-    org_id: int, user_id: int, api_key: str | None, sender_cvr: str
+    org_id: int, user_id: int, credentials: Credentials, sender_cvr: str
 ) -> tuple[DigitalPostIntegration, str]:
     """New settings wait for their code: the attempt and its audit record.
-    Returns the integration and the one-time code for the mail job. api_key
-    None keeps the pending or active key. The caller commits, then enqueues."""
+    Returns the integration and the one-time code for the mail job. An API
+    key of None keeps the pending or active key. The caller commits, then
+    enqueues."""
     integration = DigitalPostIntegration.for_org(org_id)
-    code = integration.start_attempt(api_key, sender_cvr, user_id)
+    code = integration.start_attempt(credentials, sender_cvr, user_id)
     record_audit(
         org_id,
         user_id,
         AuditAction.VERIFICATION_STARTED,
         target=f"CVR {integration.pending_sender_cvr}",
         sender_cvr=integration.pending_sender_cvr,
-        api_key_last4=integration.pending_api_key_last4,
+        **_credential_details(integration, "pending_"),
     )
     return integration, code
+
+
+def _credential_details(integration: DigitalPostIntegration, prefix: str = "") -> dict:
+    """What the audit log says of the credentials: the key's last four, or
+    the certificate's serial and environment."""
+    if getattr(integration, prefix + "transport") == TransportKind.SF1601:
+        return {
+            "certificate_serial": getattr(integration, prefix + "certificate_serial"),
+            "environment": getattr(integration, prefix + "environment"),
+        }
+    return {"api_key_last4": getattr(integration, prefix + "api_key_last4")}
 
 
 class CodeOutcome(StrEnum):
@@ -320,7 +435,7 @@ def confirm_code(
         action,
         target=f"CVR {integration.sender_cvr}",
         sender_cvr=integration.sender_cvr,
-        api_key_last4=integration.api_key_last4,
+        **_credential_details(integration),
     )
     return (CodeOutcome.SETTINGS_CHANGED if was_active else CodeOutcome.ACTIVATED), integration
 
@@ -348,3 +463,20 @@ def deactivate_integration(org_id: int, user_id: int) -> int | None:
         org_id, user_id, AuditAction.DEACTIVATED, target=f"CVR {integration.sender_cvr}", cancelled_sends=cancelled
     )
     return cancelled
+
+
+def set_paper_policy(org_id: int, user_id: int, allowed: bool, print_type: int | None) -> DigitalPostIntegration:
+    """Whether members may send paper letters to the exempt, and the print
+    job type of the authority's fjernprint contract; audited. The caller commits."""
+    integration = DigitalPostIntegration.for_org(org_id, lock=True)
+    integration.paper_allowed = allowed
+    integration.print_type = print_type
+    record_audit(
+        org_id,
+        user_id,
+        AuditAction.PAPER_POLICY_CHANGED,
+        target=f"CVR {integration.sender_cvr}",
+        allowed=allowed,
+        print_type=print_type,
+    )
+    return integration

@@ -176,6 +176,41 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"  # a reminder to someone who answered or declined meanwhile
 
 
+class ExemptChoice(StrEnum):
+    """What the member chose for recipients exempt from Digital Post."""
+
+    LEAVE_OUT = "leave_out"
+    PAPER = "paper"  # a printed letter through fjernprint (SF1601 only, if the admin allows it)
+
+
+class ReachState(StrEnum):
+    """The registration lookup of a draft's recipients, in the worker."""
+
+    CHECKING = "checking"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Channel(StrEnum):
+    """How a sent letter went."""
+
+    DIGITAL = "digital"
+    PAPER = "paper"  # Automatisk Valg with the printed PDF: paper for the exempt
+
+
+class Receipt(StrEnum):
+    """What the message broker's receipts (PKO_PostStatus) said of a letter,
+    in the order they can follow each other. A final one is never replaced."""
+
+    RECEIVED = "received"  # Modtaget
+    DELIVERED = "delivered"  # Afleveret
+    FAILED = "failed"  # Fejlet
+
+    @property
+    def is_final(self) -> bool:
+        return self != Receipt.RECEIVED
+
+
 class Share(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
@@ -190,6 +225,9 @@ class Share(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cprs_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exempt_choice: Mapped[str] = mapped_column(String(12), default=ExemptChoice.LEAVE_OUT, server_default="leave_out")
+    reach_state: Mapped[str | None] = mapped_column(String(12))
+    reach_error: Mapped[str | None] = mapped_column(String(40))
 
     survey = relationship("Survey")
     membership = relationship("Membership")
@@ -285,6 +323,11 @@ class Recipient(db.Model):
     import_id: Mapped[int | None]
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The registration lookup's answer (digitalpost.transport.Registration);
+    # None until looked up. Never the CPR itself.
+    registration: Mapped[str | None] = mapped_column(String(10))
+    # The short code of the printed letter's link (/k/<code>), for the exempt who get paper.
+    paper_code: Mapped[str | None] = mapped_column(String(12), unique=True)
 
     share = relationship("Share")
 
@@ -344,6 +387,14 @@ class Delivery(db.Model):
     # delivery that may have reached the gateway before UUIDs were version 4;
     # it keeps its UUID, so that sending it again stays a replay.
     uuid_version: Mapped[int] = mapped_column(default=4, server_default="4")
+    # Written before a transport without replays (SF1601) is called, so a
+    # receipt finds its delivery and a repeat knows what went out.
+    message_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    channel: Mapped[str | None] = mapped_column(String(8))
+    receipt: Mapped[str | None] = mapped_column(String(10))
+    receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    receipt_code: Mapped[str | None] = mapped_column(String(40))
+    receipt_text: Mapped[str | None] = mapped_column(String(256))
 
 
 def message_uuid(round_id: int, recipient_id: int, version: int = 4) -> str:

@@ -1,6 +1,7 @@
 """The sandbox gateway app. Run: flask --app sandbox.app run --port 5001"""
 
 import os
+import secrets
 import sys
 from collections import deque
 
@@ -8,7 +9,7 @@ from flask import Flask, request
 from flask_babel import Babel
 
 import config
-from sandbox import gateway, mailbox, sf1601
+from sandbox import gateway, mailbox, receipts, sf1601
 from sandbox.models import db
 
 DEFAULT_CVR = "13585628"
@@ -58,6 +59,20 @@ def create_app(**overrides) -> Flask:
         SANDBOX_SAML_LIFETIME=int(env.get("SANDBOX_SAML_LIFETIME", str(8 * 3600))),
         SANDBOX_ACCESS_TOKEN_LIFETIME=int(env.get("SANDBOX_ACCESS_TOKEN_LIFETIME", "3600")),
         SANDBOX_TOKEN_EPOCH=0,
+        # The SF1601 port (sandbox/tls.py), shown on the mailbox page, and
+        # where its test authority is kept.
+        SANDBOX_SF1601_URL=env.get("SANDBOX_SF1601_URL", ""),
+        SANDBOX_CA_DIR=env.get("SANDBOX_CA_DIR") or str(config.instance_dir()),
+        # The message broker's receipts (sandbox/receipts.py): where they are
+        # pushed (empty: nowhere), the shared secret they are signed with
+        # (by default Postbud's own, from the same instance/), and faults.
+        SANDBOX_RECEIPT_URL=env.get("SANDBOX_RECEIPT_URL", ""),
+        SANDBOX_RECEIPT_SECRET=env.get("SANDBOX_RECEIPT_SECRET")
+        or config.instance_secret("receipt_push_secret", lambda: secrets.token_urlsafe(32)),
+        SANDBOX_RECEIPT_DELAY_MS=int(env.get("SANDBOX_RECEIPT_DELAY_MS", "200")),
+        SANDBOX_RECEIPT_DUPLICATES=float(env.get("SANDBOX_RECEIPT_DUPLICATES", "0")),
+        SANDBOX_RECEIPT_REORDER=env.get("SANDBOX_RECEIPT_REORDER", "0") == "1",
+        SANDBOX_RECEIPT_FAIL_CPRS=_csv(env.get("SANDBOX_RECEIPT_FAIL_CPRS", "")),
         BABEL_TRANSLATION_DIRECTORIES=str(config.BASE_DIR / "translations"),
     )
     app.config.update(overrides)
@@ -80,6 +95,14 @@ def create_app(**overrides) -> Flask:
     )
     app.extensions["sandbox_rate_limiter"] = gateway.SendRateLimiter()
     app.extensions["sf1601_calls"] = deque(maxlen=1000)  # (path, transaction id, time), for tests
+    cfg = app.config
+    app.extensions["receipt_pusher"] = receipts.ReceiptPusher(
+        cfg["SANDBOX_RECEIPT_URL"],
+        cfg["SANDBOX_RECEIPT_SECRET"],
+        delay_ms=cfg["SANDBOX_RECEIPT_DELAY_MS"],
+        duplicates=cfg["SANDBOX_RECEIPT_DUPLICATES"],
+        reorder=cfg["SANDBOX_RECEIPT_REORDER"],
+    )
     app.register_blueprint(gateway.bp)
     app.register_blueprint(sf1601.bp)
     app.register_blueprint(mailbox.bp)

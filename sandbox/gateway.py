@@ -10,6 +10,7 @@ from collections import deque
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
+from digitalpost.identifiers import InvalidCPR, normalize_cpr
 from sandbox.memo_rules import MemoRefused, check
 from sandbox.models import DeliveredMessage, db
 
@@ -115,6 +116,23 @@ def send_message():
         db.session.rollback()
         return send_message()
     return jsonify({"messageUUID": letter.message_uuid, "status": "accepted"}), 202
+
+
+@bp.post("/registrations")
+def registration():
+    """Sandbox addition to the provider API: does a CPR get Digital Post?
+    The CPR comes in the body ({"cpr": "…"}), never in the URL."""
+    if authorized_cvrs() is None:
+        return error(401, "invalid_api_key")
+    cfg = current_app.config
+    data = request.get_json(silent=True) or {}
+    try:
+        cpr = normalize_cpr(str(data.get("cpr", "")))
+    except InvalidCPR:
+        return error(400, "invalid_request")
+    if cpr in cfg["SANDBOX_UNKNOWN_CPRS"]:
+        return error(404, "recipient_not_found")
+    return jsonify({"registration": "exempt" if cpr in cfg["SANDBOX_EXEMPT_CPRS"] else "digital"})
 
 
 @bp.get("/messages/<message_uuid>")

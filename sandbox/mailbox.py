@@ -4,15 +4,17 @@ No CPR travels in a URL (an access log keeps URLs): the CPR is posted, and
 the mailbox's address carries it sealed (Fernet, the sandbox's own key).
 """
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from lxml import etree
 from lxml import html as lxml_html
 
-from digitalpost.identifiers import InvalidCPR, mask_cpr, normalize_cpr
-from sandbox.models import DeliveredMessage, db
-from views.redirects import safe_next
+from digitalpost.identifiers import InvalidCPR, InvalidCVR, mask_cpr, normalize_cpr, normalize_cvr
+from sandbox.models import DeliveredMessage, PrintedLetter, db
 
 bp = Blueprint("mailbox", __name__)
 
@@ -39,6 +41,22 @@ def delivered_to(cpr: str) -> list[DeliveredMessage]:
         .order_by(DeliveredMessage.received_at.desc())
     ).all()
     return [m for m in messages if m.is_delivered()]
+
+
+def printed_for(cpr: str) -> list[PrintedLetter]:
+    return db.session.scalars(
+        db.select(PrintedLetter).where(PrintedLetter.recipient_cpr == cpr).order_by(PrintedLetter.received_at.desc())
+    ).all()
+
+
+def safe_next(target: str) -> str | None:
+    """A path on this site to go back to: no scheme, no host, no //, no
+    backslash and no control characters (the sandbox imports nothing of the app)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(c) < 0x20 or c == "\x7f" for c in target) or urlsplit(target).netloc:
+        return None
+    return target
 
 
 def cpr_error(error: InvalidCPR) -> str:
@@ -70,7 +88,12 @@ def open_mailbox():
 def show(box):
     cpr = unseal(box)
     return render_template(
-        "mailbox.html", box=box, masked=mask_cpr(cpr), messages=delivered_to(cpr), plain_text=plain_text
+        "mailbox.html",
+        box=box,
+        masked=mask_cpr(cpr),
+        messages=delivered_to(cpr),
+        printed=printed_for(cpr),
+        plain_text=plain_text,
     )
 
 
@@ -87,6 +110,30 @@ def document(box, message_uuid):
     return response
 
 
+@bp.get("/mailbox/<box>/printed/<message_uuid>.pdf")
+def printed_document(box, message_uuid):
+    """A letter from the printed tray, as fjernprint got it."""
+    cpr = unseal(box)
+    letter = db.session.get(PrintedLetter, message_uuid)
+    if letter is None or letter.recipient_cpr != cpr:
+        abort(404)
+    response = make_response(letter.pdf)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+@bp.post("/sandbox/api/printed")
+def api_printed():
+    """The printed tray of the CPR in the JSON body ({"cpr": "…"})."""
+    data = request.get_json(silent=True) or {}
+    try:
+        cpr = normalize_cpr(str(data.get("cpr", "")))
+    except InvalidCPR:
+        return jsonify({"error": "invalid_cpr"}), 400
+    return jsonify([letter.tray_json() for letter in printed_for(cpr)])
+
+
 @bp.post("/sandbox/api/mailbox")
 def api_mailbox():
     """The messages delivered to the CPR in the JSON body ({"cpr": "…"})."""
@@ -96,6 +143,26 @@ def api_mailbox():
     except InvalidCPR:
         return jsonify({"error": "invalid_cpr"}), 400
     return jsonify([m.mailbox_json() for m in delivered_to(cpr)])
+
+
+@bp.post("/sandbox/certificate")
+def test_certificate():
+    """A test system certificate from the sandbox's authority, for the
+    wizard's Serviceplatformen path (development only: the real ones come
+    from MitID Erhverv)."""
+    from sandbox.ca import TestAuthority
+
+    try:
+        cvr = normalize_cvr(request.form.get("cvr", ""))
+    except InvalidCVR:
+        abort(400)
+    passphrase = request.form.get("passphrase", "")[:100] or "sandbox"
+    authority = TestAuthority.load_or_create(Path(current_app.config["SANDBOX_CA_DIR"]))
+    data = authority.system_certificate(cvr, f"Test authority {cvr}", passphrase)
+    response = make_response(data)
+    response.headers["Content-Type"] = "application/x-pkcs12"
+    response.headers["Content-Disposition"] = f'attachment; filename="sandbox-{cvr}.p12"'
+    return response
 
 
 @bp.get("/language/<language>")

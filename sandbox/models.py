@@ -91,3 +91,33 @@ class DeliveredMessage(db.Model):
             "loopbackLinks": self.loopback_links,
             "receivedAt": self.delivered_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+
+
+class PrintedLetter(db.Model):
+    """A letter fjernprint printed and posted: the sandbox's "printed" tray."""
+
+    __tablename__ = "sandbox_printed"
+    __table_args__ = (Index("ix_sandbox_printed_recipient", "recipient_cpr", "received_at"),)
+
+    message_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sender_cvr: Mapped[str] = mapped_column(String(8))
+    sender_name: Mapped[str] = mapped_column(String(256))
+    recipient_cpr: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(256))
+    print_type: Mapped[int] = mapped_column()
+    post_category: Mapped[str] = mapped_column(String(20))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime)  # naive UTC (SQLite)
+
+    def tray_json(self) -> dict:
+        return {
+            "messageUUID": self.message_uuid,
+            "senderCVR": self.sender_cvr,
+            "senderName": self.sender_name,
+            "title": self.title,
+            "printType": self.print_type,
+            "postCategory": self.post_category,
+            "pages": self.pdf.count(b"/Type /Page") - self.pdf.count(b"/Type /Pages"),
+            "bytes": len(self.pdf),
+            "receivedAt": self.received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }

@@ -29,7 +29,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from digitalpost.identifiers import InvalidCPR, normalize_cpr
 from sandbox.memo_rules import MemoRefused, check
-from sandbox.models import DeliveredMessage, db
+from sandbox.models import DeliveredMessage, PrintedLetter, db
 
 bp = Blueprint("sf1601", __name__)
 ENTITIES = {
@@ -37,6 +37,9 @@ ENTITIES = {
     "http://entityid.kombit.dk/service/postforespoerg/1": "lookup",
 }
 CHOICES = ("Digital Post", "Automatisk Valg", "Fysisk Post", "NemSMS")
+FJERNPRINT = "{urn:oio:fjernprint:3.0.0}"
+DKAL = "{urn:oio:dkal:1.0.0}"
+POST_CATEGORIES = ("Prioritaire", "Economique")
 
 
 # --- the client certificate ---------------------------------------------------
@@ -185,26 +188,80 @@ def kombi():
         return kombi_error(400, "invalid_memo", exc.detail)
     if letter.sender_cvr != claims["cvr"]:
         return kombi_error(403, "sender_not_authorized", "the sender is not the certificate's organization")
-    if db.session.get(DeliveredMessage, letter.message_uuid) is not None:
+    if db.session.get(DeliveredMessage, letter.message_uuid) or db.session.get(PrintedLetter, letter.message_uuid):
         # Nothing public says NgDP replays a repeated messageUUID: the sandbox refuses it.
         return kombi_error(409, "duplicate_message_uuid", "this messageUUID was sent before")
+    if choice == "NemSMS":
+        return kombi_error(400, "invalid_request", "the sandbox sends no NemSMS")
+    printed = root.find(FJERNPRINT + "ForsendelseI")
+    problem = print_problem(printed, letter) if printed is not None else None
+    if problem:
+        return kombi_error(400, "invalid_request", problem)
     if letter.recipient_cpr in cfg["SANDBOX_UNKNOWN_CPRS"]:
         return kombi_error(400, "recipient_not_found", "no such CPR number")
-    if letter.recipient_cpr in cfg["SANDBOX_EXEMPT_CPRS"] and choice == "Digital Post":
+    exempt = letter.recipient_cpr in cfg["SANDBOX_EXEMPT_CPRS"]
+    on_paper = choice == "Fysisk Post" or (choice == "Automatisk Valg" and exempt)
+    if on_paper and printed is None:
+        if exempt:
+            return kombi_error(400, "recipient_exempt", "the recipient is exempt and no ForsendelseI was given")
+        return kombi_error(400, "invalid_request", "Fysisk Post needs a ForsendelseI with the PDF")
+    if exempt and not on_paper:
         return kombi_error(400, "recipient_exempt", "the recipient is exempt from Digital Post")
-    if choice != "Digital Post":
-        return kombi_error(400, "invalid_request", f"the sandbox does not print letters yet ({choice})")
-    sender = hashlib.sha256(f"sf1601:{claims['cvr']}".encode()).hexdigest()
-    db.session.add(DeliveredMessage.of_letter(letter, sender, cfg["SANDBOX_DELIVERY_DELAY_MS"]))
+    if on_paper:
+        db.session.add(printed_letter(printed, letter))
+    else:
+        sender = hashlib.sha256(f"sf1601:{claims['cvr']}".encode()).hexdigest()
+        db.session.add(DeliveredMessage.of_letter(letter, sender, cfg["SANDBOX_DELIVERY_DELAY_MS"]))
     try:
         db.session.commit()
     except IntegrityError:  # the same messageUUID twice at once
         db.session.rollback()
         return kombi_error(409, "duplicate_message_uuid", "this messageUUID was sent before")
+    failure = None
+    if letter.recipient_cpr in cfg["SANDBOX_RECEIPT_FAIL_CPRS"]:
+        failure = ("PRINT_FAILED" if on_paper else "DELIVERY_FAILED", "The letter could not be delivered")
+    current_app.extensions["receipt_pusher"].letter_taken(letter.message_uuid, on_paper, failure)
     answer = etree.Element("kombi_response")
     etree.SubElement(answer, "Resultat").text = "true"
     etree.SubElement(answer, "TransmissionId").text = str(uuid.uuid4())
     return Response(etree.tostring(answer, encoding="UTF-8"), status=200, content_type="application/xml")
+
+
+def print_problem(part, letter) -> str | None:
+    """Why fjernprint would refuse the ForsendelseI, or None."""
+    type_id = part.findtext(FJERNPRINT + "ForsendelseTypeIdentifikator") or ""
+    if not (type_id.isascii() and type_id.isdigit() and int(type_id) > 0):
+        return "ForsendelseTypeIdentifikator must be a positive integer"
+    cpr = part.findtext(f"{FJERNPRINT}ForsendelseModtager/{DKAL}AfsendelseModtager/{DKAL}CPRnummerIdentifikator")
+    if cpr != letter.recipient_cpr:
+        return "ForsendelseModtager is not the letter's recipient"
+    if part.findtext(FJERNPRINT + "FilformatNavn") != "PDF":
+        return "FilformatNavn must be PDF"
+    try:
+        pdf = base64.b64decode(part.findtext(FJERNPRINT + "MeddelelseIndholdData") or "", validate=True)
+    except ValueError:
+        return "MeddelelseIndholdData is not base64"
+    if not pdf.startswith(b"%PDF-") or b"%%EOF" not in pdf[-64:]:
+        return "MeddelelseIndholdData is not a PDF"
+    if part.findtext(f"{FJERNPRINT}PostParametre/{FJERNPRINT}PostKategoriKode") not in POST_CATEGORIES:
+        return "PostKategoriKode must be Prioritaire or Economique"
+    if not (part.findtext(FJERNPRINT + "AfsendelseIdentifikator") or "").strip():
+        return "AfsendelseIdentifikator is required"
+    return None
+
+
+def printed_letter(part, letter) -> PrintedLetter:
+    return PrintedLetter(
+        message_uuid=letter.message_uuid,
+        sender_cvr=letter.sender_cvr,
+        sender_name=letter.sender_name,
+        recipient_cpr=letter.recipient_cpr,
+        title=(part.findtext(f"{FJERNPRINT}DokumentParametre/{FJERNPRINT}TitelTekst") or letter.label)[:256],
+        print_type=int(part.findtext(FJERNPRINT + "ForsendelseTypeIdentifikator")),
+        post_category=part.findtext(f"{FJERNPRINT}PostParametre/{FJERNPRINT}PostKategoriKode"),
+        pdf=base64.b64decode(part.findtext(FJERNPRINT + "MeddelelseIndholdData")),
+        received_at=datetime.now(timezone.utc).replace(tzinfo=None),
+    )
 
 
 @bp.get("/service/PostForespoerg_1/digitalpost")

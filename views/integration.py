@@ -2,23 +2,30 @@
 
 Step 1 takes the API key, the sender CVR and the admin's own CPR (never
 stored), saves the new settings as a pending attempt and enqueues the
-verification mail. Step 2 follows the mail job live and takes the code from
+verification mail. Its alternative (?via=sf1601) takes an OCES3 system
+certificate (.p12, passphrase, environment) instead of the key, for
+Serviceplatformen. Step 2 follows the mail job live and takes the code from
 the mail; "Confirm and enable" puts the settings in force.
 """
 
 from datetime import timedelta
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import HiddenField, PasswordField, StringField
+from wtforms import BooleanField, FileField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
 from crypto import keyed_hash
 from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
+from digitalpost.certificates import CertificateError, CertificateProblem, load_bundle, load_pkcs12
+from digitalpost.sf1601 import Environment
+from digitalpost.transport import TransportKind
+from jobs import sealed
+from jobs.gateway import environments
 from jobs.verification import enqueue_verification_mail
 from models import DigitalPostIntegration, db
 from models.access import access_count
@@ -26,12 +33,14 @@ from models.integration import (
     CODE_VALID_MINUTES,
     MAX_CODE_ATTEMPTS,
     CodeOutcome,
+    Credentials,
     MailFailure,
     Sending,
     confirm_code,
     deactivate_integration,
     mark_stalled,
     record_sending,
+    set_paper_policy,
     start_verification,
 )
 from models.sharing import count_scheduled_sends
@@ -43,22 +52,64 @@ from views.rendering import add_message, go_to, is_fragment, render_fragment
 bp = org_blueprint("integration", __name__, "/settings/digital-post")
 PAGE = "settings/index.html"
 API_KEY_MIN, API_KEY_MAX = 8, 256
+VIA_SF1601 = TransportKind.SF1601.value
+CERTIFICATE_MAX_BYTES = 64 * 1024  # a .p12 with its chain is a few kilobytes
+PASSPHRASE_MAX = 200
+STASH = "certificate-upload"  # a checked certificate kept while other fields are corrected
+STASH_FOR = 1800
 
 
-class ConnectForm(Form):
+class SettingsForm(Form):
+    """The fields both ways of connecting have: the sender CVR and the
+    admin's own CPR, for the verification letter."""
+
+    sender_cvr = StringField(
+        _l("Sender CVR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8}
+    )
+    cpr = StringField(_l("Your CPR number"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
+    via = TransportKind.PROVIDER.value
+    known_key_last4 = None
+    known_certificate = None
+
+    @property
+    def wizard_fields(self) -> list:
+        return [self.sender_cvr, self.cpr]
+
+    def validate_sender_cvr(self, field):
+        try:
+            field.data = normalize_cvr(field.data or "")
+        except InvalidCVR as exc:
+            if exc.reason == "checksum":
+                raise ValidationError(_("This is not a valid CVR number. Check the digits.")) from None
+            raise ValidationError(_("A CVR number has 8 digits.")) from None
+
+    def validate_cpr(self, field):
+        try:
+            field.data = normalize_cpr(field.data or "")
+        except InvalidCPR as exc:
+            if exc.reason == "date":
+                raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
+            raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
+
+
+class ConnectForm(SettingsForm):
     # The typed key stays in the field when another field has an error; a
     # page that is loaded (Back, reload) never shows a saved key.
     api_key = PasswordField(
         _l("API key"), widget=PasswordInput(hide_value=False), render_kw={"autocomplete": "off", "spellcheck": "false"}
     )
-    sender_cvr = StringField(
-        _l("Sender CVR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8}
-    )
-    cpr = StringField(_l("Your CPR number"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
 
     def __init__(self, *args, known_key_last4=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.known_key_last4 = known_key_last4
+
+    @property
+    def wizard_fields(self) -> list:
+        return [self.api_key, self.sender_cvr, self.cpr]
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(api_key=self.api_key.data or None)
 
     def validate_api_key(self, field):
         key = field.data or ""
@@ -81,21 +132,129 @@ class ConnectForm(Form):
                 _("An API key is between %(min)d and %(max)d characters.", min=API_KEY_MIN, max=API_KEY_MAX)
             )
 
-    def validate_sender_cvr(self, field):
-        try:
-            field.data = normalize_cvr(field.data or "")
-        except InvalidCVR as exc:
-            if exc.reason == "checksum":
-                raise ValidationError(_("This is not a valid CVR number. Check the digits.")) from None
-            raise ValidationError(_("A CVR number has 8 digits.")) from None
 
-    def validate_cpr(self, field):
+class CertificateForm(SettingsForm):
+    """Serviceplatformen: the organization's OCES3 system certificate."""
+
+    via = VIA_SF1601
+    certificate = FileField(_l("System certificate (.p12)"), render_kw={"accept": ".p12,.pfx,application/x-pkcs12"})
+    passphrase = PasswordField(_l("Passphrase"), render_kw={"autocomplete": "off", "maxlength": PASSPHRASE_MAX})
+    environment = SelectField(_l("Environment"), choices=[])
+    certificate_ref = HiddenField()
+
+    def __init__(self, *args, upload=None, known=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.upload = upload  # the uploaded file (werkzeug FileStorage), or None
+        self.known_certificate = known  # (certificate, environment) a new attempt may keep
+        self.environment.choices = [(e.value, environment_label(e)) for e in environments()]
+        if self.environment.data is None:
+            self.environment.data = known[1] if known else Environment.TEST.value
+        self.loaded = None
+
+    @property
+    def wizard_fields(self) -> list:
+        return [self.certificate, self.passphrase, self.environment, self.sender_cvr, self.cpr]
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(certificate=self.loaded, environment=self.environment.data)
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        self.loaded = self._certificate()
+        if self.loaded is None:
+            return False
+        if self.upload is not None and self.upload.filename:
+            # Kept, so that a CPR typed wrong does not mean choosing the file again.
+            self.certificate_ref.data = stash_certificate(self.loaded)
+        self.known_certificate = (self.loaded, self.environment.data)
+        cvr = self.sender_cvr.data
+        if self.loaded.cvr and not self.sender_cvr.errors and cvr and cvr != self.loaded.cvr:
+            self.sender_cvr.errors.append(
+                _(
+                    "The certificate belongs to CVR %(cvr)s. Use that CVR, or the certificate of this organization.",
+                    cvr=self.loaded.cvr,
+                )
+            )
+            return False
+        return valid
+
+    def _certificate(self):
+        upload = self.upload
+        if upload is None or not upload.filename:
+            stashed = unstash_certificate(self.certificate_ref.data)
+            if stashed is not None:
+                return stashed
+            if self.known_certificate is not None:
+                return self.known_certificate[0]
+            self.certificate.errors = [_("Choose the organization's system certificate, a .p12 file.")]
+            return None
+        data = upload.stream.read(CERTIFICATE_MAX_BYTES + 1)
+        if len(data) > CERTIFICATE_MAX_BYTES:
+            self.certificate.errors = [_("This file is too large to be a certificate. Choose the .p12 file.")]
+            return None
+        passphrase = self.passphrase.data or ""
+        if len(passphrase) > PASSPHRASE_MAX:
+            self.passphrase.errors = [_("The passphrase is at most %(n)d characters.", n=PASSPHRASE_MAX)]
+            return None
         try:
-            field.data = normalize_cpr(field.data or "")
-        except InvalidCPR as exc:
-            if exc.reason == "date":
-                raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
-            raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
+            return load_pkcs12(data, passphrase)
+        except CertificateError as exc:
+            field = self.passphrase if exc.problem == CertificateProblem.WRONG_PASSPHRASE else self.certificate
+            field.errors = [certificate_problem(exc.problem)]
+            return None
+
+    def validate_environment(self, field):
+        if field.data not in {e.value for e in environments()}:
+            raise ValidationError(_("Choose an environment."))
+
+
+def certificate_problem(problem: CertificateProblem) -> str:
+    return {
+        CertificateProblem.NOT_PKCS12: _("This file is not a PKCS#12 certificate (.p12). Choose the file again."),
+        CertificateProblem.WRONG_PASSPHRASE: _(
+            "The passphrase does not open this certificate. Type it again; capital letters count."
+        ),
+        CertificateProblem.NO_KEY: _("The file holds no private key. Export the certificate with its key (.p12)."),
+        CertificateProblem.EXPIRED: _("This certificate has expired. Order a new one in MitID Erhverv."),
+        CertificateProblem.EXPIRES_SOON: _(
+            "This certificate expires within 30 days. Renew it in MitID Erhverv and use the new one."
+        ),
+        CertificateProblem.NOT_YET_VALID: _("This certificate is not valid yet. Check the date, or use another one."),
+    }[problem]
+
+
+def environment_label(environment: Environment) -> str:
+    return {
+        Environment.TEST: _("KOMBIT's test environment"),
+        Environment.PRODUCTION: _("Production"),
+        Environment.SANDBOX: _("Postbud's sandbox"),
+    }[environment]
+
+
+def stash_certificate(certificate) -> str:
+    ref = sealed_ref()
+    try:
+        sealed.seal(STASH, f"{g.org.id}:{ref}", {"bundle": certificate.bundle()}, STASH_FOR)
+    except RedisError:
+        return ""
+    return ref
+
+
+def unstash_certificate(ref: str | None):
+    if not ref or len(ref) > 64:
+        return None
+    try:
+        secret = sealed.unseal(STASH, f"{g.org.id}:{ref}")
+    except (RedisError, ValueError):
+        return None
+    return load_bundle(secret["bundle"]) if secret else None
+
+
+def sealed_ref() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(18)
 
 
 class ConfirmForm(Form):
@@ -113,7 +272,16 @@ def integration() -> DigitalPostIntegration | None:
     return DigitalPostIntegration.find(g.org.id)
 
 
-def connect_form(current, **kwargs) -> ConnectForm:
+def wants_certificate() -> bool:
+    return (request.values.get("via") or "") == VIA_SF1601
+
+
+def connect_form(current, via: str | None = None, **kwargs) -> SettingsForm:
+    """The step 1 form of one way of connecting: the API key (the default)
+    or the certificate."""
+    if (via or (VIA_SF1601 if wants_certificate() else "")) == VIA_SF1601:
+        upload = request.files.get("certificate") if request.method == "POST" else None
+        return CertificateForm(upload=upload, known=current.reusable_certificate() if current else None, **kwargs)
     return ConnectForm(known_key_last4=current.known_key_last4 if current else None, **kwargs)
 
 
@@ -143,13 +311,61 @@ def step2(current, form=None, status=200, code_error=None, **htmx):
     )
 
 
+class PaperForm(Form):
+    allowed = BooleanField(_l("Members may send paper letters to citizens who are exempt"))
+    print_type = StringField(
+        _l("Print job type"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 9}
+    )
+
+    def validate_print_type(self, field):
+        text = (field.data or "").strip()
+        if not text:
+            if self.allowed.data:
+                raise ValidationError(_("Enter the print job type from the print contract to allow paper letters."))
+            field.data = None
+            return
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 10**9:
+            raise ValidationError(_("The print job type is a whole number, like 1234."))
+        field.data = int(text)
+
+
+def paper_form(current) -> PaperForm:
+    form = PaperForm(formdata=None)
+    form.allowed.data = current.paper_allowed
+    form.print_type.data = str(current.print_type) if current.print_type else ""
+    return form
+
+
+def integration_context(current) -> dict:
+    return dict(
+        integration=current,
+        access_count=access_count(g.org.id),
+        paper_form=paper_form(current),
+        environment_label=environment_label(Environment(current.environment)) if current.environment else "",
+    )
+
+
 @bp.get("/")
 @admin_required
 def index():
     current = integration()
     if current is None or not current.is_active:
         return redirect(url_for(".setup"))
-    return render_fragment("settings/_integration.html", PAGE, integration=current, access_count=access_count(g.org.id))
+    return render_fragment("settings/_integration.html", PAGE, **integration_context(current))
+
+
+@bp.post("/paper")
+@admin_required
+def paper():
+    current = integration()
+    if current is None or not current.is_active or not current.uses_certificate:
+        abort(409)
+    form = PaperForm()
+    if not form.validate():
+        return render_template("settings/_paper.html", paper_form=form), 422
+    set_paper_policy(g.org.id, g.membership.user_id, bool(form.allowed.data), form.print_type.data)
+    db.session.commit()
+    return render_template("settings/_paper.html", paper_form=form, paper_saved=True)
 
 
 @bp.get("/setup")
@@ -172,7 +388,7 @@ def validate_field():
     field = form._fields.get(name) if name in ("api_key", "sender_cvr", "cpr") else None
     if field is None:
         return "", 400
-    form.validate()  # inline validators live on the form; only this field is shown
+    Form.validate(form)  # the fields' own checks; only this field is shown
     return render_fragment(
         "settings/_wizard_field.html", PAGE, field=field, form=form, integration=current, feedback_only=True
     )
@@ -190,9 +406,7 @@ def start():
     if refused := over_start_limits(form, current, cpr):
         return refused
     try:
-        current, code = start_verification(
-            g.org.id, g.membership.user_id, form.api_key.data or None, form.sender_cvr.data
-        )
+        current, code = start_verification(g.org.id, g.membership.user_id, form.credentials, form.sender_cvr.data)
         db.session.commit()
     except StaleDataError:
         db.session.rollback()
@@ -316,11 +530,7 @@ def enabled(current, outcome: CodeOutcome):
     """The settings are in force: the integration panel, and the message."""
     if is_fragment():
         response = render_fragment(
-            "settings/_integration.html",
-            PAGE,
-            integration=current,
-            access_count=access_count(g.org.id),
-            push_url=url_for(".index"),
+            "settings/_integration.html", PAGE, push_url=url_for(".index"), **integration_context(current)
         )
     else:
         response = redirect(url_for(".index"))
@@ -359,6 +569,12 @@ def error_advice(code: str | None) -> tuple[str | None, str]:
             "sender_cvr",
             _("This CVR number may not send with this API key. Use the CVR that the key was issued for."),
         ),
+        MailFailure.CERTIFICATE_REFUSED: (
+            "certificate",
+            _(
+                "Serviceplatformen did not accept this certificate. Check that it is the organization's system certificate and that it is registered for the environment."
+            ),
+        ),
         MailFailure.RECIPIENT_EXEMPT: (
             "cpr",
             _(
@@ -392,11 +608,21 @@ def error_advice(code: str | None) -> tuple[str | None, str]:
 
 
 def failed_step1(current, **htmx):
-    form = connect_form(current, formdata=None)
+    via = VIA_SF1601 if current.pending_transport == TransportKind.SF1601 else None
+    form = connect_form(current, via=via, formdata=None)
     form.sender_cvr.data = current.pending_sender_cvr
     field, text = error_advice(current.mail_failure)
+    if field == "sender_cvr" and via:
+        text = _(
+            "This CVR number has no service agreement for sending with this certificate. Use the CVR of the organization the certificate was issued to."
+        )
     if field == "api_key":
-        form.known_key_last4 = None  # this key was refused: a new one is needed
+        if via:
+            field = None
+        else:
+            form.known_key_last4 = None  # this key was refused: a new one is needed
+    if field == "certificate" and not via:
+        field = None
     if field:
         getattr(form, field).errors = [text]
     return step1(form, current, **htmx, general_error=None if field else text, status=200)
