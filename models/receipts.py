@@ -37,6 +37,7 @@ class ReceiptOutcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"  # a repeat, or older than what is known
     UNKNOWN = "unknown"  # no delivery sent through SF1601 has this messageUUID
+    NOT_YET = "not_yet"  # the letter is on its way and its sending not yet recorded: ask again
     IGNORED = "ignored"  # a status this version does not act on
 
 
@@ -86,13 +87,17 @@ def record_receipt(status: PostStatus) -> ReceiptOutcome:
     if status.receipt is None:
         return ReceiptOutcome.IGNORED
     row = db.session.execute(
-        select(Delivery.id, Delivery.recipient_id, ScheduledSend.kind)
+        select(Delivery.id, Delivery.recipient_id, Delivery.state, ScheduledSend.kind)
         .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
         .join(DigitalPostIntegration, DigitalPostIntegration.org_id == ScheduledSend.org_id)
         .where(Delivery.message_uuid == status.message_uuid, DigitalPostIntegration.transport == TransportKind.SF1601)
     ).first()
     if row is None:
         return ReceiptOutcome.UNKNOWN
+    if row.state == DeliveryState.PENDING:
+        # The worker records a chunk's outcomes after the chunk: a receipt can
+        # come first. The broker delivers it again.
+        return ReceiptOutcome.NOT_YET
     # Forward only: nothing known yet, or "received" and now something final.
     moves_forward = or_(Delivery.receipt.is_(None), and_(Delivery.receipt == Receipt.RECEIVED, status.receipt.is_final))
     values = {"receipt": status.receipt, "receipt_at": status.at}

@@ -3,6 +3,7 @@
 - services: the app on a migrated database (SQLite, or PostgreSQL with
   TEST_DATABASE_URL) and a real Redis (embedded, or REDIS_URL), rq jobs;
 - sandbox: the real sandbox gateway over HTTP;
+- sf1601: its Serviceplatformen port (mutual TLS), an SF1601 integration, receipts;
 - data: organizations, users, logged-in sessions, rows;
 - browser: a live server and headless Chromium.
 
@@ -29,7 +30,13 @@ from tests.fixtures.sandbox import (  # noqa: E402
 )
 from tests.fixtures.services import app_config  # noqa: E402
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.sandbox", "tests.fixtures.data", "tests.fixtures.browser"]
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.sandbox",
+    "tests.fixtures.sf1601",
+    "tests.fixtures.data",
+    "tests.fixtures.browser",
+]
 
 __all__ = [
     "ARTIFACTS",

@@ -25,30 +25,10 @@ from digitalpost.sf1601 import ENTITY_SEND, Endpoints, KombiValg, SF1601Client, 
 from extensions import get_redis
 from jobs.gateway import RedisTokenCache
 from sandbox.ca import TestAuthority
-from sandbox.sf1601 import serve_tls
+from tests.fixtures.sf1601 import PASSPHRASE
 from tests.test_gateway_contract import message as letter
 
-PASSPHRASE = "hemmelig-1234"
 STS = "/runtime/api/rest/wstrust/v1/issue"
-
-
-@pytest.fixture(scope="session")
-def authority():
-    return TestAuthority.create()
-
-
-@pytest.fixture(scope="session")
-def sf1601_url(sandbox_server, authority, tmp_path_factory):
-    url, stop = serve_tls(sandbox_server.app, authority, folder=tmp_path_factory.mktemp("sf1601"))
-    yield url
-    stop()
-
-
-@pytest.fixture
-def ca_file(authority, tmp_path):
-    path = tmp_path / "ca.pem"
-    path.write_bytes(authority.pem)
-    return str(path)
 
 
 @pytest.fixture

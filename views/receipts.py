@@ -4,7 +4,8 @@ The broker posts each event as JSON, signed with the shared secret
 (RECEIPT_PUSH_SECRET) in `X-Postbud-Signature: sha256=<HMAC of the body>`.
 Answers: 200 when the event was taken (applied, or a repeat); 404 for a
 messageUUID Postbud did not send through SF1601, so nothing unknown is
-trusted or kept; 401 for a wrong signature; 400 for what is not an event.
+trusted or kept; 503 for a letter whose sending is not yet recorded; 401
+for a wrong signature; 400 for what is not an event.
 The broker delivers again whatever did not get a 2xx.
 """
 
@@ -46,4 +47,6 @@ def receive():
     log.info("receipt %s for message %s: %s", status.receipt, status.message_uuid, outcome)
     if outcome == ReceiptOutcome.UNKNOWN:
         return jsonify(error="unknown_message"), 404
+    if outcome == ReceiptOutcome.NOT_YET:
+        return jsonify(error="not_yet_recorded"), 503, {"Retry-After": "1"}
     return jsonify(outcome=str(outcome)), 200

@@ -1,11 +1,12 @@
 """The public answer page: no login. A recipient's personal link takes one
 answer (or a decline); the survey's anonymous link takes any number."""
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from models import Recipient, Survey, db
 from models.survey import AnswerError, AnswerOutcome, SurveyState, decline, parse_answers, submit_response
+from models.reach import recipient_for_paper_code
 from models.test_letters import read_preview_token
 
 bp = Blueprint("respond", __name__)
@@ -61,6 +62,15 @@ def personal(token):
     recipient = by_token(token)
     survey = recipient.share.survey
     return submit(survey, recipient) if request.method == "POST" else answer_form(survey, recipient)
+
+
+@bp.get("/k/<code>")
+def paper_link(code):
+    """The short link a printed letter carries: on to the personal link."""
+    recipient = recipient_for_paper_code(code) if len(code) <= 16 else None
+    if recipient is None:
+        abort(404)
+    return redirect(url_for(".personal", token=recipient.token), 303)
 
 
 @bp.post("/r/<token>/decline")

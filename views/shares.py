@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from htmx_flask import make_response
 from redis.exceptions import RedisError
+from rq.job import Job
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (
@@ -31,13 +32,17 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import ErrorCode, InvalidCPR, mask_cpr, normalize_cpr
 from digitalpost.memo import CONTROL_CHARACTERS
+from extensions import get_redis
 from formats import number, plural
+from jobs.reach import enqueue_reach_check
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Recipient, RecipientImport, Share, TestLetter, db
 from models.base import utcnow
 from models.letters import LetterTooLong, compose, first_oversized
+from models.integration import DigitalPostIntegration
 from models.org import fold
+from models.reach import choose_for_exempt, reach_of, start_reach_check
 from models.recipients import (
     PASTE_MAX_BYTES,
     UPLOAD_MAX_BYTES,
@@ -66,6 +71,8 @@ from models.sharing import (
     NAME_MAX,
     SUBJECT_MAX,
     ConfirmOutcome,
+    ExemptChoice,
+    ReachState,
     RecipientState,
     RoundKind,
     SendState,
@@ -620,8 +627,70 @@ def review(share_id):
         count=recipient_count(share.id),
         local=local,
         now=form.when.data == When.NOW,
+        reach=checked_reach(share),
+        error_label=error_label,
         **test_letter_context(share, TestLetterForm(formdata=None)),
     )
+
+
+# --- the reach: who gets Digital Post, who is exempt, who is not known ----------
+
+
+def paper_possible(share) -> bool:
+    integration = DigitalPostIntegration.find(share.org_id)
+    return bool(integration and integration.is_active and integration.can_send_paper)
+
+
+def checked_reach(share):
+    """The draft's reach, with a lookup started for recipients not yet
+    looked up (or again, when a job was lost with Redis)."""
+    reach = reach_of(share, paper_possible(share))
+    lost = reach.checking and not reach_job_alive(share)
+    if reach.unchecked and (not reach.checking or lost):
+        if lost:
+            share.reach_state = ReachState.FAILED
+        if start_reach_check(share):
+            db.session.commit()
+            try:
+                enqueue_reach_check(share)
+            except RedisError:
+                share.reach_state, share.reach_error = ReachState.FAILED, ErrorCode.UNAVAILABLE
+                db.session.commit()
+        reach = reach_of(share, paper_possible(share))
+    return reach
+
+
+def reach_job_alive(share) -> bool:
+    try:
+        return Job.exists(f"reach-{share.id}", connection=get_redis())
+    except RedisError:
+        return True  # cannot tell: leave it be
+
+
+def reach_fragment(share, status=200):
+    reach = reach_of(share, paper_possible(share))
+    body = render_template("shares/_reach.html", share=share, reach=reach, error_label=error_label)
+    # 286 tells htmx to stop polling once the lookup is over.
+    return body, (status if reach.checking else 286)
+
+
+@bp.get("/<int:share_id>/reach")
+def reach(share_id):
+    return reach_fragment(draft_share(share_id))
+
+
+@bp.post("/<int:share_id>/reach")
+def choose_exempt(share_id):
+    """The member's choice for the exempt: leave them out, or paper."""
+    share = draft_share(share_id)
+    try:
+        choice = ExemptChoice(request.form.get("exempt_choice", ""))
+    except ValueError:
+        return reach_fragment(share, status=422)
+    choose_for_exempt(share, choice, paper_possible(share))
+    db.session.commit()
+    body, _status = reach_fragment(share)
+    return body, 200
 
 
 # --- the test letter -------------------------------------------------------------
