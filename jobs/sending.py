@@ -39,7 +39,7 @@ from models.base import utcnow
 from models.bulk import dialect_insert
 from models.letters import compose
 from models.paper import paper_letter
-from models.reach import ensure_paper_code
+from models.reach import ensure_paper_code, record_exempt
 from models.sharing import (
     CancelReason,
     Channel,
@@ -390,8 +390,10 @@ def record_message_uuids(rnd: ScheduledSend, chunk) -> None:
 
 def paper_for(rnd: ScheduledSend, recipient: Recipient, integration) -> PaperLetter:
     """The round's letter to one recipient as fjernprint prints it. Its short
-    code is committed before the letter goes, so the printed link always works."""
+    code, and that the recipient is exempt, are committed before the letter
+    goes: the printed link always works, and a repeat goes on paper too."""
     with db.engine.begin() as conn:
+        record_exempt(recipient.id, conn)
         code = ensure_paper_code(recipient.id, conn)
     letter = compose(rnd.share, RoundKind(rnd.kind), recipient)
     return paper_letter(letter, code, integration.print_type, rnd.send_at)

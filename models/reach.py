@@ -115,6 +115,13 @@ def record_registrations(share_id: int, found: list[tuple[int, Registration]]) -
             ensure_paper_code(rid)
 
 
+def record_exempt(recipient_id: int, conn) -> None:
+    """Digital Post said so when a letter was sent: kept, so that a repeat of
+    the send (after a crash) goes on paper as the first one did."""
+    table = Recipient.__table__
+    conn.execute(update(table).where(table.c.id == recipient_id).values(registration=str(Registration.EXEMPT)))
+
+
 def ensure_paper_code(recipient_id: int, conn=None) -> str:
     """The recipient's short code for a printed letter, made once and kept:
     the same letter printed twice carries the same code. conn: a connection

@@ -5,8 +5,8 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from sqlalchemy import select
 
 from models import Recipient, Survey, db
-from models.survey import AnswerError, AnswerOutcome, SurveyState, decline, parse_answers, submit_response
 from models.reach import recipient_for_paper_code
+from models.survey import AnswerError, AnswerOutcome, SurveyState, decline, parse_answers, submit_response
 from models.test_letters import read_preview_token
 
 bp = Blueprint("respond", __name__)

@@ -39,8 +39,8 @@ from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Recipient, RecipientImport, Share, TestLetter, db
 from models.base import utcnow
-from models.letters import LetterTooLong, compose, first_oversized
 from models.integration import DigitalPostIntegration
+from models.letters import LetterTooLong, compose, first_oversized
 from models.org import fold
 from models.reach import choose_for_exempt, reach_of, start_reach_check
 from models.recipients import (
