@@ -132,7 +132,7 @@ def load_bundle(text: str) -> Certificate:
 def _certificate(key, certificate: x509.Certificate, extra) -> Certificate:
     pem = serialization.Encoding.PEM
     return Certificate(
-        subject=certificate.subject.rfc4514_string(),
+        subject=certificate.subject.rfc4514_string({NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier"}),
         serial=format(certificate.serial_number, "X"),
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,

@@ -37,7 +37,7 @@ from formats import number, plural
 from jobs.reach import enqueue_reach_check
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
-from models import Recipient, RecipientImport, Share, TestLetter, db
+from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
 from models.base import utcnow
 from models.integration import DigitalPostIntegration
 from models.letters import LetterTooLong, compose, first_oversized
@@ -813,6 +813,7 @@ def recipient_table(share):
     total = db.session.scalar(select(func.count()).select_from(capped))
     return {
         "rows": rows,
+        "letters": invitation_letters(share, rows),
         "state": state,
         "q": q,
         "page": page,
@@ -825,6 +826,19 @@ def recipient_table(share):
         "invitation_stopped": share.invitation is not None
         and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),
     }
+
+
+def invitation_letters(share, rows) -> dict:
+    """How each shown recipient's invitation went: on paper or digitally,
+    and what the broker's receipt said (SF1601)."""
+    if share.invitation is None or not rows:
+        return {}
+    found = db.session.execute(
+        select(Delivery.recipient_id, Delivery.channel, Delivery.receipt, Delivery.receipt_text).where(
+            Delivery.round_id == share.invitation.id, Delivery.recipient_id.in_([r.id for r in rows])
+        )
+    ).all()
+    return {row.recipient_id: row for row in found}
 
 
 def is_live(share) -> bool:
