@@ -233,7 +233,12 @@ def rotate_encryption_key(batch):
 
     done = 0
     for integration in db.session.scalars(select(DigitalPostIntegration)).all():
-        for column in ("api_key_encrypted", "pending_api_key_encrypted"):
+        for column in (
+            "api_key_encrypted",
+            "pending_api_key_encrypted",
+            "certificate_encrypted",
+            "pending_certificate_encrypted",
+        ):
             if getattr(integration, column):
                 setattr(integration, column, rotate(getattr(integration, column)))
                 done += 1

@@ -92,3 +92,19 @@ def _survey(org):
     db.session.add(survey)
     db.session.flush()
     return survey
+
+
+def test_rotating_the_encryption_key_takes_the_certificate_along(app, org, sf1601_integration):
+    """An SF1601 integration's certificate is re-encrypted too, and its key
+    still opens after the old encryption key is gone."""
+    from cryptography.fernet import Fernet
+
+    old = app.config["ENCRYPTION_KEYS"]
+    new = Fernet.generate_key().decode()
+    app.config["ENCRYPTION_KEYS"] = f"{new},{old}"
+    result = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
+    assert result.exit_code == 0 and "Re-encrypted 1 values" in result.output, result.output
+    app.config["ENCRYPTION_KEYS"] = new
+    db.session.expire_all()
+    integration = db.session.get(type(sf1601_integration), sf1601_integration.id)
+    assert integration.certificate.serial == sf1601_integration.certificate_serial
