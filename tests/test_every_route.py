@@ -127,6 +127,7 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
         db.session.add(imp)
         db.session.flush()
         recipient = db.session.scalar(select(Recipient).where(Recipient.share_id == share.id))
+        recipient.paper_code = {"own": "ABCD2345", "other": "WXYZ2345"}[key]  # a printed letter's short link
         test = start_test_letter(share, owner.membership_in(o.id).id, RoundKind.INVITATION, "010190-****")
         ids[key] = {
             "org_id": o.id,
@@ -137,6 +138,7 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
             "test_id": test.id,
             "token": recipient.token,
             "public_token": survey.public_token,
+            "code": recipient.paper_code,
         }
     db.session.commit()
     return ids
@@ -176,10 +178,10 @@ def request(s, method, path, data=None, htmx=False, **kw):
 def test_another_organizations_ids_and_huge_ids_change_nothing(app, world, admin, member):
     before = snapshot()
     theirs = world["other"]
-    huge = {k: HUGE for k in theirs} | {"token": "x" * 300, "public_token": "%00" * 3}
+    huge = {k: HUGE for k in theirs} | {"token": "x" * 300, "public_token": "%00" * 3, "code": "%00" * 9}
     for s in sessions(app, admin, member):
         for rule in walkable_rules(app):
-            if rule.endpoint in ("respond.personal", "respond.decline_view", "respond.public"):
+            if rule.endpoint in ("respond.personal", "respond.decline_view", "respond.public", "respond.paper_link"):
                 variants = [huge]  # links are public by design: anyone with a real token may answer
             elif not rule.arguments:
                 continue
