@@ -329,3 +329,15 @@ def test_registration_states_never_hold_a_cpr(as_member, survey, member_access, 
     assert {r.registration for r in rows} == {str(x) for x in Registration}
     for registration, code in rows:
         assert not re.search(r"\d{6}", f"{registration}{code}")
+
+
+def test_a_receipt_before_its_sending_is_recorded_is_asked_again(app, client, sent_round):
+    """The worker writes a chunk's outcomes after the chunk: a receipt that
+    comes first is answered 503, so the broker delivers it again."""
+    db.session.execute(db.update(Delivery).values(state="pending"))
+    db.session.commit()
+    response = push(client, app, event(sent_round.message_uuid, "Afleveret Digital Post"))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    db.session.execute(db.update(Delivery).values(state="sent"))
+    db.session.commit()
+    assert push(client, app, event(sent_round.message_uuid, "Afleveret Digital Post")).json == {"outcome": "applied"}
