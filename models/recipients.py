@@ -13,6 +13,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -223,13 +224,34 @@ def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
 
     try:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError):
+    except _UNREADABLE:
         raise ImportRefused(FileError.NOT_XLSX) from None
     try:
         for row in workbook.active.iter_rows(values_only=True):
             yield [_cell(v) for v in row]
+    except _UNREADABLE:
+        # The sheet's XML is read as the rows are: malformed, truncated, or
+        # with entities (refused by defusedxml, which openpyxl uses).
+        raise ImportRefused(FileError.NOT_XLSX) from None
     finally:
         workbook.close()
+
+
+# What a damaged or hostile .xlsx raises while it is read: a bad zip, XML
+# that does not parse (ParseError and lxml's errors are SyntaxErrors),
+# forbidden entities (defusedxml's are ValueErrors), truncated parts.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    SyntaxError,
+    KeyError,
+    IndexError,
+    EOFError,
+    OSError,
+    ValueError,
+    TypeError,
+    AttributeError,
+)
 
 
 def _cell(value) -> str:

@@ -187,7 +187,9 @@ def parse_answers(survey: Survey, form) -> list[Answer]:
         if not raw:
             continue
         if question.is_choice:
-            if not raw.isdigit() or not 0 <= int(raw) < len(question.options):
+            # ASCII digits only: "²" and "١" are digits to str.isdigit, and
+            # a number thousands of digits long is no option either.
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not int(raw) < len(question.options):
                 errors[question.id] = AnswerProblem.NOT_AN_OPTION
                 continue
             answers.append(Answer(question_id=question.id, option_index=int(raw)))

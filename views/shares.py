@@ -285,6 +285,9 @@ class ScheduleForm(Form):
             return None
         try:
             return to_utc(date_field.data, time_field.data)
+        except OverflowError:  # a date at the calendar's ends (0001-01-01) has no UTC time
+            date_field.errors.append(_("Choose a date within a year."))
+            return None
         except NonexistentTime:
             time_field.errors.append(
                 _("This time does not exist on that date (the clocks go forward). Choose another.")

@@ -1,0 +1,95 @@
+"""Issue 22, items 2 and 6: malformed .xlsx parts and bad values answer
+422 with a message, never a 500, and nothing is stored."""
+
+import io
+import re
+import zipfile
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Recipient, Response, db
+from tests.test_recipients import draft, upload  # noqa: F401  (a fixture)
+from tests.test_sharing import base, survey, with_access  # noqa: F401  (fixtures)
+
+
+def xlsx_with_sheet(sheet_xml: bytes) -> bytes:
+    """A real workbook whose first sheet's XML is replaced."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["cpr"])
+    book.active.append(["0101901234"])
+    good = io.BytesIO()
+    book.save(good)
+    out = io.BytesIO()
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = sheet_xml if item.filename == "xl/worksheets/sheet1.xml" else src.read(item.filename)
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+SHEET = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+ROW = b'<row r="1"><c r="A1" t="inlineStr"><is><t>%s</t></is></c></row>'
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    + b"]>"
+)
+
+
+@pytest.mark.parametrize(
+    "sheet",
+    [
+        SHEET + ROW % b"&undefined;" + b"</sheetData></worksheet>",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY ext SYSTEM "file:///etc/passwd">]>'
+        + SHEET
+        + ROW % b"&ext;"
+        + b"</sheetData></worksheet>",
+        LAUGHS + SHEET + ROW % b"&lol9;" + b"</sheetData></worksheet>",
+        SHEET + ROW % b"0101901234" + b"<row r=",  # truncated
+    ],
+    ids=["undefined-entity", "external-entity", "billion-laughs", "truncated"],
+)
+def test_a_malformed_excel_part_is_refused_at_the_file_field(as_member, draft, sheet):
+    response = upload(as_member, draft, xlsx_with_sheet(sheet), "liste.xlsx")
+    assert response.status_code == 422
+    assert "kunne ikke læses som en Excel-fil" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+@pytest.fixture
+def answer_url(as_member, survey, with_access, app):
+    from models.recipients import ValidRow, add_one
+    from models.sharing import start_share
+
+    share = start_share(survey, with_access)
+    db.session.flush()
+    add_one(share, ValidRow("Ida", "Borger", "0101901234", "da"))
+    db.session.commit()
+    token = db.session.scalar(select(Recipient.token))
+    return f"/r/{token}", survey.questions[0].id
+
+
+@pytest.mark.parametrize("value", ["²", "١", "9" * 5000, "0x1", " 1 2"])
+def test_a_bad_choice_on_the_answer_page_is_a_message_not_a_500(client, answer_url, value):
+    url, question_id = answer_url
+    page = client.get(url).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post(url, data={"csrf_token": csrf, f"q{question_id}": value})
+    assert response.status_code == 422
+    assert "Vælg en af svarmulighederne" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Response)) == 0
+    assert db.session.scalar(select(Recipient.responded_at)) is None
+
+
+def test_a_schedule_at_the_calendars_start_is_a_message_at_the_date(as_member, survey, with_access):
+    response = as_member.post(base(survey) + "/")
+    draft_url = re.search(r"(/orgs/.*/digital-post/\d+)/recipients", response.headers["Location"]).group(1)
+    as_member.post(draft_url + "/recipients/paste", {"text": "cpr\n0101901234"}, htmx=True)
+    as_member.post(draft_url + "/message", {"subject": "Trivsel", "body": "Svar gerne."}, htmx=True)
+    for day in ("0001-01-01", "9999-12-31"):
+        answer = as_member.post(draft_url + "/schedule", {"when": "later", "date": day, "time": "00:00"}, htmx=True)
+        assert answer.status_code == 422, day
+        assert "Vælg en dato inden for et år" in answer.get_data(as_text=True)
