@@ -80,6 +80,7 @@ class RowError(StrEnum):
     LANGUAGE = "language"
     TOO_LONG = "too_long"
     CONTROL_CHARACTERS = "control_characters"
+    CPR_IN_VARIABLE = "cpr_in_variable"
 
     @property
     def label(self) -> str:
@@ -92,6 +93,9 @@ class RowError(StrEnum):
                 RowError.TOO_LONG: _l("A value is too long"),
                 RowError.CONTROL_CHARACTERS: _l(
                     "Contains an invisible control character (such as BEL or ESC), which a letter cannot carry"
+                ),
+                RowError.CPR_IN_VARIABLE: _l(
+                    "Holds a CPR number. A CPR number belongs only in the cpr column, where it is kept encrypted"
                 ),
             }[self]
         )
@@ -292,6 +296,21 @@ def positional_map(width: int) -> list[tuple[str, str]]:
     return [(name, name) for name in POSITIONAL[:width]] + [("skip", "")] * max(0, width - len(POSITIONAL))
 
 
+CPR_SHAPED = re.compile(r"(?<![0-9])([0-9]{6})[- ]?([0-9]{4})(?![0-9])")
+
+
+def holds_cpr(text: str) -> bool:
+    """A CPR number anywhere in the text: ten ASCII digits, perhaps with a
+    dash or space after six, that start with a real date."""
+    for match in CPR_SHAPED.finditer(text):
+        try:
+            normalize_cpr(match.group(1) + match.group(2))
+            return True
+        except InvalidCPR:
+            continue
+    return False
+
+
 def validate_row(values: dict, variables: dict) -> ValidRow | RowFailure:
     cpr_text = values.get("cpr", "").strip()
     if not cpr_text:
@@ -314,6 +333,10 @@ def validate_row(values: dict, variables: dict) -> ValidRow | RowFailure:
         # Merged into a letter, these would make MeMo that Digital Post refuses.
         if CONTROL_CHARACTERS.search(text):
             return RowFailure(RowError.CONTROL_CHARACTERS, column)
+    for column, text in variables.items():
+        # Background variables are kept in clear and shown: no CPR may hide there.
+        if holds_cpr(text):
+            return RowFailure(RowError.CPR_IN_VARIABLE, column)
     return ValidRow(first, last, cpr, language, variables or None)
 
 

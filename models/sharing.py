@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select, update
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, null, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digitalpost.errors import ErrorCode
@@ -633,7 +633,8 @@ def forget_cprs(share_id: int) -> bool:
     """Retention: once no round of the share is pending, delete its
     recipients' encrypted CPRs; those that failed for a passing reason are
     kept for RETRY_WINDOW, so the member can send them again (the worker's
-    housekeeping deletes them after). Names, states and answers stay."""
+    housekeeping deletes them after). Background variables go with the
+    CPRs. Names, states and answers stay."""
     pending = db.session.scalar(
         select(func.count())
         .select_from(ScheduledSend)
@@ -645,6 +646,16 @@ def forget_cprs(share_id: int) -> bool:
     keep = select(Recipient.cpr_hmac).where(Recipient.id.in_(select(retry.c.recipient_id)))
     table = RecipientCpr.__table__
     db.session.execute(table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep)))
+    recipients = Recipient.__table__
+    db.session.execute(
+        update(recipients)
+        .where(
+            recipients.c.share_id == share_id,
+            recipients.c.variables.is_not(None),
+            recipients.c.cpr_hmac.not_in(keep),
+        )
+        .values(variables=null())
+    )
     if db.session.scalar(select(func.count()).select_from(table).where(table.c.share_id == share_id)):
         return False
     db.session.execute(

@@ -93,3 +93,32 @@ def test_a_schedule_at_the_calendars_start_is_a_message_at_the_date(as_member, s
         answer = as_member.post(draft_url + "/schedule", {"when": "later", "date": day, "time": "00:00"}, htmx=True)
         assert answer.status_code == 422, day
         assert "Vælg en dato inden for et år" in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["010190-1234", "0101901234", "cpr 010190 1234 her"])
+def test_a_cpr_in_a_background_variable_is_refused_with_its_column(as_member, draft, value):
+    csv = f"fornavn;cpr;personnummer\nAnne;0202901234;{value}\nBo;0303901234;Nord\n".encode()
+    response = upload(as_member, draft, csv, "liste.csv")
+    body = response.get_data(as_text=True)
+    assert "kun i cpr-kolonnen" in body and "PERSONNUMMER" in body
+    assert value not in body  # not shown back either
+    stored = db.session.scalars(select(Recipient.variables)).all()
+    assert all(value not in str(v) for v in stored)
+
+
+def test_background_variables_are_deleted_with_the_cprs(as_member, survey, with_access, sandbox, run_jobs):
+    from models import RecipientCpr
+    from tests.test_sharing import compose, confirm
+
+    text = "fornavn;cpr;afdeling\nAnne;0101901234;Nord\nBo;0202901234;Syd\n"
+    draft_url, schedule = compose(as_member, survey, text, body="Kære [FORNAVN] i [AFDELING].")
+    assert {tuple(v.items()) for v in db.session.scalars(select(Recipient.variables))} == {
+        (("AFDELING", "Nord"),),
+        (("AFDELING", "Syd"),),
+    }
+    confirm(as_member, draft_url, schedule)
+    run_jobs()
+    assert "Kære Anne i Nord." in sandbox.mailbox("0101901234")[0]["text"]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
+    assert db.session.scalars(select(Recipient.variables)).all() == [None, None]
