@@ -222,3 +222,11 @@ def test_a_certificate_from_another_authority_is_refused_for_good(app, sf1601_ur
         with pytest.raises(CertificateRefused):
             c.send(letter())
     assert sandbox.mailbox(CITIZEN_CPR) == []
+
+
+def test_the_sandbox_access_log_keeps_no_cpr_from_a_lookup(client, caplog):
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    assert client.is_registered(CITIZEN_CPR) is True
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any("/service/PostForespoerg_1/digitalpost" in line for line in lines), lines
+    assert not any("cprNumber" in line or CITIZEN_CPR in line for line in lines), lines
