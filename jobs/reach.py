@@ -9,11 +9,13 @@ import logging
 import time
 
 from flask import current_app
+from redis.exceptions import RedisError
 from rq import Callback, Retry
+from rq.job import Job
 
 from crypto import decrypt
 from digitalpost import PermanentError, TransientError
-from extensions import db, get_queue
+from extensions import db, get_queue, get_redis
 from jobs.gateway import transport_for
 from models import DigitalPostIntegration
 from models.reach import finish_reach_check, record_registrations, unchecked_batch
@@ -24,13 +26,26 @@ BATCH = 100
 JOB_TIMEOUT = 3 * 3600
 
 
+def reach_job_id(share_id: int) -> str:
+    return f"reach-{share_id}"
+
+
+def reach_job_alive(share_id: int) -> bool:
+    """Whether the lookup job is still in Redis; when Redis cannot say, yes
+    (nothing is started twice)."""
+    try:
+        return Job.exists(reach_job_id(share_id), connection=get_redis())
+    except RedisError:
+        return True
+
+
 def enqueue_reach_check(share: Share) -> None:
     """Call after start_reach_check() is committed. Raises a Redis error
     when the queue cannot be reached."""
     get_queue().enqueue(
         check_reach,
         share.id,
-        job_id=f"reach-{share.id}",
+        job_id=reach_job_id(share.id),
         job_timeout=JOB_TIMEOUT,
         retry=Retry(max=3, interval=[5, 30, 120]),
         on_failure=Callback(reach_job_failed),

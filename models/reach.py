@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from digitalpost.transport import Registration
 from extensions import db
-from models.sharing import ExemptChoice, ReachState, Recipient, Share, listed
+from models.sharing import ExemptChoice, ReachState, Recipient, RecipientCpr, Share, listed
 
 # Crockford's base 32 without the letters people misread: a code a citizen types from paper.
 PAPER_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -85,8 +85,6 @@ def start_reach_check(share: Share) -> bool:
 
 def unchecked_batch(share_id: int, after_id: int, size: int):
     """The next recipients of the draft not yet looked up: (id, encrypted CPR)."""
-    from models.sharing import RecipientCpr
-
     return db.session.execute(
         select(Recipient.id, RecipientCpr.cpr_encrypted)
         .join(

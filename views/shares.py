@@ -12,7 +12,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from htmx_flask import make_response
 from redis.exceptions import RedisError
-from rq.job import Job
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (
@@ -32,9 +31,8 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import ErrorCode, InvalidCPR, mask_cpr, normalize_cpr
 from digitalpost.memo import CONTROL_CHARACTERS
-from extensions import get_redis
 from formats import number, plural
-from jobs.reach import enqueue_reach_check
+from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
@@ -647,8 +645,9 @@ def paper_possible(share) -> bool:
 def checked_reach(share):
     """The draft's reach, with a lookup started for recipients not yet
     looked up (or again, when a job was lost with Redis)."""
-    reach = reach_of(share, paper_possible(share))
-    lost = reach.checking and not reach_job_alive(share)
+    possible = paper_possible(share)
+    reach = reach_of(share, possible)
+    lost = reach.checking and not reach_job_alive(share.id)
     if reach.unchecked and (not reach.checking or lost):
         if lost:
             share.reach_state = ReachState.FAILED
@@ -659,15 +658,8 @@ def checked_reach(share):
             except RedisError:
                 share.reach_state, share.reach_error = ReachState.FAILED, ErrorCode.UNAVAILABLE
                 db.session.commit()
-        reach = reach_of(share, paper_possible(share))
+        reach = reach_of(share, possible)
     return reach
-
-
-def reach_job_alive(share) -> bool:
-    try:
-        return Job.exists(f"reach-{share.id}", connection=get_redis())
-    except RedisError:
-        return True  # cannot tell: leave it be
 
 
 def reach_fragment(share, status=200):
