@@ -11,12 +11,17 @@ them, or are thrown away if the member chooses to fix the file instead.
 import codecs
 import csv
 import io
+import json
+import logging
+import os
 import re
-import zipfile
-import zlib
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
@@ -42,11 +47,28 @@ from models.sharing import (
     recipient_count,
 )
 from models.survey import new_token
+from models.xlsx_reader import LIMIT_KEYS
+from models.xlsx_reader import Exit as XlsxExit
+
+log = logging.getLogger(__name__)
 
 CPR_HASH_PURPOSE = "recipient-cpr"
 FAILURES_KEPT = 200
 UPLOAD_MAX_BYTES = 16 * 1024 * 1024
 PASTE_MAX_BYTES = 8 * 1024 * 1024
+# Rows read from one file, blank ones included, before it is refused: room
+# for a full share, its header and some blank or failing rows.
+ROWS_MAX = MAX_RECIPIENTS + 1_000
+# Longer than any value a row may have (names and variables are far
+# shorter); a longer cell is not a recipient list.
+CELL_MAX = 10_000
+# What one .xlsx may unpack to: the bytes, and the XML elements (a cell is
+# two or three: <c><v>, or <c><is><t>; a shared string two).
+XLSX_UNPACKED_MAX = 128 * 1024 * 1024
+XLSX_ELEMENTS_MAX = ROWS_MAX * 40
+# Cells in one row: every field and variable, and room for empty columns.
+XLSX_COLUMNS_MAX = 64
+XLSX_MEMORY_MAX = 512 * 1024 * 1024
 
 # Column names, in either language (ux-labels), to the recipient's fields.
 COLUMNS = {
@@ -109,6 +131,9 @@ class FileError(StrEnum):
     TOO_MANY = "too_many"
     TOO_LARGE = "too_large"
     TOO_MANY_COLUMNS = "too_many_columns"
+    TOO_MANY_ROWS = "too_many_rows"
+    CELL_TOO_LONG = "cell_too_long"
+    XLSX_TOO_LARGE = "xlsx_too_large"
 
     @property
     def label(self) -> str:
@@ -125,6 +150,20 @@ class FileError(StrEnum):
                 FileError.TOO_LARGE: _l("The file is too large (at most %(mb)d MB).", mb=UPLOAD_MAX_BYTES // 2**20),
                 FileError.TOO_MANY_COLUMNS: _l(
                     "The file has too many columns (at most %(n)d background variables).", n=MAX_VARIABLES
+                ),
+                FileError.TOO_MANY_ROWS: _l(
+                    "The file has more than %(max)s rows. Split the list into several shares.",
+                    max=f"{ROWS_MAX:,}".replace(",", "."),
+                ),
+                FileError.CELL_TOO_LONG: _l(
+                    "A cell holds more than %(max)s characters, which no recipient's value does.",
+                    max=f"{CELL_MAX:,}".replace(",", "."),
+                ),
+                FileError.XLSX_TOO_LARGE: _l(
+                    "This Excel file is too large to read: unpacked, it holds more than %(mb)d MB or "
+                    "%(cells)s cells. Save it as CSV (UTF-8) and upload that.",
+                    mb=XLSX_UNPACKED_MAX // 2**20,
+                    cells=f"{XLSX_ELEMENTS_MAX // 2:,}".replace(",", "."),
                 ),
             }[self]
         )
@@ -224,46 +263,68 @@ def _chain_first(first: str, rest) -> Iterator[str]:
 
 
 def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
-    from openpyxl import load_workbook
-
+    """The first sheet's rows, read by models/xlsx_reader.py in a process of
+    its own under XLSX_LIMITS: a zip bomb costs that process, not this one."""
+    reader = subprocess.Popen(
+        [sys.executable, "-I", XLSX_READER, json.dumps(XLSX_LIMITS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # it writes only its peak memory, and a traceback if it fails
+    )
+    read_to_end = False
     try:
-        workbook = load_workbook(stream, read_only=True, data_only=True)
-    except _UNREADABLE:
-        raise ImportRefused(FileError.NOT_XLSX) from None
-    try:
-        for row in workbook.active.iter_rows(values_only=True):
-            yield [_cell(v) for v in row]
-    except _UNREADABLE:
-        # The sheet's XML is read as the rows are: malformed, truncated, or
-        # with entities (refused by defusedxml, which openpyxl uses).
-        raise ImportRefused(FileError.NOT_XLSX) from None
+        try:
+            shutil.copyfileobj(stream, reader.stdin)
+            reader.stdin.close()
+        except BrokenPipeError:
+            pass  # it stopped reading: its exit code says why
+        for line in io.TextIOWrapper(reader.stdout, encoding="utf-8", newline="\n"):
+            yield json.loads(line)
+        read_to_end = True
     finally:
-        workbook.close()
+        if not read_to_end:
+            reader.kill()  # the import stopped early (too many recipients) or failed
+        errors = reader.stderr.read(1 << 16).decode(errors="replace")
+        _, status, usage = os.wait4(reader.pid, 0)
+        reader.returncode = os.waitstatus_to_exitcode(status)
+        reader.stdout.close()
+        reader.stderr.close()
+        peak = re.search(r"^peak (\d+)$", errors, re.M)
+        log.info(
+            "xlsx read: exit %s, peak memory %s MB, CPU %.2f s",
+            reader.returncode,
+            f"{int(peak.group(1)) / 1024:.0f}" if peak else "unknown",
+            usage.ru_utime + usage.ru_stime,
+        )
+    if reader.returncode != XlsxExit.OK:
+        raise ImportRefused(_XLSX_ERRORS.get(reader.returncode, FileError.XLSX_TOO_LARGE))
 
 
-# What a damaged or hostile .xlsx raises while it is read: a bad zip, XML
-# that does not parse (ParseError and lxml's errors are SyntaxErrors),
-# forbidden entities (defusedxml's are ValueErrors), truncated parts.
-_UNREADABLE = (
-    zipfile.BadZipFile,
-    zlib.error,
-    SyntaxError,
-    KeyError,
-    IndexError,
-    EOFError,
-    OSError,
-    ValueError,
-    TypeError,
-    AttributeError,
-)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
+XLSX_READER = str(Path(__file__).with_name("xlsx_reader.py"))
+# What reading one .xlsx may take; over them the file is refused (see
+# models/xlsx_reader.py). A full share's sheet with every background
+# variable unpacks to well under the unpacked bound.
+XLSX_LIMITS = {
+    "upload_bytes": UPLOAD_MAX_BYTES,
+    "unpacked_bytes": XLSX_UNPACKED_MAX,
+    "parts": 500,
+    "elements": XLSX_ELEMENTS_MAX,
+    "rows": ROWS_MAX,
+    "columns": XLSX_COLUMNS_MAX,
+    "cell_chars": CELL_MAX,
+    "memory_bytes": XLSX_MEMORY_MAX,
+    "cpu_seconds": 60,
+}
+assert set(XLSX_LIMITS) == set(LIMIT_KEYS)
+_XLSX_ERRORS = {
+    XlsxExit.NOT_XLSX: FileError.NOT_XLSX,
+    XlsxExit.UNCAUGHT: FileError.NOT_XLSX,
+    XlsxExit.UNPACKED_TOO_LARGE: FileError.XLSX_TOO_LARGE,
+    XlsxExit.OUT_OF_MEMORY: FileError.XLSX_TOO_LARGE,
+    XlsxExit.TOO_MANY_ROWS: FileError.TOO_MANY_ROWS,
+    XlsxExit.CELL_TOO_LONG: FileError.CELL_TOO_LONG,
+    XlsxExit.TOO_MANY_COLUMNS: FileError.TOO_MANY_COLUMNS,
+}  # anything else (killed at the CPU limit, say) is too large too
 
 
 # --- validating ---------------------------------------------------------------
@@ -343,6 +404,10 @@ def validate_row(values: dict, variables: dict) -> ValidRow | RowFailure:
 def validated(rows: Iterable[list[str]], report: Report, variable_names: list[str]) -> Iterator[tuple[int, ValidRow]]:
     mapping = None
     for row_no, cells in enumerate(rows, start=1):
+        if row_no > ROWS_MAX:
+            raise ImportRefused(FileError.TOO_MANY_ROWS)
+        if any(len(c) > CELL_MAX for c in cells):
+            raise ImportRefused(FileError.CELL_TOO_LONG)
         if not any(c.strip() for c in cells):
             continue  # blank lines are not recipients
         if mapping is None:

@@ -1,34 +1,15 @@
 """Issue 22, items 2 and 6: malformed .xlsx parts and bad values answer
 422 with a message, never a 500, and nothing is stored."""
 
-import io
 import re
-import zipfile
 
 import pytest
 from sqlalchemy import func, select
 
 from models import Recipient, Response, db
+from tests.fixtures.xlsx import xlsx_with_sheet
 from tests.test_recipients import draft, upload  # noqa: F401  (a fixture)
 from tests.test_sharing import base, survey, with_access  # noqa: F401  (fixtures)
-
-
-def xlsx_with_sheet(sheet_xml: bytes) -> bytes:
-    """A real workbook whose first sheet's XML is replaced."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    book.active.append(["cpr"])
-    book.active.append(["0101901234"])
-    good = io.BytesIO()
-    book.save(good)
-    out = io.BytesIO()
-    with zipfile.ZipFile(good) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            data = sheet_xml if item.filename == "xl/worksheets/sheet1.xml" else src.read(item.filename)
-            dst.writestr(item, data)
-    return out.getvalue()
-
 
 SHEET = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
 ROW = b'<row r="1"><c r="A1" t="inlineStr"><is><t>%s</t></is></c></row>'
