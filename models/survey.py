@@ -162,8 +162,9 @@ def close_survey(survey: Survey) -> int:
 
 
 class AnswerError(ValueError):
-    def __init__(self, errors: dict[int, str]):
+    def __init__(self, errors: dict[int, str], empty: bool = False):
         self.errors = errors  # question id -> error code
+        self.empty = empty  # nothing was answered, and the respondent has not said that is what they mean
         super().__init__("invalid answers")
 
 
@@ -178,9 +179,15 @@ class AnswerProblem(StrEnum):
         return str(_l("The answer is too long."))
 
 
+EMPTY_CONFIRMED = ("empty", "confirmed")  # the form field that says "yes, send it empty"
+
+
 def parse_answers(survey: Survey, form) -> list[Answer]:
     """Answers from a submitted form (q<ID> fields). Every question is
-    optional; a value that is not one of the options is refused."""
+    optional; a value that is not one of the options is refused. A sheet
+    with nothing answered is refused until the respondent confirms it
+    (EMPTY_CONFIRMED): a personal link takes one answer, and a press on
+    Submit by mistake would use it up."""
     answers, errors = [], {}
     for question in survey.questions:
         raw = (form.get(f"q{question.id}") or "").strip()
@@ -200,6 +207,9 @@ def parse_answers(survey: Survey, form) -> list[Answer]:
             answers.append(Answer(question_id=question.id, text=raw))
     if errors:
         raise AnswerError(errors)
+    name, value = EMPTY_CONFIRMED
+    if not answers and form.get(name) != value:
+        raise AnswerError({}, empty=True)
     return answers
 
 

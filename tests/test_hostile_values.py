@@ -103,3 +103,39 @@ def test_background_variables_are_deleted_with_the_cprs(as_member, survey, with_
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
     assert db.session.scalars(select(Recipient.variables)).all() == [None, None]
+
+
+def test_an_empty_answer_is_asked_about_before_it_uses_up_the_personal_link(client, answer_url):
+    """Item 7: Submit with nothing filled in saves nothing and asks; only a
+    second Submit, confirming, saves the empty answer. Answering instead
+    after the question works as usual."""
+    url, question_id = answer_url
+    page = client.get(url).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    asked = client.post(url, data={"csrf_token": csrf, f"q{question_id}": " "})
+    body = asked.get_data(as_text=True)
+    assert asked.status_code == 422
+    assert "Du har ikke besvaret nogen af spørgsmålene" in body
+    assert "linket kan ikke bruges til at svare igen" in body
+    assert "Dit svar er gemt" not in body
+    recipient = db.session.scalar(select(Recipient))
+    assert recipient.responded_at is None and db.session.scalar(select(func.count()).select_from(Response)) == 0
+
+    confirmed = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]+)"', body))
+    assert client.post(url, data=confirmed).status_code == 200
+    db.session.expire_all()
+    assert db.session.scalar(select(Recipient.responded_at)) is not None
+    assert db.session.scalar(select(func.count()).select_from(Response)) == 1
+
+
+def test_an_answer_after_the_question_is_saved_as_usual(client, answer_url):
+    url, question_id = answer_url
+    page = client.get(url).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    asked = client.post(url, data={"csrf_token": csrf}).get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]+)"', asked))
+    saved = client.post(url, data={**fields, f"q{question_id}": "0"})
+    assert saved.status_code == 200 and "Dit svar er gemt" in saved.get_data(as_text=True)
+    answer = db.session.scalar(select(Response)).answers[0]
+    assert answer.option_index == 0

@@ -6,7 +6,15 @@ from sqlalchemy import select
 
 from models import Recipient, Survey, db
 from models.reach import recipient_for_paper_code
-from models.survey import AnswerError, AnswerOutcome, SurveyState, decline, parse_answers, submit_response
+from models.survey import (
+    EMPTY_CONFIRMED,
+    AnswerError,
+    AnswerOutcome,
+    SurveyState,
+    decline,
+    parse_answers,
+    submit_response,
+)
 from models.test_letters import read_preview_token
 
 bp = Blueprint("respond", __name__)
@@ -25,7 +33,7 @@ def by_token(token: str) -> Recipient:
     return recipient
 
 
-def answer_form(survey, recipient=None, errors=None, values=None, status=200, preview=False):
+def answer_form(survey, recipient=None, errors=None, values=None, status=200, preview=False, empty=False):
     if survey.state == SurveyState.CLOSED:
         return page("respond/closed.html", survey)
     if survey.state != SurveyState.OPEN:
@@ -42,6 +50,7 @@ def answer_form(survey, recipient=None, errors=None, values=None, status=200, pr
         errors=errors or {},
         values=values or {},
         preview=preview,
+        confirm_empty=EMPTY_CONFIRMED if empty else None,
     )
 
 
@@ -49,7 +58,7 @@ def submit(survey, recipient=None):
     try:
         answers = parse_answers(survey, request.form)
     except AnswerError as exc:
-        return answer_form(survey, recipient, errors=exc.errors, values=request.form, status=422)
+        return answer_form(survey, recipient, errors=exc.errors, values=request.form, status=422, empty=exc.empty)
     outcome = submit_response(survey, answers, g.respondent_language, recipient)
     db.session.commit()
     if outcome == AnswerOutcome.CLOSED:
@@ -98,7 +107,7 @@ def preview(token):
     try:
         parse_answers(survey, request.form)
     except AnswerError as exc:
-        return answer_form(survey, errors=exc.errors, values=request.form, status=422, preview=True)
+        return answer_form(survey, errors=exc.errors, values=request.form, status=422, preview=True, empty=exc.empty)
     return page("respond/done.html", survey, outcome=AnswerOutcome.PREVIEWED)
 
 
