@@ -131,6 +131,10 @@ class Config:
         self.VERIFICATION_CODE_GUESSES_PER_HOUR = int(env.get("VERIFICATION_CODE_GUESSES_PER_HOUR", "10"))
         # Test letters a member may send to their own Digital Post per hour.
         self.TEST_LETTERS_PER_HOUR = int(env.get("TEST_LETTERS_PER_HOUR", "5"))
+        # Answers one network address may give through a survey's public link
+        # per day (a school or an office shares one address); one browser
+        # may give one, whatever this says.
+        self.PUBLIC_ANSWERS_PER_ADDRESS = int(env.get("PUBLIC_ANSWERS_PER_ADDRESS", "30"))
         # Seconds to wait before each new try of one message after a transient
         # gateway failure; a 429's Retry-After wins when it is longer.
         self.SEND_RETRY_DELAYS = [float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()]

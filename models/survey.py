@@ -219,6 +219,8 @@ class AnswerOutcome(StrEnum):
     DECLINED_BEFORE = "declined_before"
     CLOSED = "closed"
     PREVIEWED = "previewed"  # through a test letter's preview link: checked, not stored
+    ANSWERED_IN_THIS_BROWSER = "answered_in_this_browser"  # the public link, a second time from one browser
+    TOO_MANY_FROM_ADDRESS = "too_many_from_address"  # the public link, over the day's answers from one address
 
 
 def submit_response(survey: Survey, answers: list[Answer], language: str, recipient=None) -> AnswerOutcome:

@@ -1,9 +1,13 @@
 """The public answer page: no login. A recipient's personal link takes one
-answer (or a decline); the survey's anonymous link takes any number."""
+answer (or a decline). The survey's public link takes one answer per
+browser (a signed cookie) and PUBLIC_ANSWERS_PER_ADDRESS per network
+address per day (counted in Redis by an HMAC of the address), and says so."""
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
+from crypto import hasher
 from models import Recipient, Survey, db
 from models.reach import recipient_for_paper_code
 from models.survey import (
@@ -16,9 +20,13 @@ from models.survey import (
     submit_response,
 )
 from models.test_letters import read_preview_token
+from views.ratelimit import AttemptLimit
 
 bp = Blueprint("respond", __name__)
 LANGUAGES = ("da", "en")
+ANSWERED_COOKIE = "postbud_answered"
+ANSWERED_KEPT = 100  # survey ids the cookie remembers, newest last
+DAY = 86400
 
 
 def page(template, survey, status=200, **context):
@@ -33,7 +41,7 @@ def by_token(token: str) -> Recipient:
     return recipient
 
 
-def answer_form(survey, recipient=None, errors=None, values=None, status=200, preview=False, empty=False):
+def answer_form(survey, recipient=None, errors=None, values=None, status=200, preview=False, empty=False, public=False):
     if survey.state == SurveyState.CLOSED:
         return page("respond/closed.html", survey)
     if survey.state != SurveyState.OPEN:
@@ -51,6 +59,7 @@ def answer_form(survey, recipient=None, errors=None, values=None, status=200, pr
         values=values or {},
         preview=preview,
         confirm_empty=EMPTY_CONFIRMED if empty else None,
+        per_address=current_app.config["PUBLIC_ANSWERS_PER_ADDRESS"] if public else None,
     )
 
 
@@ -118,4 +127,59 @@ def public(token):
         abort(404)
     chosen = request.args.get("lang")
     g.respondent_language = chosen if chosen in LANGUAGES else (request.accept_languages.best_match(LANGUAGES) or "da")
-    return submit(survey) if request.method == "POST" else answer_form(survey)
+    answered = answered_here()
+    if survey.id in answered and survey.is_open:
+        return page("respond/done.html", survey, outcome=AnswerOutcome.ANSWERED_IN_THIS_BROWSER)
+    if request.method == "GET":
+        return answer_form(survey, public=True)
+    try:
+        answers = parse_answers(survey, request.form)
+    except AnswerError as exc:
+        return answer_form(survey, errors=exc.errors, values=request.form, status=422, empty=exc.empty, public=True)
+    if wait := address_limit().take(f"{survey.id}:{address_hash()}"):
+        return page(
+            "respond/done.html", survey, 429, outcome=AnswerOutcome.TOO_MANY_FROM_ADDRESS, hours=-(-wait // 3600)
+        )
+    outcome = submit_response(survey, answers, g.respondent_language)
+    db.session.commit()
+    if outcome == AnswerOutcome.CLOSED:
+        return page("respond/closed.html", survey)
+    body, status = page("respond/done.html", survey, outcome=outcome)
+    response = current_app.make_response((body, status))
+    remember_answered(response, [*answered, survey.id])
+    return response
+
+
+def address_limit() -> AttemptLimit:
+    return AttemptLimit("public-answer", current_app.config["PUBLIC_ANSWERS_PER_ADDRESS"], DAY)
+
+
+def address_hash() -> str:
+    # Behind a proxy, remote_addr is the client's only with ProxyFix (README).
+    # Redis gets an HMAC, not the address.
+    return hasher("public-answer-address")(request.remote_addr or "unknown")
+
+
+def _answered_cookie() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=ANSWERED_COOKIE)
+
+
+def answered_here() -> list[int]:
+    """The surveys this browser has answered through their public link."""
+    try:
+        ids = _answered_cookie().loads(request.cookies.get(ANSWERED_COOKIE, ""))
+    except BadSignature:
+        return []
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+
+def remember_answered(response, ids: list[int]) -> None:
+    response.set_cookie(
+        ANSWERED_COOKIE,
+        _answered_cookie().dumps(ids[-ANSWERED_KEPT:]),
+        max_age=365 * DAY,
+        path="/s/",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
