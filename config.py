@@ -135,6 +135,8 @@ class Config:
         # per day (a school or an office shares one address); one browser
         # may give one, whatever this says.
         self.PUBLIC_ANSWERS_PER_ADDRESS = int(env.get("PUBLIC_ANSWERS_PER_ADDRESS", "30"))
+        # An anonymous survey's results are shown once it has this many answers.
+        self.ANONYMOUS_RESULTS_MIN_ANSWERS = int(env.get("ANONYMOUS_RESULTS_MIN_ANSWERS", "5"))
         # Seconds to wait before each new try of one message after a transient
         # gateway failure; a 429's Retry-After wins when it is longer.
         self.SEND_RETRY_DELAYS = [float(x) for x in env.get("SEND_RETRY_DELAYS", "1,2,5,10").split(",") if x.strip()]

@@ -92,5 +92,14 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         if request.endpoint != "static":
             ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-            log.info("%s %s %s %.0f ms", request.method, request.path, response.status_code, ms)
+            log.info("%s %s %s %.0f ms", request.method, logged_path(), response.status_code, ms)
         return response
+
+
+def logged_path() -> str:
+    """The path, but the answer pages' by their rule (/r/<token>): a token is
+    a recipient's key, and a line with it and the time would tie an
+    anonymous answer to the recipient who gave it."""
+    if request.blueprint == "respond" and request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path

@@ -205,7 +205,10 @@ def create_deliveries(rnd: ScheduledSend) -> None:
         Recipient.share_id == rnd.share_id
     )
     if rnd.kind == RoundKind.REMINDER:
-        recipients = recipients.where(Recipient.state.in_((RecipientState.SENT, RecipientState.DELIVERED)))
+        # responded_at too: an anonymous survey's recipient keeps the state.
+        recipients = recipients.where(
+            Recipient.state.in_((RecipientState.SENT, RecipientState.DELIVERED)), Recipient.responded_at.is_(None)
+        )
     db.session.execute(
         dialect_insert(Delivery)
         .from_select(["round_id", "recipient_id", "state", "attempts"], recipients)

@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
@@ -145,6 +145,11 @@ def error_label(code: str | None) -> str:
             SendError.INTERNAL_ERROR: _l("an internal error"),
         }.get(code or "", _l("an unknown error"))
     )
+
+
+# Recipient.responded_at of an anonymous survey's recipient who answered:
+# "answered, time not kept". See docs/anonymity.md.
+ANSWERED_UNTIMED = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 class RecipientState(StrEnum):
@@ -321,6 +326,9 @@ class Recipient(db.Model):
     # The paste or upload the row came from (None: typed in). Its rows are on
     # the list once the member accepts the import; see listed().
     import_id: Mapped[int | None]
+    # When the recipient answered; for an anonymous survey only that they
+    # did (ANSWERED_UNTIMED), and their state is left as it was, so that
+    # neither the member nor the database can match them to their answer.
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The registration lookup's answer (digitalpost.transport.Registration);
@@ -719,6 +727,13 @@ def state_counts(share: Share) -> dict[str, int]:
     )
     result = {s.value: counts.get(s.value, 0) for s in RecipientState}
     result["total"] = sum(counts.values())
+    # Answers are counted by responded_at: an anonymous survey's recipients
+    # keep their delivery state when they answer.
+    result[RecipientState.RESPONDED.value] = db.session.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(Recipient.share_id == share.id, Recipient.responded_at.is_not(None))
+    )
     invitation = share.invitation
     result["cancelled"] = 0
     if invitation is not None and invitation.state in (SendState.CANCELLED, SendState.FAILED):

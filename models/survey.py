@@ -227,23 +227,47 @@ def submit_response(survey: Survey, answers: list[Answer], language: str, recipi
     """Store one answer sheet. Through a personal link the recipient is marked
     as responded first, by a conditional UPDATE, so a double submit or two
     tabs store one answer only."""
-    from models.sharing import Recipient, RecipientState
+    from models.sharing import ANSWERED_UNTIMED, Recipient, RecipientState
 
     if not survey.is_open:
         return AnswerOutcome.CLOSED
     if recipient is not None:
+        # Anonymous: marked as answered with no time and no change of state,
+        # so nothing orders recipients the way their answers are ordered.
+        mark = (
+            {"responded_at": ANSWERED_UNTIMED}
+            if survey.anonymous
+            else {
+                "responded_at": utcnow(),
+                "state": RecipientState.RESPONDED,
+            }
+        )
         marked = db.session.execute(
             update(Recipient)
             .where(Recipient.id == recipient.id, Recipient.responded_at.is_(None), Recipient.declined_at.is_(None))
-            .values(responded_at=utcnow(), state=RecipientState.RESPONDED)
+            .values(**mark)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not marked:
             db.session.refresh(recipient)
             return AnswerOutcome.DECLINED_BEFORE if recipient.declined_at else AnswerOutcome.ALREADY_ANSWERED
     linked = recipient.id if recipient is not None and not survey.anonymous else None
-    db.session.add(Response(survey_id=survey.id, recipient_id=linked, language=language, answers=answers))
+    db.session.add(
+        Response(
+            survey_id=survey.id,
+            recipient_id=linked,
+            language=language,
+            answers=answers,
+            created_at=answered_on() if survey.anonymous else utcnow(),
+        )
+    )
     return AnswerOutcome.SAVED
+
+
+def answered_on() -> datetime:
+    """An anonymous answer's time: its day only, so that it cannot be matched
+    with the moment a personal link was used (in a proxy's log, say)."""
+    return utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def decline(recipient) -> bool:
@@ -267,8 +291,16 @@ class QuestionResult:
     texts: list[str]
 
 
+def results_withheld(survey: Survey, minimum: int) -> bool:
+    """An anonymous survey's results are shown once `minimum` answers exist:
+    with fewer, a count or a free text can point to the one who gave it."""
+    return survey.anonymous and survey.response_count() < minimum
+
+
 def results(survey: Survey, text_limit: int = 200) -> list[QuestionResult]:
-    """Counts per option and the latest free-text answers, per question."""
+    """Counts per option and free-text answers, per question: the latest
+    first, or for an anonymous survey in alphabetical order, so that the
+    newest answer cannot be told from the others."""
     counts = {
         (q, o): n
         for q, o, n in db.session.execute(
@@ -285,7 +317,7 @@ def results(survey: Survey, text_limit: int = 200) -> list[QuestionResult]:
             texts = db.session.scalars(
                 select(Answer.text)
                 .where(Answer.question_id == question.id, Answer.text.is_not(None))
-                .order_by(Answer.id.desc())
+                .order_by(Answer.text if survey.anonymous else Answer.id.desc())
                 .limit(text_limit)
             ).all()
         out.append(

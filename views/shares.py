@@ -792,14 +792,18 @@ def confirm(share_id):
 # --- status ------------------------------------------------------------------------
 
 STATE_FILTERS = [s.value for s in RecipientState]
+# An anonymous survey's recipients never read "responded": see docs/anonymity.md.
+ANONYMOUS_STATE_FILTERS = [s for s in STATE_FILTERS if s != RecipientState.RESPONDED]
 
 
 def recipient_table(share):
+    filters = ANONYMOUS_STATE_FILTERS if share.survey.anonymous else STATE_FILTERS
     state = request.args.get("state", "")
+    state = state if state in filters else ""
     q = (request.args.get("q") or "").strip()[:100]
     page = max(1, min(request.args.get("page", 1, type=small_int), 10_000))
     query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
-    if state in STATE_FILTERS:
+    if state:
         query = query.where(Recipient.state == state)
     if q:
         query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
@@ -816,7 +820,7 @@ def recipient_table(share):
         "total_exact": total <= COUNT_CAP,
         "first": (page - 1) * PER_PAGE + 1,
         "has_next": page * PER_PAGE < total,
-        "states": STATE_FILTERS,
+        "states": filters,
         "state_labels": {s.value: s.label for s in RecipientState},
         "invitation_stopped": share.invitation is not None
         and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),

@@ -24,6 +24,7 @@ from models.survey import (
     close_survey,
     open_survey,
     results,
+    results_withheld,
 )
 from views.forms import Form
 from views.org_scope import org_blueprint
@@ -225,8 +226,14 @@ def close(survey_id):
 @bp.get("/<int:survey_id>/responses")
 def responses(survey_id):
     survey = own_survey(survey_id)
+    minimum = current_app.config["ANONYMOUS_RESULTS_MIN_ANSWERS"]
+    withheld = results_withheld(survey, minimum)
     return render_template(
-        "surveys/responses.html", survey=survey, results=results(survey), total=survey.response_count()
+        "surveys/responses.html",
+        survey=survey,
+        results=[] if withheld else results(survey),
+        withheld_below=minimum if withheld else None,
+        total=survey.response_count(),
     )
 
 
