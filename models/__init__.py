@@ -3,6 +3,7 @@
 from extensions import db
 from models.access import AccessBlock, AuditMemberBlock
 from models.audit import AuditEvent, record_audit
+from models.deletions import CprDeletion
 from models.integration import DigitalPostIntegration
 from models.org import DepartmentCount, Membership, Organization, Role, User
 from models.sharing import Delivery, Recipient, RecipientCpr, RecipientImport, ScheduledSend, SendState, Share
@@ -15,6 +16,7 @@ __all__ = [
     "AccessBlock",
     "AuditEvent",
     "AuditMemberBlock",
+    "CprDeletion",
     "Delivery",
     "DepartmentCount",
     "DigitalPostIntegration",

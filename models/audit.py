@@ -20,6 +20,7 @@ class AuditAction(StrEnum):
     PAPER_POLICY_CHANGED = "integration.paper_policy_changed"
     ACCESS_GRANTED = "access.granted"
     ACCESS_REVOKED = "access.revoked"
+    CPRS_DELETED = "share.cprs_deleted"
 
     def describe(self, d: dict) -> str:
         """The line the audit log shows, from the event's details."""
@@ -58,6 +59,15 @@ class AuditAction(StrEnum):
             return _(
                 "Deactivated Digital Post; %(n)s scheduled sends cancelled", n=number(d.get("cancelled_sends") or 0)
             )
+        if self is AuditAction.CPRS_DELETED:
+            return (
+                plural(
+                    "Deleted %(num)s CPR number of a share of the survey",
+                    "Deleted %(num)s CPR numbers of a share of the survey",
+                    count,
+                )
+                + f" “{d.get('survey', '')}”"
+            )
         if self is AuditAction.ACCESS_GRANTED:
             return plural("Gave %(num)s member access", "Gave %(num)s members access", count)
         text = plural("Removed access from %(num)s member", "Removed access from %(num)s members", count)
@@ -81,6 +91,13 @@ class AuditEvent(db.Model):
     member_names: Mapped[list | None] = mapped_column(JSON)
 
     actor = relationship("User", lazy="joined")
+
+    @property
+    def receipt_share_id(self) -> int | None:
+        """The share whose deletion receipt this event has, if any."""
+        if self.action == AuditAction.CPRS_DELETED:
+            return (self.details or {}).get("share_id")
+        return None
 
     @property
     def description(self) -> str:

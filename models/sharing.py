@@ -23,6 +23,7 @@ from digitalpost.errors import ErrorCode
 from digitalpost.memo import memo_uuid
 from extensions import db
 from models.base import UTCDateTime, utcnow
+from models.deletions import record_deletion
 
 log = logging.getLogger(__name__)
 
@@ -653,9 +654,11 @@ def forget_cprs(share_id: int) -> bool:
     retry = retryable_failures(share_id).subquery()
     keep = select(Recipient.cpr_hmac).where(Recipient.id.in_(select(retry.c.recipient_id)))
     table = RecipientCpr.__table__
-    db.session.execute(table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep)))
+    cprs = db.session.execute(
+        table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep))
+    ).rowcount
     recipients = Recipient.__table__
-    db.session.execute(
+    variables = db.session.execute(
         update(recipients)
         .where(
             recipients.c.share_id == share_id,
@@ -663,7 +666,15 @@ def forget_cprs(share_id: int) -> bool:
             recipients.c.cpr_hmac.not_in(keep),
         )
         .values(variables=null())
+    ).rowcount
+    share = db.session.get(Share, share_id)
+    cancelled = db.session.scalar(  # a query: the session's rounds may predate the cancelling UPDATE
+        select(ScheduledSend.cancel_reason)
+        .where(ScheduledSend.share_id == share_id, ScheduledSend.state == SendState.CANCELLED)
+        .order_by(ScheduledSend.send_at)
+        .limit(1)
     )
+    record_deletion(share, cprs, variables, cancelled)
     if db.session.scalar(select(func.count()).select_from(table).where(table.c.share_id == share_id)):
         return False
     db.session.execute(

@@ -1,11 +1,14 @@
-"""The audit log: every change to the integration and to access, newest first."""
+"""The audit log: every change to the integration and to access, and every
+deletion of a share's CPR numbers (with its receipt), newest first."""
 
-from flask import g, render_template, request
+from flask import abort, g, render_template, request
 from sqlalchemy import select
 
-from models import AuditEvent, db
+from models import AuditEvent, Share, db
+from models.deletions import receipt_of
 from views.forms import small_int
 from views.org_scope import admin_required, org_blueprint
+from views.rendering import pdf_download
 
 bp = org_blueprint("audit", __name__, "/settings/audit")
 PER_PAGE = 50
@@ -26,3 +29,12 @@ def index():
     has_next = len(events) > PER_PAGE
     events = events[:PER_PAGE]
     return render_template("settings/audit.html", events=events, page=page, has_next=has_next)
+
+
+@bp.get("/deletion-receipts/<int:share_id>")
+@admin_required
+def deletion_receipt(share_id):
+    share = db.session.get(Share, share_id)
+    if share is None or share.org_id != g.org.id:
+        abort(404)
+    return pdf_download(receipt_of(share), f"postbud-deletion-receipt-{share.id}.pdf")

@@ -6,7 +6,7 @@ templates that as a flag (`fragment`); templates do not read headers.
 
 import json
 
-from flask import flash, redirect, render_template
+from flask import Response, flash, redirect, render_template
 from htmx_flask import make_response, request
 
 
@@ -47,3 +47,12 @@ def add_message(response, text: str, category: str = "success"):
     else:
         flash(text, category)
     return response
+
+
+def pdf_download(content: bytes, filename: str):
+    """A PDF as an attachment (no-store like every page: it may name people)."""
+    return Response(
+        content,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -37,6 +37,7 @@ from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
 from models.base import utcnow
+from models.deletions import receipt_of
 from models.integration import DigitalPostIntegration
 from models.letters import LetterTooLong, compose, first_oversized
 from models.org import fold
@@ -94,7 +95,7 @@ from views.errors import render_error
 from views.forms import Form, large_body, small_int
 from views.org_scope import org_blueprint
 from views.ratelimit import AttemptLimit, minutes
-from views.rendering import add_message, go_to, is_fragment, render_fragment
+from views.rendering import add_message, go_to, is_fragment, pdf_download, render_fragment
 from views.surveys import can_share_via_digital_post, own_survey
 
 bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
@@ -873,6 +874,12 @@ def counts(share_id):
     context = status_context(share)
     response = render_template("shares/_counts.html", **context)
     return response, 200 if context["live"] else 286
+
+
+@bp.get("/<int:share_id>/deletion-receipt")
+def deletion_receipt(share_id):
+    share = own_share(share_id)
+    return pdf_download(receipt_of(share), f"postbud-deletion-receipt-{share.id}.pdf")
 
 
 @bp.get("/<int:share_id>/recipients-table")
