@@ -23,6 +23,7 @@ from sqlalchemy import exists, select
 from extensions import db, get_queue
 from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
+from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
 from models.sharing import PENDING_STATES, ScheduledSend, SendState, Share, ShareState, forget_cprs
 from models.test_letters import expire_stalled_test_letters
@@ -81,13 +82,20 @@ def apply_retention() -> int:
     return len(share_ids)
 
 
+def expire_old_contacts() -> int:
+    """The contact cap's entries older than their organization's period."""
+    deleted = expire_contacts()
+    db.session.commit()
+    return deleted
+
+
 def run_housekeeping() -> None:
     """Once per interval across all workers (a Redis lock), never raising:
     the worker must go on with its jobs whatever happens here."""
     interval = current_app.config["WORKER_MAINTENANCE_INTERVAL"]
     if not get_queue().connection.set(LOCK, "1", nx=True, ex=max(interval - 1, 1)):
         return
-    for duty in (requeue_orphaned_rounds, expire_stalled_verifications, apply_retention):
+    for duty in (requeue_orphaned_rounds, expire_stalled_verifications, apply_retention, expire_old_contacts):
         try:
             duty()
         except Exception:

@@ -37,8 +37,11 @@ from models import DigitalPostIntegration
 from models.access import has_access_id
 from models.base import utcnow
 from models.bulk import dialect_insert
+from models.contacts import Cap, contacts_of, record_contacts
 from models.letters import compose
+from models.optout import CitizenOptOut, opted_out_hmacs
 from models.paper import paper_letter
+from models.policy import policy_of
 from models.reach import ensure_paper_code, record_exempt
 from models.sharing import (
     CancelReason,
@@ -276,6 +279,10 @@ def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker
     paper_wanted = client.sends_paper and integration.can_send_paper and rnd.share.exempt_choice == ExemptChoice.PAPER
     if not client.polls_status:
         record_message_uuids(rnd, chunk)
+    invitation = rnd.kind == RoundKind.INVITATION
+    # Counted again for every chunk: other shares may have written to the same citizens meanwhile.
+    leave_out = left_out_of(rnd.share.org_id, invitation, [row[3].cpr_hmac for row in chunk])
+    left, contacts = [], []
     for delivery_id, attempts, uuid_version, recipient, cpr_encrypted in chunk:
         if time.monotonic() - renewed > lease / 2:  # a slow gateway: keep the claim
             renew_claims(rnd, worker, lease)
@@ -291,6 +298,20 @@ def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker
                     "d_channel": None,
                 }
             )
+            continue
+        if recipient.cpr_hmac in leave_out:
+            reason = leave_out[recipient.cpr_hmac]
+            delivery_updates.append(
+                {
+                    "d_id": delivery_id,
+                    "d_state": DeliveryState.SKIPPED,
+                    "d_error": reason,
+                    "d_attempts": attempts,
+                    "d_sent_at": None,
+                    "d_channel": None,
+                }
+            )
+            left.append({"r_id": recipient.id, "r_error": reason})
             continue
         if cpr_encrypted is None:
             delivery_updates.append(
@@ -329,6 +350,7 @@ def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker
         )
         if outcome == DeliveryState.SENT:
             sent_ids.append(recipient.id)
+            contacts.append((delivery_id, recipient.cpr_hmac))
         elif error in ROUND_FAILURE_CODES:
             delivery_updates.pop()  # not this recipient's fault: left pending for a later retry of the round
             stop = error
@@ -349,8 +371,16 @@ def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker
             ),
             delivery_updates,
         )
-    if rnd.kind == RoundKind.INVITATION:
+    record_contacts(rnd.share.org_id, invitation, contacts, utcnow())
+    if invitation:
         table = Recipient.__table__
+        if left:
+            db.session.execute(
+                update(table)
+                .where(and_(table.c.id == bindparam("r_id"), table.c.state == RecipientState.PENDING))
+                .values(state=RecipientState.LEFT_OUT, error=bindparam("r_error")),
+                left,
+            )
         if sent_ids:
             db.session.execute(
                 update(table)
@@ -365,6 +395,17 @@ def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker
                 failed,
             )
     return stop
+
+
+def left_out_of(org_id: int, invitation: bool, hmacs: list[str]) -> dict[str, SendError]:
+    """The citizens of a chunk who get no letter: those who want no surveys
+    from the organization, and those the letter would take over its cap."""
+    opted = set(db.session.scalars(opted_out_hmacs(org_id).where(CitizenOptOut.cpr_hmac.in_(hmacs))))
+    cap = Cap.of(policy_of(org_id))
+    had = contacts_of(org_id, hmacs, cap.since())
+    out = {h: SendError.OPTED_OUT for h in opted}
+    out.update({h: SendError.CONTACT_CAP for h in hmacs if h not in out and not cap.allows(invitation, had[h])})
+    return out
 
 
 _KNOWN_FAILURE = {

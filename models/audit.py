@@ -21,6 +21,7 @@ class AuditAction(StrEnum):
     ACCESS_GRANTED = "access.granted"
     ACCESS_REVOKED = "access.revoked"
     CPRS_DELETED = "share.cprs_deleted"
+    POLICY_CHANGED = "policy.changed"
 
     def describe(self, d: dict) -> str:
         """The line the audit log shows, from the event's details."""
@@ -59,6 +60,8 @@ class AuditAction(StrEnum):
             return _(
                 "Deactivated Digital Post; %(n)s scheduled sends cancelled", n=number(d.get("cancelled_sends") or 0)
             )
+        if self is AuditAction.POLICY_CHANGED:
+            return _("Changed the protection of citizens: %(what)s", what=policy_changes(d))
         if self is AuditAction.CPRS_DELETED:
             return (
                 plural(
@@ -74,6 +77,19 @@ class AuditAction(StrEnum):
         if d.get("cancelled_sends"):
             text += "; " + _("%(n)s scheduled sends cancelled", n=number(d["cancelled_sends"]))
         return text
+
+
+def policy_changes(d: dict) -> str:
+    names = {
+        "purpose_da": _("the reason in letters (Danish)"),
+        "purpose_en": _("the reason in letters (English)"),
+        "cap_invitations": _("invitations per citizen: %(n)s", n=d.get("cap_invitations")),
+        "cap_letters": _("letters per citizen: %(n)s", n=d.get("cap_letters")),
+        "cap_days": _("the period: %(n)s days", n=d.get("cap_days")),
+        "daily_per_member": _("recipients a day per member: %(n)s", n=number(d.get("daily_per_member") or 0)),
+        "daily_per_org": _("recipients a day for the organization: %(n)s", n=number(d.get("daily_per_org") or 0)),
+    }
+    return ", ".join(str(names[c]) for c in d.get("changed", []) if c in names)
 
 
 class AuditEvent(db.Model):

@@ -21,7 +21,19 @@ from sqlalchemy import case, func, literal, select
 from digitalpost import Action, ActionCode, InvalidMessage, Message
 from digitalpost.memo import MAX_TEXT
 from extensions import db
-from models.sharing import LANGUAGES, MERGE_FIELD, SYSTEM_FIELDS, Recipient, RoundKind, Share, listed, merge
+from models.policy import policy_of
+from models.sharing import (
+    LANGUAGES,
+    MERGE_FIELD,
+    RETRY_WINDOW,
+    SYSTEM_FIELDS,
+    Recipient,
+    RoundKind,
+    Share,
+    listed,
+    merge,
+)
+from models.survey import new_token
 
 # The merged text of one letter may hold at most this many characters: the
 # message text (at most BODY_MAX) with its merge fields filled in.
@@ -91,6 +103,41 @@ def answer_link(token: str) -> str:
     return public_url(ANSWER_PATH + token)
 
 
+def decline_link(token: str) -> str:
+    """Where the recipient says no thanks (views/respond.decline_view)."""
+    return public_url(ANSWER_PATH + token + "/decline")
+
+
+def why_lines(org_name: str, purpose: str, language: str, decline_url: str | None = None, cpr=True) -> list[str]:
+    """The block every survey letter ends with, in the recipient's language:
+    a heading; who sends it and why; that answering is voluntary; how the CPR
+    number is used and when it is deleted; and where to say no thanks. The
+    answer page shows the same (respond/_why.html), with its own button."""
+    with force_locale(language):
+        lines = [
+            _("Why you get this letter"),
+            purpose or _("%(org)s would like to hear from you, to learn from your answers.", org=org_name),
+            _("Answering is voluntary."),
+        ]
+        if cpr:
+            lines.append(
+                _(
+                    "%(org)s used your CPR number only to send this letter to your Digital Post. It is kept "
+                    "encrypted and deleted when no more letters are to be sent, at the latest %(days)d days "
+                    "after the last one.",
+                    org=org_name,
+                    days=RETRY_WINDOW.days,
+                )
+            )
+        if decline_url:
+            lines.append(_("If you do not want more letters about this survey: %(url)s", url=decline_url))
+    return lines
+
+
+def why_this_letter(org_name: str, purpose: str, language: str, decline_url: str) -> str:
+    return "\n".join(why_lines(org_name, purpose, language, decline_url))
+
+
 def round_subject(kind: RoundKind, subject: str, language: str) -> str:
     with force_locale(language):
         return _("Reminder: %(subject)s", subject=subject) if kind == RoundKind.REMINDER else subject
@@ -107,13 +154,24 @@ def compose(
     with force_locale(language):
         label = _("Answer the survey")
     token = _get(recipient, "token") or "-"
+    org_name = share.survey.organization.name
+    # The preview and the test letter's link leads to the answer page in
+    # preview mode, and so does their "no thanks".
+    why = why_this_letter(org_name, policy_of(share.org_id).purpose(language), language, link or decline_link(token))
     return Letter(
-        sender_name=share.survey.organization.name,
+        sender_name=org_name,
         subject=round_subject(kind, merge(share.subject if subject is None else subject, values), language),
-        body=merge(share.body if body is None else body, values),
+        body=merge(share.body if body is None else body, values) + "\n\n" + why,
         language=language,
         actions=(Action(label=label, url=link or answer_link(token), code=ActionCode.SELVBETJENING),),
     )
+
+
+def why_length(share: Share, language: str) -> int:
+    """What the closing block adds to a letter's text, in one language."""
+    stand_in = decline_link(new_token())  # every token has the same length
+    purpose = policy_of(share.org_id).purpose(language)
+    return 2 + len(why_this_letter(share.survey.organization.name, purpose, language, stand_in))
 
 
 def verification_letter(org_name: str, code: str, minutes: int, language: str) -> Letter:
@@ -154,12 +212,14 @@ def first_oversized(share: Share, subject: str, body: str) -> LetterTooLong | No
     100,000 is one scan, not 100,000 merges."""
     prefix = {language: len(round_subject(RoundKind.REMINDER, "", language)) for language in LANGUAGES}
     reminder_prefix = case((Recipient.language == "en", prefix["en"]), else_=prefix["da"])
-    for field, text, limit, extra in (
-        ("subject", subject, SUBJECT_LIMIT, reminder_prefix),
-        ("body", body, LETTER_TEXT_MAX, literal(0)),
+    why = {language: why_length(share, language) for language in LANGUAGES}
+    why_block = case((Recipient.language == "en", why["en"]), else_=why["da"])
+    for field, text, limit, extra, most in (
+        ("subject", subject, SUBJECT_LIMIT, reminder_prefix, max(prefix.values())),
+        ("body", body, LETTER_TEXT_MAX, why_block, max(why.values())),
     ):
         length, fixed = _merged_length(text)
-        if length is None and fixed + (max(prefix.values()) if field == "subject" else 0) <= limit:
+        if length is None and fixed + most <= limit:
             continue  # no merge field: the same length for everyone, and it fits
         length = literal(fixed) if length is None else length
         row = db.session.execute(

@@ -112,6 +112,8 @@ class SendError(StrEnum):
     CPR_DELETED = "cpr_deleted"
     DELIVERY_FAILED = "delivery_failed"
     INTERNAL_ERROR = "internal_error"
+    OPTED_OUT = "opted_out"  # the citizen wants no surveys from the organization (models/optout.py)
+    CONTACT_CAP = "contact_cap"  # the citizen has had the letters the organization allows (models/contacts.py)
 
 
 # Failures that may pass (the gateway down, no answer, too many requests, our
@@ -144,6 +146,8 @@ def error_label(code: str | None) -> str:
             SendError.CPR_DELETED: _l("the CPR number was already deleted"),
             SendError.DELIVERY_FAILED: _l("Digital Post could not deliver it"),
             SendError.INTERNAL_ERROR: _l("an internal error"),
+            SendError.OPTED_OUT: _l("wants no surveys from the organization"),
+            SendError.CONTACT_CAP: _l("has had as many survey letters as the organization allows"),
         }.get(code or "", _l("an unknown error"))
     )
 
@@ -160,6 +164,7 @@ class RecipientState(StrEnum):
     FAILED = "failed"
     RESPONDED = "responded"
     DECLINED = "declined"
+    LEFT_OUT = "left_out"  # not invited: opted out, or over the contact cap (error says which)
 
     @property
     def label(self) -> str:
@@ -171,6 +176,7 @@ class RecipientState(StrEnum):
                 RecipientState.FAILED: _l("Failed"),
                 RecipientState.RESPONDED: _l("Responded"),
                 RecipientState.DECLINED: _l("Declined"),
+                RecipientState.LEFT_OUT: _l("Left out"),
             }[self]
         )
 

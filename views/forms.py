@@ -1,8 +1,12 @@
 """The base of every form here, and parsing of numbers from the URL or form."""
 
 from flask import current_app, request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto, _is_submitted
+from wtforms.validators import ValidationError
+
+from digitalpost.memo import CONTROL_CHARACTERS
 
 # The largest id or page number a view accepts: anything bigger is no row of
 # ours, and would overflow SQLite's and PostgreSQL's integers.
@@ -49,3 +53,11 @@ def small_int(text: str) -> int:
     if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 11 or abs(int(text)) > MAX_INT:
         raise ValueError("not a small integer")
     return int(text)
+
+
+def letter_text(form, field):
+    """Text that goes into a letter: no control characters, which MeMo cannot carry."""
+    if CONTROL_CHARACTERS.search(field.data or ""):
+        raise ValidationError(
+            _("Remove the invisible control character (such as BEL or ESC): Digital Post refuses letters with it.")
+        )

@@ -9,6 +9,9 @@ from sqlalchemy import select
 
 from crypto import hasher
 from models import Recipient, Survey, db
+from models.letters import why_lines
+from models.optout import is_opted_out, opt_out, withdraw_opt_out
+from models.policy import policy_of
 from models.reach import recipient_for_paper_code
 from models.survey import (
     EMPTY_CONFIRMED,
@@ -50,9 +53,12 @@ def answer_form(survey, recipient=None, errors=None, values=None, status=200, pr
         return page("respond/done.html", survey, outcome=AnswerOutcome.ALREADY_ANSWERED)
     if recipient is not None and recipient.declined_at:
         return page("respond/done.html", survey, outcome=AnswerOutcome.DECLINED_BEFORE)
+    org = survey.organization
+    why = why_lines(org.name, policy_of(org.id).purpose(g.respondent_language), g.respondent_language, cpr=not public)
     return page(
         "respond/answer.html",
         survey,
+        why=why,
         status=status,
         recipient=recipient,
         errors=errors or {},
@@ -91,15 +97,34 @@ def paper_link(code):
     return redirect(url_for(".personal", token=recipient.token), 303)
 
 
-@bp.post("/r/<token>/decline")
+@bp.route("/r/<token>/decline", methods=["GET", "POST"])
 def decline_view(token):
+    """No thanks: asked once (the letter's link lands here), then done. The
+    citizen may also say no to every survey from the organization."""
     recipient = by_token(token)
     survey = recipient.share.survey
     if recipient.responded_at:
         return page("respond/done.html", survey, outcome=AnswerOutcome.ALREADY_ANSWERED)
+    org_wide = is_opted_out(survey.org_id, recipient.cpr_hmac)
+    if request.method == "GET":
+        template = "respond/declined.html" if recipient.declined_at else "respond/decline.html"
+        return page(template, survey, recipient=recipient, org_wide=org_wide)
     decline(recipient)
+    if request.form.get("org_wide") == "yes":
+        opt_out(survey.org_id, recipient.cpr_hmac)
+        org_wide = True
     db.session.commit()
-    return page("respond/declined.html", survey)
+    return page("respond/declined.html", survey, recipient=recipient, org_wide=org_wide)
+
+
+@bp.post("/r/<token>/org-wide/withdraw")
+def withdraw_org_wide(token):
+    """The citizen takes back "no surveys from the organization"."""
+    recipient = by_token(token)
+    survey = recipient.share.survey
+    withdraw_opt_out(survey.org_id, recipient.cpr_hmac)
+    db.session.commit()
+    return page("respond/declined.html", survey, recipient=recipient, org_wide=False, withdrawn=True)
 
 
 @bp.route("/p/<token>", methods=["GET", "POST"])

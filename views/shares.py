@@ -30,13 +30,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import ErrorCode, InvalidCPR, mask_cpr, normalize_cpr
-from digitalpost.memo import CONTROL_CHARACTERS
 from formats import number, plural
 from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
 from models.base import utcnow
+from models.contacts import left_out_counts
 from models.deletions import receipt_of
 from models.integration import DigitalPostIntegration
 from models.letters import LetterTooLong, compose, first_oversized
@@ -92,7 +92,7 @@ from models.sharing import (
 )
 from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
 from views.errors import render_error
-from views.forms import Form, large_body, small_int
+from views.forms import Form, large_body, letter_text, small_int
 from views.org_scope import org_blueprint
 from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, pdf_download, render_fragment
@@ -153,14 +153,6 @@ def cpr_number(form, field):
         if exc.reason == "date":
             raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
         raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
-
-
-def letter_text(form, field):
-    """Text that goes into a letter: no control characters, which MeMo cannot carry."""
-    if CONTROL_CHARACTERS.search(field.data or ""):
-        raise ValidationError(
-            _("Remove the invisible control character (such as BEL or ESC): Digital Post refuses letters with it.")
-        )
 
 
 CPR_INPUT = {"inputmode": "numeric", "autocomplete": "off", "maxlength": 11}
@@ -630,6 +622,7 @@ def review(share_id):
         local=local,
         now=form.when.data == When.NOW,
         reach=checked_reach(share),
+        left_out=left_out_counts(share),
         error_label=error_label,
         **test_letter_context(share, TestLetterForm(formdata=None)),
     )
