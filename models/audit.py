@@ -22,6 +22,9 @@ class AuditAction(StrEnum):
     ACCESS_REVOKED = "access.revoked"
     CPRS_DELETED = "share.cprs_deleted"
     POLICY_CHANGED = "policy.changed"
+    SHARE_HELD = "share.held"
+    SHARE_APPROVED = "share.approved"
+    SHARE_REJECTED = "share.rejected"
 
     def describe(self, d: dict) -> str:
         """The line the audit log shows, from the event's details."""
@@ -60,6 +63,19 @@ class AuditAction(StrEnum):
             return _(
                 "Deactivated Digital Post; %(n)s scheduled sends cancelled", n=number(d.get("cancelled_sends") or 0)
             )
+        if self in (AuditAction.SHARE_HELD, AuditAction.SHARE_APPROVED, AuditAction.SHARE_REJECTED):
+            text = {
+                AuditAction.SHARE_HELD: _(
+                    "A share of “%(survey)s” to %(n)s recipients waits for approval: over the daily volume"
+                ),
+                AuditAction.SHARE_APPROVED: _(
+                    "Approved a share of “%(survey)s” to %(n)s recipients over the daily volume"
+                ),
+                AuditAction.SHARE_REJECTED: _(
+                    "Did not approve a share of “%(survey)s” to %(n)s recipients; it is cancelled"
+                ),
+            }[self]
+            return text % {"survey": d.get("survey", ""), "n": number(count)}
         if self is AuditAction.POLICY_CHANGED:
             return _("Changed the protection of citizens: %(what)s", what=policy_changes(d))
         if self is AuditAction.CPRS_DELETED:

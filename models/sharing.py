@@ -49,11 +49,13 @@ class SendState(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    HELD = "held"  # over a daily volume: waits, unqueued, for an admin (models/volume.py)
 
     @property
     def label(self) -> str:
         return str(
             {
+                SendState.HELD: _l("Waiting for an administrator's approval"),
                 SendState.SCHEDULED: _l("Scheduled"),
                 SendState.RUNNING: _l("Sending"),
                 SendState.DONE: _l("Sent"),
@@ -63,7 +65,7 @@ class SendState(StrEnum):
         )
 
 
-PENDING_STATES = (SendState.SCHEDULED, SendState.RUNNING)
+PENDING_STATES = (SendState.SCHEDULED, SendState.RUNNING, SendState.HELD)
 
 
 class RoundKind(StrEnum):
@@ -83,6 +85,7 @@ class CancelReason(StrEnum):
     NO_ACCESS = "no_access"  # found by the worker right before sending
     INTEGRATION_OFF = "integration_off"
     SURVEY_NOT_OPEN = "survey_not_open"
+    NOT_APPROVED = "not_approved"  # held over a daily volume, and an admin said no
 
     @property
     def label(self) -> str:
@@ -95,6 +98,7 @@ class CancelReason(StrEnum):
                 CancelReason.NO_ACCESS: _l("you no longer had access to Digital Post"),
                 CancelReason.INTEGRATION_OFF: _l("Digital Post was not enabled for the organization"),
                 CancelReason.SURVEY_NOT_OPEN: _l("the survey was not open"),
+                CancelReason.NOT_APPROVED: _l("an administrator did not approve it"),
             }[self]
         )
 
@@ -543,6 +547,7 @@ class ConfirmOutcome(StrEnum):
     NO_MESSAGE = "no_message"
     NOT_ALLOWED = "not_allowed"
     SURVEY_NOT_OPEN = "survey_not_open"
+    HELD = "held"  # confirmed, and waiting for an admin: over a daily volume
 
 
 def confirm_share(
@@ -586,11 +591,16 @@ def confirm_share(
     for r in created:
         r.rq_job_id = r.job_id
     db.session.refresh(share)
+    from models.volume import hold_if_over  # models.volume builds on this module
+
+    membership = share.membership
+    if hold_if_over(share, created, membership.user_id if membership else None):
+        return ConfirmOutcome.HELD, created
     return ConfirmOutcome.CONFIRMED, created
 
 
 def scheduled_sends_filter(org_id: int, membership_ids=None, share_ids=None):
-    conditions = [ScheduledSend.org_id == org_id, ScheduledSend.state == SendState.SCHEDULED]
+    conditions = [ScheduledSend.org_id == org_id, ScheduledSend.state.in_((SendState.SCHEDULED, SendState.HELD))]
     if membership_ids is not None:
         conditions.append(ScheduledSend.membership_id.in_(membership_ids))
     if share_ids is not None:
@@ -604,7 +614,7 @@ def count_scheduled_sends(org_id: int, membership_ids=None) -> int:
     )
 
 
-def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_ids=None) -> int:
+def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_ids=None, held=None) -> int:
     """Cancel every scheduled send of the organization, or of the given
     members or shares (subqueries of ids), in the current transaction.
 
@@ -612,9 +622,12 @@ def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_
     still runs re-reads its row and finds it cancelled. Shares left with no
     pending round forget their recipients' CPRs.
     """
+    conditions = scheduled_sends_filter(org_id, membership_ids, share_ids)
+    if held:  # only what waits for approval
+        conditions.append(ScheduledSend.state == SendState.HELD)
     rows = db.session.execute(
         update(ScheduledSend)
-        .where(*scheduled_sends_filter(org_id, membership_ids, share_ids))
+        .where(*conditions)
         .values(state=SendState.CANCELLED, cancel_reason=reason, cancelled_at=utcnow())
         .returning(ScheduledSend.rq_job_id, ScheduledSend.share_id)
         .execution_options(synchronize_session=False)

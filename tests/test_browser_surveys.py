@@ -26,6 +26,7 @@ LABELS = {
         responses="Besvarelser",
         submit="Indsend",
         thanks="Tak. Dit svar er gemt.",
+        withheld="Resultaterne vises, når mindst 5 har svaret",
         closed="lukket",
     ),
     "en": dict(
@@ -41,6 +42,7 @@ LABELS = {
         responses="Responses",
         submit="Submit",
         thanks="Thank you. Your answer is saved.",
+        withheld="The results are shown once at least 5 people have answered",
         closed="closed",
     ),
 }
@@ -94,6 +96,13 @@ def test_member_builds_opens_and_closes_a_survey(language, viewport, page, app, 
     page.goto(f"/orgs/{org.id}/surveys/")
     page.get_by_role("link", name="Trivsel <i>2026</i>", exact=True).click()
     page.get_by_role("link", name=t["responses"]).click()
+    # Anonymous, and one answer: nothing is shown until there are enough to hide in.
+    expect(page.locator("p.message")).to_contain_text(t["withheld"])
+    expect(page.get_by_text("Mere kaffe")).to_have_count(0)
+    check(page, f"{name}-6a-responses-withheld")
+    served = app.extensions["live_app"].config
+    served["ANONYMOUS_RESULTS_MIN_ANSWERS"] = 1  # the threshold is a setting
+    page.reload()
     expect(page.locator("table.results tbody tr").first).to_contain_text("1")
     expect(page.get_by_text("Mere kaffe")).to_be_visible()
     check(page, f"{name}-6-responses")

@@ -3,15 +3,18 @@ integration's own views), and the protection of citizens
 (models/policy.py): the reason every letter gives, the contact cap, and the
 daily volumes, saved from a card through HTMX or a plain POST."""
 
-from flask import g, render_template
+from flask import abort, g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from redis.exceptions import RedisError
 from wtforms import IntegerField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
-from models import DigitalPostIntegration, db
+from jobs.sending import enqueue_rounds
+from models import DigitalPostIntegration, Share, db
 from models.policy import CAP_DAYS_MAX, FIELDS, PURPOSE_MAX, policy_of, set_policy
 from models.recipients import holds_cpr
+from models.volume import approve_share, held_shares, reject_share, volume_of
 from views.forms import Form, letter_text
 from views.org_scope import admin_required, org_blueprint
 from views.rendering import is_fragment
@@ -19,6 +22,7 @@ from views.rendering import is_fragment
 bp = org_blueprint("settings", __name__, "/settings")
 PAGE = "settings/index.html"
 PARTIAL = "settings/_policy.html"
+APPROVALS = "settings/_approvals.html"
 VOLUME_MAX = 10_000_000
 TOO_LONG = _l("The sentence can be at most %(max)d characters.", max=PURPOSE_MAX)
 
@@ -101,8 +105,55 @@ def save():
     return render_card(policy_form(), saved=bool(change.changed), unchanged=not change.changed)
 
 
+def approvals() -> list[dict]:
+    """Shares held over a daily volume, with what they would bring the day to."""
+    out = []
+    for share in held_shares(g.org.id):
+        invitation = share.invitation
+        volume = volume_of(share, invitation.send_at)
+        out.append({"share": share, "invitation": invitation, "volume": volume})
+    return out
+
+
+def held_share(share_id: int) -> Share:
+    share = db.session.get(Share, share_id)
+    if share is None or share.org_id != g.org.id:
+        abort(404)
+    return share
+
+
+@bp.post("/approvals/<int:share_id>/approve")
+@admin_required
+def approve(share_id):
+    rounds = approve_share(held_share(share_id), g.membership.user_id)
+    db.session.commit()
+    note = _("Approved: the share is scheduled.") if rounds else _("Nothing waits for approval there any more.")
+    if rounds:
+        try:
+            enqueue_rounds(rounds)
+        except RedisError:
+            pass  # in the database as scheduled: the worker's housekeeping queues them
+    return render_approvals(note)
+
+
+@bp.post("/approvals/<int:share_id>/reject")
+@admin_required
+def reject(share_id):
+    cancelled = reject_share(held_share(share_id), g.membership.user_id)
+    db.session.commit()
+    return render_approvals(
+        _("Not approved: the share is cancelled.") if cancelled else _("Nothing waits for approval there any more.")
+    )
+
+
+def render_approvals(note: str):
+    if is_fragment():
+        return render_template(APPROVALS, held=approvals(), approval_note=note)
+    return render_card(policy_form(), approval_note=note)
+
+
 def render_card(form, status=200, **flags):
-    context = dict(policy_form=form, **flags)
+    context = dict(policy_form=form, held=approvals(), **flags)
     if is_fragment():
         return render_template(PARTIAL, **context), status
     return render_template(PAGE, integration=DigitalPostIntegration.find(g.org.id), panel=None, **context), status

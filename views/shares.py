@@ -769,6 +769,15 @@ def confirm(share_id):
     )
     if outcome == ConfirmOutcome.ALREADY_CONFIRMED:
         return go_to(url_for(".status", share_id=share.id))
+    if outcome == ConfirmOutcome.HELD:
+        db.session.commit()
+        flash(
+            _(
+                "The share is saved. It would pass the organization's daily volume, so it waits for an administrator to approve it."
+            ),
+            "success",
+        )
+        return go_to(url_for(".status", share_id=share.id))
     if outcome != ConfirmOutcome.CONFIRMED:
         db.session.rollback()
         abort(403 if outcome == ConfirmOutcome.NOT_ALLOWED else 409)
@@ -910,7 +919,7 @@ def cancel_confirm(share_id):
     return render_template(
         "shares/_cancel_dialog.html",
         share=share,
-        pending=[r for r in share.rounds if r.state == SendState.SCHEDULED],
+        pending=[r for r in share.rounds if r.state in (SendState.SCHEDULED, SendState.HELD)],
         local=local,
     )
 
