@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,25 @@ def start_nginx(listen: int, upstream: int, prefix: Path) -> subprocess.Popen:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     settings = f"daemon off; pid {prefix}/nginx.pid; error_log {prefix}/logs/error.log;"
     return subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", settings])
+
+
+@contextmanager
+def web_behind_nginx():
+    """The web as the Procfile runs it and nginx with docs/nginx.conf in
+    front, both up; yields (web port, nginx port)."""
+    web_port, proxy_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="postbud-slow-") as tmp:
+        web = start_web(web_port, str(Path(tmp) / "instance"))
+        proxy = start_nginx(proxy_port, web_port, Path(tmp) / "nginx")
+        try:
+            wait_for(f"http://127.0.0.1:{web_port}/healthz")
+            wait_for(f"http://127.0.0.1:{proxy_port}/healthz")
+            yield web_port, proxy_port
+        finally:
+            proxy.terminate()
+            web.terminate()
+            proxy.wait(10)
+            web.wait(10)
 
 
 def slow_client(port: int, stop: threading.Event) -> None:
@@ -115,21 +135,10 @@ def main() -> int:
     clients = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         raise SystemExit("nginx is not installed (Debian: apt-get install nginx-light)")
-    web_port, proxy_port = free_port(), free_port()
-    with tempfile.TemporaryDirectory(prefix="postbud-slow-") as tmp:
-        web = start_web(web_port, str(Path(tmp) / "instance"))
-        proxy = start_nginx(proxy_port, web_port, Path(tmp) / "nginx")
-        try:
-            wait_for(f"http://127.0.0.1:{web_port}/healthz")
-            wait_for(f"http://127.0.0.1:{proxy_port}/healthz")
-            print(f"/healthz while {clients} clients send a body a byte a second:\n")
-            show("gunicorn alone (baseline)", measure(web_port, clients))
-            worst = show("through nginx (docs/nginx.conf)", measure(proxy_port, clients))
-        finally:
-            proxy.terminate()
-            web.terminate()
-            proxy.wait(10)
-            web.wait(10)
+    with web_behind_nginx() as (web_port, proxy_port):
+        print(f"/healthz while {clients} clients send a body a byte a second:\n")
+        show("gunicorn alone (baseline)", measure(web_port, clients))
+        worst = show("through nginx (docs/nginx.conf)", measure(proxy_port, clients))
     ok = worst <= ANSWER_WITHIN
     print(f"\ngoal: through nginx, every answer within {ANSWER_WITHIN:.0f} s: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1

@@ -118,15 +118,7 @@ def approve_share(share: Share, admin_id: int) -> list[ScheduledSend]:
     ).all()
     if not ids:
         return []
-    record_audit(
-        share.org_id,
-        admin_id,
-        AuditAction.SHARE_APPROVED,
-        target=f"share:{share.id}",
-        share_id=share.id,
-        survey=share.survey.title,
-        count=recipient_count(share.id),
-    )
+    _audit_decision(share, admin_id, AuditAction.SHARE_APPROVED)
     rounds = db.session.scalars(select(ScheduledSend).where(ScheduledSend.id.in_(ids))).all()
     now = utcnow()
     for r in rounds:
@@ -140,13 +132,17 @@ def reject_share(share: Share, admin_id: int) -> int:
     """Cancel the held rounds; the share's CPRs go with them."""
     cancelled = cancel_scheduled_sends(share.org_id, CancelReason.NOT_APPROVED, share_ids=[share.id], held=True)
     if cancelled:
-        record_audit(
-            share.org_id,
-            admin_id,
-            AuditAction.SHARE_REJECTED,
-            target=f"share:{share.id}",
-            share_id=share.id,
-            survey=share.survey.title,
-            count=recipient_count(share.id),
-        )
+        _audit_decision(share, admin_id, AuditAction.SHARE_REJECTED)
     return cancelled
+
+
+def _audit_decision(share: Share, admin_id: int, action: AuditAction) -> None:
+    record_audit(
+        share.org_id,
+        admin_id,
+        action,
+        target=f"share:{share.id}",
+        share_id=share.id,
+        survey=share.survey.title,
+        count=recipient_count(share.id),
+    )
