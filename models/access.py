@@ -130,10 +130,6 @@ def _ids_of(blocks) -> set[int]:
     return {block * BLOCK_BITS + i for block, bits in blocks for i in range(BLOCK_BITS) if bits >> i & 1}
 
 
-def members_with_access(org_id: int) -> set[int]:
-    return _ids_of(db.session.execute(select(AccessBlock.block, AccessBlock.bits).where(AccessBlock.org_id == org_id)))
-
-
 def access_count(org_id: int) -> int:
     return db.session.scalar(
         select(func.coalesce(func.sum(AccessBlock.members), 0)).where(AccessBlock.org_id == org_id)

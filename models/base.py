@@ -2,6 +2,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, TypeDecorator
 
+# Rows on one page of every table: members, recipients, the audit log.
+PER_PAGE = 50
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

@@ -14,9 +14,9 @@ from sqlalchemy import false, func, literal, literal_column, or_, select, table
 
 from extensions import db
 from models.access import AccessExtent, AccessState, access_clause, granted_since
+from models.base import PER_PAGE
 from models.org import DepartmentCount, Membership, Role, User, fold
 
-PER_PAGE = 50
 # Counting stops past this: a count is most of the cost of a page, and
 # "more than 10,000" tells the admin as much as 97,312 does. Select all
 # counts them exactly (MemberTable.count_all).

@@ -254,10 +254,6 @@ class Share(db.Model):
         return self.state == ShareState.DRAFT
 
     @property
-    def pending_rounds(self) -> list["ScheduledSend"]:
-        return [r for r in self.rounds if r.state in PENDING_STATES]
-
-    @property
     def invitation(self) -> "ScheduledSend | None":
         return next((r for r in self.rounds if r.kind == RoundKind.INVITATION), None)
 

@@ -5,13 +5,13 @@ from flask import abort, g, render_template, request
 from sqlalchemy import select
 
 from models import AuditEvent, Share, db
+from models.base import PER_PAGE
 from models.deletions import receipt_of
 from views.forms import small_int
 from views.org_scope import admin_required, org_blueprint
 from views.rendering import pdf_download
 
 bp = org_blueprint("audit", __name__, "/settings/audit")
-PER_PAGE = 50
 MAX_PAGE = 100_000  # beyond any real log; keeps OFFSET within the databases' integers
 
 

@@ -35,7 +35,7 @@ from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
-from models.base import utcnow
+from models.base import PER_PAGE, utcnow
 from models.contacts import left_out_counts
 from models.deletions import receipt_of
 from models.integration import DigitalPostIntegration
@@ -102,7 +102,6 @@ bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
 COMPOSE = "shares/compose.html"
 STATUS = "shares/status.html"
 METHODS = ("manual", "paste", "upload")
-PER_PAGE = 50
 COUNT_CAP = 10_000
 
 
