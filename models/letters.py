@@ -21,7 +21,6 @@ from sqlalchemy import case, func, literal, select
 from digitalpost import Action, ActionCode, InvalidMessage, Message
 from digitalpost.memo import MAX_TEXT
 from extensions import db
-from models.policy import policy_of
 from models.sharing import (
     LANGUAGES,
     MERGE_FIELD,
@@ -157,7 +156,7 @@ def compose(
     org_name = share.survey.organization.name
     # The preview and the test letter's link leads to the answer page in
     # preview mode, and so does their "no thanks".
-    why = why_this_letter(org_name, policy_of(share.org_id).purpose(language), language, link or decline_link(token))
+    why = why_this_letter(org_name, share.purpose(language), language, link or decline_link(token))
     return Letter(
         sender_name=org_name,
         subject=round_subject(kind, merge(share.subject if subject is None else subject, values), language),
@@ -170,7 +169,7 @@ def compose(
 def why_length(share: Share, language: str) -> int:
     """What the closing block adds to a letter's text, in one language."""
     stand_in = decline_link(new_token())  # every token has the same length
-    purpose = policy_of(share.org_id).purpose(language)
+    purpose = share.purpose(language)
     return 2 + len(why_this_letter(share.survey.organization.name, purpose, language, stand_in))
 
 

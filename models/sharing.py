@@ -24,6 +24,7 @@ from digitalpost.memo import memo_uuid
 from extensions import db
 from models.base import UTCDateTime, utcnow
 from models.deletions import record_deletion
+from models.policy import PURPOSE_MAX, policy_of
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,11 @@ class Share(db.Model):
     exempt_choice: Mapped[str] = mapped_column(String(12), default=ExemptChoice.LEAVE_OUT, server_default="leave_out")
     reach_state: Mapped[str | None] = mapped_column(String(12))
     reach_error: Mapped[str | None] = mapped_column(String(40))
+    # The organization's reason for its letters (models/policy.py), frozen
+    # when the share is confirmed: a repeated send must carry the same letter,
+    # whatever an admin writes meanwhile. None while a draft.
+    purpose_da: Mapped[str | None] = mapped_column(String(PURPOSE_MAX))
+    purpose_en: Mapped[str | None] = mapped_column(String(PURPOSE_MAX))
 
     survey = relationship("Survey")
     membership = relationship("Membership")
@@ -252,6 +258,12 @@ class Share(db.Model):
     @property
     def is_draft(self) -> bool:
         return self.state == ShareState.DRAFT
+
+    def purpose(self, language: str) -> str:
+        """The reason the share's letters give, in a language (see CitizenPolicy.purpose)."""
+        if self.purpose_da is None:
+            return policy_of(self.org_id).purpose(language)
+        return (self.purpose_en if language == "en" else "") or self.purpose_da
 
     @property
     def invitation(self) -> "ScheduledSend | None":
@@ -569,6 +581,8 @@ def confirm_share(
     ).rowcount
     if not flipped:
         return ConfirmOutcome.ALREADY_CONFIRMED, []
+    policy = policy_of(share.org_id)
+    share.purpose_da, share.purpose_en = policy.purpose_da, policy.purpose_en
     # Rows of imports the member never accepted are not part of the share.
     _delete_recipients(share.id, ~listed(share.id))
     created = [

@@ -74,3 +74,22 @@ def test_the_reason_is_checked_at_its_field(as_admin, org):
         assert response.status_code == 422 and message in body, body
     response = set_purpose(as_admin, org, cap_invitations="3", cap_letters="2")
     assert response.status_code == 422 and "mindst lige så mange som invitationerne" in response.get_data(as_text=True)
+
+
+def test_a_confirmed_share_keeps_the_reason_it_was_confirmed_with(
+    as_member, admin, survey, with_access, sandbox, run_jobs, org
+):
+    """A repeated send must be the same letter (a replay, not a conflict at
+    the gateway): what an admin writes after the share is confirmed goes
+    into later shares only."""
+    from models.policy import set_policy
+
+    set_policy(org.id, admin.id, purpose_da=PURPOSE_DA)
+    db.session.commit()
+    draft, schedule = compose(as_member, survey, LIST)
+    confirm(as_member, draft, schedule)
+    set_policy(org.id, admin.id, purpose_da="Et helt andet formål.")
+    db.session.commit()
+    run_jobs()
+    assert PURPOSE_DA in sandbox.mailbox(CPRS[0])[0]["text"]
+    assert "Et helt andet formål." not in sandbox.mailbox(CPRS[0])[0]["text"]
