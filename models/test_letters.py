@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -109,26 +109,33 @@ def expire_stalled_test_letters(deadline: timedelta) -> int:
     ).rowcount
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="answer-preview")
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="answer-preview")
 
 
-def preview_link(survey_id: int, language: str) -> str:
-    """A link that opens the survey's answer page in preview mode."""
-    return public_url(PREVIEW_PATH + _serializer().dumps([survey_id, language]))
+def preview_link(survey_id: int, language: str, issued: datetime) -> str:
+    """A link that opens the survey's answer page in preview mode. It carries
+    the test letter's own time rather than the clock's, so composing the same
+    test letter again (a retried job) gives the same letter, which the gateway
+    takes as a replay and not as a conflict."""
+    return public_url(PREVIEW_PATH + _serializer().dumps([survey_id, language, int(issued.timestamp())]))
 
 
 def read_preview_token(token: str) -> tuple[int, str] | None:
     try:
-        survey_id, language = _serializer().loads(token, max_age=PREVIEW_LINK_DAYS * 86400)
+        survey_id, language, issued = _serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
         return None
-    return (survey_id, language) if isinstance(survey_id, int) and language in ("da", "en") else None
+    if not (isinstance(survey_id, int) and isinstance(issued, int) and language in ("da", "en")):
+        return None
+    if utcnow().timestamp() - issued > PREVIEW_LINK_DAYS * 86400:
+        return None
+    return survey_id, language
 
 
 def letter_for(row: TestLetter) -> Letter:
     """The letter a test letter carries: the share's, for its sample recipient,
     with a preview link in place of the recipient's own."""
     recipient = db.session.get(Recipient, row.recipient_id) if row.recipient_id else None
-    link = preview_link(row.share.survey_id, language_of(recipient))
+    link = preview_link(row.share.survey_id, language_of(recipient), row.created_at)
     return compose(row.share, RoundKind(row.kind), recipient, link=link)

@@ -5,7 +5,7 @@ letter that records nothing."""
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -305,6 +305,33 @@ def test_a_test_letter_arrives_exactly_as_previewed_and_its_link_records_nothing
     assert_absent(OWN_CPR, database_text(), "the database")
     assert_absent(OWN_CPR, redis_text(), "Redis")
     assert_absent(OWN_CPR, "\n".join(r.getMessage() for r in caplog.records), "the logs")
+
+
+def test_a_test_letter_composed_again_later_is_the_same_letter_and_its_link_expires(
+    share, with_access, client, monkeypatch
+):
+    """A retried job composes the test letter again, maybe seconds later: the
+    gateway must get the same letter under its message UUID (a replay, not a
+    conflict), so its preview link must not depend on the clock."""
+    import time
+
+    from models.test_letters import PREVIEW_LINK_DAYS
+
+    row = start_test_letter(share, with_access.id, RoundKind.INVITATION, "150385-****")
+    db.session.commit()
+    first = letter_for(row)
+    later = time.time() + 90
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert letter_for(row) == first
+    monkeypatch.undo()
+
+    path = first.actions[0].url.split("127.0.0.1:5000", 1)[1]
+    assert client.get(path).status_code == 200
+    row.created_at = row.created_at - timedelta(days=PREVIEW_LINK_DAYS, minutes=1)
+    db.session.commit()
+    expired = letter_for(row).actions[0].url.split("127.0.0.1:5000", 1)[1]
+    assert expired != path and client.get(expired).status_code == 404
+    assert client.get(path[:-3] + "abc").status_code == 404  # a forged signature
 
 
 def test_a_test_letter_with_a_bad_cpr_is_refused_at_the_field(as_member, survey, with_access):
