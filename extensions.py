@@ -10,6 +10,7 @@ embedded-redis stop` (run by ./bin/run on exit) stops it.
 """
 
 import logging
+import re
 import sqlite3
 import subprocess
 import time
@@ -33,6 +34,8 @@ from rq import Queue
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+from config import INSTANCE_DIR
 
 # Named constraints so Alembic can alter them on SQLite and PostgreSQL alike.
 naming_convention = {
@@ -141,8 +144,6 @@ class EmbeddedRedisConnection(UnixDomainSocketConnection):
 
 
 def embedded_dir(app) -> Path:
-    from config import INSTANCE_DIR
-
     return Path(app.instance_path or INSTANCE_DIR)
 
 
@@ -174,9 +175,39 @@ def get_redis(app=None) -> Redis:
     return conn
 
 
-def get_queue(app=None) -> Queue:
+INSTALLATION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def installation(app=None) -> str:
+    name = (app or current_app).config["INSTALLATION"]
+    if not INSTALLATION_NAME.fullmatch(name):
+        raise RuntimeError(f"INSTALLATION must be lower-case letters, digits and dashes, not {name!r}")
+    return name
+
+
+def redis_key(*parts, app=None) -> str:
+    """A Redis key of this installation's. Every key Postbud writes is made
+    here, so two installations on one Redis never read each other's
+    selections, rate limits, sealed secrets, tokens or locks."""
+    return ":".join((installation(app), *(str(p) for p in parts)))
+
+
+class InstallationQueue(Queue):
+    """The installation's rq queue. It is named after the installation, and
+    every job id it is given (`round-5`, as the rows know it) gets the same
+    prefix, so another installation's `round-5` is another job. Look a job up
+    by `job_id(name)`."""
+
+    def create_job(self, *args, job_id=None, **kwargs):
+        return super().create_job(*args, job_id=None if job_id is None else self.job_id(job_id), **kwargs)
+
+    def job_id(self, name: str) -> str:
+        return f"{self.name}-{name}"
+
+
+def get_queue(app=None) -> InstallationQueue:
     app = app or current_app
-    return Queue(app.config["RQ_QUEUE"], connection=get_redis(app))
+    return InstallationQueue(installation(app), connection=get_redis(app))
 
 
 def cancel_jobs(job_ids) -> None:
@@ -185,7 +216,7 @@ def cancel_jobs(job_ids) -> None:
     from rq.job import Job
 
     queue = get_queue()
-    for job in Job.fetch_many(list(job_ids), connection=queue.connection):
+    for job in Job.fetch_many([queue.job_id(j) for j in job_ids], connection=queue.connection):
         if job is None:
             continue
         queue.scheduled_job_registry.remove(job)

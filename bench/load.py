@@ -191,7 +191,7 @@ def main():
     db_url, drop = database(args.url)
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     settings = dict(
-        SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=redis_url, RQ_QUEUE="postbud-load", SESSION_COOKIE_SECURE=False
+        SQLALCHEMY_DATABASE_URI=db_url, REDIS_URL=redis_url, INSTALLATION="postbud-load", SESSION_COOKIE_SECURE=False
     )
     app = create_app(**settings)
     from extensions import db
@@ -206,7 +206,7 @@ def main():
             **os.environ,
             "DATABASE_URL": db_url,
             "REDIS_URL": redis_url,
-            "RQ_QUEUE": "postbud-load",
+            "POSTBUD_INSTALLATION": "postbud-load",
             "SECRET_KEY": app.config["SECRET_KEY"],
             "ENCRYPTION_KEYS": app.config["ENCRYPTION_KEYS"],
             "SESSION_COOKIE_SECURE": "0",

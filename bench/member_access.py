@@ -111,7 +111,7 @@ def seed(db, org_name="Benchmark Kommune", members=MEMBERS):
 
 def main(url: str | None, members: int = MEMBERS) -> dict:
     db_url, drop = database(url)
-    app = create_app(SQLALCHEMY_DATABASE_URI=db_url, SESSION_COOKIE_SECURE=False, RQ_QUEUE="postbud-bench")
+    app = create_app(SQLALCHEMY_DATABASE_URI=db_url, SESSION_COOKIE_SECURE=False, INSTALLATION="postbud-bench")
     from extensions import db
 
     try:

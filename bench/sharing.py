@@ -112,7 +112,7 @@ def main(send_n: int, url: str | None):
         REDIS_URL=os.environ.get("REDIS_URL", ""),
         TESTING=True,
         DIGITAL_POST_API_URL=sandbox_url,
-        RQ_QUEUE=f"bench-{uuid.uuid4().hex[:6]}",
+        INSTALLATION=f"bench-{uuid.uuid4().hex[:6]}",
         SESSION_COOKIE_SECURE=False,
         WTF_CSRF_ENABLED=False,
     )

@@ -10,7 +10,7 @@ from digitalpost import DigitalPostClient
 from digitalpost.certificates import Certificate
 from digitalpost.sf1601 import ENDPOINTS, Endpoints, Environment, SF1601Client
 from digitalpost.transport import Transport, TransportKind
-from extensions import get_redis
+from extensions import get_redis, redis_key
 
 
 def _timeout() -> httpx.Timeout:
@@ -64,13 +64,15 @@ class RedisTokenCache:
     """Serviceplatformen's tokens, shared by every worker: in Redis,
     Fernet-encrypted, expiring when the token should be taken anew."""
 
-    PREFIX = "postbud:tokens:"
-
     def __init__(self, redis=None):
         self.redis = redis or get_redis()
 
+    @staticmethod
+    def key(name: str) -> str:
+        return redis_key("tokens", name)
+
     def get(self, key: str) -> str | None:
-        sealed = self.redis.get(self.PREFIX + key)
+        sealed = self.redis.get(self.key(key))
         if sealed is None:
             return None
         try:
@@ -79,7 +81,7 @@ class RedisTokenCache:
             return None
 
     def set(self, key: str, value: str, ttl: int) -> None:
-        self.redis.set(self.PREFIX + key, encrypt(value), ex=max(ttl, 1))
+        self.redis.set(self.key(key), encrypt(value), ex=max(ttl, 1))
 
     def delete(self, key: str) -> None:
-        self.redis.delete(self.PREFIX + key)
+        self.redis.delete(self.key(key))

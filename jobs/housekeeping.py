@@ -20,7 +20,7 @@ from flask import current_app
 from rq.job import Job
 from sqlalchemy import exists, select
 
-from extensions import db, get_queue
+from extensions import db, get_queue, redis_key
 from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
 from models.contacts import expire_contacts
@@ -29,7 +29,12 @@ from models.sharing import PENDING_STATES, ScheduledSend, SendState, Share, Shar
 from models.test_letters import expire_stalled_test_letters
 
 log = logging.getLogger(__name__)
-LOCK = "postbud:housekeeping"
+
+
+def lock_key() -> str:
+    return redis_key("housekeeping")
+
+
 DEAD = {"failed", "stopped", "canceled"}
 
 
@@ -44,7 +49,7 @@ def requeue_orphaned_rounds() -> int:
         return 0
     with queue.connection.pipeline(transaction=False) as pipe:
         for r in rounds:
-            pipe.hget(Job.key_for(r.rq_job_id or r.job_id), "status")
+            pipe.hget(Job.key_for(queue.job_id(r.rq_job_id or r.job_id)), "status")
         statuses = [s.decode() if s else None for s in pipe.execute()]
     lost = [r for r, status in zip(rounds, statuses) if status is None]
     dead = [r.id for r, status in zip(rounds, statuses) if status in DEAD]
@@ -93,7 +98,7 @@ def run_housekeeping() -> None:
     """Once per interval across all workers (a Redis lock), never raising:
     the worker must go on with its jobs whatever happens here."""
     interval = current_app.config["WORKER_MAINTENANCE_INTERVAL"]
-    if not get_queue().connection.set(LOCK, "1", nx=True, ex=max(interval - 1, 1)):
+    if not get_queue().connection.set(lock_key(), "1", nx=True, ex=max(interval - 1, 1)):
         return
     for duty in (requeue_orphaned_rounds, expire_stalled_verifications, apply_retention, expire_old_contacts):
         try:

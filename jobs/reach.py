@@ -34,7 +34,7 @@ def reach_job_alive(share_id: int) -> bool:
     """Whether the lookup job is still in Redis; when Redis cannot say, yes
     (nothing is started twice)."""
     try:
-        return Job.exists(reach_job_id(share_id), connection=get_redis())
+        return Job.exists(get_queue().job_id(reach_job_id(share_id)), connection=get_redis())
     except RedisError:
         return True
 

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry
 
 from crypto import decrypt, encrypt
-from extensions import get_queue, get_redis
+from extensions import get_queue, get_redis, redis_key
 
 # Longer than one send with its connect and read timeouts; rq kills the job
 # after this, and its failure callback records the outcome.
@@ -17,7 +17,7 @@ JOB_TIMEOUT = 60
 
 
 def _key(purpose: str, ident) -> str:
-    return f"postbud:{purpose}:{ident}"
+    return redis_key(purpose, ident)
 
 
 def seal(purpose: str, ident, secret: dict, ttl: int) -> None:

@@ -1,13 +1,14 @@
 """The rq worker: one process executes every background job of Postbud."""
 
 import os
+import socket
 
 from rq import Worker
 from rq.callbacks import execute_failure_callback
 from rq.exceptions import AbandonedJobError
 
 import logs
-from extensions import db, get_queue, get_redis
+from extensions import db, get_queue, get_redis, installation
 from jobs.housekeeping import run_housekeeping
 
 
@@ -43,7 +44,8 @@ def run_worker(app, burst=False, worker_class=AppWorker):
         w = worker_class(
             [queue],
             connection=get_redis(app),
-            name=f"postbud-{os.getpid()}",
+            # Unique in the Redis that several installations and hosts may share.
+            name=f"{installation(app)}-{socket.gethostname()}-{os.getpid()}",
             maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
         )
         w.work(burst=burst, with_scheduler=True, logging_level="INFO", log_format=logs.FORMAT)

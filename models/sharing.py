@@ -19,9 +19,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, null, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from config import DEFAULT_INSTALLATION
 from digitalpost.errors import ErrorCode
 from digitalpost.memo import memo_uuid
-from extensions import db
+from extensions import db, installation
 from models.base import UTCDateTime, utcnow
 from models.deletions import record_deletion
 from models.policy import PURPOSE_MAX, policy_of
@@ -425,8 +426,12 @@ class Delivery(db.Model):
 
 
 def message_uuid(round_id: int, recipient_id: int, version: int = 4) -> str:
-    """One messageUUID per round and recipient, the same on every try."""
+    """One messageUUID per round and recipient, the same on every try. Another
+    installation has its own round 1 and recipient 1, so its name is part of
+    the UUID's (but for the default's, whose UUIDs stay as they were)."""
     name = f"{round_id}:{recipient_id}"
+    if (scope := installation()) != DEFAULT_INSTALLATION:
+        name = f"{scope}:{name}"
     return str(uuid.uuid5(MESSAGE_NAMESPACE, name)) if version == 5 else memo_uuid(MESSAGE_NAMESPACE, name)
 
 

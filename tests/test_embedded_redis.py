@@ -76,7 +76,7 @@ def test_a_scheduled_job_survives_the_server_being_killed_and_the_process_reconn
         flask(instance, "embedded-redis", "stop")
     assert "save: 60 1" in out
     assert "aof: yes" in out
-    assert "scheduled: ['a-retry']" in out
+    assert "scheduled: ['postbud-a-retry']" in out
     assert "counter: b'1'" in out
 
 

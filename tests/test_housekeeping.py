@@ -7,7 +7,7 @@ from datetime import timedelta
 from rq.job import Job
 
 from extensions import get_queue, get_redis
-from jobs.housekeeping import LOCK, run_housekeeping
+from jobs.housekeeping import lock_key, run_housekeeping
 from models import RecipientCpr, ScheduledSend, Share, db
 from models.base import utcnow
 from tests.test_integration_wizard import step1
@@ -16,7 +16,7 @@ from tests.test_verification_hardening import attempt
 
 
 def housekeeping(app):
-    get_redis(app).delete(LOCK)  # the next interval
+    get_redis(app).delete(lock_key())  # the next interval
     with app.app_context():
         run_housekeeping()
     db.session.expire_all()
@@ -50,11 +50,13 @@ def test_a_round_whose_job_failed_gets_a_new_job_until_too_many_crashes(app, as_
     confirm(as_member, draft, schedule)
     rnd = share_of(draft).rounds[0]
     for crash in range(1, app.config["ROUND_MAX_CRASHES"] + 2):
-        job = Job.fetch(rnd.rq_job_id, connection=get_redis(app))
+        job = Job.fetch(get_queue(app).job_id(rnd.rq_job_id), connection=get_redis(app))
         job.set_status("failed")  # as rq leaves a job that raised or whose worker died
         housekeeping(app)
         rnd = db.session.get(ScheduledSend, rnd.id)
         if crash <= app.config["ROUND_MAX_CRASHES"]:
             assert rnd.state == "scheduled" and rnd.crashes == crash
-            assert rnd.rq_job_id.endswith(f"-c{crash}") and rnd.rq_job_id in get_queue(app).job_ids
+            assert (
+                rnd.rq_job_id.endswith(f"-c{crash}") and get_queue(app).job_id(rnd.rq_job_id) in get_queue(app).job_ids
+            )
     assert rnd.state == "failed" and rnd.error == "internal_error"

@@ -111,11 +111,21 @@ def test_the_longest_subject_that_fits_is_valid_even_as_a_reminder(app, share):
     assert len(compose(share, RoundKind.REMINDER, recipients(share)[0]).subject) == SUBJECT_LIMIT
 
 
-def test_a_round_keeps_its_version_5_uuids_for_deliveries_that_may_have_been_sent():
+def test_a_round_keeps_its_version_5_uuids_for_deliveries_that_may_have_been_sent(app):
+    from digitalpost.memo import memo_uuid
+
+    namespace = uuid.UUID("0b8f3f3e-2a51-4d3f-8a53-3f1c9a4d7e21")
     old = message_uuid(3, 9, version=5)
-    assert old == str(uuid.uuid5(uuid.UUID("0b8f3f3e-2a51-4d3f-8a53-3f1c9a4d7e21"), "3:9"))
     new = message_uuid(3, 9)
     assert uuid.UUID(new).version == 4 and new == message_uuid(3, 9) != old
+    # Another installation's round 3 and recipient 9 are other letters; the
+    # default installation's UUIDs are those it has always sent.
+    assert (old, new) == (str(uuid.uuid5(namespace, "postbud-test:3:9")), memo_uuid(namespace, "postbud-test:3:9"))
+    app.config["INSTALLATION"] = "postbud"
+    assert (message_uuid(3, 9, version=5), message_uuid(3, 9)) == (
+        str(uuid.uuid5(namespace, "3:9")),
+        memo_uuid(namespace, "3:9"),
+    )
 
 
 def test_the_migration_keeps_version_5_for_deliveries_that_left(tmp_path, redis_url):

@@ -22,7 +22,7 @@ from digitalpost.errors import (
     SenderNotAuthorized,
 )
 from digitalpost.sf1601 import ENTITY_SEND, Endpoints, KombiValg, SF1601Client, kombi_request
-from extensions import get_redis
+from extensions import get_redis, redis_key
 from jobs.gateway import RedisTokenCache
 from sandbox.ca import TestAuthority
 from tests.fixtures.sf1601 import PASSPHRASE
@@ -118,7 +118,7 @@ def test_tokens_are_cached_across_clients_and_encrypted_in_redis(client, calls, 
     ) as other:
         other.send(letter())
     assert [c[0] for c in calls].count(STS) == 1  # one SAML token for both, from Redis
-    stored = b" ".join(get_redis().get(k) for k in get_redis().scan_iter("postbud:tokens:*"))
+    stored = b" ".join(get_redis().get(k) for k in get_redis().scan_iter(redis_key("tokens", "*")))
     assert stored and b"Holder-of-key" not in stored  # sealed, not in clear
 
 
@@ -138,7 +138,7 @@ def test_a_short_lived_access_token_is_refreshed_before_it_expires(client, sandb
     try:
         client.send(letter())
         key = client._key(ENTITY_SEND, "access")
-        assert 0 < get_redis().ttl(RedisTokenCache.PREFIX + key) <= 2  # cached for less than its life
+        assert 0 < get_redis().ttl(RedisTokenCache.key(key)) <= 2  # cached for less than its life
     finally:
         sandbox.app.config["SANDBOX_ACCESS_TOKEN_LIFETIME"] = 3600
 

@@ -378,16 +378,18 @@ def test_rounds_due_later_and_now_enqueue_together_in_either_order(as_member, su
     confirm(as_member, draft, schedule)
     invitation, reminder = share_of(draft).rounds
     get_queue().empty()
-    get_queue().scheduled_job_registry.remove(reminder.job_id)
+    queue = get_queue()
+    queue.scheduled_job_registry.remove(queue.job_id(reminder.job_id))
     enqueue_rounds([reminder, invitation])  # a scheduled one first, then one due now
-    assert get_queue().job_ids == [invitation.job_id]
-    assert get_queue().scheduled_job_registry.get_job_ids() == [reminder.job_id]
+    assert queue.job_ids == [queue.job_id(invitation.job_id)]
+    assert queue.scheduled_job_registry.get_job_ids() == [queue.job_id(reminder.job_id)]
 
 
 def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
     as_member, survey, with_access, sandbox, run_jobs, app
 ):
     from extensions import get_redis
+    from jobs.housekeeping import lock_key
     from jobs.worker import AppWorker
 
     draft, schedule = compose(as_member, survey, "\n".join(CPRS), reminders=[3])
@@ -397,8 +399,9 @@ def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
     assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
     rounds = share_of(draft).rounds
     assert [r.state for r in rounds] == ["done", "scheduled"]
-    assert get_queue().scheduled_job_registry.get_job_ids() == [rounds[1].job_id]  # the reminder is back
-    get_redis(app).delete("postbud:housekeeping")  # the next interval
+    queue = get_queue()
+    assert queue.scheduled_job_registry.get_job_ids() == [queue.job_id(rounds[1].job_id)]  # the reminder is back
+    get_redis(app).delete(lock_key())  # the next interval
     run_jobs(AppWorker)
     assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
     assert len(get_queue().scheduled_job_registry.get_job_ids()) == 1

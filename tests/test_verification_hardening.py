@@ -15,7 +15,7 @@ import pytest
 from rq.registry import StartedJobRegistry
 
 from conftest import CITIZEN_CPR, EXEMPT_CPR, Session
-from extensions import get_queue, get_redis
+from extensions import get_queue, get_redis, redis_key
 from models import DigitalPostIntegration, db
 from models.base import utcnow
 from tests.test_integration_wizard import code_from_mailbox, confirm, step1, url
@@ -29,7 +29,7 @@ def attempt(org) -> DigitalPostIntegration:
 
 
 def sealed_keys():
-    return list(get_redis().scan_iter("postbud:verification:*"))
+    return list(get_redis().scan_iter(redis_key("verification", "*")))
 
 
 def test_an_organization_starts_at_most_three_mails_an_hour(as_admin, org, sandbox, run_jobs):
@@ -56,7 +56,7 @@ def test_one_cpr_gets_at_most_three_mails_an_hour_whichever_organization_asks(
     assert response.status_code == 429
     assert 'id="cpr-error"' in response.get_data(as_text=True)
     assert step1(other, other_org, cpr=EXEMPT_CPR).status_code == 200  # another CPR still may
-    keys = [k.decode() for k in get_redis().scan_iter("postbud:ratelimit:verification-cpr:*")]
+    keys = [k.decode() for k in get_redis().scan_iter(redis_key("ratelimit", "verification-cpr", "*"))]
     assert keys and not any(CITIZEN_CPR in k for k in keys)  # keyed by its HMAC, never the CPR
 
 
@@ -132,7 +132,7 @@ def _worker_env(app, sandbox):
         "SECRET_KEY": app.config["SECRET_KEY"],
         "ENCRYPTION_KEYS": app.config["ENCRYPTION_KEYS"],
         "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "POSTBUD_INSTALLATION": app.config["INSTALLATION"],
         "DIGITAL_POST_API_URL": sandbox.url,
         "PYTHONUNBUFFERED": "1",
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
-from extensions import get_redis
+from extensions import get_redis, redis_key
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class AttemptLimit:
     window: int
 
     def _key(self, subject: str) -> str:
-        return f"postbud:ratelimit:{self.name}:{subject}"
+        return redis_key("ratelimit", self.name, subject)
 
     def take(self, subject: str) -> int:
         """Count one attempt. Returns 0 when it may go ahead, otherwise the

@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import func, literal, or_, select
 
-from extensions import db, get_redis
+from extensions import db, get_redis, redis_key
 from models.access import AccessExtent
 from models.members import MemberFilter, view_conditions
 from models.org import Membership
@@ -30,7 +30,7 @@ class Selection:
     def __init__(self, org_id: int, user_id: int, view: str, extent: AccessExtent = AccessExtent.SOME):
         self.org_id, self.view, self.extent = org_id, view, extent
         self.unavailable = False  # Redis did not answer: shown as empty, and changes are refused
-        base = f"postbud:selection:{org_id}:{user_id}:{view}"
+        base = redis_key("selection", org_id, user_id, view)
         self._ids, self._all, self._excluded = f"{base}:ids", f"{base}:all", f"{base}:excluded"
 
     def _touch(self, pipe):

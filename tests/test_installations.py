@@ -1,0 +1,137 @@
+"""Two installations of Postbud on one Redis, as the README allows: each has its
+own database and POSTBUD_INSTALLATION, and neither sends, cancels, locks out
+or reads the other's jobs, selections or rate limits, although their rows have
+the same ids (both have a round 1)."""
+
+import contextvars
+import re
+
+import pytest
+from flask import current_app
+from rq import SimpleWorker
+from rq.job import Job, JobStatus
+
+from app import create_app
+from conftest import CITIZEN_CPR
+from crypto import encrypt
+from extensions import db, get_queue, get_redis, redis_key
+from jobs.housekeeping import lock_key, run_housekeeping
+from jobs.worker import run_worker
+from models import Membership, Organization, Role, SendState, Survey, User
+from models.access import grant_access, selection_of
+from models.sharing import cancel_share
+from models.survey import QuestionKind, SurveyState, add_question
+from tests.fixtures.data import PASSWORD, Session, connected
+from tests.fixtures.sandbox import SANDBOX_KEY
+from tests.fixtures.services import IsolatedClient, app_config, migrate, throwaway_database
+from tests.test_sharing import compose, confirm, share_of
+from views.ratelimit import AttemptLimit
+from views.selection import Selection
+
+OTHER_CPR = "0202901234"
+
+
+@pytest.fixture
+def second(app, redis_url, sandbox_server):
+    """Another installation on the same Redis database as `app`."""
+    with throwaway_database("second") as url:
+        migrate(url, redis_url)
+        other = create_app(**app_config(url, redis_url, INSTALLATION="second", DIGITAL_POST_API_URL=sandbox_server.url))
+        other.test_client_class = IsolatedClient
+        yield other
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def member_with_access() -> tuple[Session, User, Membership]:
+    """An organization connected to the sandbox with a member who may share,
+    logged in, in the current installation."""
+    org = Organization(name="Testkommune")
+    admin = User(email="admin@example.dk", name="Anne Admin")
+    member = User(email="member@example.dk", name="Mads Medlem")
+    for user in (admin, member):
+        user.set_password(PASSWORD)
+    db.session.add_all([org, admin, member])
+    db.session.flush()
+    Membership.create(org, admin, role=Role.ADMIN)
+    membership = Membership.create(org, member, role=Role.MEMBER)
+    db.session.commit()
+    connected(org, admin, api_key_encrypted=encrypt(SANDBOX_KEY), api_key_last4=SANDBOX_KEY[-4:])
+    grant_access(org.id, admin.id, selection_of(membership.id))
+    db.session.commit()
+    session = Session(current_app.test_client())
+    session.login(member)
+    return session, member, membership
+
+
+def send_with_a_reminder(cpr: str) -> str:
+    """A share of one recipient: its invitation due now, a reminder in 3 days."""
+    as_member, member, membership = member_with_access()
+    survey = Survey(org_id=membership.org_id, owner_id=member.id, title="Trivsel", state=SurveyState.OPEN)
+    db.session.add(survey)
+    add_question(survey, QuestionKind.FREE_TEXT, "Hvordan går det?", [])
+    db.session.commit()
+    draft, schedule = compose(as_member, survey, f"Anna;Hansen;{cpr}", reminders=[3])
+    confirm(as_member, draft, schedule)
+    return draft
+
+
+def work(installation) -> None:
+    contextvars.Context().run(run_worker, installation, True, SimpleWorker)
+
+
+def test_two_installations_on_one_redis_each_send_their_own_round(app, second, sandbox):
+    draft_a = send_with_a_reminder(CITIZEN_CPR)
+    with second.app_context():
+        draft_b = send_with_a_reminder(OTHER_CPR)
+        rounds_b = [r.id for r in share_of(draft_b).rounds]
+    assert [r.id for r in share_of(draft_a).rounds] == rounds_b  # the same ids, in two databases
+
+    # Each worker sends its own installation's invitation, once.
+    work(app)
+    assert (len(sandbox.mailbox(CITIZEN_CPR)), len(sandbox.mailbox(OTHER_CPR))) == (1, 0)
+
+    # The first cancels its share: its reminder's job goes, the second's stays.
+    cancel_share(share_of(draft_a))
+    db.session.commit()
+    with second.app_context():
+        queue_b = get_queue()
+        job = Job.fetch(queue_b.job_id(f"round-{rounds_b[1]}"), connection=queue_b.connection)
+        assert job.get_status() == JobStatus.SCHEDULED
+        assert queue_b.scheduled_job_registry.get_job_ids() == [job.id]
+
+    work(second)
+    assert (len(sandbox.mailbox(CITIZEN_CPR)), len(sandbox.mailbox(OTHER_CPR))) == (1, 1)
+    assert [r.state for r in share_of(draft_a).rounds] == [SendState.DONE, SendState.CANCELLED]
+    with second.app_context():
+        assert [r.state for r in share_of(draft_b).rounds] == [SendState.DONE, SendState.SCHEDULED]
+
+    # Housekeeping runs once per interval in each installation, not once for both.
+    get_redis(app).delete(lock_key())
+    run_housekeeping()
+    with second.app_context():
+        assert not get_redis().exists(lock_key())
+        run_housekeeping()
+        assert get_redis().exists(lock_key())
+
+    # The same admin id ticking the same member id, and the same address
+    # trying a login: each installation counts and keeps its own.
+    Selection(1, 1, "add").mark([2], True)
+    limit = AttemptLimit("login-address", limit=1, window=60)
+    assert limit.take("127.0.0.1") == 0
+    with second.app_context():
+        assert Selection(1, 1, "add").is_empty
+        assert limit.take("127.0.0.1") == 0
+
+    # Every key either installation wrote says whose it is.
+    keys = [k.decode() for k in get_redis(app).keys("*")]
+    ours = ("postbud-test", "second")
+    for key in keys:
+        if key.startswith("rq:"):
+            named = re.search(r"^rq:(?:job|results|queue|wip|finished|failed|deferred|scheduled|canceled):([^:]+)", key)
+            assert named is None or named.group(1).startswith(ours), key
+        else:
+            assert key.startswith(tuple(f"{o}:" for o in ours)), key
+    assert any(k.startswith("second:") for k in keys) and any(k.startswith("postbud-test:") for k in keys)
+    assert redis_key("x") == "postbud-test:x"
