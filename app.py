@@ -15,7 +15,7 @@ from whitenoise import WhiteNoise
 import config
 import formats
 import logs
-from extensions import babel, compress, csrf, db, htmx, login_manager, migrate, static_digest
+from extensions import babel, compress, csrf, db, htmx, include_in_autogenerate, login_manager, migrate, static_digest
 from views.forms import MAX_INT, apply_body_limits
 
 
@@ -28,8 +28,6 @@ def create_app(**overrides) -> Flask:
     app.url_map.converters["int"] = BoundedInt
     logs.init_app(app)  # first, so every later hook logs with the request id
     db.init_app(app)
-    from models.members import include_in_autogenerate
-
     # batch mode: ALTER on SQLite; the indexes it cannot compare stay out of autogenerate
     migrate.init_app(app, db, render_as_batch=True, include_name=include_in_autogenerate)
     # Before CSRFProtect's check, which is the first to read the body.

@@ -9,7 +9,7 @@ selection (a SQL subquery of membership ids, see models.members) and about
 What that trades: "access since" and "by whom" are not stored per member
 but read from the audit log (the latest grant that names the member), and a
 member who leaves is taken out of the bits by a trigger on membership
-(migrations/versions/c3e5a7b9d1f2_*), where a foreign key used to cascade.
+(models/triggers.py), where a foreign key used to cascade.
 """
 
 from dataclasses import dataclass
@@ -40,6 +40,7 @@ from extensions import db
 from models.audit import AuditAction, AuditEvent, record_audit
 from models.bulk import dialect_insert
 from models.org import Membership, Organization, User
+from models.planner import materialized
 from models.sharing import CancelReason, ScheduledSend, cancel_scheduled_sends
 
 # Membership ids per block: bits 0-61 of a signed 64-bit integer, so that a
@@ -94,10 +95,8 @@ def _bit(ids_column):
 # indexes the members come in block order, for the organization or for one
 # department, and the database adds them up as they come instead of sorting
 # or hashing them first; `id` is there for PostgreSQL to read the index
-# alone (SQLite's indexes hold the rowid anyway). Select all 100,000 + Add on
-# SQLite: 20 -> 9.5 ms; all 50,000 of a department + Remove: SQLite 14 ->
-# 5.5, PostgreSQL 13 -> 7. (PostgreSQL still scans the table when one
-# organization is all of it, as in the bench.)
+# alone (SQLite's indexes hold the rowid anyway). docs/performance.md has
+# what they bought.
 Index("ix_membership_org_block", Membership.org_id, _block(Membership.id), Membership.id)
 Index(
     "ix_membership_org_department_block", Membership.org_id, Membership.department, _block(Membership.id), Membership.id
@@ -140,8 +139,7 @@ def granted_since(org_id: int, membership_ids) -> dict[int, datetime]:
     """When each of these members (a page of them) last got access: the
     newest grant in the audit log that names them. One query, driven by the
     members' blocks (ix_audit_member_block_block): asked row by row,
-    PostgreSQL went through every grant of the organization for each row
-    (4 ms for a page, growing with the log)."""
+    PostgreSQL went through every grant of the organization for each row."""
     by_block: dict[int, list[int]] = {}
     for mid in membership_ids:
         by_block.setdefault(mid // BLOCK_BITS, []).append(mid)
@@ -151,12 +149,7 @@ def granted_since(org_id: int, membership_ids) -> dict[int, datetime]:
     # has one grant, would otherwise go through each of its grants. Over the
     # tables, not the ORM entities: the ORM's result handling was half the time.
     amb, event = AuditMemberBlock.__table__.c, AuditEvent.__table__.c
-    blocks = (
-        select(amb.event_id, amb.block, amb.bits)
-        .where(amb.block.in_(by_block))
-        .cte("page_blocks")
-        .prefix_with("MATERIALIZED")
-    )
+    blocks = materialized(select(amb.event_id, amb.block, amb.bits).where(amb.block.in_(by_block)).cte("page_blocks"))
     grants = db.session.execute(
         select(blocks.c.block, blocks.c.bits, event.created_at)
         .join(AuditEvent.__table__, event.id == blocks.c.event_id)
@@ -238,7 +231,7 @@ def selection_of(*membership_ids: int):
 def _selected(org_id: int, selected_ids) -> Select:
     """The selection as a SELECT over membership, narrowed to the
     organization. It is extended, not nested: `id IN (SELECT id FROM
-    membership …)` would read 100,000 members twice (SQLite: 74 -> 29 ms)."""
+    membership …)` would read the members twice."""
     if selected_ids.get_final_froms() != [Membership.__table__]:
         raise ValueError("a selection is a SELECT of Membership.id over membership, as selection_of() makes")
     return selected_ids.with_only_columns(Membership.id).where(Membership.org_id == org_id)
@@ -280,7 +273,7 @@ def _first_names(event: AuditEvent, count: int) -> list[str]:
     checked against just the blocks they fall in, until five are found;
     then only those five are joined to users. (Joining everyone and
     stopping at five, PostgreSQL's generic plan for the prepared statement,
-    from its sixth run, joined all 100,000 first: 80 ms.)"""
+    from its sixth run, joined every member first.)"""
     if count <= FEW_MEMBERS:
         blocks = select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event.id)
         chosen = list(_ids_of(db.session.execute(blocks)))

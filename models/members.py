@@ -6,16 +6,17 @@ search uses the case-folded copies of name and e-mail, so æ/ø/å and case
 match on SQLite and PostgreSQL alike.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import false, func, literal, literal_column, or_, select, table
+from sqlalchemy import and_, false, func, literal, literal_column, or_, select, table
 
 from extensions import db
 from models.access import AccessExtent, AccessState, access_clause, granted_since
 from models.base import PER_PAGE
-from models.org import DepartmentCount, Membership, Role, User, fold
+from models.org import DepartmentCount, Membership, User, fold
+from models.planner import materialized, off_index, unsteered
 
 # Counting stops past this: a count is most of the cost of a page, and
 # "more than 10,000" tells the admin as much as 97,312 does. Select all
@@ -36,24 +37,6 @@ SORTS = {
     "department": Membership.department,
     "role": Membership.role,
 }
-
-
-# What autogenerate must leave alone: the trigram search structures made by
-# hand in a migration (migrations/versions/eddd017219db_* and b2d4f6a8c0e1_*),
-# and the indexes on the access block (models.access), an expression that
-# SQLite's reflection cannot read back to compare (tests/test_migrations.py
-# checks that they are there).
-UNCOMPARED_INDEXES = (
-    "membership_search",
-    "ix_membership_name_trgm",
-    "ix_membership_email_trgm",
-    "ix_membership_org_block",
-    "ix_membership_org_department_block",
-)
-
-
-def include_in_autogenerate(name, type_, parent_names) -> bool:
-    return not (name or "").startswith(UNCOMPARED_INDEXES)
 
 
 def _text_match(folded: str):
@@ -83,7 +66,7 @@ def _fts_match(folded: str):
     return literal_column("membership_search").op("MATCH")(phrase)
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     # Control characters (NUL above all) match no name and upset FTS5 and psycopg.
     return "".join(c if c.isprintable() else " " for c in text)
 
@@ -99,15 +82,6 @@ class MemberFilter:
     department: str = ""
     role: str = ""
 
-    @classmethod
-    def from_args(cls, args) -> "MemberFilter":
-        role = args.get("role", "")
-        return cls(
-            q=" ".join(_printable(args.get("q") or "").split())[:MAX_QUERY],
-            department=(args.get("department") or "")[:100],
-            role=role if role in (Role.ADMIN, Role.MEMBER) else "",
-        )
-
     def conditions(self, text: bool = True, scan: bool = False) -> list:
         """The filter as SQL conditions on Membership; without the text
         search when `text` is false (the caller searches by itself), and
@@ -121,9 +95,8 @@ class MemberFilter:
             if scan and db.engine.dialect.name == "sqlite":
                 # Not from the department's index, which lacks the e-mail: the
                 # walk goes down the name index, testing the text there, and
-                # reads a member's department only when the text matches
-                # (q=ann in a department of 50,000: 0.84 -> 0.52 ms).
-                department = department.op("||")("")
+                # reads a member's department only when the text matches.
+                department = off_index(department)
             conditions.append(department == self.department)
         if self.role:
             conditions.append(Membership.role == self.role)
@@ -131,9 +104,6 @@ class MemberFilter:
 
     def is_empty(self) -> bool:
         return not (self.q or self.department or self.role)
-
-    def as_args(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v}
 
 
 def view_conditions(org_id: int, view: str, extent: AccessExtent = AccessExtent.SOME) -> list:
@@ -173,23 +143,6 @@ class MemberTable:
     # 10,000"): when every match is selected and the selection bar says how many.
     count_all: bool = False
 
-    @classmethod
-    def from_args(cls, org_id: int, view: str, args, access: AccessState | None = None) -> "MemberTable":
-        sort = args.get("sort", "name")
-        try:
-            page = max(1, min(int(args.get("page", 1)), 1_000_000))
-        except ValueError:
-            page = 1
-        return cls(
-            org_id,
-            view,
-            MemberFilter.from_args(args),
-            sort if sort in SORTS else "name",
-            args.get("dir") == "desc",
-            page,
-            access,
-        )
-
     @property
     def extent(self) -> AccessExtent:
         return self.access.extent if self.access else AccessExtent.SOME
@@ -213,11 +166,6 @@ class MemberTable:
             and self.access is not None
             and self.extent is not AccessExtent.SOME
         )
-
-    @property
-    def endpoint(self) -> str:
-        """The view function that shows this table."""
-        return "access." + ("index" if self.view == "access" else self.view)
 
     @property
     def first_row(self) -> int:
@@ -332,14 +280,14 @@ class MemberTable:
         counted here), as a subquery.
 
         A search with few matches, or a deep page of one, is paged from its
-        matches, found first (MATERIALIZED: left to itself PostgreSQL walks
-        the sort index testing LIKE on every member, 35 ms at 100,000,
-        instead of asking the trigram index, 6). Otherwise (`walk`, and
+        matches, found first (materialized: left to itself PostgreSQL walks
+        the sort index testing LIKE on every member instead of asking the
+        trigram index). Otherwise (`walk`, and
         without a search) the page comes off the sort index by LIMIT, and
         the count is a subquery that stops past count_bound."""
         offset = (self.page - 1) * PER_PAGE
         if self.filter.q and not walk:
-            found = self._matches(Membership.id, SORTS[self.sort].label("key")).cte("found").prefix_with("MATERIALIZED")
+            found = materialized(self._matches(Membership.id, SORTS[self.sort].label("key")).cte("found"))
             order = [found.c.key.desc(), found.c.id.desc()] if self.descending else [found.c.key, found.c.id]
             return (
                 select(found.c.id, literal(known).label("total"))
@@ -358,8 +306,7 @@ class MemberTable:
             )
         else:
             # In the page's order: the count then walks the page's own index.
-            # Unordered, PostgreSQL may pick a table scan, for a department's
-            # first 10,001 (9 ms, not 1.5) as for all 50,000 of them (12, not 8).
+            # Unordered, PostgreSQL may pick a table scan (docs/performance.md).
             matching = select(Membership.id).where(*self._conditions()).order_by(*self._order())
             if self.count_bound is not None:
                 matching = matching.limit(self.count_bound + 1)
@@ -395,23 +342,56 @@ class MemberTable:
     def max_id(self) -> int:
         return db.session.scalar(select(func.max(Membership.id)).where(Membership.org_id == self.org_id)) or 0
 
-    def args(self, **changes) -> dict:
-        """The URL arguments of this table state, with changes (for links)."""
-        args = {
-            **self.filter.as_args(),
-            "sort": self.sort,
-            "dir": "desc" if self.descending else "asc",
-            "page": self.page,
-        }
-        args.update(changes)
-        return {
-            k: v
-            for k, v in args.items()
-            if v not in ("", None)
-            and not (k == "page" and v == 1)
-            and not (k == "sort" and v == "name")
-            and not (k == "dir" and v == "asc")
-        }
+
+@dataclass(frozen=True)
+class ChosenMembers:
+    """The members an admin chose in one view of the table (views.selection
+    keeps the choice between requests): some picked one by one, and maybe
+    "all matching a filter", bound to the members that existed when it was
+    chosen (an id ceiling), less those unticked since."""
+
+    org_id: int
+    view: str
+    extent: AccessExtent
+    picked: list[int]
+    matching: tuple[MemberFilter, int] | None
+    excluded: list[int]
+
+    def ids(self, in_view: bool = True):
+        """A SELECT of the chosen membership ids, as grant_access and
+        revoke_access take it; with in_view, only those still in this view
+        (lacking access for "add", having it for "remove")."""
+        chosen = [Membership.id.in_(self.picked)] if self.picked else []
+        if self.matching:
+            member_filter, ceiling = self.matching
+            conditions = member_filter.conditions() + [unsteered(Membership.id) <= ceiling]
+            if self.excluded:
+                conditions.append(Membership.id.not_in(self.excluded))
+            chosen.append(and_(*conditions))
+        if not chosen:
+            return select(Membership.id).where(literal(False))
+        scope = view_conditions(self.org_id, self.view, self.extent) if in_view else [Membership.org_id == self.org_id]
+        return select(Membership.id).where(*scope, or_(*chosen))
+
+    def count(self) -> int:
+        return db.session.scalar(select(func.count()).select_from(self.ids().subquery()))
+
+    def gone_count(self) -> int:
+        """Members picked one by one who are no longer in the organization."""
+        if not self.picked:
+            return 0
+        present = db.session.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.id.in_(self.picked), Membership.org_id == self.org_id)
+        )
+        return len(self.picked) - present
+
+    def among(self, ids: list[int]) -> set[int]:
+        """Which of these (the rows on screen) are chosen."""
+        if not ids:
+            return set()
+        return set(db.session.scalars(self.ids().where(Membership.id.in_(ids))))
 
 
 def departments(org_id: int) -> list[str]:

@@ -34,6 +34,9 @@ def fold(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+DEPARTMENT_MAX = 100
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
@@ -47,7 +50,7 @@ class Organization(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Kept by triggers on membership (migrations/versions/d4f6b8c0e2a3_*),
+    # Kept by triggers on membership (models/triggers.py),
     # never written here: read it fresh (access_state) rather than from a
     # loaded object.
     member_count: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -60,12 +63,11 @@ class Organization(db.Model):
 
 class DepartmentCount(db.Model):
     """Members per department of an organization, kept by triggers on
-    membership (migrations/versions/a7c9e1f3b5d6_*), never written here: the
-    member table filtered by a department knows its size without counting
-    (50,000 members: PostgreSQL 8 ms, SQLite 1.2)."""
+    membership (models/triggers.py), never written here: the member table
+    filtered by a department knows its size without counting."""
 
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
-    department: Mapped[str] = mapped_column(String(100), primary_key=True)
+    department: Mapped[str] = mapped_column(String(DEPARTMENT_MAX), primary_key=True)
     members: Mapped[int]
 
 
@@ -154,7 +156,7 @@ class Membership(db.Model):
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(10), default=Role.MEMBER)
-    department: Mapped[str] = mapped_column(String(100), default="")
+    department: Mapped[str] = mapped_column(String(DEPARTMENT_MAX), default="")
     name_folded: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,8 +8,8 @@ from collections import deque
 from flask import Flask, request
 from flask_babel import Babel
 
-import config
 from sandbox import gateway, mailbox, receipts, sf1601
+from sandbox.instance import BASE_DIR, instance_dir, private_file, secret
 from sandbox.models import db
 
 DEFAULT_CVR = "13585628"
@@ -36,9 +36,9 @@ def _csv(value: str) -> set[str]:
 
 def create_app(**overrides) -> Flask:
     env = os.environ
-    app = Flask(__name__, static_folder=str(config.BASE_DIR / "static"))
+    app = Flask(__name__, static_folder=str(BASE_DIR / "static"))
     app.config.update(
-        SQLALCHEMY_DATABASE_URI=env.get("SANDBOX_DATABASE_URL", f"sqlite:///{config.private_file('sandbox.sqlite')}"),
+        SQLALCHEMY_DATABASE_URI=env.get("SANDBOX_DATABASE_URL", f"sqlite:///{private_file('sandbox.sqlite')}"),
         SANDBOX_API_KEYS=env.get("SANDBOX_API_KEYS", ""),
         SANDBOX_EXEMPT_CPRS=_csv(env.get("SANDBOX_EXEMPT_CPRS", "")),
         SANDBOX_UNKNOWN_CPRS=_csv(env.get("SANDBOX_UNKNOWN_CPRS", "")),
@@ -51,8 +51,7 @@ def create_app(**overrides) -> Flask:
         # loopback host through (and says so in the mailbox); 0 refuses it too.
         SANDBOX_ALLOW_LOOPBACK_HTTP=env.get("SANDBOX_ALLOW_LOOPBACK_HTTP", "1") == "1",
         # Seals the CPR in mailbox URLs, so no CPR reaches an access log.
-        SANDBOX_MAILBOX_KEY=env.get("SANDBOX_MAILBOX_KEY")
-        or config.instance_secret("sandbox_mailbox_key", _fernet_key),
+        SANDBOX_MAILBOX_KEY=env.get("SANDBOX_MAILBOX_KEY") or secret("sandbox_mailbox_key", _fernet_key),
         # Serviceplatformen (SF1601): the CVRs with a service agreement, and
         # how long its tokens live (a test shortens them, or bumps the epoch).
         SANDBOX_SF1601_AGREEMENTS=_csv(env.get("SANDBOX_SF1601_CVRS", DEFAULT_CVR)),
@@ -62,23 +61,23 @@ def create_app(**overrides) -> Flask:
         # The SF1601 port (sandbox/tls.py), shown on the mailbox page, and
         # where its test authority is kept.
         SANDBOX_SF1601_URL=env.get("SANDBOX_SF1601_URL", ""),
-        SANDBOX_CA_DIR=env.get("SANDBOX_CA_DIR") or str(config.instance_dir()),
+        SANDBOX_CA_DIR=env.get("SANDBOX_CA_DIR") or str(instance_dir()),
         # The message broker's receipts (sandbox/receipts.py): where they are
         # pushed (empty: nowhere), the shared secret they are signed with
         # (by default Postbud's own, from the same instance/), and faults.
         SANDBOX_RECEIPT_URL=env.get("SANDBOX_RECEIPT_URL", ""),
         SANDBOX_RECEIPT_SECRET=env.get("SANDBOX_RECEIPT_SECRET")
-        or config.instance_secret("receipt_push_secret", lambda: secrets.token_urlsafe(32)),
+        or secret("receipt_push_secret", lambda: secrets.token_urlsafe(32)),
         SANDBOX_RECEIPT_DELAY_MS=int(env.get("SANDBOX_RECEIPT_DELAY_MS", "200")),
         SANDBOX_RECEIPT_DUPLICATES=float(env.get("SANDBOX_RECEIPT_DUPLICATES", "0")),
         SANDBOX_RECEIPT_REORDER=env.get("SANDBOX_RECEIPT_REORDER", "0") == "1",
         SANDBOX_RECEIPT_FAIL_CPRS=_csv(env.get("SANDBOX_RECEIPT_FAIL_CPRS", "")),
-        BABEL_TRANSLATION_DIRECTORIES=str(config.BASE_DIR / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(BASE_DIR / "translations"),
     )
     app.config.update(overrides)
     keys = parse_keys(app.config["SANDBOX_API_KEYS"])
     if not keys:
-        dev_key = config.instance_secret("sandbox_dev_key", lambda: "sandbox-" + os.urandom(12).hex())
+        dev_key = secret("sandbox_dev_key", lambda: "sandbox-" + os.urandom(12).hex())
         keys = {dev_key: {DEFAULT_CVR}}
         print(f"Digital Post sandbox: development API key {dev_key} (sender CVR {DEFAULT_CVR})", file=sys.stderr)
     app.config["SANDBOX_KEYS"] = keys

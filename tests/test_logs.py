@@ -71,5 +71,5 @@ def test_a_jobs_lines_carry_its_id_and_the_workers_own_lines_do_not(app, output,
     run_jobs()  # in this process, so its lines reach this test's handler
     logging.getLogger("rq.worker").warning("after the job")
     lines = output.getvalue().splitlines()
-    assert any("[job-7]" in line and "inside the job" in line for line in lines)
+    assert any(f"[{get_queue().job_id('job-7')}]" in line and "inside the job" in line for line in lines)
     assert any("[-]" in line and "after the job" in line for line in lines)

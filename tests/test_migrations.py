@@ -20,7 +20,7 @@ def test_upgrade_empty_database_to_head_matches_the_models(tmp_path, redis_url):
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
 
-        from models.members import include_in_autogenerate
+        from extensions import include_in_autogenerate
 
         with db.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"include_name": include_in_autogenerate})
@@ -37,7 +37,7 @@ def test_migrated_test_database_has_every_model_table(app):
 
 
 def test_migrated_test_database_has_the_access_block_indexes(app):
-    """The expression indexes autogenerate cannot compare (models.members.UNCOMPARED_INDEXES)."""
+    """The expression indexes autogenerate cannot compare (extensions.UNCOMPARED_INDEXES)."""
     if db.engine.dialect.name == "sqlite":
         names = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'membership'"
     else:
@@ -95,3 +95,39 @@ def test_audit_members_move_to_bit_blocks_and_back(tmp_path, redis_url):
             rows = conn.execute(sa.text("SELECT membership_id, user_id FROM audit_event_member ORDER BY 1")).all()
         assert rows == [(i, i) for i in ids]
         db.engine.dispose()
+
+
+def _words(sql: str) -> str:
+    return " ".join(sql.replace("public.", "").replace(";", " ; ").split()).strip(" ;")
+
+
+def test_the_migrated_database_has_exactly_the_triggers_models_triggers_lists(app):
+    """models/triggers.py is the present of four migrations' history: the
+    same triggers, on the same tables, with the same definitions."""
+    from models.triggers import triggers_on
+
+    dialect = db.engine.dialect.name
+    expected = triggers_on(dialect)
+    with db.engine.connect() as conn:
+        if dialect == "sqlite":
+            found = {
+                name: (table, _words(sql))
+                for name, table, sql in conn.exec_driver_sql(
+                    "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+                )
+            }
+            assert found == {n: (t.table, _words(t.sqlite)) for n, t in expected.items()}
+        else:
+            found = {
+                name: (table, _words(definition), _words(source))
+                for name, table, definition, source in conn.exec_driver_sql(
+                    "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid), p.prosrc FROM pg_trigger t"
+                    " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid"
+                    " WHERE NOT t.tgisinternal"
+                )
+            }
+            assert found == {
+                n: (t.table, _words(t.postgresql[1]), _words(t.postgresql[0].split("$$")[1]))
+                for n, t in expected.items()
+            }
+    assert len(expected) == (9 if dialect == "sqlite" else 6)

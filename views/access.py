@@ -12,6 +12,7 @@ from models.members import MemberTable, departments
 from models.sharing import count_scheduled_sends
 from views.errors import render_error
 from views.forms import small_int
+from views.member_table import TableLinks, table_from
 from views.org_scope import org_blueprint
 from views.rendering import add_message, render_fragment, targets
 from views.selection import Selection
@@ -49,7 +50,7 @@ def access_changed(now: AccessState | None = None) -> None:
 
 
 def table_for(view: str) -> MemberTable:
-    return MemberTable.from_args(g.org.id, view, request.values, current_access())
+    return table_from(g.org.id, view, request.values, current_access())
 
 
 def selection_for(view: str) -> Selection | None:
@@ -75,6 +76,7 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
     return {
         "view": view,
         "table": table,
+        "links": TableLinks(table),
         "rows": rows,
         "total": total,
         "total_exact": exact,
@@ -98,7 +100,7 @@ def render_view(view: str, status: int = 200, push_url=None, trigger=None):
     if targets("member-table"):
         # A tidy address for reload, back and sharing: the table as shown
         # (its page clamped when the rows left it).
-        push_url = push_url or url_for(context["table"].endpoint, **context["table"].args())
+        push_url = push_url or url_for(context["links"].endpoint, **context["links"].args())
         return make_response(
             render_template("access/_table.html", table_only=True, **context),
             status,

@@ -1,0 +1,37 @@
+"""Who may import whom: the sandbox stands apart from the app as the real
+gateway does, and the domain (models/) knows nothing of the web or the jobs."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_MODULES = ("app", "config", "extensions", "crypto", "formats", "logs", "cli", "models", "views", "jobs")
+
+
+def test_the_sandbox_imports_nothing_of_the_app_but_the_gateway_contract():
+    code = (
+        "import sys; import sandbox.app; sandbox.app.create_app(SANDBOX_DATABASE_URL='sqlite://');"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({APP_MODULES!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+    return found
+
+
+def test_the_domain_imports_no_views_and_no_jobs():
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(imports_of(p) & {"views", "jobs", "app"})
+        for p in (ROOT / "models").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
