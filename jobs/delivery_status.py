@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import select
 
 from digitalpost import MessageNotFound, TransientError
 from extensions import db, get_queue
@@ -20,13 +20,10 @@ from models import DigitalPostIntegration
 from models.sharing import (
     Delivery,
     DeliveryState,
-    Recipient,
-    RecipientState,
-    RoundKind,
     ScheduledSend,
-    SendError,
     message_uuid,
 )
+from models.sharing.rounds import record_delivery_status
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -95,43 +92,13 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
             except (TransientError, MessageNotFound) as exc:
                 log.warning("delivery check of round %s stopped early: %s", round_id, exc.code)
                 waiting += 1
-                record(rnd, arrived, lost)
+                record_delivery_status(rnd, arrived, lost)
                 break
             finally:
                 delivered, failed = delivered + len(arrived), failed + len(lost)
-            record(rnd, arrived, lost)
+            record_delivery_status(rnd, arrived, lost)
     outcome = f"delivered {delivered}, failed {failed}, waiting {waiting}"
     if waiting:
         outcome += "; next look queued" if schedule_delivery_check(round_id, attempt + 1) else "; no more looks"
     log.info("delivery check %d of round %s: %s", attempt + 1, round_id, outcome)
     return outcome
-
-
-def record(rnd: ScheduledSend, arrived: list[dict], lost: list[dict]) -> None:
-    deliveries, recipients = Delivery.__table__, Recipient.__table__
-    if arrived:
-        db.session.execute(
-            update(deliveries).where(deliveries.c.id == bindparam("d_id")).values(delivered_at=bindparam("at")), arrived
-        )
-        if rnd.kind == RoundKind.INVITATION:
-            db.session.execute(
-                update(recipients)
-                .where(and_(recipients.c.id == bindparam("r_id"), recipients.c.state == RecipientState.SENT))
-                .values(state=RecipientState.DELIVERED),
-                arrived,
-            )
-    if lost:
-        db.session.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("d_id"))
-            .values(state=DeliveryState.FAILED, error=SendError.DELIVERY_FAILED),
-            lost,
-        )
-        if rnd.kind == RoundKind.INVITATION:
-            db.session.execute(
-                update(recipients)
-                .where(and_(recipients.c.id == bindparam("r_id"), recipients.c.state == RecipientState.SENT))
-                .values(state=RecipientState.FAILED, error=SendError.DELIVERY_FAILED),
-                lost,
-            )
-    db.session.commit()

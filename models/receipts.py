@@ -2,7 +2,7 @@
 letter sent through SF1601, as PKO_PostStatus events.
 
 An event names the letter by its messageUUID, which the worker wrote on the
-delivery before it sent it (jobs/sending.record_message_uuids). Events may
+delivery before it sent it (models/sharing/rounds.record_message_uuids). Events may
 come twice, late or out of order: a receipt only moves forward (received,
 then delivered or failed), and a final one is never replaced, so any order
 of the same events leaves the same state. An event for a messageUUID that
