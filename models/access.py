@@ -39,6 +39,7 @@ from sqlalchemy.sql import Select
 from extensions import db
 from models.audit import AuditAction, AuditEvent, record_audit
 from models.bulk import dialect_insert
+from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, User
 from models.planner import materialized
 from models.sharing import CancelReason, ScheduledSend, cancel_scheduled_sends
@@ -112,6 +113,14 @@ def in_blocks(blocks, ids_column, *match) -> exists:
 def access_clause(ids_column, org_id):
     """SQL: the membership id in `ids_column` has access in `org_id` (a value or column)."""
     return in_blocks(AccessBlock, ids_column, AccessBlock.org_id == org_id)
+
+
+def may_share_via_digital_post(membership: Membership) -> bool:
+    """Who may share surveys through Digital Post: a member with access, while
+    the organization's integration is active. Asked afresh on every request,
+    so a grant, a revoke or a deactivation shows on the next page."""
+    integration = DigitalPostIntegration.find(membership.org_id)
+    return integration is not None and integration.is_active and has_access(membership)
 
 
 def has_access(membership: Membership) -> bool:

@@ -35,3 +35,18 @@ def test_the_domain_imports_no_views_and_no_jobs():
         for p in (ROOT / "models").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+# The modules of views/ that hold helpers, not pages: any view may use them.
+VIEW_HELPERS = {"rendering", "forms", "org_scope", "ratelimit", "errors", "selection", "redirects", "member_table"}
+
+
+def test_a_view_module_imports_other_views_only_for_their_helpers():
+    found = {}
+    for path in (ROOT / "views").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("views."):
+                name = node.module.split(".")[1]
+                if name not in VIEW_HELPERS:
+                    found.setdefault(str(path.relative_to(ROOT)), []).append(node.module)
+    assert found == {}

@@ -11,7 +11,8 @@ from functools import wraps
 from flask import Blueprint, abort, g
 from flask_login import current_user
 
-from extensions import login_manager
+from extensions import db, login_manager
+from models.survey import Survey
 
 
 def org_blueprint(name: str, import_name: str, url_prefix: str = "") -> Blueprint:
@@ -47,3 +48,11 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def own_survey(survey_id: int):
+    """The member's own survey; another's, or another organization's, is 404."""
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.org_id != g.org.id or survey.owner_id != g.membership.user_id:
+        abort(404)
+    return survey

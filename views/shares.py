@@ -35,6 +35,7 @@ from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
+from models.access import may_share_via_digital_post
 from models.base import PER_PAGE, utcnow
 from models.contacts import left_out_counts
 from models.deletions import receipt_of
@@ -93,10 +94,9 @@ from models.sharing import (
 from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
 from views.errors import render_error
 from views.forms import Form, large_body, letter_text, small_int
-from views.org_scope import org_blueprint
+from views.org_scope import org_blueprint, own_survey
 from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, pdf_download, render_fragment
-from views.surveys import can_share_via_digital_post, own_survey
 
 bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
 COMPOSE = "shares/compose.html"
@@ -125,7 +125,7 @@ def draft_share(share_id: int) -> Share:
     share = own_share(share_id)
     if not share.is_draft:
         abort(redirect(url_for(".status", share_id=share.id)))
-    if not can_share_via_digital_post():
+    if not may_share_via_digital_post(g.membership):
         abort(403)
     return share
 
@@ -290,7 +290,7 @@ class ScheduleForm(Form):
 
 @bp.post("/")
 def start():
-    if not can_share_via_digital_post():
+    if not may_share_via_digital_post(g.membership):
         abort(403)
     if not g.survey.is_open:
         return add_message(
@@ -764,7 +764,7 @@ def confirm(share_id):
     if not form.validate():
         return schedule_step(share, form, status=422)
     outcome, rounds = confirm_share(
-        share, plan(form.invitation_at, form.planned_reminders), may_share=can_share_via_digital_post()
+        share, plan(form.invitation_at, form.planned_reminders), may_share=may_share_via_digital_post(g.membership)
     )
     if outcome == ConfirmOutcome.ALREADY_CONFIRMED:
         return go_to(url_for(".status", share_id=share.id))
@@ -893,7 +893,7 @@ def recipients_table(share_id):
 def retry(share_id):
     """Send again to the recipients whose message failed for a passing reason."""
     share = own_share(share_id)
-    if not can_share_via_digital_post():
+    if not may_share_via_digital_post(g.membership):
         abort(403)
     recipients, rounds = retry_failed(share)
     db.session.commit()

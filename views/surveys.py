@@ -9,8 +9,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from formats import plural
-from models import DigitalPostIntegration, Share, Survey, db
-from models.access import has_access
+from models import Share, Survey, db
+from models.access import may_share_via_digital_post
 from models.sharing import ShareState
 from models.survey import (
     INTRO_MAX,
@@ -27,7 +27,7 @@ from models.survey import (
     results_withheld,
 )
 from views.forms import Form
-from views.org_scope import org_blueprint
+from views.org_scope import org_blueprint, own_survey
 from views.rendering import add_message, render_fragment
 
 bp = org_blueprint("surveys", __name__, "/surveys")
@@ -67,20 +67,6 @@ class QuestionForm(Form):
         if len({o.casefold() for o in options}) != len(options):
             raise ValidationError(_("Two options are the same."))
         field.data = options
-
-
-def own_survey(survey_id: int) -> Survey:
-    """The member's own survey; another's, or another organization's, is 404."""
-    survey = db.session.get(Survey, survey_id)
-    if survey is None or survey.org_id != g.org.id or survey.owner_id != g.membership.user_id:
-        abort(404)
-    return survey
-
-
-def can_share_via_digital_post() -> bool:
-    """Read on every page load, so a grant or revoke shows on the next one."""
-    integration = DigitalPostIntegration.find(g.org.id)
-    return integration is not None and integration.is_active and has_access(g.membership)
 
 
 def list_page(form, status=200):
@@ -249,5 +235,9 @@ def share(survey_id):
     ).all()
     link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.public", token=survey.public_token)
     return render_template(
-        "surveys/share.html", survey=survey, link=link, shares=shares, digital_post=can_share_via_digital_post()
+        "surveys/share.html",
+        survey=survey,
+        link=link,
+        shares=shares,
+        digital_post=may_share_via_digital_post(g.membership),
     )
