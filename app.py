@@ -5,6 +5,7 @@ builds no app."""
 import hashlib
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 from flask import Flask, abort, g, has_request_context, request, session
 from flask_login import current_user
@@ -59,11 +60,23 @@ def create_app(**overrides) -> Flask:
     app.context_processor(template_globals)
     app.jinja_env.add_extension("jinja2.ext.do")
     formats.register(app)
+    from models.members import MAX_QUERY
     from models.org import Role
-    from models.survey import AnswerOutcome
+    from models.recipients import UPLOAD_MAX_BYTES
+    from models.sharing import MAX_RECIPIENTS
+    from models.survey import FREE_TEXT_MAX, AnswerOutcome
 
-    # Vocabularies come to templates from their one place.
-    app.jinja_env.globals.update(Role=Role, AnswerOutcome=AnswerOutcome)
+    # Vocabularies and limits come to templates from their one place.
+    app.jinja_env.globals.update(
+        Role=Role,
+        AnswerOutcome=AnswerOutcome,
+        limits=SimpleNamespace(
+            query=MAX_QUERY,
+            free_text=FREE_TEXT_MAX,
+            recipients=MAX_RECIPIENTS,
+            upload_mb=UPLOAD_MAX_BYTES // 2**20,
+        ),
+    )
 
     import cli
 

@@ -201,3 +201,20 @@ def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, w
     assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
     assert db.session.scalar(select(func.count()).select_from(RecipientImport)) == 0
     assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
+
+
+def test_the_upload_step_states_the_limits_the_import_enforces(as_member, survey, with_access, app):
+    from models.recipients import UPLOAD_MAX_BYTES
+    from models.sharing import MAX_RECIPIENTS
+
+    draft = start_draft(as_member, survey)
+    page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)
+    assert (MAX_RECIPIENTS, UPLOAD_MAX_BYTES) == (100_000, 16 * 2**20)
+    assert "Højst 100.000 modtagere og 16 MB." in page
+    # Another limit, another sentence: the page reads it from the constants.
+    app.jinja_env.globals["limits"].recipients = 1_000_000
+    try:
+        page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)
+    finally:
+        app.jinja_env.globals["limits"].recipients = MAX_RECIPIENTS
+    assert "Højst 1.000.000 modtagere og 16 MB." in page

@@ -41,6 +41,7 @@ from models.contacts import left_out_counts
 from models.deletions import receipt_of
 from models.integration import DigitalPostIntegration
 from models.letters import LetterTooLong, compose, first_oversized
+from models.members import MAX_QUERY
 from models.org import fold
 from models.reach import choose_for_exempt, reach_of, start_reach_check
 from models.recipients import (
@@ -802,7 +803,7 @@ def recipient_table(share):
     filters = ANONYMOUS_STATE_FILTERS if share.survey.anonymous else STATE_FILTERS
     state = request.args.get("state", "")
     state = state if state in filters else ""
-    q = (request.args.get("q") or "").strip()[:100]
+    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
     page = max(1, min(request.args.get("page", 1, type=small_int), 10_000))
     query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
     if state:
