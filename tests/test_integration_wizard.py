@@ -118,7 +118,7 @@ def test_reload_shows_the_same_step(as_admin, org, sandbox):
         ({"cvr": ""}, "sender_cvr", "8 cifre"),
         ({"cvr": "1358562"}, "sender_cvr", "8 cifre"),
         ({"cvr": "13585627"}, "sender_cvr", "ikke et gyldigt CVR-nummer"),
-        ({"cpr": ""}, "cpr", "10 cifre"),
+        ({"cpr": ""}, "cpr", "Angiv CPR-nummeret"),
         ({"cpr": "3102901234"}, "cpr", "fødselsdato"),
         ({"cpr": "0101-901234"}, "cpr", "10 cifre"),
     ],

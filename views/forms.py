@@ -4,8 +4,10 @@ from flask import current_app, request
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto, _is_submitted
+from wtforms import StringField
 from wtforms.validators import ValidationError
 
+from digitalpost import InvalidCPR, normalize_cpr
 from digitalpost.memo import CONTROL_CHARACTERS
 
 # The largest id or page number a view accepts: anything bigger is no row of
@@ -61,3 +63,24 @@ def letter_text(form, field):
         raise ValidationError(
             _("Remove the invisible control character (such as BEL or ESC): Digital Post refuses letters with it.")
         )
+
+
+def cpr_number(form, field):
+    """A CPR number, normalized to its 10 digits."""
+    if not (field.data or "").strip():
+        raise ValidationError(_("Enter the CPR number."))
+    try:
+        field.data = normalize_cpr(field.data)
+    except InvalidCPR as exc:
+        if exc.reason == "date":
+            raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
+        raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
+
+
+class CprField(StringField):
+    """The one CPR input of every form: digits on a phone's keyboard, never
+    remembered by the browser, normalized to 10 digits when valid."""
+
+    def __init__(self, label=None, validators=(), **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
+        super().__init__(label, [cpr_number, *validators], **kwargs)

@@ -20,7 +20,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import PasswordInput
 
 from crypto import keyed_hash
-from digitalpost import InvalidCPR, InvalidCVR, normalize_cpr, normalize_cvr
+from digitalpost import InvalidCVR, normalize_cvr
 from digitalpost.certificates import CertificateError, CertificateProblem, load_bundle, load_pkcs12
 from digitalpost.sf1601 import Environment
 from digitalpost.transport import TransportKind
@@ -44,7 +44,7 @@ from models.integration import (
     start_verification,
 )
 from models.sharing import count_scheduled_sends
-from views.forms import Form
+from views.forms import CprField, Form
 from views.org_scope import admin_required, org_blueprint
 from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, render_fragment
@@ -66,7 +66,7 @@ class SettingsForm(Form):
     sender_cvr = StringField(
         _l("Sender CVR"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 8}
     )
-    cpr = StringField(_l("Your CPR number"), render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 11})
+    cpr = CprField(_l("Your CPR number"))
     via = TransportKind.PROVIDER.value
     known_key_last4 = None
     known_certificate = None
@@ -82,14 +82,6 @@ class SettingsForm(Form):
             if exc.reason == "checksum":
                 raise ValidationError(_("This is not a valid CVR number. Check the digits.")) from None
             raise ValidationError(_("A CVR number has 8 digits.")) from None
-
-    def validate_cpr(self, field):
-        try:
-            field.data = normalize_cpr(field.data or "")
-        except InvalidCPR as exc:
-            if exc.reason == "date":
-                raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
-            raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
 
 
 class ConnectForm(SettingsForm):

@@ -29,7 +29,7 @@ from wtforms import Form as SubForm  # a form inside a form: no CSRF field of it
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from digitalpost import ErrorCode, InvalidCPR, mask_cpr, normalize_cpr
+from digitalpost import ErrorCode, mask_cpr
 from formats import number, plural
 from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
@@ -94,7 +94,7 @@ from models.sharing import (
 )
 from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
 from views.errors import render_error
-from views.forms import Form, large_body, letter_text, small_int
+from views.forms import CprField, Form, large_body, letter_text, small_int
 from views.org_scope import org_blueprint, own_survey
 from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, pdf_download, render_fragment
@@ -143,25 +143,10 @@ def own_share(share_id: int) -> Share:
 LANGUAGE_CHOICES = [SelectChoice("da", _l("Danish")), SelectChoice("en", _l("English"))]
 
 
-def cpr_number(form, field):
-    """A CPR number, normalized to its 10 digits."""
-    if not (field.data or "").strip():
-        raise ValidationError(_("Enter the CPR number."))
-    try:
-        field.data = normalize_cpr(field.data)
-    except InvalidCPR as exc:
-        if exc.reason == "date":
-            raise ValidationError(_("The first six digits must be a date of birth (DDMMYY).")) from None
-        raise ValidationError(_("Enter 10 digits, like 010190-1234.")) from None
-
-
-CPR_INPUT = {"inputmode": "numeric", "autocomplete": "off", "maxlength": 11}
-
-
 class ManualForm(Form):
     first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX), letter_text])
     last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX), letter_text])
-    cpr = StringField(_l("CPR"), validators=[cpr_number], render_kw=CPR_INPUT)
+    cpr = CprField(_l("CPR"))
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
 
 
@@ -688,7 +673,7 @@ def choose_exempt(share_id):
 class TestLetterForm(Form):
     __test__ = False  # a form, whatever pytest thinks of the name
 
-    cpr = StringField(_l("Your own CPR number"), validators=[cpr_number], render_kw=CPR_INPUT)
+    cpr = CprField(_l("Your own CPR number"))
     kind = SelectField(
         _l("Letter"),
         choices=[SelectChoice(k.value, k.label) for k in RoundKind],
