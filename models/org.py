@@ -8,7 +8,7 @@ from functools import lru_cache
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, update
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -87,6 +87,21 @@ class User(UserMixin, db.Model):
     @staticmethod
     def normalize_email(email: str) -> str:
         return email.strip().lower()
+
+    def rename(self, name: str | None = None, email: str | None = None) -> None:
+        """Change the user's name or e-mail, and the copies every membership
+        keeps for the member table (Membership.name_folded, .email), in the
+        caller's transaction: the copies are never written anywhere else."""
+        if name is not None:
+            self.name = name
+        if email is not None:
+            self.email = self.normalize_email(email)
+        db.session.execute(
+            update(Membership)
+            .where(Membership.user_id == self.id)
+            .values(name_folded=fold(self.name), email=self.email)
+            .execution_options(synchronize_session="fetch")
+        )
 
     def set_password(self, password: str) -> None:
         # Werkzeug's default is scrypt, a memory-hard KDF.
@@ -186,10 +201,6 @@ class Membership(db.Model):
             self.user.end_sessions()
         self.role = role
         return True
-
-    def copy_user_fields(self) -> None:
-        self.name_folded = fold(self.user.name)
-        self.email = self.user.email
 
     def __repr__(self):
         return f"<Membership org={self.org_id} user={self.user_id} {self.role}>"
