@@ -1,48 +1,23 @@
-"""Sharing a survey through Digital Post: the member's flow and the status.
-
-Steps of a draft share: recipients (typed in, pasted or uploaded), message
-(with a preview for a real recipient), schedule, and a summary whose
-"Send invitations" confirms it. Then the share's status page.
-"""
-
-from datetime import timedelta
+"""A draft share, step by step: recipients, message, schedule, reach, the
+test letter, and the confirm that sends it."""
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from htmx_flask import make_response
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import (
-    DateField,
-    FieldList,
-    FormField,
-    IntegerField,
-    RadioField,
-    SelectField,
-    StringField,
-    TextAreaField,
-    TimeField,
-)
-from wtforms import Form as SubForm  # a form inside a form: no CSRF field of its own
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from digitalpost import ErrorCode, mask_cpr
 from formats import number, plural
 from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
-from models import Delivery, Recipient, RecipientImport, Share, TestLetter, db
+from models import Recipient, RecipientImport, TestLetter, db
 from models.access import may_share_via_digital_post
-from models.base import PER_PAGE, utcnow
 from models.contacts import left_out_counts
-from models.deletions import receipt_of
 from models.integration import DigitalPostIntegration
 from models.letters import LetterTooLong, compose, first_oversized
-from models.members import MAX_QUERY
-from models.org import fold
 from models.reach import choose_for_exempt, reach_of, start_reach_check
 from models.recipients import (
     PASTE_MAX_BYTES,
@@ -56,220 +31,40 @@ from models.recipients import (
     import_text,
 )
 from models.schedule import (
-    MAX_DAYS_AHEAD,
     MAX_REMINDER_DAYS,
-    NonexistentTime,
-    ReminderMode,
     When,
-    days_after,
     local,
     plan,
-    to_utc,
 )
 from models.sharing import (
-    BODY_MAX,
     MAX_REMINDERS,
-    NAME_MAX,
-    SUBJECT_MAX,
     ConfirmOutcome,
     ExemptChoice,
     ReachState,
-    RecipientState,
     RoundKind,
-    SendState,
     accept_import,
-    cancel_share,
     confirm_share,
     discard_import,
     error_label,
-    failure_reasons,
     listed,
     recipient_count,
     remove_recipients,
-    retry_count,
-    retry_failed,
     start_share,
-    state_counts,
     unknown_merge_fields,
 )
 from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
 from views.errors import render_error
-from views.forms import CprField, Form, large_body, letter_text, small_int
-from views.org_scope import org_blueprint, own_survey
+from views.forms import large_body, small_int
 from views.ratelimit import AttemptLimit, minutes
-from views.rendering import add_message, go_to, is_fragment, pdf_download, render_fragment
-
-bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
-COMPOSE = "shares/compose.html"
-STATUS = "shares/status.html"
-METHODS = ("manual", "paste", "upload")
-COUNT_CAP = 10_000
-
-
-@bp.url_value_preprocessor
-def pull_survey(endpoint, values):
-    g.survey_id = values.pop("survey_id")
-
-
-@bp.url_defaults
-def add_survey(endpoint, values):
-    if "survey_id" not in values and "survey_id" in g:
-        values["survey_id"] = g.survey_id
-
-
-@bp.before_request
-def load_survey():
-    g.survey = own_survey(g.survey_id)
-
-
-def draft_share(share_id: int) -> Share:
-    share = own_share(share_id)
-    if not share.is_draft:
-        abort(redirect(url_for(".status", share_id=share.id)))
-    if not may_share_via_digital_post(g.membership):
-        abort(403)
-    return share
-
-
-def own_share(share_id: int) -> Share:
-    share = db.session.get(Share, share_id)
-    if share is None or share.survey_id != g.survey.id or share.membership_id != g.membership.id:
-        abort(404)
-    return share
-
-
-# --- forms ----------------------------------------------------------------------
-
-LANGUAGE_CHOICES = [SelectChoice("da", _l("Danish")), SelectChoice("en", _l("English"))]
-
-
-class ManualForm(Form):
-    first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX), letter_text])
-    last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX), letter_text])
-    cpr = CprField(_l("CPR"))
-    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
-
-
-class PasteForm(Form):
-    text = TextAreaField(_l("Recipients, one per line"), render_kw={"rows": 8, "spellcheck": "false"})
-
-
-class MessageForm(Form):
-    subject = StringField(
-        _l("Subject"),
-        validators=[DataRequired(), Length(max=SUBJECT_MAX), letter_text],
-        render_kw={"maxlength": SUBJECT_MAX},
-    )
-    body = TextAreaField(
-        _l("Message"), validators=[DataRequired(), Length(max=BODY_MAX), letter_text], render_kw={"rows": 10}
-    )
-
-    def __init__(self, *args, variables=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.variables = list(variables)
-
-    def validate_subject(self, field):
-        self._known_fields(field)
-
-    def validate_body(self, field):
-        self._known_fields(field)
-
-    def _known_fields(self, field):
-        unknown = unknown_merge_fields(field.data or "", self.variables)
-        if unknown:
-            raise ValidationError(
-                _(
-                    "Unknown merge field: %(fields)s. Use one of those listed below.",
-                    fields=", ".join(f"[{u}]" for u in unknown),
-                )
-            )
-
-
-class ReminderForm(SubForm):
-    mode = RadioField(
-        _l("When"),
-        choices=[
-            SelectChoice(ReminderMode.DAYS.value, _l("Days after the invitation")),
-            SelectChoice(ReminderMode.AT.value, _l("At a date and time")),
-        ],
-        default=ReminderMode.DAYS.value,
-    )
-    days = IntegerField(_l("Days after the invitation"), default=7, validators=[Optional()])
-    date = DateField(_l("Date"), validators=[Optional()])
-    time = TimeField(_l("Time"), validators=[Optional()])
-
-
-class ScheduleForm(Form):
-    when = RadioField(
-        _l("When"),
-        choices=[SelectChoice(When.NOW.value, _l("Send now")), SelectChoice(When.LATER.value, _l("Schedule"))],
-        default=When.NOW.value,
-    )
-    date = DateField(_l("Date"), validators=[Optional()])
-    time = TimeField(_l("Time"), validators=[Optional()])
-    reminders = FieldList(FormField(ReminderForm), min_entries=0, max_entries=MAX_REMINDERS)
-
-    def validate(self, extra_validators=None):
-        """Field by field, then the times together; each error at its field."""
-        if not super().validate(extra_validators):
-            return False
-        now = utcnow()
-        self.invitation_at = None
-        if self.when.data == When.LATER:
-            self.invitation_at = self._moment(self.date, self.time)
-            if self.invitation_at is not None:
-                if self.invitation_at <= now:
-                    self.time.errors.append(_("The time has passed. Choose a time in the future."))
-                elif self.invitation_at > now + timedelta(days=MAX_DAYS_AHEAD):
-                    self.date.errors.append(_("Choose a date within a year."))
-        start = self.invitation_at or now
-        self.planned_reminders, previous = [], start
-        for entry in self.reminders:
-            reminder = entry.form
-            if reminder.mode.data == ReminderMode.DAYS:
-                if reminder.days.data is None or not 1 <= reminder.days.data <= MAX_REMINDER_DAYS:
-                    reminder.days.errors.append(_("Enter a number of days from 1 to %(n)d.", n=MAX_REMINDER_DAYS))
-                    continue
-                moment = days_after(start, reminder.days.data)
-                self.planned_reminders.append((ReminderMode.DAYS, reminder.days.data, None))
-            else:
-                moment = self._moment(reminder.date, reminder.time)
-                if moment is None:
-                    continue
-                self.planned_reminders.append((ReminderMode.AT, None, moment))
-            if moment <= previous:
-                (reminder.days if reminder.mode.data == ReminderMode.DAYS else reminder.time).errors.append(
-                    _("A reminder must come after the invitation and any earlier reminder.")
-                )
-            previous = moment
-        return not self.errors_after_validate()
-
-    def errors_after_validate(self) -> bool:
-        return bool(
-            self.date.errors
-            or self.time.errors
-            or any(e.form.days.errors or e.form.date.errors or e.form.time.errors for e in self.reminders)
-        )
-
-    @staticmethod
-    def _moment(date_field, time_field):
-        if date_field.data is None:
-            date_field.errors.append(_("Enter a date."))
-            return None
-        if time_field.data is None:
-            time_field.errors.append(_("Enter a time, like 09:30."))
-            return None
-        try:
-            return to_utc(date_field.data, time_field.data)
-        except OverflowError:  # a date at the calendar's ends (0001-01-01) has no UTC time
-            date_field.errors.append(_("Choose a date within a year."))
-            return None
-        except NonexistentTime:
-            time_field.errors.append(
-                _("This time does not exist on that date (the clocks go forward). Choose another.")
-            )
-            return None
-
+from views.rendering import add_message, go_to, is_fragment, render_fragment
+from views.shares import COMPOSE, METHODS, bp, draft_share, own_share
+from views.shares.forms import (
+    ManualForm,
+    MessageForm,
+    PasteForm,
+    ScheduleForm,
+    TestLetterForm,
+)
 
 # --- the draft -----------------------------------------------------------------
 
@@ -670,17 +465,6 @@ def choose_exempt(share_id):
 # --- the test letter -------------------------------------------------------------
 
 
-class TestLetterForm(Form):
-    __test__ = False  # a form, whatever pytest thinks of the name
-
-    cpr = CprField(_l("Your own CPR number"))
-    kind = SelectField(
-        _l("Letter"),
-        choices=[SelectChoice(k.value, k.label) for k in RoundKind],
-        default=RoundKind.INVITATION.value,
-    )
-
-
 def test_letter_limit() -> AttemptLimit:
     return AttemptLimit("test-letter", current_app.config["TEST_LETTERS_PER_HOUR"], 3600)
 
@@ -775,160 +559,3 @@ def confirm(share_id):
         text = _("The invitations are saved, but the queue did not answer. They will be sent when it is back.")
     flash(text, "success")  # shown by the status page the browser is sent to
     return go_to(url_for(".status", share_id=share.id))
-
-
-# --- status ------------------------------------------------------------------------
-
-STATE_FILTERS = [s.value for s in RecipientState]
-# An anonymous survey's recipients never read "responded": see docs/anonymity.md.
-ANONYMOUS_STATE_FILTERS = [s for s in STATE_FILTERS if s != RecipientState.RESPONDED]
-
-
-def recipient_table(share):
-    filters = ANONYMOUS_STATE_FILTERS if share.survey.anonymous else STATE_FILTERS
-    state = request.args.get("state", "")
-    state = state if state in filters else ""
-    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
-    page = max(1, min(request.args.get("page", 1, type=small_int), 10_000))
-    query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
-    if state:
-        query = query.where(Recipient.state == state)
-    if q:
-        query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
-    rows = db.session.scalars(query.order_by(Recipient.id).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    capped = query.with_only_columns(Recipient.id).limit(COUNT_CAP + 1).subquery()
-    total = db.session.scalar(select(func.count()).select_from(capped))
-    return {
-        "rows": rows,
-        "letters": invitation_letters(share, rows),
-        "state": state,
-        "q": q,
-        "page": page,
-        "total": min(total, COUNT_CAP),
-        "total_exact": total <= COUNT_CAP,
-        "first": (page - 1) * PER_PAGE + 1,
-        "has_next": page * PER_PAGE < total,
-        "states": filters,
-        "state_labels": {s.value: s.label for s in RecipientState},
-        "invitation_stopped": share.invitation is not None
-        and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),
-    }
-
-
-def invitation_letters(share, rows) -> dict:
-    """How each shown recipient's invitation went: on paper or digitally,
-    and what the broker's receipt said (SF1601)."""
-    if share.invitation is None or not rows:
-        return {}
-    found = db.session.execute(
-        select(Delivery.recipient_id, Delivery.channel, Delivery.receipt, Delivery.receipt_text).where(
-            Delivery.round_id == share.invitation.id, Delivery.recipient_id.in_([r.id for r in rows])
-        )
-    ).all()
-    return {row.recipient_id: row for row in found}
-
-
-def is_live(share) -> bool:
-    soon = utcnow() + timedelta(seconds=60)
-    return any(
-        r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon) for r in share.rounds
-    )
-
-
-def status_context(share):
-    return {
-        "share": share,
-        "counts": state_counts(share),
-        "reasons": failure_reasons(share),
-        "live": is_live(share),
-        "error_label": error_label,
-        "retryable": retry_count(share),
-    }
-
-
-@bp.get("/<int:share_id>/")
-def status(share_id):
-    share = own_share(share_id)
-    if share.is_draft:
-        return redirect(url_for(".recipients", share_id=share.id))
-    return render_template(STATUS, table=recipient_table(share), **status_context(share))
-
-
-@bp.get("/<int:share_id>/counts")
-def counts(share_id):
-    """Polled while a round runs; 286 tells htmx to stop once nothing is left to watch."""
-    share = own_share(share_id)
-    context = status_context(share)
-    response = render_template("shares/_counts.html", **context)
-    return response, 200 if context["live"] else 286
-
-
-@bp.get("/<int:share_id>/deletion-receipt")
-def deletion_receipt(share_id):
-    share = own_share(share_id)
-    return pdf_download(receipt_of(share), f"postbud-deletion-receipt-{share.id}.pdf")
-
-
-@bp.get("/<int:share_id>/recipients-table")
-def recipients_table(share_id):
-    share = own_share(share_id)
-    return render_template("shares/_recipient_table.html", share=share, table=recipient_table(share))
-
-
-@bp.post("/<int:share_id>/retry")
-def retry(share_id):
-    """Send again to the recipients whose message failed for a passing reason."""
-    share = own_share(share_id)
-    if not may_share_via_digital_post(g.membership):
-        abort(403)
-    recipients, rounds = retry_failed(share)
-    db.session.commit()
-    if recipients:
-        text = plural(
-            "%(num)s recipient gets the message again.", "%(num)s recipients get the message again.", recipients
-        )
-        try:
-            enqueue_rounds(rounds)
-        except RedisError:
-            text = _("Saved, but the queue did not answer. The messages will be sent when it is back.")
-    else:
-        text = _("There is nothing to send again.")
-    db.session.refresh(share)
-    response = render_fragment("shares/_counts.html", STATUS, table=recipient_table(share), **status_context(share))
-    return add_message(response, text, "success" if recipients else "info")
-
-
-@bp.get("/<int:share_id>/cancel")
-def cancel_confirm(share_id):
-    share = own_share(share_id)
-    return render_template(
-        "shares/_cancel_dialog.html",
-        share=share,
-        pending=[r for r in share.rounds if r.state in (SendState.SCHEDULED, SendState.HELD)],
-        local=local,
-    )
-
-
-@bp.post("/<int:share_id>/cancel")
-def cancel(share_id):
-    share = own_share(share_id)
-    cancelled = cancel_share(share)
-    db.session.commit()
-    db.session.refresh(share)
-    text = (
-        plural(
-            "%(num)s scheduled send was cancelled.",
-            "%(num)s scheduled sends were cancelled.",
-            cancelled,
-        )
-        if cancelled
-        else _("Nothing was scheduled any more.")
-    )
-    response = render_fragment(
-        "shares/_counts.html",
-        STATUS,
-        trigger={"closeDialog": True},
-        table=recipient_table(share),
-        **status_context(share),
-    )
-    return add_message(response, text)
