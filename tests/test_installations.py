@@ -3,6 +3,7 @@ own database and POSTBUD_INSTALLATION, and neither sends, cancels, locks out
 or reads the other's jobs, selections or rate limits, although their rows have
 the same ids (both have a round 1)."""
 
+import contextlib
 import contextvars
 import re
 
@@ -31,17 +32,27 @@ from views.selection import Selection
 OTHER_CPR = "0202901234"
 
 
+def dispose(installation) -> None:
+    with installation.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
-def second(app, redis_url, sandbox_server):
-    """Another installation on the same Redis database as `app`."""
-    with throwaway_database("second") as url:
-        migrate(url, redis_url)
-        other = create_app(**app_config(url, redis_url, INSTALLATION="second", DIGITAL_POST_API_URL=sandbox_server.url))
-        other.test_client_class = IsolatedClient
-        yield other
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+def installation(app, redis_url, sandbox_server):
+    """Installations on the same Redis database as `app`, each on a fresh
+    database of its own, so that their rows have the same ids."""
+    with contextlib.ExitStack() as stack:
+
+        def make(name):
+            url = stack.enter_context(throwaway_database(name))
+            migrate(url, redis_url)
+            made = create_app(**app_config(url, redis_url, INSTALLATION=name, DIGITAL_POST_API_URL=sandbox_server.url))
+            made.test_client_class = IsolatedClient
+            stack.callback(dispose, made)
+            return made
+
+        yield make
 
 
 def member_with_access() -> tuple[Session, User, Membership]:
@@ -81,20 +92,24 @@ def work(installation) -> None:
     contextvars.Context().run(run_worker, installation, True, SimpleWorker)
 
 
-def test_two_installations_on_one_redis_each_send_their_own_round(app, second, sandbox):
-    draft_a = send_with_a_reminder(CITIZEN_CPR)
+def test_two_installations_on_one_redis_each_send_their_own_round(installation, sandbox):
+    first, second = installation("first"), installation("second")
+    with first.app_context():
+        draft_a = send_with_a_reminder(CITIZEN_CPR)
+        rounds_a = [r.id for r in share_of(draft_a).rounds]
     with second.app_context():
         draft_b = send_with_a_reminder(OTHER_CPR)
         rounds_b = [r.id for r in share_of(draft_b).rounds]
-    assert [r.id for r in share_of(draft_a).rounds] == rounds_b  # the same ids, in two databases
+    assert rounds_a == rounds_b  # the same ids, in two databases
 
     # Each worker sends its own installation's invitation, once.
-    work(app)
+    work(first)
     assert (len(sandbox.mailbox(CITIZEN_CPR)), len(sandbox.mailbox(OTHER_CPR))) == (1, 0)
 
     # The first cancels its share: its reminder's job goes, the second's stays.
-    cancel_share(share_of(draft_a))
-    db.session.commit()
+    with first.app_context():
+        cancel_share(share_of(draft_a))
+        db.session.commit()
     with second.app_context():
         queue_b = get_queue()
         job = Job.fetch(queue_b.job_id(f"round-{rounds_b[1]}"), connection=queue_b.connection)
@@ -103,13 +118,15 @@ def test_two_installations_on_one_redis_each_send_their_own_round(app, second, s
 
     work(second)
     assert (len(sandbox.mailbox(CITIZEN_CPR)), len(sandbox.mailbox(OTHER_CPR))) == (1, 1)
-    assert [r.state for r in share_of(draft_a).rounds] == [SendState.DONE, SendState.CANCELLED]
+    with first.app_context():
+        assert [r.state for r in share_of(draft_a).rounds] == [SendState.DONE, SendState.CANCELLED]
     with second.app_context():
         assert [r.state for r in share_of(draft_b).rounds] == [SendState.DONE, SendState.SCHEDULED]
 
     # Housekeeping runs once per interval in each installation, not once for both.
-    get_redis(app).delete(lock_key())
-    run_housekeeping()
+    with first.app_context():
+        get_redis().delete(lock_key())
+        run_housekeeping()
     with second.app_context():
         assert not get_redis().exists(lock_key())
         run_housekeeping()
@@ -117,21 +134,23 @@ def test_two_installations_on_one_redis_each_send_their_own_round(app, second, s
 
     # The same admin id ticking the same member id, and the same address
     # trying a login: each installation counts and keeps its own.
-    Selection(1, 1, "add").mark([2], True)
     limit = AttemptLimit("login-address", limit=1, window=60)
-    assert limit.take("127.0.0.1") == 0
+    with first.app_context():
+        Selection(1, 1, "add").mark([2], True)
+        assert limit.take("127.0.0.1") == 0
+        assert redis_key("x") == "first:x"
     with second.app_context():
         assert Selection(1, 1, "add").is_empty
         assert limit.take("127.0.0.1") == 0
 
     # Every key either installation wrote says whose it is.
-    keys = [k.decode() for k in get_redis(app).keys("*")]
-    ours = ("postbud-test", "second")
+    with first.app_context():
+        keys = [k.decode() for k in get_redis().keys("*")]
+    ours = ("first", "second")
     for key in keys:
         if key.startswith("rq:"):
             named = re.search(r"^rq:(?:job|results|queue|wip|finished|failed|deferred|scheduled|canceled):([^:]+)", key)
             assert named is None or named.group(1).startswith(ours), key
         else:
             assert key.startswith(tuple(f"{o}:" for o in ours)), key
-    assert any(k.startswith("second:") for k in keys) and any(k.startswith("postbud-test:") for k in keys)
-    assert redis_key("x") == "postbud-test:x"
+    assert any(k.startswith("second:") for k in keys) and any(k.startswith("first:") for k in keys)
