@@ -24,6 +24,7 @@ def create_app(**overrides) -> Flask:
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
     app.config.from_object(config.Config(**overrides))
     config.check_public_base_url(app.config)
+    config.check_installation(app.config)
 
     # Ids in URLs beyond any row's would overflow the databases' integers: 404.
     app.url_map.converters["int"] = BoundedInt

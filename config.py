@@ -6,6 +6,7 @@ is the local sandbox, and secrets are generated once into instance/.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -211,6 +212,18 @@ def check_public_base_url(cfg) -> None:
         )
     if problem:
         raise RuntimeError(f"{problem}; it is {base!r}")
+
+
+# It goes into Redis keys, rq job ids and messageUUIDs.
+INSTALLATION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def check_installation(cfg) -> None:
+    """Refuse to start with an installation name that cannot prefix keys and ids."""
+    if not INSTALLATION_NAME.fullmatch(cfg["INSTALLATION"]):
+        raise RuntimeError(
+            f"POSTBUD_INSTALLATION must be 1-40 lower-case letters, digits and dashes; it is {cfg['INSTALLATION']!r}"
+        )
 
 
 def _normalize_db_url(url: str) -> str:

@@ -10,7 +10,6 @@ embedded-redis stop` (run by ./bin/run on exit) stops it.
 """
 
 import logging
-import re
 import sqlite3
 import subprocess
 import time
@@ -195,14 +194,9 @@ def get_redis(app=None) -> Redis:
     return conn
 
 
-INSTALLATION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-
-
 def installation(app=None) -> str:
-    name = (app or current_app).config["INSTALLATION"]
-    if not INSTALLATION_NAME.fullmatch(name):
-        raise RuntimeError(f"INSTALLATION must be lower-case letters, digits and dashes, not {name!r}")
-    return name
+    """This installation's name (POSTBUD_INSTALLATION, checked at start-up)."""
+    return (app or current_app).config["INSTALLATION"]
 
 
 def redis_key(*parts, app=None) -> str:

@@ -154,3 +154,18 @@ def test_two_installations_on_one_redis_each_send_their_own_round(installation, 
         else:
             assert key.startswith(tuple(f"{o}:" for o in ours)), key
     assert any(k.startswith("second:") for k in keys) and any(k.startswith("first:") for k in keys)
+
+
+@pytest.mark.parametrize(
+    "name, starts",
+    [("postbud", True), ("kommune-2", True), ("Kommune", False), ("a:b", False), ("-x", False), ("", False)],
+)
+def test_the_app_refuses_to_start_with_a_name_that_cannot_prefix_keys(name, starts, redis_url):
+    def start():
+        return create_app(INSTALLATION=name, REDIS_URL=redis_url)
+
+    if starts:
+        assert start().config["INSTALLATION"] == name
+    else:
+        with pytest.raises(RuntimeError, match="POSTBUD_INSTALLATION"):
+            start()
