@@ -63,8 +63,8 @@ def create_app(**overrides) -> Flask:
     formats.register(app)
     from models.members import MAX_QUERY
     from models.org import Role
-    from models.recipients import UPLOAD_MAX_BYTES
     from models.sharing import MAX_RECIPIENTS
+    from models.sharing.rows import UPLOAD_MAX_BYTES
     from models.survey import FREE_TEXT_MAX, AnswerOutcome
 
     # Vocabularies and limits come to templates from their one place.

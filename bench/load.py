@@ -61,8 +61,10 @@ def seed(db, messages: int) -> dict:
     from models.access import grant_access, selection_of
     from models.base import utcnow
     from models.integration import State
-    from models.recipients import import_file
-    from models.sharing import PlannedRound, RoundKind, accept_import, confirm_share, start_share
+    from models.sharing import RoundKind
+    from models.sharing.lifecycle import confirm_share, start_share
+    from models.sharing.recipients import accept_import, import_file
+    from models.sharing.schedule import PlannedRound
     from models.survey import QuestionKind, SurveyState, add_question
 
     org = Organization(name="Load Kommune")

@@ -74,8 +74,8 @@ def letter(i: int, cpr: str = "0101901234") -> Message:
 def printed_pdf() -> tuple[bytes, float]:
     """One printed letter's PDF, as the worker makes it, and its median time."""
     from app import create_app as create_postbud
-    from models.letters import Letter
     from models.paper import render_pdf
+    from models.sharing.letters import Letter
 
     postbud = create_postbud(SQLALCHEMY_DATABASE_URI="sqlite://", REDIS_URL="redis://127.0.0.1:1/0")
     text = Letter("Bench Kommune", "Hvad synes du om biblioteket?", "Kære Anna,\n\nSvar gerne. " * 20, "da")

@@ -86,8 +86,8 @@ def setup(app, db):
 
 
 def new_share(db, survey, membership, csv: bytes):
-    from models.recipients import import_file
-    from models.sharing import accept_import, start_share
+    from models.sharing.lifecycle import start_share
+    from models.sharing.recipients import accept_import, import_file
 
     share = start_share(survey, membership)
     share.subject, share.body = "Invitation", "Kære [FORNAVN], svar gerne. " * 5
@@ -145,7 +145,9 @@ def bench_send(app, db, survey, membership, sandbox_url, n):
     from digitalpost import Action, DigitalPostClient, Message
     from jobs.sending import enqueue_rounds
     from jobs.worker import run_worker
-    from models.sharing import PlannedRound, RoundKind, confirm_share
+    from models.sharing import RoundKind
+    from models.sharing.lifecycle import confirm_share
+    from models.sharing.schedule import PlannedRound
 
     base_cprs = list(cprs(n, start=500_000))
     with DigitalPostClient(sandbox_url, KEY) as client:
@@ -181,8 +183,8 @@ def bench_send(app, db, survey, membership, sandbox_url, n):
 
 
 def bench_import(db, survey, membership):
-    from models.recipients import import_file
-    from models.sharing import start_share
+    from models.sharing.lifecycle import start_share
+    from models.sharing.recipients import import_file
 
     for n in (20_000, BIG):
         data = csv_bytes(n)
@@ -210,7 +212,9 @@ def bench_status(app, db, org, survey, membership):
     from datetime import timedelta
 
     from models.base import utcnow
-    from models.sharing import PlannedRound, RoundKind, confirm_share
+    from models.sharing import RoundKind
+    from models.sharing.lifecycle import confirm_share
+    from models.sharing.schedule import PlannedRound
 
     confirm_share(share, [PlannedRound(RoundKind.INVITATION, utcnow() + timedelta(days=1))], may_share=True)
     db.session.commit()
@@ -242,8 +246,9 @@ def bench_letters(db, share):
 
     from digitalpost import build_memo
     from models import Recipient
-    from models.letters import compose, first_oversized
-    from models.sharing import RoundKind, message_uuid, recipient_count
+    from models.sharing import RoundKind, message_uuid
+    from models.sharing.letters import compose, first_oversized
+    from models.sharing.recipients import recipient_count
     from sandbox.memo_rules import check
 
     share.subject, share.body = "Trivsel i [KOMMUNE]", "Kære [FORNAVN] [EFTERNAVN] i [KOMMUNE], svar gerne. " * 5
@@ -275,7 +280,7 @@ def bench_letters(db, share):
 
 
 def bench_cancel(db, share):
-    from models.sharing import cancel_share
+    from models.sharing.lifecycle import cancel_share
 
     start = time.perf_counter()
     cancelled = cancel_share(share)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.recipients import (
+from models.sharing.rows import (
     ROWS_MAX,
     XLSX_ELEMENTS_MAX,
     XLSX_MEMORY_MAX,
@@ -100,7 +100,7 @@ def read_once(content: bytes, usage: Usage) -> tuple[float, str, float, float]:
 def main() -> int:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     usage = Usage()
-    logger = logging.getLogger("models.recipients")
+    logger = logging.getLogger("models.sharing.rows")
     logger.addHandler(usage)
     logger.setLevel(logging.INFO)
     print(f"bounds: {XLSX_UNPACKED_MAX // MB} MB unpacked, {XLSX_ELEMENTS_MAX:,} elements, {ROWS_MAX:,} rows, ")

@@ -11,22 +11,16 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import select
 
 from digitalpost import MessageNotFound, TransientError
 from extensions import db, get_queue
 from jobs.gateway import transport_for
 from models import DigitalPostIntegration
-from models.sharing import (
-    Delivery,
-    DeliveryState,
-    ScheduledSend,
-    message_uuid,
-)
-from models.sharing.rounds import record_delivery_status
+from models.sharing import ScheduledSend, message_uuid
+from models.sharing.rounds import awaiting_delivery, record_delivery_status
 
 log = logging.getLogger(__name__)
-CHUNK = 500
+CHECKED_AT_ONCE = 500  # deliveries looked up per read
 
 
 def schedule_delivery_check(round_id: int, attempt: int = 0) -> bool:
@@ -64,17 +58,7 @@ def check_deliveries(round_id: int, attempt: int = 0) -> str:
     last_id = 0
     with transport_for(integration) as client:
         while True:
-            chunk = db.session.execute(
-                select(Delivery.id, Delivery.recipient_id, Delivery.uuid_version)
-                .where(
-                    Delivery.round_id == round_id,
-                    Delivery.state == DeliveryState.SENT,
-                    Delivery.delivered_at.is_(None),
-                    Delivery.id > last_id,
-                )
-                .order_by(Delivery.id)
-                .limit(CHUNK)
-            ).all()
+            chunk = awaiting_delivery(round_id, after=last_id, limit=CHECKED_AT_ONCE)
             if not chunk:
                 break
             last_id = chunk[-1].id

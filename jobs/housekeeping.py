@@ -18,14 +18,15 @@ from datetime import timedelta
 
 from flask import current_app
 from rq.job import Job
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from extensions import db, get_queue, redis_key
 from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
 from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
-from models.sharing import PENDING_STATES, ScheduledSend, SendState, Share, ShareState, forget_cprs
+from models.sharing.lifecycle import forget_finished_cprs
+from models.sharing.rounds import unfinished_rounds
 from models.test_letters import expire_stalled_test_letters
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,7 @@ DEAD = {"failed", "stopped", "canceled"}
 
 def requeue_orphaned_rounds() -> int:
     queue = get_queue()
-    rounds = db.session.scalars(
-        select(ScheduledSend)
-        .where(ScheduledSend.state.in_((SendState.SCHEDULED, SendState.RUNNING)))
-        .order_by(ScheduledSend.id)
-    ).all()
+    rounds = unfinished_rounds()
     if not rounds:
         return 0
     with queue.connection.pipeline(transaction=False) as pipe:
@@ -77,14 +74,9 @@ def expire_stalled_verifications() -> int:
 def apply_retention() -> int:
     """CPRs of shares with nothing more to send (a round's own cleanup may
     have died with its worker)."""
-    pending = exists().where(ScheduledSend.share_id == Share.id, ScheduledSend.state.in_(PENDING_STATES))
-    share_ids = db.session.scalars(
-        select(Share.id).where(Share.state == ShareState.CONFIRMED, Share.cprs_deleted_at.is_(None), ~pending)
-    ).all()
-    for share_id in share_ids:
-        forget_cprs(share_id)
+    forgotten = forget_finished_cprs()
     db.session.commit()
-    return len(share_ids)
+    return forgotten
 
 
 def expire_old_contacts() -> int:

@@ -13,11 +13,9 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
 
 from flask import current_app
 from rq import Callback, get_current_job
-from sqlalchemy import select
 
 from crypto import decrypt
 from digitalpost import (
@@ -33,13 +31,10 @@ from extensions import db, get_queue
 from jobs.delivery_status import schedule_delivery_check
 from jobs.gateway import transport_for
 from models import DigitalPostIntegration
-from models.access import has_access_id
 from models.base import utcnow
-from models.letters import compose
 from models.paper import paper_letter
 from models.reach import ensure_paper_code, record_exempt
 from models.sharing import (
-    CancelReason,
     Channel,
     DeliveryState,
     ExemptChoice,
@@ -50,8 +45,10 @@ from models.sharing import (
     SendState,
     message_uuid,
 )
+from models.sharing.letters import compose
 from models.sharing.rounds import (
     ChunkOutcomes,
+    check_guard,
     claim_chunk,
     create_deliveries,
     delivery_counts,
@@ -117,31 +114,6 @@ def enqueue_helpers(rnd: ScheduledSend) -> None:
             )
             queue.enqueue(send_round, rnd.id, k, **options)
         pipe.execute()
-
-
-@dataclass
-class Guard:
-    ok: bool
-    reason: str | None = None
-    integration: DigitalPostIntegration | None = None
-
-
-def check_guard(rnd: ScheduledSend) -> Guard:
-    """What must hold right before any message of the round is sent."""
-    share = rnd.share
-    integration = db.session.scalar(
-        select(DigitalPostIntegration)
-        .where(DigitalPostIntegration.org_id == rnd.org_id)
-        .execution_options(populate_existing=True)
-    )
-    if integration is None or not integration.is_active:
-        return Guard(False, CancelReason.INTEGRATION_OFF)
-    if rnd.membership_id is None or not has_access_id(rnd.org_id, rnd.membership_id):
-        return Guard(False, CancelReason.NO_ACCESS)
-    db.session.refresh(share.survey)
-    if not share.survey.is_open:
-        return Guard(False, CancelReason.SURVEY_NOT_OPEN)
-    return Guard(True, integration=integration)
 
 
 def send_round(round_id: int, helper: int = 0) -> str:

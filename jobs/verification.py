@@ -25,8 +25,8 @@ from models.integration import (
     Sending,
     record_sending,
 )
-from models.letters import verification_letter
 from models.org import User
+from models.sharing.letters import verification_letter
 
 log = logging.getLogger(__name__)
 MESSAGE_NAMESPACE = uuid.UUID("6f1b0b4e-5f55-4c41-9d4e-0d6f0b6b7a10")

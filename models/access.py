@@ -1,10 +1,10 @@
 """Who may share surveys through Digital Post, and the bulk grant and revoke.
 
 Access and the audit of who it was given to or taken from are both kept as
-bit sets over membership ids: one row per block of 62 ids, bit i for id
-block*62 + i. A grant or revoke of 100,000 members is one aggregate over the
-selection (a SQL subquery of membership ids, see models.members) and about
-1,600 small rows written, never 100,000.
+sets of membership ids in bit blocks (models/bitblocks.py). A grant or
+revoke of 100,000 members is one aggregate over the selection (a SQL
+subquery of membership ids, see models.members) and about 1,600 small rows
+written, never 100,000.
 
 What that trades: "access since" and "by whom" are not stored per member
 but read from the audit log (the latest grant that names the member), and a
@@ -20,16 +20,12 @@ from sqlalchemy import (
     BigInteger,
     ForeignKey,
     Index,
-    Integer,
     and_,
-    cast,
     delete,
-    exists,
     false,
     func,
     insert,
     literal,
-    literal_column,
     select,
     update,
 )
@@ -38,23 +34,21 @@ from sqlalchemy.sql import Select
 
 from extensions import db
 from models.audit import AuditAction, AuditEvent, record_audit
+from models.bitblocks import aggregate, block_and_bit, block_of, contains, holds, ids_of
 from models.bulk import dialect_insert
 from models.integration import DigitalPostIntegration
 from models.org import Membership, Organization, User
 from models.planner import materialized
-from models.sharing import CancelReason, ScheduledSend, cancel_scheduled_sends
+from models.sharing import CancelReason, ScheduledSend
+from models.sharing.lifecycle import cancel_scheduled_sends
 
-# Membership ids per block: bits 0-61 of a signed 64-bit integer, so that a
-# SUM of distinct powers of two (an OR) never overflows.
-BLOCK_BITS = 62
 NAMES_PER_EVENT = 5  # names an audit event keeps for the log; the rest is "and N more"
 FEW_MEMBERS = 1000  # up to this many, an event's first names are looked up by id
 
 
 class AccessBlock(db.Model):
-    """Members of an organization who may share via Digital Post: bit i of
-    `bits` is membership block*62 + i. `members` counts the bits set, so the
-    number with access is a SUM over a few rows. No row, no access."""
+    """Members of an organization who may share via Digital Post, as a set
+    of bit blocks (models/bitblocks.py). No row, no access."""
 
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
     block: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -77,42 +71,25 @@ class AuditMemberBlock(db.Model):
     members: Mapped[int]
 
 
-# Written into the SQL, not bound: SQLite uses an index on an expression only
-# when the query spells the same expression (ix_membership_org_block).
-_BITS = literal_column(str(BLOCK_BITS), Integer)
-
-
-def _block(ids_column):
-    """The block of each id."""
-    return ids_column // _BITS
-
-
-def _bit(ids_column):
-    """The bit of each id within its block, as a 64-bit integer."""
-    return cast(literal_column("1"), BigInteger).bitwise_lshift(ids_column % _BITS)
-
-
 # The grant and revoke group the selected members by block. Off these
 # indexes the members come in block order, for the organization or for one
 # department, and the database adds them up as they come instead of sorting
 # or hashing them first; `id` is there for PostgreSQL to read the index
 # alone (SQLite's indexes hold the rowid anyway). docs/performance.md has
 # what they bought.
-Index("ix_membership_org_block", Membership.org_id, _block(Membership.id), Membership.id)
+Index("ix_membership_org_block", Membership.org_id, block_of(Membership.id), Membership.id)
 Index(
-    "ix_membership_org_department_block", Membership.org_id, Membership.department, _block(Membership.id), Membership.id
+    "ix_membership_org_department_block",
+    Membership.org_id,
+    Membership.department,
+    block_of(Membership.id),
+    Membership.id,
 )
-
-
-def in_blocks(blocks, ids_column, *match) -> exists:
-    """EXISTS: the id's bit is set in a row of `blocks` (AccessBlock or
-    AuditMemberBlock) that also meets `match`."""
-    return exists().where(*match, blocks.block == _block(ids_column), blocks.bits.bitwise_and(_bit(ids_column)) != 0)
 
 
 def access_clause(ids_column, org_id):
     """SQL: the membership id in `ids_column` has access in `org_id` (a value or column)."""
-    return in_blocks(AccessBlock, ids_column, AccessBlock.org_id == org_id)
+    return contains(AccessBlock, ids_column, AccessBlock.org_id == org_id)
 
 
 def may_share_via_digital_post(membership: Membership) -> bool:
@@ -128,14 +105,9 @@ def has_access(membership: Membership) -> bool:
 
 
 def has_access_id(org_id: int, membership_id: int) -> bool:
-    bits = db.session.scalar(
-        select(AccessBlock.bits).where(AccessBlock.org_id == org_id, AccessBlock.block == membership_id // BLOCK_BITS)
-    )
-    return bits is not None and bool(bits >> (membership_id % BLOCK_BITS) & 1)
-
-
-def _ids_of(blocks) -> set[int]:
-    return {block * BLOCK_BITS + i for block, bits in blocks for i in range(BLOCK_BITS) if bits >> i & 1}
+    block, _ = block_and_bit(membership_id)
+    bits = db.session.scalar(select(AccessBlock.bits).where(AccessBlock.org_id == org_id, AccessBlock.block == block))
+    return holds(bits, membership_id)
 
 
 def access_count(org_id: int) -> int:
@@ -151,7 +123,7 @@ def granted_since(org_id: int, membership_ids) -> dict[int, datetime]:
     PostgreSQL went through every grant of the organization for each row."""
     by_block: dict[int, list[int]] = {}
     for mid in membership_ids:
-        by_block.setdefault(mid // BLOCK_BITS, []).append(mid)
+        by_block.setdefault(block_and_bit(mid)[0], []).append(mid)
     if not by_block:
         return {}
     # The blocks first (MATERIALIZED): PostgreSQL, thinking the organization
@@ -167,7 +139,7 @@ def granted_since(org_id: int, membership_ids) -> dict[int, datetime]:
     since: dict[int, datetime] = {}
     for block, bits, at in grants:
         for mid in by_block[block]:
-            if bits >> (mid % BLOCK_BITS) & 1 and (mid not in since or at > since[mid]):
+            if holds(bits, mid) and (mid not in since or at > since[mid]):
                 since[mid] = at
     return since
 
@@ -207,7 +179,7 @@ def access_state(org_id: int) -> AccessState:
 
 def event_member_ids(event_id: int) -> set[int]:
     """Every membership id the audit event concerns."""
-    return _ids_of(
+    return ids_of(
         db.session.execute(
             select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event_id)
         )
@@ -218,13 +190,13 @@ def member_history(membership: Membership) -> list[AuditEvent]:
     """The grants and revocations that concerned this member, newest first.
     Only events since the member joined: an id is never given twice on
     PostgreSQL, but SQLite may give a deleted last id again."""
-    mid = membership.id
+    block, bit = block_and_bit(membership.id)
     return db.session.scalars(
         select(AuditEvent)
         .join(AuditMemberBlock, AuditMemberBlock.event_id == AuditEvent.id)
         .where(
-            AuditMemberBlock.block == mid // BLOCK_BITS,
-            AuditMemberBlock.bits.bitwise_and(literal(1 << mid % BLOCK_BITS, BigInteger)) != 0,
+            AuditMemberBlock.block == block,
+            AuditMemberBlock.bits.bitwise_and(literal(bit, BigInteger)) != 0,
             AuditEvent.org_id == membership.org_id,
             AuditEvent.created_at >= membership.joined_at,
         )
@@ -257,14 +229,7 @@ def _record_members(event: AuditEvent, members) -> int:
     """Write the event's bit blocks from `members` (a SELECT of membership
     ids, all of the event's organization) and keep the first names for the
     log. Returns how many members the event concerns."""
-    block = _block(Membership.id)
-    rows = (
-        members.with_only_columns(
-            literal(event.id), block, cast(func.sum(_bit(Membership.id)), BigInteger), func.count()
-        )
-        .group_by(block)
-        .order_by(None)
-    )
+    rows = aggregate(members, Membership.id, literal(event.id))
     db.session.execute(insert(AuditMemberBlock).from_select(["event_id", "block", "bits", "members"], rows))
     count = db.session.scalar(
         select(func.coalesce(func.sum(AuditMemberBlock.members), 0)).where(AuditMemberBlock.event_id == event.id)
@@ -285,7 +250,7 @@ def _first_names(event: AuditEvent, count: int) -> list[str]:
     from its sixth run, joined every member first.)"""
     if count <= FEW_MEMBERS:
         blocks = select(AuditMemberBlock.block, AuditMemberBlock.bits).where(AuditMemberBlock.event_id == event.id)
-        chosen = list(_ids_of(db.session.execute(blocks)))
+        chosen = list(ids_of(db.session.execute(blocks)))
     else:
         chosen, after = [], None
         while len(chosen) < NAMES_PER_EVENT:
@@ -304,11 +269,11 @@ def _first_names(event: AuditEvent, count: int) -> list[str]:
                 db.session.execute(
                     select(AuditMemberBlock.block, AuditMemberBlock.bits).where(
                         AuditMemberBlock.event_id == event.id,
-                        AuditMemberBlock.block.in_({mid // BLOCK_BITS for mid, _ in rows}),
+                        AuditMemberBlock.block.in_({block_and_bit(mid)[0] for mid, _ in rows}),
                     )
                 ).all()
             )
-            chosen += [mid for mid, _ in rows if bits.get(mid // BLOCK_BITS, 0) >> (mid % BLOCK_BITS) & 1]
+            chosen += [mid for mid, _ in rows if holds(bits.get(block_and_bit(mid)[0]), mid)]
             after = (rows[-1].name_folded, rows[-1].id)
     return list(
         db.session.scalars(
@@ -388,7 +353,7 @@ def revoke_access(org_id: int, actor_id: int, selected_ids) -> Revoked:
     # Their scheduled sends: the organization's few, matched against the event's bits.
     theirs = select(ScheduledSend.membership_id).where(
         ScheduledSend.org_id == org_id,
-        in_blocks(AuditMemberBlock, ScheduledSend.membership_id, AuditMemberBlock.event_id == event.id),
+        contains(AuditMemberBlock, ScheduledSend.membership_id, AuditMemberBlock.event_id == event.id),
     )
     cancelled = cancel_scheduled_sends(org_id, reason=CancelReason.ACCESS_REVOKED, membership_ids=theirs)
     # Their bits taken out, block by block (AND NOT; UPDATE … FROM the

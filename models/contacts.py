@@ -119,7 +119,8 @@ def left_out_counts(share) -> dict[str, int]:
     out, as things stand now (it counts again when it sends)."""
     from models.optout import CitizenOptOut  # models.optout imports nothing of this
     from models.policy import policy_of
-    from models.sharing import Recipient, listed
+    from models.sharing import Recipient
+    from models.sharing.recipients import listed
 
     hmacs = select(Recipient.cpr_hmac).where(listed(share.id)).scalar_subquery()
     opted = db.session.scalar(

@@ -27,7 +27,8 @@ from digitalpost.transport import TransportKind
 from extensions import db
 from models.audit import AuditAction, record_audit
 from models.base import UTCDateTime, utcnow
-from models.sharing import CancelReason, cancel_scheduled_sends
+from models.sharing import CancelReason
+from models.sharing.lifecycle import cancel_scheduled_sends
 
 CODE_VALID_FOR = timedelta(minutes=30)
 CODE_VALID_MINUTES = int(CODE_VALID_FOR.total_seconds() // 60)  # as the mail and the hint say it

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from fpdf import FPDF
 
 from digitalpost.transport import PaperLetter
-from models.letters import Letter, public_url
+from models.sharing.letters import Letter, public_url
 
 PAPER_PATH = "/k/"
 _REPLACEMENTS = str.maketrans({"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "...", "•": "*"})

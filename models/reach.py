@@ -14,7 +14,8 @@ from sqlalchemy import bindparam, func, select, update
 
 from digitalpost.transport import Registration
 from extensions import db
-from models.sharing import ExemptChoice, ReachState, Recipient, RecipientCpr, Share, listed
+from models.sharing import ExemptChoice, ReachState, Recipient, RecipientCpr, Share
+from models.sharing.recipients import listed
 
 # Crockford's base 32 without the letters people misread: a code a citizen types from paper.
 PAPER_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"

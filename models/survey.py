@@ -150,7 +150,8 @@ def open_survey(survey: Survey) -> bool:
 def close_survey(survey: Survey) -> int:
     """Close the survey and cancel what its shares still had scheduled.
     Returns how many rounds were cancelled."""
-    from models.sharing import CancelReason, Share, cancel_scheduled_sends
+    from models.sharing import CancelReason, Share
+    from models.sharing.lifecycle import cancel_scheduled_sends
 
     if survey.state != SurveyState.OPEN:
         return 0

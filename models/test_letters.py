@@ -20,8 +20,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.base import UTCDateTime, utcnow
-from models.letters import PREVIEW_PATH, Letter, compose, language_of, public_url
-from models.sharing import CancelReason, Recipient, RoundKind, Share, listed
+from models.sharing import CancelReason, Recipient, RoundKind, Share
+from models.sharing.letters import PREVIEW_PATH, Letter, compose, language_of, public_url
+from models.sharing.recipients import listed
 
 # How long the preview link in a test letter opens the answer page.
 PREVIEW_LINK_DAYS = 14

@@ -14,17 +14,10 @@ from extensions import db
 from models.audit import AuditAction, record_audit
 from models.base import utcnow
 from models.policy import policy_of
-from models.schedule import LOCAL
-from models.sharing import (
-    CancelReason,
-    Recipient,
-    RoundKind,
-    ScheduledSend,
-    SendState,
-    Share,
-    cancel_scheduled_sends,
-    recipient_count,
-)
+from models.sharing import CancelReason, Recipient, RoundKind, ScheduledSend, SendState, Share
+from models.sharing.lifecycle import cancel_scheduled_sends
+from models.sharing.recipients import recipient_count
+from models.sharing.schedule import LOCAL
 
 # Rounds whose recipients count towards their day: all but the cancelled and failed.
 COUNTED = (SendState.SCHEDULED, SendState.RUNNING, SendState.DONE, SendState.HELD)

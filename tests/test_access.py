@@ -8,7 +8,8 @@ import pytest
 import models.members
 from conftest import Session, scheduled_job_ids
 from models import AuditEvent, Membership, Role, SendState, db
-from models.access import BLOCK_BITS, AccessBlock, access_count, event_member_ids
+from models.access import AccessBlock, access_count, event_member_ids
+from models.bitblocks import BLOCK_BITS
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 
@@ -428,7 +429,7 @@ def test_adding_everyone_on_the_last_page_shows_the_page_that_is_left(as_admin, 
 
 
 def test_an_events_members_and_each_members_history_read_back_exactly(org, admin, make_members):
-    from models.access import BLOCK_BITS, event_member_ids, member_history, revoke_access
+    from models.access import event_member_ids, member_history, revoke_access
 
     members = make_members(org, [f"Ib {i:03d}" for i in range(2 * BLOCK_BITS + 3)])  # over two block edges
     chosen = members[::2]
@@ -597,3 +598,20 @@ def test_an_events_first_names_are_found_page_by_page_when_it_has_many(org, admi
     grant(org, chosen, admin)
     event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "access.granted")).one()
     assert event.member_names == ["Ib 060", "Ib 067", "Ib 074", "Ib 081", "Ib 088"]
+
+
+def test_bit_blocks_hold_every_id_of_a_full_block_and_no_other(app):
+    """A whole block (62 ids) is one signed 64-bit value, and reads back exactly."""
+    from sqlalchemy import literal, select, union_all
+
+    from models.bitblocks import aggregate, block_and_bit, holds, ids_of
+
+    ids = [0, 61, 62, 123, 124, 10_000]
+    ids_in_block_1 = list(range(BLOCK_BITS, 2 * BLOCK_BITS))
+    members = union_all(*(select(literal(i).label("id")) for i in sorted(set(ids) | set(ids_in_block_1)))).subquery()
+    rows = db.session.execute(aggregate(select(members.c.id), members.c.id)).all()
+    assert ids_of((block, bits) for block, bits, _ in rows) == set(ids) | set(ids_in_block_1)
+    full = next(bits for block, bits, count in rows if block == 1)
+    assert full == 2**BLOCK_BITS - 1 < 2**63 and next(c for b, _, c in rows if b == 1) == BLOCK_BITS
+    assert block_and_bit(123) == (1, 1 << 61) and holds(full, 123)
+    assert not holds(full & ~(1 << 61), 123) and not holds(None, 0)

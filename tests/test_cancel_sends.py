@@ -2,7 +2,7 @@
 
 from conftest import scheduled_job_ids
 from models import SendState, db
-from models.sharing import cancel_scheduled_sends
+from models.sharing.lifecycle import cancel_scheduled_sends
 
 
 def test_cancels_only_scheduled_sends_of_the_given_members(org, make_members, make_scheduled_send):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models import AuditEvent, db
 from models.audit import AuditAction
 from models.base import utcnow
-from models.schedule import local
+from models.sharing.schedule import local
 from tests.test_sharing import compose, confirm, share_of, survey, with_access  # noqa: F401  (fixtures)
 
 LIST = "fornavn;cpr;afdeling\nAnne;0101901234;Nord\nBo;0202901234;Syd\nCarl;0303901234;Øst\n"

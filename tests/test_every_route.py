@@ -14,8 +14,10 @@ from werkzeug.routing import AnyConverter
 from conftest import PASSWORD, Session
 from models import Recipient, RecipientImport, Survey, db
 from models.access import grant_access, selection_of
-from models.recipients import ValidRow, add_one
-from models.sharing import RoundKind, start_share
+from models.sharing import RoundKind
+from models.sharing.lifecycle import start_share
+from models.sharing.recipients import add_one
+from models.sharing.rows import ValidRow
 from models.survey import QuestionKind, SurveyState, add_question
 from models.test_letters import start_test_letter
 

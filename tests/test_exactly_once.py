@@ -22,8 +22,10 @@ from jobs.sending import enqueue_rounds
 from models import Delivery, ScheduledSend, Survey, db
 from models.access import grant_access, selection_of
 from models.base import utcnow
-from models.recipients import import_file
-from models.sharing import PlannedRound, RoundKind, accept_import, confirm_share, start_share
+from models.sharing import RoundKind
+from models.sharing.lifecycle import confirm_share, start_share
+from models.sharing.recipients import accept_import, import_file
+from models.sharing.schedule import PlannedRound
 from models.survey import QuestionKind, SurveyState, add_question
 from tests.test_verification_hardening import _worker_env, child_pids
 

@@ -42,8 +42,9 @@ def test_a_malformed_excel_part_is_refused_at_the_file_field(as_member, draft, s
 
 @pytest.fixture
 def answer_url(as_member, survey, with_access, app):
-    from models.recipients import ValidRow, add_one
-    from models.sharing import start_share
+    from models.sharing.lifecycle import start_share
+    from models.sharing.recipients import add_one
+    from models.sharing.rows import ValidRow
 
     share = start_share(survey, with_access)
     db.session.flush()

@@ -20,7 +20,7 @@ from jobs.housekeeping import lock_key, run_housekeeping
 from jobs.worker import run_worker
 from models import Membership, Organization, Role, SendState, Survey, User
 from models.access import grant_access, selection_of
-from models.sharing import cancel_share
+from models.sharing.lifecycle import cancel_share
 from models.survey import QuestionKind, SurveyState, add_question
 from tests.fixtures.data import PASSWORD, Session, connected
 from tests.fixtures.sandbox import SANDBOX_KEY

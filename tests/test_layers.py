@@ -51,3 +51,38 @@ def test_a_view_module_imports_other_views_only_for_their_helpers():
                 if name not in VIEW_HELPERS and not own_package:
                     found.setdefault(str(path.relative_to(ROOT)), []).append(node.module)
     assert found == {}
+
+
+def test_reading_recipient_rows_touches_no_database():
+    """models/sharing/rows.py parses and validates; models/sharing/recipients.py stores."""
+    code = (
+        "import sys; import models.sharing.rows as rows; "
+        "print(sorted(n for n, v in vars(rows).items() if getattr(v, '__module__', '').startswith('sqlalchemy')"
+        " or n in ('db', 'select', 'update')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    assert not {"extensions", "sqlalchemy", "crypto"} & imports_of(ROOT / "models/sharing/rows.py")
+
+
+def test_jobs_and_views_build_no_writing_statements():
+    """Rows change through the domain's verbs: no job or view imports
+    SQLAlchemy's update, insert or delete, or reaches for a table."""
+    offenders = {}
+    for folder in ("jobs", "views"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                wrong = (
+                    isinstance(node, ast.ImportFrom)
+                    and (node.module or "").startswith("sqlalchemy")
+                    and {a.name for a in node.names} & {"update", "insert", "delete"}
+                ) or (
+                    isinstance(node, ast.Attribute)
+                    and (
+                        node.attr == "__table__"
+                        or (node.attr in {"update", "insert", "delete"} and getattr(node.value, "id", "") == "db")
+                    )
+                )
+                if wrong:
+                    offenders.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert offenders == {}

@@ -16,9 +16,11 @@ from digitalpost import build_memo
 from extensions import db
 from jobs.verification import verification_message
 from models import Recipient, Response
-from models.letters import SUBJECT_LIMIT, compose, round_subject, verification_letter
-from models.recipients import ValidRow, add_one
-from models.sharing import RoundKind, message_uuid, start_share
+from models.sharing import RoundKind, message_uuid
+from models.sharing.letters import SUBJECT_LIMIT, compose, round_subject, verification_letter
+from models.sharing.lifecycle import start_share
+from models.sharing.recipients import add_one
+from models.sharing.rows import ValidRow
 from models.test_letters import TestLetter, letter_for, start_test_letter
 from models.test_letters import TestLetterState as LetterState  # not a test class
 from sandbox.memo_rules import check
@@ -425,7 +427,7 @@ def test_a_test_letter_with_the_queue_down_says_so_and_keeps_no_cpr(as_member, s
 def test_the_merged_length_check_is_exact_at_the_limits(app, share):
     """first_oversized measures in SQL what compose() makes: at the limit
     passes, one character more is refused, for the right recipient and round."""
-    from models.letters import LETTER_TEXT_MAX, first_oversized
+    from models.sharing.letters import LETTER_TEXT_MAX, first_oversized
 
     anne, bo = recipients(share)  # Åse Ødegård (da), Bo Berg (en)
     longest = max(

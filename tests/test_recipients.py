@@ -166,9 +166,11 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(as_member, draft, 
 
 
 def test_over_the_recipient_limit_nothing_is_added(as_member, draft, monkeypatch):
-    import models.recipients
+    import models.sharing.recipients
+    import models.sharing.rows
 
-    monkeypatch.setattr(models.recipients, "MAX_RECIPIENTS", 3)
+    monkeypatch.setattr(models.sharing.recipients, "MAX_RECIPIENTS", 3)  # the check
+    monkeypatch.setattr(models.sharing.rows, "MAX_RECIPIENTS", 3)  # the message
     text = "\n".join(f"{d:02d}0190123{d % 10}" for d in range(1, 6))
     response = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True)
     assert response.status_code == 422 and "højst have 3 modtagere" in response.get_data(as_text=True)
@@ -204,8 +206,8 @@ def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, w
 
 
 def test_the_upload_step_states_the_limits_the_import_enforces(as_member, survey, with_access, app):
-    from models.recipients import UPLOAD_MAX_BYTES
     from models.sharing import MAX_RECIPIENTS
+    from models.sharing.rows import UPLOAD_MAX_BYTES
 
     draft = start_draft(as_member, survey)
     page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)

@@ -14,8 +14,8 @@ from jobs.sending import send_round
 from models import Delivery, Recipient, RecipientCpr, ScheduledSend, Share, Survey, db
 from models.access import grant_access, selection_of
 from models.base import utcnow
-from models.schedule import local
 from models.sharing import CancelReason
+from models.sharing.schedule import local
 from models.survey import QuestionKind, SurveyState, add_question
 
 CPRS = ["0101901234", "0202901234", "0303901234"]
@@ -212,7 +212,7 @@ def test_every_cause_cancels_what_is_scheduled(
     from conftest import scheduled_job_ids
     from models import DigitalPostIntegration
     from models.access import revoke_access, selection_of
-    from models.sharing import cancel_scheduled_sends
+    from models.sharing.lifecycle import cancel_scheduled_sends
 
     draft = start_draft(as_member, survey)
     as_member.post(draft + "/recipients/paste", {"text": "\n".join(CPRS)}, htmx=True)

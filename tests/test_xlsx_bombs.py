@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Recipient, db
-from models.recipients import CELL_MAX, ROWS_MAX, XLSX_MEMORY_MAX, XLSX_UNPACKED_MAX
+from models.sharing.rows import CELL_MAX, ROWS_MAX, XLSX_MEMORY_MAX, XLSX_UNPACKED_MAX
 from tests.fixtures.xlsx import END, MB, SHEET, empty_cells, one_cell, rows, shared_strings, wide_row, xlsx
 from tests.test_recipients import draft, upload  # noqa: F401  (a fixture)
 from tests.test_sharing import survey, with_access  # noqa: F401  (fixtures)
@@ -45,7 +45,7 @@ def test_an_excel_bomb_is_refused_at_the_file_field_within_bounds(as_member, dra
     build, message = BOMBS[bomb]
     content = build()
     assert len(content) < 16 * MB  # each fits through the upload limit
-    caplog.set_level(logging.INFO, logger="models.recipients")
+    caplog.set_level(logging.INFO, logger="models.sharing.rows")
     tracemalloc.start()
     try:
         response = upload(as_member, draft, content, "liste.xlsx")

@@ -9,7 +9,7 @@ from formats import plural
 from models import DigitalPostIntegration, Membership, db
 from models.access import AccessState, access_state, grant_access, revoke_access
 from models.members import MemberTable, departments
-from models.sharing import count_scheduled_sends
+from models.sharing.lifecycle import count_scheduled_sends
 from views.errors import render_error
 from views.forms import small_int
 from views.member_table import TableLinks, table_from

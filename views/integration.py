@@ -43,7 +43,7 @@ from models.integration import (
     set_paper_policy,
     start_verification,
 )
-from models.sharing import count_scheduled_sends
+from models.sharing.lifecycle import count_scheduled_sends
 from views.forms import CprField, Form
 from views.org_scope import admin_required, org_blueprint
 from views.ratelimit import AttemptLimit, minutes

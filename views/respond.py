@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from crypto import hasher
 from models import Recipient, Survey, db
-from models.letters import why_lines
 from models.optout import is_opted_out, opt_out, withdraw_opt_out
 from models.policy import policy_of
 from models.reach import recipient_for_paper_code
+from models.sharing.letters import why_lines
 from models.survey import (
     EMPTY_CONFIRMED,
     AnswerError,

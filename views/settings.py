@@ -13,7 +13,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, ValidationErr
 from jobs.sending import enqueue_rounds
 from models import DigitalPostIntegration, Share, db
 from models.policy import CAP_DAYS_MAX, FIELDS, PURPOSE_MAX, policy_of, set_policy
-from models.recipients import holds_cpr
+from models.sharing.rows import holds_cpr
 from models.volume import approve_share, held_shares, reject_share, volume_of
 from views.forms import Form, letter_text
 from views.org_scope import admin_required, org_blueprint

@@ -1,22 +1,30 @@
-"""Shares of a survey through Digital Post: recipients, rounds and deliveries.
+"""Shares of a survey through Digital Post: the one owner of a share's life.
 
 A share starts as a draft that the member fills step by step (recipients,
-message, schedule); the recipients are stored as they come, CPRs encrypted.
-Confirming turns the draft into rounds (`ScheduledSend`: the invitation and up
-to three reminders) in one transaction; the worker sends each round in chunks
-and writes one `Delivery` per recipient and round. Once no round is pending,
-the recipients' CPRs are deleted (`forget_cprs`).
+message, schedule); confirming turns it into rounds (`ScheduledSend`: the
+invitation and up to three reminders); the worker sends each round in
+chunks and writes one `Delivery` per recipient and round; once no round is
+pending, the recipients' CPRs are deleted.
+
+This module holds the tables and their vocabularies. The verbs, each in
+the caller's transaction:
+
+- `rows`: reading and validating recipient rows from text and files (pure);
+- `recipients`: the draft's list, stored (CPRs encrypted and hashed);
+- `letters`: the composer, merge fields and the letters' limits;
+- `schedule`: the rules of a schedule, in Danish time;
+- `lifecycle`: start, confirm, cancel, retry, retention;
+- `rounds`: the worker's side: deliveries, claims, outcomes, finish;
+- `status`: what the status page counts and lists.
 """
 
 import logging
-import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, null, or_, select, update
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config import DEFAULT_INSTALLATION
@@ -24,7 +32,6 @@ from digitalpost.errors import ErrorCode
 from digitalpost.memo import memo_uuid
 from extensions import db, installation
 from models.base import UTCDateTime, utcnow
-from models.deletions import record_deletion
 from models.policy import PURPOSE_MAX, policy_of
 
 log = logging.getLogger(__name__)
@@ -455,357 +462,7 @@ class RecipientImport(db.Model):
 # --- the draft ----------------------------------------------------------------
 
 
-def start_share(survey, membership) -> Share:
-    """A new draft share of the survey by the member. Drafts abandoned for a
-    day are deleted, with their recipients, when the member starts another."""
-    stale = db.session.scalars(
-        select(Share.id).where(
-            Share.membership_id == membership.id,
-            Share.state == ShareState.DRAFT,
-            Share.created_at < utcnow() - timedelta(days=1),
-        )
-    ).all()
-    if stale:  # explicitly: SQLite here does not enforce ON DELETE CASCADE
-        for table in (Recipient.__table__, RecipientCpr.__table__, RecipientImport.__table__):
-            db.session.execute(table.delete().where(table.c.share_id.in_(stale)))
-        db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
-    share = Share(
-        org_id=survey.org_id,
-        survey_id=survey.id,
-        membership_id=membership.id,
-        state=ShareState.DRAFT,
-        language="da",
-        variables=[],
-    )
-    db.session.add(share)
-    return share
-
-
-def listed(share_id: int):
-    """The draft's recipients that are on its list: typed in, or from an
-    accepted import. (A confirmed share holds no others.)"""
-    accepted = select(RecipientImport.id).where(RecipientImport.share_id == share_id, RecipientImport.accepted)
-    return and_(Recipient.share_id == share_id, or_(Recipient.import_id.is_(None), Recipient.import_id.in_(accepted)))
-
-
-def recipient_count(share_id: int, listed_only: bool = True) -> int:
-    condition = listed(share_id) if listed_only else Recipient.share_id == share_id
-    return db.session.scalar(select(func.count()).select_from(Recipient).where(condition))
-
-
-def accept_import(share: Share, imp: RecipientImport) -> int:
-    """One row changes, however many recipients the import holds."""
-    imp.accepted = True
-    return imp.valid
-
-
-def _delete_recipients(share_id: int, *conditions) -> None:
-    """Recipients of the share that match, with their encrypted CPRs."""
-    hmacs = select(Recipient.cpr_hmac).where(Recipient.share_id == share_id, *conditions)
-    db.session.execute(
-        RecipientCpr.__table__.delete().where(RecipientCpr.share_id == share_id, RecipientCpr.cpr_hmac.in_(hmacs))
-    )
-    db.session.execute(Recipient.__table__.delete().where(Recipient.share_id == share_id, *conditions))
-
-
-def discard_import(share: Share, imp: RecipientImport) -> None:
-    _delete_recipients(share.id, Recipient.import_id == imp.id)
-    db.session.delete(imp)
-
-
-def remove_recipients(share: Share) -> None:
-    """Empty the draft's list, to start over."""
-    _delete_recipients(share.id)
-    db.session.execute(RecipientImport.__table__.delete().where(RecipientImport.share_id == share.id))
-    share.variables = []
-
-
 # --- merge fields --------------------------------------------------------------
-
-MERGE_FIELD = re.compile(r"\[([A-ZÆØÅ0-9_]+)\]")
-SYSTEM_FIELDS = {"FIRSTNAME": "first_name", "FORNAVN": "first_name", "LASTNAME": "last_name", "EFTERNAVN": "last_name"}
-
-
-def unknown_merge_fields(text: str, variables: list[str]) -> list[str]:
-    known = set(SYSTEM_FIELDS) | {v.upper() for v in variables}
-    return sorted({name for name in MERGE_FIELD.findall(text) if name not in known})
-
-
-def merge(text: str, recipient: "Recipient | dict") -> str:
-    get = recipient.get if isinstance(recipient, dict) else lambda k, d=None: getattr(recipient, k, d)
-    variables = get("variables") or {}
-
-    def value(match):
-        name = match.group(1)
-        if name in SYSTEM_FIELDS:
-            return get(SYSTEM_FIELDS[name]) or ""
-        return str(variables.get(name, match.group(0)))
-
-    return MERGE_FIELD.sub(value, text)
 
 
 # --- confirming, cancelling, status ------------------------------------------
-
-
-@dataclass
-class PlannedRound:
-    kind: RoundKind
-    send_at: datetime
-
-
-class ConfirmOutcome(StrEnum):
-    CONFIRMED = "confirmed"
-    ALREADY_CONFIRMED = "already_confirmed"
-    NO_RECIPIENTS = "no_recipients"
-    NO_MESSAGE = "no_message"
-    NOT_ALLOWED = "not_allowed"
-    SURVEY_NOT_OPEN = "survey_not_open"
-    HELD = "held"  # confirmed, and waiting for an admin: over a daily volume
-
-
-def confirm_share(
-    share: Share, rounds: list[PlannedRound], may_share: bool
-) -> tuple[ConfirmOutcome, list[ScheduledSend]]:
-    """Turn the draft into its rounds, in the caller's transaction. The draft
-    flips by a conditional UPDATE, so a double click confirms once."""
-    if not share.is_draft:
-        return ConfirmOutcome.ALREADY_CONFIRMED, []
-    if not may_share:
-        return ConfirmOutcome.NOT_ALLOWED, []
-    if not share.survey.is_open:
-        return ConfirmOutcome.SURVEY_NOT_OPEN, []
-    if not share.subject or not share.body:
-        return ConfirmOutcome.NO_MESSAGE, []
-    if not recipient_count(share.id):
-        return ConfirmOutcome.NO_RECIPIENTS, []
-    flipped = db.session.execute(
-        update(Share)
-        .where(Share.id == share.id, Share.state == ShareState.DRAFT)
-        .values(state=ShareState.CONFIRMED, confirmed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not flipped:
-        return ConfirmOutcome.ALREADY_CONFIRMED, []
-    policy = policy_of(share.org_id)
-    share.purpose_da, share.purpose_en = policy.purpose_da, policy.purpose_en
-    # Rows of imports the member never accepted are not part of the share.
-    _delete_recipients(share.id, ~listed(share.id))
-    created = [
-        ScheduledSend(
-            org_id=share.org_id,
-            share_id=share.id,
-            membership_id=share.membership_id,
-            kind=r.kind,
-            send_at=r.send_at,
-            state=SendState.SCHEDULED,
-        )
-        for r in rounds
-    ]
-    db.session.add_all(created)
-    db.session.flush()
-    for r in created:
-        r.rq_job_id = r.job_id
-    db.session.refresh(share)
-    from models.volume import hold_if_over  # models.volume builds on this module
-
-    membership = share.membership
-    if hold_if_over(share, created, membership.user_id if membership else None):
-        return ConfirmOutcome.HELD, created
-    return ConfirmOutcome.CONFIRMED, created
-
-
-def scheduled_sends_filter(org_id: int, membership_ids=None, share_ids=None):
-    conditions = [ScheduledSend.org_id == org_id, ScheduledSend.state.in_((SendState.SCHEDULED, SendState.HELD))]
-    if membership_ids is not None:
-        conditions.append(ScheduledSend.membership_id.in_(membership_ids))
-    if share_ids is not None:
-        conditions.append(ScheduledSend.share_id.in_(share_ids))
-    return conditions
-
-
-def count_scheduled_sends(org_id: int, membership_ids=None) -> int:
-    return db.session.scalar(
-        db.select(db.func.count()).select_from(ScheduledSend).where(*scheduled_sends_filter(org_id, membership_ids))
-    )
-
-
-def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_ids=None, held=None) -> int:
-    """Cancel every scheduled send of the organization, or of the given
-    members or shares (subqueries of ids), in the current transaction.
-
-    Their rq jobs are dequeued once the transaction commits; a job that
-    still runs re-reads its row and finds it cancelled. Shares left with no
-    pending round forget their recipients' CPRs.
-    """
-    conditions = scheduled_sends_filter(org_id, membership_ids, share_ids)
-    if held:  # only what waits for approval
-        conditions.append(ScheduledSend.state == SendState.HELD)
-    rows = db.session.execute(
-        update(ScheduledSend)
-        .where(*conditions)
-        .values(state=SendState.CANCELLED, cancel_reason=reason, cancelled_at=utcnow())
-        .returning(ScheduledSend.rq_job_id, ScheduledSend.share_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    db.session.info.setdefault("rq_jobs_to_cancel", set()).update(j for j, _ in rows if j)
-    for share_id in {s for _, s in rows}:
-        forget_cprs(share_id)
-    return len(rows)
-
-
-def cancel_share(share: Share) -> int:
-    return cancel_scheduled_sends(share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id])
-
-
-def retryable_failures(share_id: int, now: datetime | None = None):
-    """The failed deliveries of the share that may still be sent again."""
-    since = (now or utcnow()) - RETRY_WINDOW
-    return (
-        select(Delivery.id, Delivery.round_id, Delivery.recipient_id)
-        .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
-        .where(
-            ScheduledSend.share_id == share_id,
-            ScheduledSend.finished_at > since,
-            Delivery.state == DeliveryState.FAILED,
-            Delivery.error.in_(RETRYABLE_ERRORS),
-        )
-    )
-
-
-def forget_cprs(share_id: int) -> bool:
-    """Retention: once no round of the share is pending, delete its
-    recipients' encrypted CPRs; those that failed for a passing reason are
-    kept for RETRY_WINDOW, so the member can send them again (the worker's
-    housekeeping deletes them after). Background variables go with the
-    CPRs. Names, states and answers stay."""
-    pending = db.session.scalar(
-        select(func.count())
-        .select_from(ScheduledSend)
-        .where(ScheduledSend.share_id == share_id, ScheduledSend.state.in_(PENDING_STATES))
-    )
-    if pending:
-        return False
-    retry = retryable_failures(share_id).subquery()
-    keep = select(Recipient.cpr_hmac).where(Recipient.id.in_(select(retry.c.recipient_id)))
-    table = RecipientCpr.__table__
-    cprs = db.session.execute(
-        table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep))
-    ).rowcount
-    recipients = Recipient.__table__
-    variables = db.session.execute(
-        update(recipients)
-        .where(
-            recipients.c.share_id == share_id,
-            recipients.c.variables.is_not(None),
-            recipients.c.cpr_hmac.not_in(keep),
-        )
-        .values(variables=null())
-    ).rowcount
-    share = db.session.get(Share, share_id)
-    cancelled = db.session.scalar(  # a query: the session's rounds may predate the cancelling UPDATE
-        select(ScheduledSend.cancel_reason)
-        .where(ScheduledSend.share_id == share_id, ScheduledSend.state == SendState.CANCELLED)
-        .order_by(ScheduledSend.send_at)
-        .limit(1)
-    )
-    record_deletion(share, cprs, variables, cancelled)
-    if db.session.scalar(select(func.count()).select_from(table).where(table.c.share_id == share_id)):
-        return False
-    db.session.execute(
-        update(Share)
-        .where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
-        .values(cprs_deleted_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return True
-
-
-def retry_count(share: Share) -> int:
-    """How many recipients a retry would send to (none while a round runs)."""
-    if any(r.state == SendState.RUNNING for r in share.rounds):
-        return 0
-    retry = retryable_failures(share.id).subquery()
-    return db.session.scalar(select(func.count(func.distinct(retry.c.recipient_id))))
-
-
-def retry_failed(share: Share) -> tuple[int, list[ScheduledSend]]:
-    """Send again to the recipients whose message failed for a passing
-    reason: their deliveries are pending again in their own rounds, which
-    are scheduled now under new job ids. The messageUUIDs stay, so a message
-    that did reach the gateway after all is a replay, not a second letter.
-    In the caller's transaction; the caller enqueues the rounds after commit.
-    Returns (recipients, rounds)."""
-    if any(r.state == SendState.RUNNING for r in share.rounds):
-        return 0, []
-    failures = db.session.execute(retryable_failures(share.id)).all()
-    if not failures:
-        return 0, []
-    delivery_ids = [f.id for f in failures]
-    round_ids = sorted({f.round_id for f in failures})
-    recipient_ids = {f.recipient_id for f in failures}
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids))
-        .values(state=DeliveryState.PENDING, error=None, attempts=0, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        update(Recipient)
-        .where(Recipient.id.in_(recipient_ids), Recipient.state == RecipientState.FAILED)
-        .values(state=RecipientState.PENDING, error=None)
-        .execution_options(synchronize_session=False)
-    )
-    rounds = db.session.scalars(select(ScheduledSend).where(ScheduledSend.id.in_(round_ids))).all()
-    for r in rounds:
-        r.state, r.finished_at, r.error, r.crashes = SendState.RUNNING, None, None, 0
-        r.rq_job_id = f"{r.job_id}-retry-{uuid.uuid4().hex[:8]}"
-    return len(recipient_ids), list(rounds)
-
-
-def state_counts(share: Share) -> dict[str, int]:
-    """Recipients by state, plus delivery outcomes of the rounds. Pending
-    recipients of a cancelled invitation count as cancelled."""
-    counts = dict(
-        db.session.execute(
-            select(Recipient.state, func.count()).where(Recipient.share_id == share.id).group_by(Recipient.state)
-        ).all()
-    )
-    result = {s.value: counts.get(s.value, 0) for s in RecipientState}
-    result["total"] = sum(counts.values())
-    # Answers are counted by responded_at: an anonymous survey's recipients
-    # keep their delivery state when they answer.
-    result[RecipientState.RESPONDED.value] = db.session.scalar(
-        select(func.count())
-        .select_from(Recipient)
-        .where(Recipient.share_id == share.id, Recipient.responded_at.is_not(None))
-    )
-    invitation = share.invitation
-    result["cancelled"] = 0
-    if invitation is not None and invitation.state in (SendState.CANCELLED, SendState.FAILED):
-        result["cancelled"] = result["pending"]
-        result["pending"] = 0
-    result["reminded"] = (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
-            .where(
-                ScheduledSend.share_id == share.id,
-                ScheduledSend.kind == RoundKind.REMINDER,
-                Delivery.state == DeliveryState.SENT,
-            )
-        )
-        if len(share.rounds) > 1
-        else 0
-    )
-    return result
-
-
-def failure_reasons(share: Share) -> dict[str, int]:
-    return dict(
-        db.session.execute(
-            select(Recipient.error, func.count())
-            .where(Recipient.share_id == share.id, Recipient.state == RecipientState.FAILED)
-            .group_by(Recipient.error)
-        ).all()
-    )

@@ -11,12 +11,15 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 
 from extensions import db
+from models.access import has_access_id
 from models.base import utcnow
 from models.bulk import dialect_insert
 from models.contacts import Cap, contacts_of, record_contacts
+from models.integration import DigitalPostIntegration
 from models.optout import CitizenOptOut, opted_out_hmacs
 from models.policy import policy_of
 from models.sharing import (
+    CancelReason,
     Channel,
     Delivery,
     DeliveryState,
@@ -27,12 +30,47 @@ from models.sharing import (
     ScheduledSend,
     SendError,
     SendState,
-    cancel_scheduled_sends,
-    forget_cprs,
     message_uuid,
 )
+from models.sharing.lifecycle import cancel_scheduled_sends, forget_cprs
 
 CHUNK = 50  # claimed at a time: small enough that workers share a round evenly
+
+
+@dataclass
+class Guard:
+    ok: bool
+    reason: str | None = None
+    integration: DigitalPostIntegration | None = None
+
+
+def check_guard(rnd: ScheduledSend) -> Guard:
+    """What must hold right before any message of the round is sent: the
+    integration is active, the member has access, the survey is open."""
+    share = rnd.share
+    integration = db.session.scalar(
+        select(DigitalPostIntegration)
+        .where(DigitalPostIntegration.org_id == rnd.org_id)
+        .execution_options(populate_existing=True)
+    )
+    if integration is None or not integration.is_active:
+        return Guard(False, CancelReason.INTEGRATION_OFF)
+    if rnd.membership_id is None or not has_access_id(rnd.org_id, rnd.membership_id):
+        return Guard(False, CancelReason.NO_ACCESS)
+    db.session.refresh(share.survey)
+    if not share.survey.is_open:
+        return Guard(False, CancelReason.SURVEY_NOT_OPEN)
+    return Guard(True, integration=integration)
+
+
+def unfinished_rounds() -> list[ScheduledSend]:
+    """Every round that is scheduled or running, which the worker's
+    housekeeping makes sure has a job."""
+    return db.session.scalars(
+        select(ScheduledSend)
+        .where(ScheduledSend.state.in_((SendState.SCHEDULED, SendState.RUNNING)))
+        .order_by(ScheduledSend.id)
+    ).all()
 
 
 def start_round(round_id: int) -> bool:
@@ -290,6 +328,22 @@ def delivery_counts(round_id: int) -> dict[str, int]:
             select(Delivery.state, func.count()).where(Delivery.round_id == round_id).group_by(Delivery.state)
         ).all()
     )
+
+
+def awaiting_delivery(round_id: int, after: int, limit: int) -> list:
+    """The next sent deliveries of the round (id, recipient_id,
+    uuid_version), by id after `after`, whose delivery is not known yet."""
+    return db.session.execute(
+        select(Delivery.id, Delivery.recipient_id, Delivery.uuid_version)
+        .where(
+            Delivery.round_id == round_id,
+            Delivery.state == DeliveryState.SENT,
+            Delivery.delivered_at.is_(None),
+            Delivery.id > after,
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
 
 
 def record_delivery_status(rnd: ScheduledSend, arrived: list[dict], lost: list[dict]) -> None:

@@ -19,7 +19,6 @@ bp = org_blueprint("shares", __name__, "/surveys/<int:survey_id>/digital-post")
 COMPOSE = "shares/compose.html"
 STATUS = "shares/status.html"
 METHODS = ("manual", "paste", "upload")
-COUNT_CAP = 10_000
 
 
 @bp.url_value_preprocessor

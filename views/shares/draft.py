@@ -5,7 +5,6 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from flask_babel import gettext as _
 from htmx_flask import make_response
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from digitalpost import ErrorCode, mask_cpr
@@ -13,45 +12,27 @@ from formats import number, plural
 from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
-from models import Recipient, RecipientImport, TestLetter, db
+from models import RecipientImport, TestLetter, db
 from models.access import may_share_via_digital_post
 from models.contacts import left_out_counts
 from models.integration import DigitalPostIntegration
-from models.letters import LetterTooLong, compose, first_oversized
 from models.reach import choose_for_exempt, reach_of, start_reach_check
-from models.recipients import (
-    PASTE_MAX_BYTES,
-    UPLOAD_MAX_BYTES,
-    FileError,
-    ImportRefused,
-    RowError,
-    ValidRow,
+from models.sharing import MAX_REMINDERS, ExemptChoice, ReachState, RoundKind, error_label
+from models.sharing.letters import LetterTooLong, compose, first_oversized, unknown_merge_fields
+from models.sharing.lifecycle import ConfirmOutcome, confirm_share, start_share
+from models.sharing.recipients import (
+    accept_import,
     add_one,
+    discard_import,
     import_file,
     import_text,
-)
-from models.schedule import (
-    MAX_REMINDER_DAYS,
-    When,
-    local,
-    plan,
-)
-from models.sharing import (
-    MAX_REMINDERS,
-    ConfirmOutcome,
-    ExemptChoice,
-    ReachState,
-    RoundKind,
-    accept_import,
-    confirm_share,
-    discard_import,
-    error_label,
-    listed,
+    pending_import,
     recipient_count,
     remove_recipients,
-    start_share,
-    unknown_merge_fields,
+    sample,
 )
+from models.sharing.rows import PASTE_MAX_BYTES, UPLOAD_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow
+from models.sharing.schedule import MAX_REMINDER_DAYS, When, local
 from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
 from views.errors import render_error
 from views.forms import large_body, small_int
@@ -85,11 +66,6 @@ def start():
 
 
 def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, **htmx):
-    pending = db.session.scalar(
-        select(RecipientImport)
-        .where(RecipientImport.share_id == share.id, RecipientImport.accepted.is_(False))
-        .order_by(RecipientImport.id.desc())
-    )
     return render_fragment(
         "shares/_recipients.html",
         COMPOSE,
@@ -101,9 +77,9 @@ def recipients_step(share, method="manual", manual=None, paste=None, upload_erro
         manual=manual or ManualForm(formdata=None),
         paste=paste or PasteForm(formdata=None),
         upload_error=upload_error,
-        pending=pending,
+        pending=pending_import(share.id),
         count=recipient_count(share.id),
-        sample=sample_recipients(share, 5),
+        sample=sample(share.id, 5),
         row_errors=RowError,
         column_labels={
             "first_name": _("First name"),
@@ -112,10 +88,6 @@ def recipients_step(share, method="manual", manual=None, paste=None, upload_erro
             "language": _("Language"),
         },
     )
-
-
-def sample_recipients(share, limit):
-    return db.session.scalars(select(Recipient).where(listed(share.id)).order_by(Recipient.id).limit(limit)).all()
 
 
 @bp.get("/<int:share_id>/recipients")
@@ -268,7 +240,7 @@ def message_step(share, form=None, status=200, **htmx):
 
 def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVITATION):
     """The letter the chosen recipient will get, composed as the worker will."""
-    choices = sample_recipients(share, 20)
+    choices = sample(share.id, 20)
     recipient = next((r for r in choices if r.id == recipient_id), choices[0] if choices else None)
     letter = compose(share, kind, recipient, subject=subject, body=body)
     problem = letter.problem() if subject.strip() and body.strip() else None
@@ -390,7 +362,7 @@ def review(share_id):
         return schedule_step(share, form)
     if not form.validate():
         return schedule_step(share, form, status=422)
-    rounds = plan(form.invitation_at, form.planned_reminders)
+    rounds = form.schedule.rounds
     return render_fragment(
         "shares/_review.html",
         COMPOSE,
@@ -470,7 +442,7 @@ def test_letter_limit() -> AttemptLimit:
 
 
 def test_letter_context(share, form, sent=None) -> dict:
-    first = sample_recipients(share, 1)
+    first = sample(share.id, 1)
     return {
         "test_form": form,
         "test_letter": sent,
@@ -533,9 +505,7 @@ def confirm(share_id):
     form = ScheduleForm()
     if not form.validate():
         return schedule_step(share, form, status=422)
-    outcome, rounds = confirm_share(
-        share, plan(form.invitation_at, form.planned_reminders), may_share=may_share_via_digital_post(g.membership)
-    )
+    outcome, rounds = confirm_share(share, form.schedule.rounds, may_share=may_share_via_digital_post(g.membership))
     if outcome == ConfirmOutcome.ALREADY_CONFIRMED:
         return go_to(url_for(".status", share_id=share.id))
     if outcome == ConfirmOutcome.HELD:

@@ -1,94 +1,29 @@
 """A confirmed share's status: counts, the recipient table, retry, cancel and
 the deletion receipt."""
 
-from datetime import timedelta
-
 from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 
 from formats import plural
 from jobs.sending import enqueue_rounds
-from models import Delivery, Recipient, db
+from models import db
 from models.access import may_share_via_digital_post
-from models.base import PER_PAGE, utcnow
 from models.deletions import receipt_of
-from models.members import MAX_QUERY
-from models.org import fold
-from models.schedule import (
-    local,
-)
-from models.sharing import (
-    RecipientState,
-    SendState,
-    cancel_share,
-    error_label,
-    failure_reasons,
-    retry_count,
-    retry_failed,
-    state_counts,
-)
+from models.sharing import SendState, error_label
+from models.sharing.lifecycle import cancel_share, retry_count, retry_failed
+from models.sharing.schedule import local
+from models.sharing.status import failure_reasons, is_live, recipient_page, state_counts
 from views.forms import small_int
 from views.rendering import add_message, pdf_download, render_fragment
-from views.shares import COUNT_CAP, STATUS, bp, own_share
+from views.shares import STATUS, bp, own_share
 
 # --- status ------------------------------------------------------------------------
 
-STATE_FILTERS = [s.value for s in RecipientState]
-# An anonymous survey's recipients never read "responded": see docs/anonymity.md.
-ANONYMOUS_STATE_FILTERS = [s for s in STATE_FILTERS if s != RecipientState.RESPONDED]
-
 
 def recipient_table(share):
-    filters = ANONYMOUS_STATE_FILTERS if share.survey.anonymous else STATE_FILTERS
-    state = request.args.get("state", "")
-    state = state if state in filters else ""
-    q = (request.args.get("q") or "").strip()[:MAX_QUERY]
     page = max(1, min(request.args.get("page", 1, type=small_int), 10_000))
-    query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
-    if state:
-        query = query.where(Recipient.state == state)
-    if q:
-        query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
-    rows = db.session.scalars(query.order_by(Recipient.id).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    capped = query.with_only_columns(Recipient.id).limit(COUNT_CAP + 1).subquery()
-    total = db.session.scalar(select(func.count()).select_from(capped))
-    return {
-        "rows": rows,
-        "letters": invitation_letters(share, rows),
-        "state": state,
-        "q": q,
-        "page": page,
-        "total": min(total, COUNT_CAP),
-        "total_exact": total <= COUNT_CAP,
-        "first": (page - 1) * PER_PAGE + 1,
-        "has_next": page * PER_PAGE < total,
-        "states": filters,
-        "state_labels": {s.value: s.label for s in RecipientState},
-        "invitation_stopped": share.invitation is not None
-        and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),
-    }
-
-
-def invitation_letters(share, rows) -> dict:
-    """How each shown recipient's invitation went: on paper or digitally,
-    and what the broker's receipt said (SF1601)."""
-    if share.invitation is None or not rows:
-        return {}
-    found = db.session.execute(
-        select(Delivery.recipient_id, Delivery.channel, Delivery.receipt, Delivery.receipt_text).where(
-            Delivery.round_id == share.invitation.id, Delivery.recipient_id.in_([r.id for r in rows])
-        )
-    ).all()
-    return {row.recipient_id: row for row in found}
-
-
-def is_live(share) -> bool:
-    soon = utcnow() + timedelta(seconds=60)
-    return any(
-        r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon) for r in share.rounds
-    )
+    return recipient_page(share, request.args.get("state", ""), request.args.get("q") or "", page)
 
 
 def status_context(share):

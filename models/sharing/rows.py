@@ -1,11 +1,10 @@
-"""Recipients into a draft share: one typed in, CSV text pasted, or a CSV or
-Excel (.xlsx) file uploaded.
+"""Recipient rows read from what a member gives: CSV text pasted, or a CSV
+or Excel (.xlsx) file uploaded. Pure: nothing here touches the database;
+`models.sharing.recipients` stores what this yields.
 
-Files are read as streams, row by row, and written in batches, so memory does
-not grow with the file. Every row is validated; a row that fails is reported
-with its row number, the reason and the CPR masked. The valid rows of a paste
-or upload wait (tagged with their RecipientImport) until the member accepts
-them, or are thrown away if the member chooses to fix the file instead.
+Files are read as streams, row by row, so memory does not grow with the
+file. Every row is validated; a row that fails is reported with its row
+number, the reason and the CPR masked.
 """
 
 import codecs
@@ -25,34 +24,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
 
-from crypto import encryptor, hasher
 from digitalpost import InvalidCPR, mask_cpr, normalize_cpr
 from digitalpost.memo import CONTROL_CHARACTERS
-from extensions import db
-from models.bulk import insert_skipping_conflicts
-from models.org import fold
 from models.sharing import (
     LANGUAGES,
     MAX_RECIPIENTS,
     MAX_VARIABLES,
     NAME_MAX,
     VARIABLE_MAX,
-    Recipient,
-    RecipientCpr,
-    RecipientImport,
-    RecipientState,
-    Share,
-    recipient_count,
 )
-from models.survey import new_token
-from models.xlsx_reader import LIMIT_KEYS
-from models.xlsx_reader import Exit as XlsxExit
+from models.sharing.xlsx_reader import LIMIT_KEYS
+from models.sharing.xlsx_reader import Exit as XlsxExit
 
 log = logging.getLogger(__name__)
 
-CPR_HASH_PURPOSE = "recipient-cpr"
 FAILURES_KEPT = 200
 UPLOAD_MAX_BYTES = 16 * 1024 * 1024
 PASTE_MAX_BYTES = 8 * 1024 * 1024
@@ -263,7 +249,7 @@ def _chain_first(first: str, rest) -> Iterator[str]:
 
 
 def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
-    """The first sheet's rows, read by models/xlsx_reader.py in a process of
+    """The first sheet's rows, read by models/sharing/xlsx_reader.py in a process of
     its own under XLSX_LIMITS: a zip bomb costs that process, not this one."""
     reader = subprocess.Popen(
         [sys.executable, "-I", XLSX_READER, json.dumps(XLSX_LIMITS)],
@@ -302,7 +288,7 @@ def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
 
 XLSX_READER = str(Path(__file__).with_name("xlsx_reader.py"))
 # What reading one .xlsx may take; over them the file is refused (see
-# models/xlsx_reader.py). A full share's sheet with every background
+# models/sharing/xlsx_reader.py). A full share's sheet with every background
 # variable unpacks to well under the unpacked bound.
 XLSX_LIMITS = {
     "upload_bytes": UPLOAD_MAX_BYTES,
@@ -431,96 +417,3 @@ def validated(rows: Iterable[list[str]], report: Report, variable_names: list[st
 
 
 # --- storing ----------------------------------------------------------------
-
-RECIPIENT_COLUMNS = [
-    "share_id",
-    "cpr_hmac",
-    "cpr_masked",
-    "first_name",
-    "last_name",
-    "name_folded",
-    "language",
-    "variables",
-    "token",
-    "state",
-    "import_id",
-]
-CPR_COLUMNS = ["share_id", "cpr_hmac", "cpr_encrypted"]
-
-
-def _store(share: Share, rows: Iterable[ValidRow], import_id: int | None) -> None:
-    """Recipients and their encrypted CPRs, streamed; a CPR the share has
-    already is skipped in both tables (the share's de-duplication)."""
-    encrypt, cpr_hash = encryptor(), hasher(CPR_HASH_PURPOSE)
-    records = (
-        {
-            "share_id": share.id,
-            "cpr_hmac": cpr_hash(r.cpr),
-            "cpr_encrypted": encrypt(r.cpr),
-            "cpr_masked": mask_cpr(r.cpr),
-            "first_name": r.first_name,
-            "last_name": r.last_name,
-            "name_folded": fold(f"{r.first_name} {r.last_name}"),
-            "language": r.language,
-            "variables": r.variables,
-            "token": new_token(),
-            "state": RecipientState.PENDING.value,
-            "import_id": import_id,
-        }
-        for r in rows
-    )
-    insert_skipping_conflicts(
-        records,
-        [(Recipient.__table__, RECIPIENT_COLUMNS), (RecipientCpr.__table__, CPR_COLUMNS)],
-        conflict=["share_id", "cpr_hmac"],
-    )
-
-
-def import_rows(share: Share, rows: Iterable[list[str]], source: ImportSource, filename: str = "") -> RecipientImport:
-    """Validate and store the rows as a pending import of the draft. Raises
-    ImportRefused for a file that cannot be a recipient list, or one that
-    would take the share over the limit; the caller rolls back."""
-    imp = RecipientImport(share_id=share.id, source=source, filename=filename[:255])
-    db.session.add(imp)
-    db.session.flush()
-    report, names = Report(), []
-    room = MAX_RECIPIENTS - recipient_count(share.id)
-
-    def valid_rows():
-        for _, row in validated(rows, report, names):
-            report.valid += 1
-            if report.valid > room:
-                raise ImportRefused(FileError.TOO_MANY)
-            yield row
-
-    _store(share, valid_rows(), imp.id)
-    if report.rows == 0:
-        raise ImportRefused(FileError.EMPTY)
-    stored = db.session.scalar(
-        select(func.count()).select_from(Recipient).where(Recipient.share_id == share.id, Recipient.import_id == imp.id)
-    )
-    imp.rows, imp.valid, imp.failed, imp.failures = report.rows, stored, report.failed, report.failures
-    imp.duplicates = report.valid - stored
-    if names:
-        share.variables = sorted(set(share.variables or []) | set(names))
-    return imp
-
-
-def import_file(share: Share, stream: BinaryIO, filename: str) -> RecipientImport:
-    kind = sniff_kind(stream)
-    rows = xlsx_rows(stream) if kind == "xlsx" else csv_rows(text_stream(stream))
-    return import_rows(share, rows, ImportSource.UPLOAD, filename)
-
-
-def import_text(share: Share, text: str) -> RecipientImport:
-    # newline="": a lone CR ends a line, as in a file (csv needs that).
-    return import_rows(share, csv_rows(io.StringIO(text, newline="")), ImportSource.PASTE)
-
-
-def add_one(share: Share, row: ValidRow) -> bool:
-    """One recipient typed in; False when that CPR is on the list already."""
-    if recipient_count(share.id) >= MAX_RECIPIENTS:
-        raise ImportRefused(FileError.TOO_MANY)
-    before = recipient_count(share.id, listed_only=False)
-    _store(share, [row], None)
-    return recipient_count(share.id, listed_only=False) > before

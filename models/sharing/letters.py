@@ -9,6 +9,7 @@ preview, the worker, the verification mail and the test letter all use these,
 so what a member previews is what the citizen gets.
 """
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,17 +22,8 @@ from sqlalchemy import case, func, literal, select
 from digitalpost import Action, ActionCode, InvalidMessage, Message
 from digitalpost.memo import MAX_TEXT
 from extensions import db
-from models.sharing import (
-    LANGUAGES,
-    MERGE_FIELD,
-    RETRY_WINDOW,
-    SYSTEM_FIELDS,
-    Recipient,
-    RoundKind,
-    Share,
-    listed,
-    merge,
-)
+from models.sharing import LANGUAGES, RETRY_WINDOW, Recipient, RoundKind, Share
+from models.sharing.recipients import listed
 from models.survey import new_token
 
 # The merged text of one letter may hold at most this many characters: the
@@ -44,6 +36,32 @@ ANSWER_PATH = "/r/"
 PREVIEW_PATH = "/p/"
 # The envelope a letter is checked in before anyone's CPR is at hand.
 _STAND_IN = dict(message_uuid="00000000-0000-4000-8000-000000000000", sender_cvr="13585628", recipient_cpr="0101000000")
+
+
+# --- merge fields --------------------------------------------------------------
+
+MERGE_FIELD = re.compile(r"\[([A-ZÆØÅ0-9_]+)\]")
+
+
+SYSTEM_FIELDS = {"FIRSTNAME": "first_name", "FORNAVN": "first_name", "LASTNAME": "last_name", "EFTERNAVN": "last_name"}
+
+
+def unknown_merge_fields(text: str, variables: list[str]) -> list[str]:
+    known = set(SYSTEM_FIELDS) | {v.upper() for v in variables}
+    return sorted({name for name in MERGE_FIELD.findall(text) if name not in known})
+
+
+def merge(text: str, recipient: "Recipient | dict") -> str:
+    get = recipient.get if isinstance(recipient, dict) else lambda k, d=None: getattr(recipient, k, d)
+    variables = get("variables") or {}
+
+    def value(match):
+        name = match.group(1)
+        if name in SYSTEM_FIELDS:
+            return get(SYSTEM_FIELDS[name]) or ""
+        return str(variables.get(name, match.group(0)))
+
+    return MERGE_FIELD.sub(value, text)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ limits, and writes its first sheet's rows to stdout as JSON lines.
 An .xlsx is a zip of XML: 16 MB uploaded can unpack to gigabytes, one cell
 can hold hundreds of megabytes, and a sheet's declared size can ask for a
 million empty rows. The web process must not pay for that, so the parsing
-runs here, as `python -I models/xlsx_reader.py LIMITS`, and whatever the file
+runs here, as `python -I models/sharing/xlsx_reader.py LIMITS`, and whatever the file
 does, this process dies at its limits instead of the web process. It imports
 nothing of the app (it is run by path, not as a module) and exits with one of
-the codes below; the parent (`models.recipients.xlsx_rows`) turns them into a
+the codes below; the parent (`models.sharing.rows.xlsx_rows`) turns them into a
 message at the file field.
 
 Stdin: the file. Argument: the limits, as JSON (see LIMIT_KEYS). Stdout:

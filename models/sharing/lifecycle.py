@@ -1,0 +1,283 @@
+"""A share's life after its draft: confirming it into rounds, cancelling,
+sending again what failed for a passing reason, and retention (its CPR
+numbers are deleted once nothing is pending). Every verb works in the
+caller's transaction."""
+
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import exists, func, null, select, update
+
+from extensions import db
+from models.base import utcnow
+from models.deletions import record_deletion
+from models.policy import policy_of
+from models.sharing import (
+    PENDING_STATES,
+    RETRY_WINDOW,
+    RETRYABLE_ERRORS,
+    CancelReason,
+    Delivery,
+    DeliveryState,
+    Recipient,
+    RecipientCpr,
+    RecipientImport,
+    RecipientState,
+    ScheduledSend,
+    SendState,
+    Share,
+    ShareState,
+)
+from models.sharing.recipients import delete_recipients, listed, recipient_count
+from models.sharing.schedule import PlannedRound
+
+# --- the draft ----------------------------------------------------------------
+
+
+def start_share(survey, membership) -> Share:
+    """A new draft share of the survey by the member. Drafts abandoned for a
+    day are deleted, with their recipients, when the member starts another."""
+    stale = db.session.scalars(
+        select(Share.id).where(
+            Share.membership_id == membership.id,
+            Share.state == ShareState.DRAFT,
+            Share.created_at < utcnow() - timedelta(days=1),
+        )
+    ).all()
+    if stale:  # explicitly: SQLite here does not enforce ON DELETE CASCADE
+        for table in (Recipient.__table__, RecipientCpr.__table__, RecipientImport.__table__):
+            db.session.execute(table.delete().where(table.c.share_id.in_(stale)))
+        db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
+    share = Share(
+        org_id=survey.org_id,
+        survey_id=survey.id,
+        membership_id=membership.id,
+        state=ShareState.DRAFT,
+        language="da",
+        variables=[],
+    )
+    db.session.add(share)
+    return share
+
+
+class ConfirmOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    NO_RECIPIENTS = "no_recipients"
+    NO_MESSAGE = "no_message"
+    NOT_ALLOWED = "not_allowed"
+    SURVEY_NOT_OPEN = "survey_not_open"
+    HELD = "held"  # confirmed, and waiting for an admin: over a daily volume
+
+
+def confirm_share(
+    share: Share, rounds: list[PlannedRound], may_share: bool
+) -> tuple[ConfirmOutcome, list[ScheduledSend]]:
+    """Turn the draft into its rounds, in the caller's transaction. The draft
+    flips by a conditional UPDATE, so a double click confirms once."""
+    if not share.is_draft:
+        return ConfirmOutcome.ALREADY_CONFIRMED, []
+    if not may_share:
+        return ConfirmOutcome.NOT_ALLOWED, []
+    if not share.survey.is_open:
+        return ConfirmOutcome.SURVEY_NOT_OPEN, []
+    if not share.subject or not share.body:
+        return ConfirmOutcome.NO_MESSAGE, []
+    if not recipient_count(share.id):
+        return ConfirmOutcome.NO_RECIPIENTS, []
+    flipped = db.session.execute(
+        update(Share)
+        .where(Share.id == share.id, Share.state == ShareState.DRAFT)
+        .values(state=ShareState.CONFIRMED, confirmed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not flipped:
+        return ConfirmOutcome.ALREADY_CONFIRMED, []
+    policy = policy_of(share.org_id)
+    share.purpose_da, share.purpose_en = policy.purpose_da, policy.purpose_en
+    # Rows of imports the member never accepted are not part of the share.
+    delete_recipients(share.id, ~listed(share.id))
+    created = [
+        ScheduledSend(
+            org_id=share.org_id,
+            share_id=share.id,
+            membership_id=share.membership_id,
+            kind=r.kind,
+            send_at=r.send_at,
+            state=SendState.SCHEDULED,
+        )
+        for r in rounds
+    ]
+    db.session.add_all(created)
+    db.session.flush()
+    for r in created:
+        r.rq_job_id = r.job_id
+    db.session.refresh(share)
+    from models.volume import hold_if_over  # models.volume builds on this module
+
+    membership = share.membership
+    if hold_if_over(share, created, membership.user_id if membership else None):
+        return ConfirmOutcome.HELD, created
+    return ConfirmOutcome.CONFIRMED, created
+
+
+def scheduled_sends_filter(org_id: int, membership_ids=None, share_ids=None):
+    conditions = [ScheduledSend.org_id == org_id, ScheduledSend.state.in_((SendState.SCHEDULED, SendState.HELD))]
+    if membership_ids is not None:
+        conditions.append(ScheduledSend.membership_id.in_(membership_ids))
+    if share_ids is not None:
+        conditions.append(ScheduledSend.share_id.in_(share_ids))
+    return conditions
+
+
+def count_scheduled_sends(org_id: int, membership_ids=None) -> int:
+    return db.session.scalar(
+        db.select(db.func.count()).select_from(ScheduledSend).where(*scheduled_sends_filter(org_id, membership_ids))
+    )
+
+
+def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_ids=None, held=None) -> int:
+    """Cancel every scheduled send of the organization, or of the given
+    members or shares (subqueries of ids), in the current transaction.
+
+    Their rq jobs are dequeued once the transaction commits; a job that
+    still runs re-reads its row and finds it cancelled. Shares left with no
+    pending round forget their recipients' CPRs.
+    """
+    conditions = scheduled_sends_filter(org_id, membership_ids, share_ids)
+    if held:  # only what waits for approval
+        conditions.append(ScheduledSend.state == SendState.HELD)
+    rows = db.session.execute(
+        update(ScheduledSend)
+        .where(*conditions)
+        .values(state=SendState.CANCELLED, cancel_reason=reason, cancelled_at=utcnow())
+        .returning(ScheduledSend.rq_job_id, ScheduledSend.share_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.info.setdefault("rq_jobs_to_cancel", set()).update(j for j, _ in rows if j)
+    for share_id in {s for _, s in rows}:
+        forget_cprs(share_id)
+    return len(rows)
+
+
+def cancel_share(share: Share) -> int:
+    return cancel_scheduled_sends(share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id])
+
+
+def retryable_failures(share_id: int, now: datetime | None = None):
+    """The failed deliveries of the share that may still be sent again."""
+    since = (now or utcnow()) - RETRY_WINDOW
+    return (
+        select(Delivery.id, Delivery.round_id, Delivery.recipient_id)
+        .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
+        .where(
+            ScheduledSend.share_id == share_id,
+            ScheduledSend.finished_at > since,
+            Delivery.state == DeliveryState.FAILED,
+            Delivery.error.in_(RETRYABLE_ERRORS),
+        )
+    )
+
+
+def forget_cprs(share_id: int) -> bool:
+    """Retention: once no round of the share is pending, delete its
+    recipients' encrypted CPRs; those that failed for a passing reason are
+    kept for RETRY_WINDOW, so the member can send them again (the worker's
+    housekeeping deletes them after). Background variables go with the
+    CPRs. Names, states and answers stay."""
+    pending = db.session.scalar(
+        select(func.count())
+        .select_from(ScheduledSend)
+        .where(ScheduledSend.share_id == share_id, ScheduledSend.state.in_(PENDING_STATES))
+    )
+    if pending:
+        return False
+    retry = retryable_failures(share_id).subquery()
+    keep = select(Recipient.cpr_hmac).where(Recipient.id.in_(select(retry.c.recipient_id)))
+    table = RecipientCpr.__table__
+    cprs = db.session.execute(
+        table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep))
+    ).rowcount
+    recipients = Recipient.__table__
+    variables = db.session.execute(
+        update(recipients)
+        .where(
+            recipients.c.share_id == share_id,
+            recipients.c.variables.is_not(None),
+            recipients.c.cpr_hmac.not_in(keep),
+        )
+        .values(variables=null())
+    ).rowcount
+    share = db.session.get(Share, share_id)
+    cancelled = db.session.scalar(  # a query: the session's rounds may predate the cancelling UPDATE
+        select(ScheduledSend.cancel_reason)
+        .where(ScheduledSend.share_id == share_id, ScheduledSend.state == SendState.CANCELLED)
+        .order_by(ScheduledSend.send_at)
+        .limit(1)
+    )
+    record_deletion(share, cprs, variables, cancelled)
+    if db.session.scalar(select(func.count()).select_from(table).where(table.c.share_id == share_id)):
+        return False
+    db.session.execute(
+        update(Share)
+        .where(Share.id == share_id, Share.cprs_deleted_at.is_(None))
+        .values(cprs_deleted_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+def forget_finished_cprs() -> int:
+    """forget_cprs for every confirmed share that has nothing more to send
+    and still holds CPRs (a round's own cleanup may have died with its
+    worker). Returns how many shares were looked at."""
+    pending = exists().where(ScheduledSend.share_id == Share.id, ScheduledSend.state.in_(PENDING_STATES))
+    share_ids = db.session.scalars(
+        select(Share.id).where(Share.state == ShareState.CONFIRMED, Share.cprs_deleted_at.is_(None), ~pending)
+    ).all()
+    for share_id in share_ids:
+        forget_cprs(share_id)
+    return len(share_ids)
+
+
+def retry_count(share: Share) -> int:
+    """How many recipients a retry would send to (none while a round runs)."""
+    if any(r.state == SendState.RUNNING for r in share.rounds):
+        return 0
+    retry = retryable_failures(share.id).subquery()
+    return db.session.scalar(select(func.count(func.distinct(retry.c.recipient_id))))
+
+
+def retry_failed(share: Share) -> tuple[int, list[ScheduledSend]]:
+    """Send again to the recipients whose message failed for a passing
+    reason: their deliveries are pending again in their own rounds, which
+    are scheduled now under new job ids. The messageUUIDs stay, so a message
+    that did reach the gateway after all is a replay, not a second letter.
+    In the caller's transaction; the caller enqueues the rounds after commit.
+    Returns (recipients, rounds)."""
+    if any(r.state == SendState.RUNNING for r in share.rounds):
+        return 0, []
+    failures = db.session.execute(retryable_failures(share.id)).all()
+    if not failures:
+        return 0, []
+    delivery_ids = [f.id for f in failures]
+    round_ids = sorted({f.round_id for f in failures})
+    recipient_ids = {f.recipient_id for f in failures}
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids))
+        .values(state=DeliveryState.PENDING, error=None, attempts=0, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Recipient)
+        .where(Recipient.id.in_(recipient_ids), Recipient.state == RecipientState.FAILED)
+        .values(state=RecipientState.PENDING, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    rounds = db.session.scalars(select(ScheduledSend).where(ScheduledSend.id.in_(round_ids))).all()
+    for r in rounds:
+        r.state, r.finished_at, r.error, r.crashes = SendState.RUNNING, None, None, 0
+        r.rq_job_id = f"{r.job_id}-retry-{uuid.uuid4().hex[:8]}"
+    return len(recipient_ids), list(rounds)

@@ -1,0 +1,148 @@
+"""What a confirmed share's status page reads: the counts by state, the
+failure reasons, a page of the recipient table, and whether it is live."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from extensions import db
+from models.base import PER_PAGE, utcnow
+from models.members import MAX_QUERY
+from models.org import fold
+from models.sharing import (
+    Delivery,
+    DeliveryState,
+    Recipient,
+    RecipientState,
+    RoundKind,
+    ScheduledSend,
+    SendState,
+    Share,
+)
+
+
+def state_counts(share: Share) -> dict[str, int]:
+    """Recipients by state, plus delivery outcomes of the rounds. Pending
+    recipients of a cancelled invitation count as cancelled."""
+    counts = dict(
+        db.session.execute(
+            select(Recipient.state, func.count()).where(Recipient.share_id == share.id).group_by(Recipient.state)
+        ).all()
+    )
+    result = {s.value: counts.get(s.value, 0) for s in RecipientState}
+    result["total"] = sum(counts.values())
+    # Answers are counted by responded_at: an anonymous survey's recipients
+    # keep their delivery state when they answer.
+    result[RecipientState.RESPONDED.value] = db.session.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(Recipient.share_id == share.id, Recipient.responded_at.is_not(None))
+    )
+    invitation = share.invitation
+    result["cancelled"] = 0
+    if invitation is not None and invitation.state in (SendState.CANCELLED, SendState.FAILED):
+        result["cancelled"] = result["pending"]
+        result["pending"] = 0
+    result["reminded"] = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .join(ScheduledSend, ScheduledSend.id == Delivery.round_id)
+            .where(
+                ScheduledSend.share_id == share.id,
+                ScheduledSend.kind == RoundKind.REMINDER,
+                Delivery.state == DeliveryState.SENT,
+            )
+        )
+        if len(share.rounds) > 1
+        else 0
+    )
+    return result
+
+
+def failure_reasons(share: Share) -> dict[str, int]:
+    return dict(
+        db.session.execute(
+            select(Recipient.error, func.count())
+            .where(Recipient.share_id == share.id, Recipient.state == RecipientState.FAILED)
+            .group_by(Recipient.error)
+        ).all()
+    )
+
+
+STATE_FILTERS = [s.value for s in RecipientState]
+# An anonymous survey's recipients never read "responded": see docs/anonymity.md.
+ANONYMOUS_STATE_FILTERS = [s for s in STATE_FILTERS if s != RecipientState.RESPONDED]
+# Counting matches stops here; the table says "more than" beyond it.
+COUNT_CAP = 10_000
+
+
+@dataclass
+class RecipientPage:
+    rows: list[Recipient]
+    letters: dict  # recipient id: how their invitation went (invitation_letters)
+    state: str  # the state filter, "" for all
+    q: str
+    page: int
+    total: int  # at most COUNT_CAP
+    total_exact: bool
+    first: int  # the first row's number
+    has_next: bool
+    states: list[str]  # the filters this share offers
+    invitation_stopped: bool
+
+    @property
+    def state_labels(self) -> dict[str, str]:
+        return {s.value: s.label for s in RecipientState}
+
+
+def recipient_page(share: Share, state: str, q: str, page: int) -> RecipientPage:
+    """A page of a confirmed share's recipients, by state and name. A state
+    the share does not offer, or a page out of range, reads as none."""
+    filters = ANONYMOUS_STATE_FILTERS if share.survey.anonymous else STATE_FILTERS
+    state = state if state in filters else ""
+    q = q.strip()[:MAX_QUERY]
+    query = select(Recipient).where(Recipient.share_id == share.id)  # a confirmed share: all are listed
+    if state:
+        query = query.where(Recipient.state == state)
+    if q:
+        query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
+    rows = db.session.scalars(query.order_by(Recipient.id).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    capped = query.with_only_columns(Recipient.id).limit(COUNT_CAP + 1).subquery()
+    total = db.session.scalar(select(func.count()).select_from(capped))
+    return RecipientPage(
+        rows=rows,
+        letters=invitation_letters(share, rows),
+        state=state,
+        q=q,
+        page=page,
+        total=min(total, COUNT_CAP),
+        total_exact=total <= COUNT_CAP,
+        first=(page - 1) * PER_PAGE + 1,
+        has_next=page * PER_PAGE < total,
+        states=filters,
+        invitation_stopped=share.invitation is not None
+        and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),
+    )
+
+
+def invitation_letters(share: Share, rows) -> dict:
+    """How each shown recipient's invitation went: on paper or digitally,
+    and what the broker's receipt said (SF1601)."""
+    if share.invitation is None or not rows:
+        return {}
+    found = db.session.execute(
+        select(Delivery.recipient_id, Delivery.channel, Delivery.receipt, Delivery.receipt_text).where(
+            Delivery.round_id == share.invitation.id, Delivery.recipient_id.in_([r.id for r in rows])
+        )
+    ).all()
+    return {row.recipient_id: row for row in found}
+
+
+def is_live(share: Share) -> bool:
+    """Whether the status page should poll: a round runs, or starts within a minute."""
+    soon = utcnow() + timedelta(seconds=60)
+    return any(
+        r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon) for r in share.rounds
+    )
