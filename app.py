@@ -8,15 +8,24 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from flask import Flask, abort, g, has_request_context, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 from whitenoise import WhiteNoise
 
+import cli
 import config
 import formats
 import logs
 from extensions import babel, compress, csrf, db, htmx, include_in_autogenerate, login_manager, migrate, static_digest
+from models import User
+from models.members import MAX_QUERY
+from models.org import Role
+from models.sharing import MAX_RECIPIENTS
+from models.sharing.rows import UPLOAD_MAX_BYTES
+from models.survey import FREE_TEXT_MAX, AnswerOutcome
+from views import access, audit, auth, errors, health, integration, orgs, receipts, respond, settings, shares, surveys
 from views.forms import MAX_INT, apply_body_limits
 
 
@@ -43,8 +52,6 @@ def create_app(**overrides) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the login page says enough
 
-    from models import User
-
     @login_manager.user_loader
     def load_user(session_id: str):
         return User.from_session_id(session_id)
@@ -61,12 +68,6 @@ def create_app(**overrides) -> Flask:
     app.context_processor(template_globals)
     app.jinja_env.add_extension("jinja2.ext.do")
     formats.register(app)
-    from models.members import MAX_QUERY
-    from models.org import Role
-    from models.sharing import MAX_RECIPIENTS
-    from models.sharing.rows import UPLOAD_MAX_BYTES
-    from models.survey import FREE_TEXT_MAX, AnswerOutcome
-
     # Vocabularies and limits come to templates from their one place.
     app.jinja_env.globals.update(
         Role=Role,
@@ -79,28 +80,11 @@ def create_app(**overrides) -> Flask:
         ),
     )
 
-    import cli
-
     cli.register(app)
     return app
 
 
 def register_blueprints(app: Flask) -> None:
-    from views import (
-        access,
-        audit,
-        auth,
-        errors,
-        health,
-        integration,
-        orgs,
-        receipts,
-        respond,
-        settings,
-        shares,
-        surveys,
-    )
-
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(orgs.bp)
@@ -139,8 +123,6 @@ def select_locale() -> str:
 
 
 def template_globals() -> dict:
-    from flask_babel import get_locale
-
     return {"current_locale": str(get_locale()), "org": g.get("org"), "membership": g.get("membership")}
 
 

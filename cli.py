@@ -6,7 +6,13 @@ import click
 from flask import current_app
 from sqlalchemy import func, insert, select
 
-from models import Membership, Organization, Role, Survey, User, db
+from crypto import rotate
+from extensions import embedded_dir, stop_embedded_redis
+from jobs.worker import run_worker
+from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User, db
+from models.org import fold
+from models.sharing import RecipientCpr
+from models.survey import QuestionKind, SurveyState, add_question
 
 DEMO_ORG = "Demo Kommune"
 DEMO_ADMIN = ("admin@demo.postbud.dk", "Anne Admin", "demo-admin-1234")
@@ -77,7 +83,6 @@ def embedded_redis():
 @embedded_redis.command("stop")
 def embedded_redis_stop():
     """Stop it, saving its data; the next process that needs it starts it again."""
-    from extensions import embedded_dir, stop_embedded_redis
 
     if current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is set: there is no embedded Redis to stop.")
@@ -162,7 +167,6 @@ def seed_demo(members):
 
 def _demo_surveys(org, member):
     """One open survey ready to share, and two drafts."""
-    from models.survey import QuestionKind, SurveyState, add_question
 
     survey = Survey(
         org_id=org.id,
@@ -186,9 +190,7 @@ def _demo_surveys(org, member):
 
 def _bulk_members(org, count, start=0):
     """Insert many members in a few statements: an ORM loop costs seconds here."""
-    from faker import Faker
-
-    from models.org import fold
+    from faker import Faker  # only the demo data needs it: not loaded by every command
 
     fake = Faker("da_DK")
     Faker.seed(4242 + start)
@@ -227,9 +229,6 @@ def rotate_encryption_key(batch):
     deploy, run this once, then drop the old keys. Safe to run again or to
     interrupt: each batch is committed, and a value already under the newest
     key is simply rotated again."""
-    from crypto import rotate
-    from models import DigitalPostIntegration
-    from models.sharing import RecipientCpr
 
     done = 0
     for integration in db.session.scalars(select(DigitalPostIntegration)).all():
@@ -270,6 +269,5 @@ def rotate_encryption_key(batch):
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst):
     """Run the rq worker (with its scheduler) inside the application context."""
-    from jobs.worker import run_worker
 
     run_worker(current_app._get_current_object(), burst=burst)

@@ -9,6 +9,11 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from digitalpost.memo import MAX_URL, is_loopback_host, url_problem
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("POSTBUD_INSTANCE_DIR", BASE_DIR / "instance"))
@@ -54,8 +59,6 @@ def instance_secret(name: str, make) -> str:
 
 
 def _fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()
 
 
@@ -184,10 +187,6 @@ LINK_PATH_MAX = 3 + 32
 
 
 def _loopback_http(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    from digitalpost.memo import is_loopback_host
-
     try:
         parts = urlsplit(url)
         return parts.scheme == "http" and is_loopback_host(parts.hostname)
@@ -199,8 +198,6 @@ def check_public_base_url(cfg) -> None:
     """Refuse to start with a PUBLIC_BASE_URL whose links Digital Post would
     refuse: not https:// (http:// only to this machine, with the local
     sandbox), or so long that a link passes MeMo's 256 characters."""
-    from digitalpost.memo import MAX_URL, url_problem
-
     base = cfg["PUBLIC_BASE_URL"].rstrip("/")
     problem = url_problem(base + "/r/" + "x" * 32, allow_loopback_http=cfg["DIGITAL_POST_LOOPBACK_HTTP"])
     if problem and len(base) + LINK_PATH_MAX > MAX_URL:

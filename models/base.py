@@ -1,3 +1,4 @@
+import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, TypeDecorator
@@ -8,6 +9,11 @@ PER_PAGE = 50
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_token() -> str:
+    """An unguessable link token: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
 
 
 class UTCDateTime(TypeDecorator):

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from itertools import islice
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 
@@ -13,10 +14,7 @@ BATCH = 2000
 
 def dialect_insert(model):
     """INSERT with ON CONFLICT support, for the database in use."""
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     return insert(model)
 
 

@@ -16,7 +16,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from extensions import db
 from models.base import UTCDateTime, utcnow
 from models.bulk import dialect_insert
-from models.policy import CAP_DAYS, CitizenPolicy
+from models.optout import CitizenOptOut
+from models.policy import CAP_DAYS, CitizenPolicy, policy_of
+from models.sharing import Recipient
+from models.sharing.recipients import listed
 
 
 class CitizenContact(db.Model):
@@ -117,11 +120,6 @@ def expire_contacts(now: datetime | None = None) -> int:
 def left_out_counts(share) -> dict[str, int]:
     """For a draft's summary: how many listed recipients the worker will leave
     out, as things stand now (it counts again when it sends)."""
-    from models.optout import CitizenOptOut  # models.optout imports nothing of this
-    from models.policy import policy_of
-    from models.sharing import Recipient
-    from models.sharing.recipients import listed
-
     hmacs = select(Recipient.cpr_hmac).where(listed(share.id)).scalar_subquery()
     opted = db.session.scalar(
         select(func.count())

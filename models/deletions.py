@@ -19,6 +19,8 @@ from extensions import db
 from formats import number, when
 from models.audit import AuditAction, record_audit
 from models.base import UTCDateTime, utcnow
+from models.paper import printable
+from models.sharing import CancelReason, Recipient
 
 
 class DeletionRule(StrEnum):
@@ -28,8 +30,6 @@ class DeletionRule(StrEnum):
 
     def describe(self, cancel_reason: str | None = None, retry_days: int = 7) -> str:
         if self is DeletionRule.CANCELLED:
-            from models.sharing import CancelReason  # the vocabulary lives with the rounds
-
             return _("What was scheduled was cancelled (%(reason)s).", reason=CancelReason.label_of(cancel_reason))
         if self is DeletionRule.RETRY_OVER:
             return _(
@@ -100,8 +100,6 @@ class ReceiptFacts:
 
 def receipt_pdf(facts: ReceiptFacts, deletions: list[CprDeletion], made_at: datetime) -> bytes:
     """The receipt, in the current language."""
-    from models.paper import printable  # models.paper reaches models.sharing, which imports this module
-
     pdf = FPDF(format="A4", unit="mm")
     title = _("Receipt for the deletion of CPR numbers")
     pdf.set_title(printable(title))
@@ -158,8 +156,6 @@ def receipt_pdf(facts: ReceiptFacts, deletions: list[CprDeletion], made_at: date
 
 def receipt_of(share) -> bytes:
     """The share's deletion receipt as a PDF, in the current language."""
-    from models.sharing import Recipient  # models.sharing imports this module
-
     membership = share.membership
     sender = membership.user.name if membership is not None and membership.user is not None else "-"
     recipients = db.session.scalar(select(func.count()).select_from(Recipient).where(Recipient.share_id == share.id))

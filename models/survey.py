@@ -5,7 +5,6 @@ anonymous link, or through a recipient's personal link (models.sharing), which
 takes one answer and marks the recipient as responded so reminders skip them.
 """
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,7 +14,9 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, select, upda
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, new_token, utcnow
+from models.sharing import ANSWERED_UNTIMED, CancelReason, Recipient, RecipientState, Share
+from models.sharing.lifecycle import cancel_scheduled_sends
 
 TITLE_MAX = 200
 INTRO_MAX = 5000
@@ -41,11 +42,6 @@ class SurveyState(StrEnum):
 class QuestionKind(StrEnum):
     SINGLE_CHOICE = "single_choice"
     FREE_TEXT = "free_text"
-
-
-def new_token() -> str:
-    """An unguessable link token: 128 random bits, URL-safe."""
-    return secrets.token_urlsafe(16)
 
 
 class Survey(db.Model):
@@ -126,6 +122,15 @@ class Answer(db.Model):
 # --- verbs -------------------------------------------------------------------
 
 
+def create_survey(org_id: int, owner_id: int, title: str, introduction: str, anonymous: bool) -> Survey:
+    """A new draft survey of the organization, owned by the user."""
+    survey = Survey(
+        org_id=org_id, owner_id=owner_id, title=title.strip(), introduction=introduction.strip(), anonymous=anonymous
+    )
+    db.session.add(survey)
+    return survey
+
+
 def add_question(survey: Survey, kind: str, text: str, options: list[str]) -> Question:
     position = max((q.position for q in survey.questions), default=0) + 1
     question = Question(
@@ -150,8 +155,6 @@ def open_survey(survey: Survey) -> bool:
 def close_survey(survey: Survey) -> int:
     """Close the survey and cancel what its shares still had scheduled.
     Returns how many rounds were cancelled."""
-    from models.sharing import CancelReason, Share
-    from models.sharing.lifecycle import cancel_scheduled_sends
 
     if survey.state != SurveyState.OPEN:
         return 0
@@ -228,7 +231,6 @@ def submit_response(survey: Survey, answers: list[Answer], language: str, recipi
     """Store one answer sheet. Through a personal link the recipient is marked
     as responded first, by a conditional UPDATE, so a double submit or two
     tabs store one answer only."""
-    from models.sharing import ANSWERED_UNTIMED, Recipient, RecipientState
 
     if not survey.is_open:
         return AnswerOutcome.CLOSED
@@ -273,7 +275,6 @@ def answered_on() -> datetime:
 
 def decline(recipient) -> bool:
     """The recipient does not want to take part: no more reminders."""
-    from models.sharing import Recipient, RecipientState
 
     return bool(
         db.session.execute(

@@ -5,8 +5,9 @@ import secrets
 import sys
 from collections import deque
 
+from cryptography.fernet import Fernet
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 from sandbox import gateway, mailbox, receipts, sf1601
 from sandbox.instance import BASE_DIR, instance_dir, private_file, secret
@@ -25,8 +26,6 @@ def parse_keys(spec: str) -> dict[str, set[str]]:
 
 
 def _fernet_key() -> str:
-    from cryptography.fernet import Fernet
-
     return Fernet.generate_key().decode()
 
 
@@ -118,8 +117,6 @@ def create_app(**overrides) -> Flask:
 
     @app.context_processor
     def globals_():
-        from flask_babel import get_locale
-
         return {"current_locale": str(get_locale())}
 
     with app.app_context():

@@ -6,6 +6,7 @@ passphrase) and a server certificate for the sandbox's SF1601 port, which
 asks every client for a certificate this authority issued.
 """
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -112,8 +113,6 @@ class TestAuthority:
 
     def server_certificate(self, host: str = "127.0.0.1") -> tuple[bytes, bytes]:
         """(certificate PEM, key PEM) for the sandbox's TLS port."""
-        import ipaddress
-
         key = _key()
         now = datetime.now(timezone.utc)
         try:

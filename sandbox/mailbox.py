@@ -14,6 +14,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from digitalpost.identifiers import InvalidCPR, InvalidCVR, mask_cpr, normalize_cpr, normalize_cvr
+from sandbox.ca import TestAuthority
 from sandbox.models import DeliveredMessage, PrintedLetter, db
 
 bp = Blueprint("mailbox", __name__)
@@ -150,8 +151,6 @@ def test_certificate():
     """A test system certificate from the sandbox's authority, for the
     wizard's Serviceplatformen path (development only: the real ones come
     from MitID Erhverv)."""
-    from sandbox.ca import TestAuthority
-
     try:
         cvr = normalize_cvr(request.form.get("cvr", ""))
     except InvalidCVR:

@@ -13,10 +13,12 @@ import base64
 import hashlib
 import json
 import ssl
+import tempfile
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.fernet import Fernet, InvalidToken
@@ -305,9 +307,6 @@ class ClientCertificateHandler(WSGIRequestHandler):
 def serve_tls(app, authority, host: str = "127.0.0.1", port: int = 0, folder=None):
     """Serve the sandbox on a TLS port that asks for a client certificate from
     the test authority. Returns (url, stop)."""
-    import tempfile
-    from pathlib import Path
-
     certificate_pem, key_pem = authority.server_certificate(host)
     folder = Path(folder or tempfile.mkdtemp(prefix="postbud-sf1601-"))
     (folder / "server.pem").write_bytes(key_pem + certificate_pem)

@@ -53,3 +53,10 @@ __all__ = [
     "browser_login",
     "scheduled_job_ids",
 ]
+
+
+def pytest_collection_modifyitems(items):
+    """Whatever starts Chromium is in the browser lane (./bin/test browser)."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)

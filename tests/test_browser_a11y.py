@@ -201,18 +201,23 @@ def test_every_page_and_state(language, phone, page, admin, org, make_members):
 def test_requests_in_flight_show_and_hold(page, app, admin, org, make_members):
     """A slow server: the table is busy while it loads, a double click of
     Remove asks once, Escape does not lose a removal on its way, and the
-    way back to the access list appears with the first grant."""
-    import time
+    way back to the access list appears with the first grant. The server
+    holds each of those requests until the test lets it through."""
+    import threading
 
     from flask import request
 
     make_members(org, [f"Ib Ibsen {i:02d}" for i in range(3)])
     live = app.extensions["live_app"]
 
+    gate = threading.Semaphore(0)
+
     @live.before_request
-    def slow():
-        if request.headers.get("HX-Request") and request.path.endswith(("/remove/confirm", "/remove", "/add")):
-            time.sleep(0.6)
+    def held():
+        asking = request.path.endswith("/remove/confirm")
+        changing = request.method == "POST" and request.path.endswith(("/remove", "/add"))
+        if request.headers.get("HX-Request") and (asking or changing):
+            gate.acquire(timeout=60)
 
     browser_login(page, admin)
     page.goto(f"/orgs/{org.id}/settings/digital-post/access/add")
@@ -222,6 +227,7 @@ def test_requests_in_flight_show_and_hold(page, app, admin, org, make_members):
     expect(page.get_by_text("2 valgt")).to_be_visible()
     page.get_by_role("button", name="Tilføj", exact=True).click()
     expect(page.locator("#member-table")).to_have_attribute("aria-busy", "true")
+    gate.release()
     expect(page.get_by_role("status").filter(has_text="2 medlemmer har nu adgang.")).to_be_visible()
     expect(page.locator("#member-table")).not_to_have_attribute("aria-busy", "true")
     # The first grant: the way back to the list shows at once, not on reload.
@@ -234,6 +240,7 @@ def test_requests_in_flight_show_and_hold(page, app, admin, org, make_members):
     asked = []
     page.on("request", lambda r: r.url.endswith("/remove/confirm") and asked.append(r.url))
     page.locator("#revoke-button").dblclick()
+    gate.release()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     assert len(asked) == 1, asked
@@ -243,6 +250,7 @@ def test_requests_in_flight_show_and_hold(page, app, admin, org, make_members):
     dialog.get_by_role("button", name="Annuller").click()
     page.keyboard.press("Escape")
     expect(dialog).to_be_visible()
+    gate.release()
     expect(page.get_by_role("status").filter(has_text="1 medlem har ikke længere adgang.")).to_be_visible()
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("link", name="1 medlem har adgang")).to_be_visible()

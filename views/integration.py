@@ -8,6 +8,7 @@ Serviceplatformen. Step 2 follows the mail job live and takes the code from
 the mail; "Confirm and enable" puts the settings in force.
 """
 
+import secrets
 from datetime import timedelta
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -244,8 +245,6 @@ def unstash_certificate(ref: str | None):
 
 
 def sealed_ref() -> str:
-    import secrets
-
     return secrets.token_urlsafe(18)
 
 

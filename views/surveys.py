@@ -22,6 +22,7 @@ from models.survey import (
     QuestionKind,
     add_question,
     close_survey,
+    create_survey,
     open_survey,
     results,
     results_withheld,
@@ -88,14 +89,9 @@ def create():
     form = SurveyForm()
     if not form.validate():
         return list_page(form, 422)
-    survey = Survey(
-        org_id=g.org.id,
-        owner_id=g.membership.user_id,
-        title=form.title.data.strip(),
-        introduction=(form.introduction.data or "").strip(),
-        anonymous=form.anonymous.data,
+    survey = create_survey(
+        g.org.id, g.membership.user_id, form.title.data, form.introduction.data or "", form.anonymous.data
     )
-    db.session.add(survey)
     db.session.commit()
     return redirect(url_for(".edit", survey_id=survey.id), 303)
 

@@ -22,9 +22,9 @@ from sqlalchemy import case, func, literal, select
 from digitalpost import Action, ActionCode, InvalidMessage, Message
 from digitalpost.memo import MAX_TEXT
 from extensions import db
+from models.base import new_token
 from models.sharing import LANGUAGES, RETRY_WINDOW, Recipient, RoundKind, Share
 from models.sharing.recipients import listed
-from models.survey import new_token
 
 # The merged text of one letter may hold at most this many characters: the
 # message text (at most BODY_MAX) with its merge fields filled in.

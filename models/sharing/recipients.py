@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from crypto import encryptor, hasher
 from digitalpost import mask_cpr
 from extensions import db
+from models.base import new_token
 from models.bulk import insert_skipping_conflicts
 from models.org import fold
 from models.sharing import MAX_RECIPIENTS, Recipient, RecipientCpr, RecipientImport, RecipientState, Share
@@ -31,7 +32,6 @@ from models.sharing.rows import (
     validated,
     xlsx_rows,
 )
-from models.survey import new_token
 
 # --- the list -----------------------------------------------------------------
 
