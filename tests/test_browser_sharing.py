@@ -5,6 +5,7 @@ every step and no page that scrolls sideways."""
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -246,3 +247,40 @@ def test_the_member_sends_again_to_those_whose_message_failed(
     expect(page.get_by_role("button", name=again[language])).to_have_count(0)
     check(page, f"retry-{language}-{'phone' if viewport else 'desktop'}-2-sent")
     assert [len(sandbox.mailbox(c)) for c in ("0101901234", "0202901234")] == [1, 1]
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_member_cancels_one_reminder_from_the_status_page(language, viewport, page, app, org, admin, make_user):
+    """Two reminders planned: one is cancelled, after a question; the
+    invitation and the other reminder stay scheduled."""
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    share = start_share(survey, membership)
+    share.subject, share.body = "Spørgeskema om trivsel", "Kære [FORNAVN], svar gerne."
+    db.session.flush()
+    accept_import(share, import_file(share, io.BytesIO(b"fornavn;cpr\nAnne;0101901234\n"), "l.csv"))
+    db.session.commit()
+    start = utcnow() + timedelta(days=2)
+    planned = [PlannedRound(RoundKind.INVITATION, start)] + [
+        PlannedRound(RoundKind.REMINDER, start + timedelta(days=d)) for d in (3, 7)
+    ]
+    _, rounds = confirm_share(share, planned, may_share=True)
+    db.session.commit()
+    enqueue_rounds(rounds)
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/")
+    cancel_one = {"da": "Annullér denne påmindelse", "en": "Cancel this reminder"}[language]
+    buttons = page.get_by_role("button", name=re.compile(cancel_one))
+    expect(buttons).to_have_count(2)
+    check(page, f"cancel-reminder-{language}-{'phone' if viewport else 'desktop'}-1-planned")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    buttons.first.click()
+    done = {"da": "Påmindelsen er annulleret.", "en": "The reminder is cancelled."}[language]
+    expect(page.get_by_role("status").filter(has_text=done)).to_be_visible()
+    expect(buttons).to_have_count(1)
+    assert questions and ("Annullér påmindelsen" if language == "da" else "Cancel the reminder") in questions[0]
+    check(page, f"cancel-reminder-{language}-{'phone' if viewport else 'desktop'}-2-cancelled")
+    db.session.expire_all()
+    assert [r.state for r in db.session.get(type(share), share.id).rounds] == ["scheduled", "cancelled", "scheduled"]

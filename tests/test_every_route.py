@@ -4,6 +4,7 @@ never a 500, and input aimed at another organization's ids changes nothing.
 Form fields also come from hypothesis."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,8 +13,9 @@ from sqlalchemy import select
 from werkzeug.routing import AnyConverter
 
 from conftest import PASSWORD, Session
-from models import Recipient, RecipientImport, Survey, db
+from models import Recipient, RecipientImport, ScheduledSend, SendState, Survey, db
 from models.access import grant_access, selection_of
+from models.base import utcnow
 from models.sharing import RoundKind
 from models.sharing.lifecycle import start_share
 from models.sharing.recipients import add_one
@@ -131,6 +133,16 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
         recipient = db.session.scalar(select(Recipient).where(Recipient.share_id == share.id))
         recipient.paper_code = {"own": "ABCD2345", "other": "WXYZ2345"}[key]  # a printed letter's short link
         test = start_test_letter(share, owner.membership_in(o.id).id, RoundKind.INVITATION, "010190-****")
+        reminder = ScheduledSend(
+            org_id=o.id,
+            share_id=share.id,
+            membership_id=share.membership_id,
+            kind=RoundKind.REMINDER,
+            send_at=utcnow() + timedelta(days=30),
+            state=SendState.SCHEDULED,
+        )
+        db.session.add(reminder)
+        db.session.flush()
         ids[key] = {
             "org_id": o.id,
             "survey_id": survey.id,
@@ -138,6 +150,7 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
             "share_id": share.id,
             "import_id": imp.id,
             "test_id": test.id,
+            "round_id": reminder.id,
             "token": recipient.token,
             "public_token": survey.public_token,
             "code": recipient.paper_code,

@@ -2,6 +2,7 @@
 steps with HTMX headers, a real rq worker, the real sandbox gateway, and the
 answer pages that the links in the mail open."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -405,3 +406,55 @@ def test_rounds_whose_jobs_redis_lost_are_sent_once_by_the_workers_housekeeping(
     run_jobs(AppWorker)
     assert [len(sandbox.mailbox(c)) for c in CPRS] == [1, 1, 1]
     assert len(get_queue().scheduled_job_registry.get_job_ids()) == 1
+
+
+def test_the_member_cancels_one_reminder_and_the_rest_goes_as_planned(
+    as_member, survey, with_access, sandbox, run_jobs, org, make_org
+):
+    from conftest import scheduled_job_ids
+    from extensions import get_queue
+    from models.sharing import RoundKind
+
+    draft = start_draft(as_member, survey)
+    as_member.post(draft + "/recipients/paste", {"text": "\n".join(CPRS)}, htmx=True)
+    as_member.post(draft + "/message", {"subject": "Emne", "body": "Tekst"}, htmx=True)
+    when = local(utcnow() + timedelta(days=2))
+    schedule = {"when": "later", "date": when.strftime("%Y-%m-%d"), "time": when.strftime("%H:%M")}
+    for i, days in enumerate((3, 7)):
+        schedule.update({f"reminders-{i}-mode": "days", f"reminders-{i}-days": str(days)})
+    confirm(as_member, draft, schedule)
+    share = share_of(draft)
+    invitation, first, second = share.rounds
+    assert len(scheduled_job_ids()) == 3
+    page = as_member.get(draft + "/").get_data(as_text=True)
+    assert page.count("Annullér denne påmindelse") == 2  # one per reminder, none for the invitation
+
+    response = as_member.post(f"{draft}/rounds/{first.id}/cancel", htmx=True)
+    assert response.status_code == 200
+    assert json.loads(response.headers["HX-Trigger"])["showMessage"]["text"].startswith("Påmindelsen er annulleret")
+    share = share_of(draft)
+    assert [(r.kind, r.state) for r in share.rounds] == [
+        (RoundKind.INVITATION, "scheduled"),
+        (RoundKind.REMINDER, "cancelled"),
+        (RoundKind.REMINDER, "scheduled"),
+    ]
+    assert share.rounds[1].cancel_reason == CancelReason.CANCELLED_BY_MEMBER
+    assert scheduled_job_ids() == {get_queue().job_id(r.rq_job_id) for r in (invitation, second)}
+    assert share.cprs_deleted_at is None  # the rest still needs them
+    fragment = response.get_data(as_text=True)
+    assert fragment.count("Annullér denne påmindelse") == 1 and "du annullerede det" in fragment
+
+    # Again (a double click), the invitation, and another share's reminder: nothing changes.
+    again = as_member.post(f"{draft}/rounds/{first.id}/cancel", htmx=True)
+    assert "ikke længere planlagt" in json.loads(again.headers["HX-Trigger"])["showMessage"]["text"]
+    as_member.post(f"{draft}/rounds/{invitation.id}/cancel", htmx=True)
+    other_draft = start_draft(as_member, survey)
+    as_member.post(other_draft + "/recipients/paste", {"text": CPRS[0]}, htmx=True)
+    as_member.post(other_draft + "/message", {"subject": "Emne", "body": "Tekst"}, htmx=True)
+    confirm(as_member, other_draft, schedule)
+    other = share_of(other_draft)
+    as_member.post(f"{draft}/rounds/{other.rounds[1].id}/cancel", htmx=True)
+    assert [r.state for r in share_of(draft).rounds] == ["scheduled", "cancelled", "scheduled"]
+    assert [r.state for r in share_of(other_draft).rounds] == ["scheduled"] * 3
+    # Without the HTMX header or the CSRF token, it is refused like every post.
+    assert as_member.post(f"{draft}/rounds/{second.id}/cancel", csrf=False).status_code == 400

@@ -24,6 +24,7 @@ from models.sharing import (
     RecipientCpr,
     RecipientImport,
     RecipientState,
+    RoundKind,
     ScheduledSend,
     SendState,
     Share,
@@ -122,12 +123,14 @@ def confirm_share(
     return ConfirmOutcome.CONFIRMED, created
 
 
-def scheduled_sends_filter(org_id: int, membership_ids=None, share_ids=None):
+def scheduled_sends_filter(org_id: int, membership_ids=None, share_ids=None, round_ids=None):
     conditions = [ScheduledSend.org_id == org_id, ScheduledSend.state.in_((SendState.SCHEDULED, SendState.HELD))]
     if membership_ids is not None:
         conditions.append(ScheduledSend.membership_id.in_(membership_ids))
     if share_ids is not None:
         conditions.append(ScheduledSend.share_id.in_(share_ids))
+    if round_ids is not None:
+        conditions.append(ScheduledSend.id.in_(round_ids))
     return conditions
 
 
@@ -137,15 +140,17 @@ def count_scheduled_sends(org_id: int, membership_ids=None) -> int:
     )
 
 
-def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_ids=None, held=None) -> int:
+def cancel_scheduled_sends(
+    org_id: int, reason: str, membership_ids=None, share_ids=None, held=None, round_ids=None
+) -> int:
     """Cancel every scheduled send of the organization, or of the given
-    members or shares (subqueries of ids), in the current transaction.
+    members, shares or rounds (subqueries of ids), in the current transaction.
 
     Their rq jobs are dequeued once the transaction commits; a job that
     still runs re-reads its row and finds it cancelled. Shares left with no
     pending round forget their recipients' CPRs.
     """
-    conditions = scheduled_sends_filter(org_id, membership_ids, share_ids)
+    conditions = scheduled_sends_filter(org_id, membership_ids, share_ids, round_ids)
     if held:  # only what waits for approval
         conditions.append(ScheduledSend.state == SendState.HELD)
     rows = db.session.execute(
@@ -163,6 +168,22 @@ def cancel_scheduled_sends(org_id: int, reason: str, membership_ids=None, share_
 
 def cancel_share(share: Share) -> int:
     return cancel_scheduled_sends(share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id])
+
+
+def cancel_reminder(share: Share, round_id: int) -> bool:
+    """Cancel one reminder of the share that has not started; the invitation
+    and the other reminders stay as they are. False when the round is not a
+    reminder of this share, or is no longer scheduled (it started, or a
+    double click cancelled it already)."""
+    kind = db.session.scalar(
+        select(ScheduledSend.kind).where(ScheduledSend.id == round_id, ScheduledSend.share_id == share.id)
+    )
+    if kind != RoundKind.REMINDER:
+        return False
+    cancelled = cancel_scheduled_sends(
+        share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id], round_ids=[round_id]
+    )
+    return cancelled == 1
 
 
 def retryable_failures(share_id: int, now: datetime | None = None):

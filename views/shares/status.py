@@ -11,7 +11,7 @@ from models import db
 from models.access import may_share_via_digital_post
 from models.deletions import receipt_of
 from models.sharing import SendState, error_label
-from models.sharing.lifecycle import cancel_share, retry_count, retry_failed
+from models.sharing.lifecycle import cancel_reminder, cancel_share, retry_count, retry_failed
 from models.sharing.schedule import local
 from models.sharing.status import failure_reasons, is_live, recipient_page, state_counts
 from views.forms import small_int
@@ -123,3 +123,16 @@ def cancel(share_id):
         **status_context(share),
     )
     return add_message(response, text)
+
+
+@bp.post("/<int:share_id>/rounds/<int:round_id>/cancel")
+def cancel_one_reminder(share_id, round_id):
+    """Cancel one reminder that has not started; the rest of the share stays."""
+    share = own_share(share_id)
+    cancelled = cancel_reminder(share, round_id)
+    db.session.commit()
+    db.session.refresh(share)
+    response = render_fragment("shares/_counts.html", STATUS, table=recipient_table(share), **status_context(share))
+    if cancelled:
+        return add_message(response, _("The reminder is cancelled. The rest is sent as planned."), "success")
+    return add_message(response, _("That reminder was no longer scheduled."), "info")
