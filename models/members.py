@@ -13,23 +13,12 @@ from typing import NamedTuple
 from sqlalchemy import and_, false, func, literal, literal_column, or_, select, table
 
 from extensions import db
+from models import counting
 from models.access import AccessExtent, AccessState, access_clause, granted_since
 from models.base import PER_PAGE
 from models.org import DepartmentCount, Membership, User, fold
 from models.planner import materialized, off_index, unsteered
 
-# Counting stops past this: a count is most of the cost of a page, and
-# "more than 10,000" tells the admin as much as 97,312 does. Select all
-# counts them exactly (MemberTable.count_all).
-COUNT_BOUND = 10_000
-# A text search checks its matches one by one (a lookup each) where a filter
-# counts a range of an index: it stops sooner, at "more than 1,000".
-SEARCH_COUNT_BOUND = 1_000
-# A search with that many matches finds its page as a filter does, walking
-# the sort index and testing each member, unless the walk would read more
-# than this many members (a deep page); then from its matches, sorted.
-WALK_ROWS = 20_000
-WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
 MAX_QUERY = 100
 SORTS = {
     "name": Membership.name_folded,
@@ -177,9 +166,7 @@ class MemberTable:
     @property
     def count_bound(self) -> int | None:
         """Where counting stops; None: it does not."""
-        if self.count_all:
-            return None
-        return SEARCH_COUNT_BOUND if self.filter.q else COUNT_BOUND
+        return counting.count_bound(bool(self.filter.q), self.count_all)
 
     def _conditions(self, scan: bool = False) -> list:
         return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions(scan=scan)
@@ -208,24 +195,12 @@ class MemberTable:
         return db.session.scalar(select(func.count()).select_from(matching.subquery()))
 
     def _search_bound(self) -> int | None:
-        """Where a search stops counting: SEARCH_COUNT_BOUND, or further when
-        the walk needs to know more. A walk for this page reads about
-        page x 50 x members / matches members; counting to where that is
-        WALK_ROWS tells whether it stays under (a million members, page 1:
-        to 2,500)."""
-        if self.count_bound is None:
-            return None
         members = self.access.members if self.access else 0
-        return max(self.count_bound, -(-self.page * PER_PAGE * members // WALK_ROWS))
+        return counting.search_bound(self.count_bound, self.page, PER_PAGE, members)
 
     def _walks(self, matches: int) -> bool:
-        """Whether the search finds its page by walking the sort index: with
-        many matches the walk meets one often (q=ann, 3,804 of 100,000: 50
-        found among the first 1,300), unless the page is deep."""
         members = self.access.members if self.access else 0
-        if not self.filter.q or self.sort not in WALKABLE_SORTS or not members or matches <= SEARCH_COUNT_BOUND:
-            return False
-        return self.page * PER_PAGE * members / matches <= WALK_ROWS
+        return bool(self.filter.q) and counting.walks(self.sort, self.page, PER_PAGE, members, matches)
 
     def pages(self, total: int) -> int:
         return max(1, -(-total // PER_PAGE))

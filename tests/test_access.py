@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+import models.counting
 import models.members
 from conftest import Session, scheduled_job_ids
 from models import AuditEvent, Membership, Role, SendState, db
@@ -189,7 +190,7 @@ def test_with_every_match_selected_the_table_counts_them_all_and_the_bar_says_so
     """A search stops counting past SEARCH_COUNT_BOUND. With every match
     selected it counts them all, once, for itself and for the bar; a member
     who joins after "select all" is not selected, and the bar counts again."""
-    monkeypatch.setattr(models.members, "SEARCH_COUNT_BOUND", 3)
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 3)
     make_members(org, [f"Ib {i:02d}" for i in range(5)])
     assert "af mere end 3" in table(as_admin, org, q="ib")
     after = select(as_admin, org, scope="all", q="ib").get_data(as_text=True)
@@ -231,8 +232,8 @@ def test_a_search_pages_alike_whether_it_walks_the_sort_index_or_sorts_its_match
     assert from_matches[6] == [f"Hanne {i:03d}" for i in range(50)]
     # 121 matches of 181 members: page 1 walks about 75 members (within
     # WALK_ROWS), pages 2 and 3 would walk 150 and 225, so they sort the matches.
-    monkeypatch.setattr(models.members, "SEARCH_COUNT_BOUND", 5)
-    monkeypatch.setattr(models.members, "WALK_ROWS", 100)
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)
+    monkeypatch.setattr(models.counting, "WALK_ROWS", 100)
     walked.clear()
     assert pages() == from_matches
     assert [w for page, w in walked if page == 1][:2] == [True, True]
@@ -250,7 +251,7 @@ def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk
             org.id, "add", MemberFilter(q="ann"), page=page, access=AccessState(0, members)
         )._search_bound()
 
-    assert bound(100_000) == models.members.SEARCH_COUNT_BOUND
+    assert bound(100_000) == models.counting.SEARCH_COUNT_BOUND
     assert bound(1_000_000) == 2_500
     assert bound(1_000_000, page=3) == 7_500
 
@@ -581,7 +582,7 @@ def test_department_counts_follow_joins_moves_and_leaves_however_made(org, make_
 def test_a_department_shows_its_exact_size_past_the_count_bound(as_admin, org, make_members, monkeypatch):
     """A department filter alone, before anybody has access: the table's size
     is the department's, not "more than COUNT_BOUND"."""
-    monkeypatch.setattr(models.members, "COUNT_BOUND", 3)
+    monkeypatch.setattr(models.counting, "COUNT_BOUND", 3)
     make_members(org, [f"Nord {i:02d}" for i in range(5)], department="Nord")
     assert "Viser 1–5 af 5" in table(as_admin, org, department="Nord")
     assert "af mere end 3" in table(as_admin, org, department="Nord", role="member")

@@ -284,3 +284,36 @@ def test_the_member_cancels_one_reminder_from_the_status_page(language, viewport
     check(page, f"cancel-reminder-{language}-{'phone' if viewport else 'desktop'}-2-cancelled")
     db.session.expire_all()
     assert [r.state for r in db.session.get(type(share), share.id).rounds] == ["scheduled", "cancelled", "scheduled"]
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_message_step_names_the_merge_fields_some_recipients_lack(
+    language, viewport, page, app, org, admin, make_user
+):
+    """Typing [AFDELING] brings a field for those who lack it; the preview of
+    such a recipient shows the text written there, and the field keeps its
+    value and focus while the preview refreshes."""
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    share = start_share(survey, membership)
+    db.session.flush()
+    rows = "fornavn;cpr;afdeling\nAnne;0101901234;Nord\nBo;0202901234;\n".encode()
+    accept_import(share, import_file(share, io.BytesIO(rows), "l.csv"))
+    db.session.commit()
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/message")
+    htmx_ready(page)
+    t = LABELS[language]
+    page.get_by_label(t["subject"]).fill("Trivsel")
+    page.get_by_label(t["body"]).fill("Kære [FORNAVN] i [AFDELING].")
+    lacks = {"da": "1 modtager har ingen værdi for [AFDELING]", "en": "1 recipient has no value for [AFDELING]"}
+    fallback = page.get_by_label(lacks[language])
+    expect(fallback).to_be_visible()
+    page.locator("#preview-recipient").select_option(label="Bo (020290-****)")
+    htmx_ready(page)
+    fallback.fill("jeres afdeling")
+    expect(page.locator(".mail-text")).to_contain_text("Kære Bo i jeres afdeling.")
+    expect(fallback).to_be_focused()
+    expect(fallback).to_have_value("jeres afdeling")
+    check(page, f"merge-gaps-{language}-{'phone' if viewport else 'desktop'}")

@@ -458,3 +458,52 @@ def test_the_member_cancels_one_reminder_and_the_rest_goes_as_planned(
     assert [r.state for r in share_of(other_draft).rounds] == ["scheduled"] * 3
     # Without the HTMX header or the CSRF token, it is refused like every post.
     assert as_member.post(f"{draft}/rounds/{second.id}/cancel", csrf=False).status_code == 400
+
+
+def test_a_merge_field_a_recipient_lacks_reads_as_its_fallback_never_as_the_field(
+    as_member, survey, with_access, sandbox, run_jobs
+):
+    """[AFDELING] is empty for Bo and Carl has no first name: the message
+    step says how many lack each field and takes a text for each; the letters
+    carry the values, the fallback or nothing, and never a literal [FIELD]."""
+    draft = start_draft(as_member, survey)
+    text = "fornavn;cpr;afdeling\nAnne;0101901234;Nord\nBo;0202901234;\n;0303901234;Syd\n"
+    assert as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True).status_code == 200
+    subject, body = "Trivsel i [AFDELING]", "Kære [FORNAVN], hvordan går det i [AFDELING]?"
+    step = as_member.get(draft + "/message", htmx=True).get_data(as_text=True)
+    assert "merge-gaps" in step and "modtager mangler" not in step  # no message yet: no field used
+
+    # The preview tells which fields some recipients lack, once they are used.
+    preview = as_member.post(draft + "/preview", {"subject": subject, "body": body, "gap_fields": ""}, htmx=True)
+    gaps = preview.get_data(as_text=True)
+    assert 'id="merge-gaps" hx-swap-oob="true"' in gaps
+    assert "1 modtager har ingen værdi for [AFDELING]" in gaps and "1 modtager har ingen værdi for [FORNAVN]" in gaps
+    same = as_member.post(
+        draft + "/preview", {"subject": subject, "body": body, "gap_fields": "AFDELING,FORNAVN"}, htmx=True
+    )
+    assert "merge-gaps" not in same.get_data(as_text=True)  # unchanged: the field being typed in stays
+
+    # A fallback that a letter cannot carry is refused at its field, and nothing is saved.
+    for bad, error in [("x" * 501, "Højst 500 tegn"), ("af\x07deling", "kontroltegn"), ("010190-1234", "CPR-nummer")]:
+        response = as_member.post(
+            draft + "/message", {"subject": subject, "body": body, "fallback-AFDELING": bad}, htmx=True
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and 'id="fallback-AFDELING-error"' in page and error in page, bad
+    assert share_of(draft).subject == ""
+
+    fallbacks = {"fallback-AFDELING": "jeres afdeling", "fallback-FORNAVN": ""}
+    response = as_member.post(draft + "/message", {"subject": subject, "body": body, **fallbacks}, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert share_of(draft).merge_fallbacks == {"AFDELING": "jeres afdeling"}
+    response = as_member.post(draft + "/schedule", {"when": "now"}, htmx=True)
+    confirm(as_member, draft, {"when": "now"})
+    run_jobs()
+    letters = {cpr: sandbox.mailbox(cpr)[0] for cpr in ("0101901234", "0202901234", "0303901234")}
+    assert [m["label"] for m in letters.values()] == ["Trivsel i Nord", "Trivsel i jeres afdeling", "Trivsel i Syd"]
+    assert [m["text"].split("\n\n")[0] for m in letters.values()] == [
+        "Kære Anne, hvordan går det i Nord?",
+        "Kære Bo, hvordan går det i jeres afdeling?",
+        "Kære , hvordan går det i Syd?",
+    ]
+    assert not any("[" in m["text"].split("\n\n")[0] or "[" in m["label"] for m in letters.values())

@@ -247,6 +247,9 @@ class Share(db.Model):
     language: Mapped[str] = mapped_column(String(2), default="da")
     # Background variable names from uploaded files, usable as merge fields.
     variables: Mapped[list] = mapped_column(JSON, default=list)
+    # What a merge field reads for a recipient who lacks its value: field
+    # name to text; a field not named here reads as nothing. Never "[NAME]".
+    merge_fallbacks: Mapped[dict | None] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cprs_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

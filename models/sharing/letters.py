@@ -51,17 +51,44 @@ def unknown_merge_fields(text: str, variables: list[str]) -> list[str]:
     return sorted({name for name in MERGE_FIELD.findall(text) if name not in known})
 
 
-def merge(text: str, recipient: "Recipient | dict") -> str:
+def merge(text: str, recipient: "Recipient | dict", fallbacks: dict | None = None) -> str:
+    """The text with each [FIELD] filled in from the recipient. A value the
+    recipient lacks (none, or empty) reads as the field's fallback, or as
+    nothing: a letter never carries a literal [FIELD]."""
     get = recipient.get if isinstance(recipient, dict) else lambda k, d=None: getattr(recipient, k, d)
     variables = get("variables") or {}
+    fallbacks = fallbacks or {}
 
     def value(match):
         name = match.group(1)
-        if name in SYSTEM_FIELDS:
-            return get(SYSTEM_FIELDS[name]) or ""
-        return str(variables.get(name, match.group(0)))
+        found = get(SYSTEM_FIELDS[name]) if name in SYSTEM_FIELDS else variables.get(name)
+        return str(found) if found not in (None, "") else fallbacks.get(name, "")
 
     return MERGE_FIELD.sub(value, text)
+
+
+def merge_fields_in(text: str) -> list[str]:
+    """The merge fields the text uses, in the order they first appear."""
+    return list(dict.fromkeys(MERGE_FIELD.findall(text)))
+
+
+def _lacking(name: str):
+    """SQL: the recipient has no value, or an empty one, for the field."""
+    column = getattr(Recipient, SYSTEM_FIELDS[name]) if name in SYSTEM_FIELDS else Recipient.variables[name].as_string()
+    return func.coalesce(column, "") == ""
+
+
+def merge_gaps(share_id: int, text: str) -> dict[str, int]:
+    """For each merge field the text uses, how many recipients on the
+    draft's list lack its value (only the fields some lack). One scan of
+    the list, however many fields."""
+    names = merge_fields_in(text)
+    if not names:
+        return {}
+    row = db.session.execute(
+        select(*(func.coalesce(func.sum(case((_lacking(n), 1), else_=0)), 0) for n in names)).where(listed(share_id))
+    ).one()
+    return {name: int(count) for name, count in zip(names, row) if count}
 
 
 @dataclass(frozen=True)
@@ -161,11 +188,19 @@ def round_subject(kind: RoundKind, subject: str, language: str) -> str:
 
 
 def compose(
-    share: Share, kind: RoundKind, recipient: "Recipient | dict | None", subject=None, body=None, link=None
+    share: Share,
+    kind: RoundKind,
+    recipient: "Recipient | dict | None",
+    subject=None,
+    body=None,
+    link=None,
+    fallbacks=None,
 ) -> Letter:
     """The letter of one round of the share, for one recipient, in the
-    recipient's language. subject and body default to the share's (the
-    preview passes what is being typed); link to the recipient's own."""
+    recipient's language. subject, body and fallbacks default to the
+    share's (the preview passes what is being typed); link to the
+    recipient's own."""
+    fallbacks = share.merge_fallbacks if fallbacks is None else fallbacks
     language = language_of(recipient)
     values = recipient if recipient is not None else {}
     with force_locale(language):
@@ -177,8 +212,8 @@ def compose(
     why = why_this_letter(org_name, share.purpose(language), language, link or decline_link(token))
     return Letter(
         sender_name=org_name,
-        subject=round_subject(kind, merge(share.subject if subject is None else subject, values), language),
-        body=merge(share.body if body is None else body, values) + "\n\n" + why,
+        subject=round_subject(kind, merge(share.subject if subject is None else subject, values, fallbacks), language),
+        body=merge(share.body if body is None else body, values, fallbacks) + "\n\n" + why,
         language=language,
         actions=(Action(label=label, url=link or answer_link(token), code=ActionCode.SELVBETJENING),),
     )
@@ -221,7 +256,7 @@ class LetterTooLong:
     limit: int
 
 
-def first_oversized(share: Share, subject: str, body: str) -> LetterTooLong | None:
+def first_oversized(share: Share, subject: str, body: str, fallbacks: dict | None = None) -> LetterTooLong | None:
     """The first recipient whose letter, merged, would be longer than Digital
     Post takes: the subject (a reminder's prefix included) over MeMo's 256
     characters, or the text over LETTER_TEXT_MAX. The database measures the
@@ -235,7 +270,7 @@ def first_oversized(share: Share, subject: str, body: str) -> LetterTooLong | No
         ("subject", subject, SUBJECT_LIMIT, reminder_prefix, max(prefix.values())),
         ("body", body, LETTER_TEXT_MAX, why_block, max(why.values())),
     ):
-        length, fixed = _merged_length(text)
+        length, fixed = _merged_length(text, fallbacks or {})
         if length is None and fixed + most <= limit:
             continue  # no merge field: the same length for everyone, and it fits
         length = literal(fixed) if length is None else length
@@ -252,20 +287,19 @@ def first_oversized(share: Share, subject: str, body: str) -> LetterTooLong | No
     return None
 
 
-def _merged_length(text: str):
+def _merged_length(text: str, fallbacks: dict):
     """(an SQL expression for the merged length, or None without merge
     fields; the length of the text around the fields). As merge() does: a
-    system field missing is empty, a background variable missing stays as
-    its [NAME]."""
+    value missing or empty reads as its fallback."""
     fields = Counter(MERGE_FIELD.findall(text))
     fixed = len(MERGE_FIELD.sub("", text))
     if not fields:
         return None, fixed
     terms = []
     for name, count in fields.items():
-        if name in SYSTEM_FIELDS:
-            value = func.coalesce(func.length(getattr(Recipient, SYSTEM_FIELDS[name])), 0)
-        else:
-            value = func.coalesce(func.length(Recipient.variables[name].as_string()), len(f"[{name}]"))
+        column = (
+            getattr(Recipient, SYSTEM_FIELDS[name]) if name in SYSTEM_FIELDS else Recipient.variables[name].as_string()
+        )
+        value = func.coalesce(func.nullif(func.length(column), 0), len(fallbacks.get(name, "")))
         terms.append(value * count)
     return literal(fixed) + sum(terms[1:], terms[0]), fixed

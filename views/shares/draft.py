@@ -17,8 +17,15 @@ from models.access import may_share_via_digital_post
 from models.contacts import left_out_counts
 from models.integration import DigitalPostIntegration
 from models.reach import choose_for_exempt, reach_of, start_reach_check
-from models.sharing import MAX_REMINDERS, ExemptChoice, ReachState, RoundKind, error_label
-from models.sharing.letters import LetterTooLong, compose, first_oversized, unknown_merge_fields
+from models.sharing import MAX_REMINDERS, VARIABLE_MAX, ExemptChoice, ReachState, RoundKind, error_label
+from models.sharing.letters import (
+    LetterTooLong,
+    compose,
+    first_oversized,
+    merge_fields_in,
+    merge_gaps,
+    unknown_merge_fields,
+)
 from models.sharing.lifecycle import ConfirmOutcome, confirm_share, start_share
 from models.sharing.recipients import (
     accept_import,
@@ -39,13 +46,7 @@ from views.forms import large_body, small_int
 from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, render_fragment
 from views.shares import COMPOSE, METHODS, bp, draft_share, own_share
-from views.shares.forms import (
-    ManualForm,
-    MessageForm,
-    PasteForm,
-    ScheduleForm,
-    TestLetterForm,
-)
+from views.shares.forms import ManualForm, MessageForm, PasteForm, ScheduleForm, TestLetterForm, fallbacks_from
 
 # --- the draft -----------------------------------------------------------------
 
@@ -225,7 +226,8 @@ def clear(share_id):
 
 
 def message_step(share, form=None, status=200, **htmx):
-    form = form or MessageForm(obj=share, formdata=None, variables=share.variables)
+    form = form or MessageForm(obj=share, formdata=None, variables=share.variables, fallbacks=share.merge_fallbacks)
+    subject, body = form.subject.data or "", form.body.data or ""
     return render_fragment(
         "shares/_message.html",
         COMPOSE,
@@ -234,15 +236,27 @@ def message_step(share, form=None, status=200, **htmx):
         step=2,
         share=share,
         form=form,
-        preview=preview_context(share, form.subject.data or "", form.body.data or ""),
+        gaps=merge_gaps_context(share, subject, body, form),
+        preview=preview_context(share, subject, body, fallbacks=form.fallbacks),
     )
 
 
-def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVITATION):
+def merge_gaps_context(share, subject, body, form):
+    """The merge fields some recipients lack, how many, and what the member
+    wrote for them (templates/shares/_merge_gaps.html)."""
+    return {
+        "counts": merge_gaps(share.id, subject + "\n" + body),
+        "fallbacks": form.fallbacks,
+        "errors": form.fallback_errors,
+        "max": VARIABLE_MAX,
+    }
+
+
+def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVITATION, fallbacks=None):
     """The letter the chosen recipient will get, composed as the worker will."""
     choices = sample(share.id, 20)
     recipient = next((r for r in choices if r.id == recipient_id), choices[0] if choices else None)
-    letter = compose(share, kind, recipient, subject=subject, body=body)
+    letter = compose(share, kind, recipient, subject=subject, body=body, fallbacks=fallbacks or {})
     problem = letter.problem() if subject.strip() and body.strip() else None
     return {
         "recipients": choices,
@@ -294,15 +308,17 @@ def message(share_id):
 @bp.post("/<int:share_id>/message")
 def save_message(share_id):
     share = draft_share(share_id)
-    form = MessageForm(variables=share.variables)
+    form = MessageForm(variables=share.variables, fallbacks=fallbacks_from(request.form))
     if not form.validate():
         return message_step(share, form, status=422)
     subject, body = form.subject.data.strip(), form.body.data.strip()
-    too_long = first_oversized(share, subject, body)
+    used = set(merge_fields_in(subject + "\n" + body))
+    fallbacks = {name: text for name, text in form.fallbacks.items() if name in used and text}
+    too_long = first_oversized(share, subject, body, fallbacks)
     if too_long:
         getattr(form, too_long.field).errors.append(too_long_message(too_long))
         return message_step(share, form, status=422)
-    share.subject, share.body = subject, body
+    share.subject, share.body, share.merge_fallbacks = subject, body, fallbacks
     db.session.commit()
     return schedule_step(share, push_url=url_for(".schedule", share_id=share.id))
 
@@ -310,17 +326,26 @@ def save_message(share_id):
 @bp.post("/<int:share_id>/preview")
 def preview(share_id):
     share = draft_share(share_id)
-    return render_template(
+    subject, body = request.form.get("subject", ""), request.form.get("body", "")
+    fallbacks = fallbacks_from(request.form)
+    body_html = render_template(
         "shares/_preview.html",
         share=share,
         preview=preview_context(
             share,
-            request.form.get("subject", ""),
-            request.form.get("body", ""),
+            subject,
+            body,
             request.form.get("preview_recipient", type=small_int),
             round_kind(request.form.get("preview_kind")),
+            fallbacks=fallbacks,
         ),
     )
+    form = MessageForm(formdata=None, variables=share.variables, fallbacks=fallbacks)
+    gaps = merge_gaps_context(share, subject, body, form)
+    # The fields lacking values, anew only when they change: the member may be typing in one.
+    if ",".join(gaps["counts"]) != request.form.get("gap_fields", ""):
+        body_html += render_template("shares/_merge_gaps.html", gaps=gaps, oob=True)
+    return body_html
 
 
 def schedule_step(share, form=None, status=200, **htmx):

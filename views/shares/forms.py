@@ -17,8 +17,10 @@ from wtforms import Form as SubForm  # a form inside a form: no CSRF field of it
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from models.sharing import BODY_MAX, MAX_REMINDERS, NAME_MAX, SUBJECT_MAX, RoundKind
-from models.sharing.letters import unknown_merge_fields
+from digitalpost.memo import CONTROL_CHARACTERS
+from models.sharing import BODY_MAX, MAX_REMINDERS, MAX_VARIABLES, NAME_MAX, SUBJECT_MAX, VARIABLE_MAX, RoundKind
+from models.sharing.letters import MERGE_FIELD, unknown_merge_fields
+from models.sharing.rows import holds_cpr
 from models.sharing.schedule import ReminderMode, ReminderRequest, When, check_schedule
 from views.forms import CprField, Form, letter_text
 
@@ -48,9 +50,26 @@ class MessageForm(Form):
         _l("Message"), validators=[DataRequired(), Length(max=BODY_MAX), letter_text], render_kw={"rows": 10}
     )
 
-    def __init__(self, *args, variables=(), **kwargs):
+    def __init__(self, *args, variables=(), fallbacks=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.variables = list(variables)
+        # What each merge field reads where a recipient lacks its value
+        # (inputs fallback-<FIELD>, one per field some recipients lack).
+        self.fallbacks = dict(fallbacks or {})
+        self.fallback_errors: dict[str, str] = {}
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for name, text in self.fallbacks.items():
+            if len(text) > VARIABLE_MAX:
+                self.fallback_errors[name] = _("At most %(n)d characters.", n=VARIABLE_MAX)
+            elif CONTROL_CHARACTERS.search(text):
+                self.fallback_errors[name] = _(
+                    "Remove the invisible control character (such as BEL or ESC): Digital Post refuses letters with it."
+                )
+            elif holds_cpr(text):
+                self.fallback_errors[name] = _("A CPR number cannot stand in a letter. Write something else.")
+        return valid and not self.fallback_errors
 
     def validate_subject(self, field):
         self._known_fields(field)
@@ -67,6 +86,20 @@ class MessageForm(Form):
                     fields=", ".join(f"[{u}]" for u in unknown),
                 )
             )
+
+
+FALLBACK_PREFIX = "fallback-"
+
+
+def fallbacks_from(formdata) -> dict[str, str]:
+    """The merge fields' fallback texts in a posted form: fallback-<FIELD>,
+    for field names as merge fields spell them, stripped."""
+    found = {}
+    for key, value in formdata.items():
+        name = key.removeprefix(FALLBACK_PREFIX)
+        if key.startswith(FALLBACK_PREFIX) and MERGE_FIELD.fullmatch(f"[{name}]") and len(found) <= MAX_VARIABLES + 4:
+            found[name] = value.strip()
+    return found
 
 
 class ReminderForm(SubForm):

@@ -1,0 +1,44 @@
+"""How far the member table counts, and how a search finds its page.
+
+Promises:
+- a count stops one past its bound and the table says "more than N"
+  (`count_bound`); select all counts exactly (no bound);
+- a text search counts less far than a filter, since it checks its matches
+  one by one where a filter counts a range of an index, but far enough to
+  choose how it finds its page (`search_bound`);
+- a search with many matches finds its page as a filter does, walking the
+  sort index and testing each member, unless the walk would read more than
+  WALK_ROWS members (a deep page); then from its matches, sorted (`walks`).
+
+These choose plans only: every choice gives the same rows.
+"""
+
+COUNT_BOUND = 10_000
+SEARCH_COUNT_BOUND = 1_000
+WALK_ROWS = 20_000
+WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
+
+
+def count_bound(searching: bool, count_all: bool) -> int | None:
+    """Where counting stops; None: it does not."""
+    if count_all:
+        return None
+    return SEARCH_COUNT_BOUND if searching else COUNT_BOUND
+
+
+def search_bound(bound: int | None, page: int, per_page: int, members: int) -> int | None:
+    """Where a search stops counting: its bound, or further when the walk
+    needs to know more. A walk for this page reads about page x per_page x
+    members / matches members; counting to where that is WALK_ROWS tells
+    whether it stays under (a million members, page 1: to 2,500)."""
+    if bound is None:
+        return None
+    return max(bound, -(-page * per_page * members // WALK_ROWS))
+
+
+def walks(sort: str, page: int, per_page: int, members: int, matches: int) -> bool:
+    """Whether a search finds its page by walking the sort index: with many
+    matches the walk meets one often, unless the page is deep."""
+    if sort not in WALKABLE_SORTS or not members or matches <= SEARCH_COUNT_BOUND:
+        return False
+    return page * per_page * members / matches <= WALK_ROWS
