@@ -6,8 +6,9 @@ US "11/27/26"), in the organization's time zone (BABEL_DEFAULT_TIMEZONE)."""
 from flask import g
 from flask_babel import format_date, format_datetime, format_number, get_locale, get_translations
 
-DATETIME = {"da": "d. MMM y, HH:mm", "en": "d MMM y, HH:mm"}
-DATETIME_LONG = {"da": "EEEE d. MMMM y, HH:mm", "en": "EEEE d MMMM y, HH:mm"}
+# A time says whose clock it is: every time here is Danish time.
+DATETIME = {"da": "d. MMM y, HH:mm 'dansk tid'", "en": "d MMM y, HH:mm 'Danish time'"}
+DATETIME_LONG = {"da": "EEEE d. MMMM y, HH:mm 'dansk tid'", "en": "EEEE d MMMM y, HH:mm 'Danish time'"}
 DATE = {"da": "d. MMM y", "en": "d MMM y"}
 
 

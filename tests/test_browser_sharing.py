@@ -317,3 +317,38 @@ def test_the_message_step_names_the_merge_fields_some_recipients_lack(
     expect(fallback).to_be_focused()
     expect(fallback).to_have_value("jeres afdeling")
     check(page, f"merge-gaps-{language}-{'phone' if viewport else 'desktop'}")
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_schedule_asks_only_for_the_times_that_apply(language, viewport, page, app, org, admin, make_user):
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    share = start_share(survey, membership)
+    share.subject, share.body = "Trivsel", "Svar gerne."
+    db.session.flush()
+    accept_import(share, import_file(share, io.BytesIO(b"cpr\n0101901234\n"), "l.csv"))
+    db.session.commit()
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/schedule")
+    words = {
+        "da": dict(later="Planlæg", time="Tidspunkt (dansk tid)", at="På en dato og et tidspunkt"),
+        "en": dict(later="Schedule", time="Time (Danish time)", at="At a date and time"),
+    }[language]
+    invitation_time = page.locator("#time")
+    expect(invitation_time).to_be_hidden()  # "Send now" is chosen
+    page.get_by_label(words["later"], exact=True).check()
+    expect(invitation_time).to_be_visible()
+    expect(page.get_by_label(words["time"]).first).to_be_visible()
+    page.get_by_role("button", name=LABELS[language]["reminder"]).click()
+    reminder = page.locator("fieldset.reminder")
+    expect(reminder.locator("input[type=number]")).to_be_visible()
+    expect(reminder.locator("input[type=date]")).to_be_hidden()
+    reminder.get_by_label(words["at"]).check()
+    expect(reminder.locator("input[type=date]")).to_be_visible()
+    expect(reminder.locator("input[type=number]")).to_be_hidden()
+    steps = page.locator(".steps")
+    line = steps.locator("li").first.bounding_box()["height"]
+    assert steps.bounding_box()["height"] < 1.5 * line  # the steps keep to one line, on a phone too
+    expect(steps.get_by_text("Recipients" if language == "en" else "Modtagere")).to_have_count(1)
+    check(page, f"schedule-{language}-{'phone' if viewport else 'desktop'}")

@@ -13,8 +13,8 @@ MOMENT = datetime(2026, 11, 27, 2, 3, tzinfo=UTC)  # 03:03 in Copenhagen
 @pytest.mark.parametrize(
     "language,granted,date,moment",
     [
-        ("da", "1.805 medlemmer har nu adgang.", "27. nov. 2026", "27. nov. 2026, 03:03"),
-        ("en", "1,805 members now have access.", "27 Nov 2026", "27 Nov 2026, 03:03"),
+        ("da", "1.805 medlemmer har nu adgang.", "27. nov. 2026", "27. nov. 2026, 03:03 dansk tid"),
+        ("en", "1,805 members now have access.", "27 Nov 2026", "27 Nov 2026, 03:03 Danish time"),
     ],
 )
 def test_counts_have_thousands_separators_and_dates_are_unambiguous(app, language, granted, date, moment):

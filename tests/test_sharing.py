@@ -507,3 +507,16 @@ def test_a_merge_field_a_recipient_lacks_reads_as_its_fallback_never_as_the_fiel
         "Kære , hvordan går det i Syd?",
     ]
     assert not any("[" in m["text"].split("\n\n")[0] or "[" in m["label"] for m in letters.values())
+
+
+@pytest.mark.parametrize("when", ["now", "later"])
+def test_the_confirmation_says_what_happened_sent_now_or_scheduled(as_member, survey, with_access, when):
+    draft, schedule = compose(as_member, survey, CPRS[0])
+    if when == "later":
+        moment = local(utcnow() + timedelta(days=1))
+        schedule = {"when": "later", "date": moment.strftime("%Y-%m-%d"), "time": moment.strftime("%H:%M")}
+    confirm(as_member, draft, schedule)
+    page = as_member.get(draft + "/").get_data(as_text=True)
+    said = {"now": "Invitationerne sendes nu.", "later": "Invitationerne er planlagt."}
+    assert said[when] in page and said["later" if when == "now" else "now"] not in page
+    assert "dansk tid" in page  # the rounds' times say whose clock they are

@@ -546,7 +546,8 @@ def confirm(share_id):
         db.session.rollback()
         abort(403 if outcome == ConfirmOutcome.NOT_ALLOWED else 409)
     db.session.commit()
-    text = _("The invitations are scheduled.")
+    sent_now = form.when.data == When.NOW
+    text = _("The invitations are being sent.") if sent_now else _("The invitations are scheduled.")
     try:
         enqueue_rounds(rounds)
     except RedisError:

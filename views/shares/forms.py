@@ -113,7 +113,7 @@ class ReminderForm(SubForm):
     )
     days = IntegerField(_l("Days after the invitation"), default=7, validators=[Optional()])
     date = DateField(_l("Date"), validators=[Optional()])
-    time = TimeField(_l("Time"), validators=[Optional()])
+    time = TimeField(_l("Time (Danish time)"), validators=[Optional()])
 
 
 class ScheduleForm(Form):
@@ -123,7 +123,7 @@ class ScheduleForm(Form):
         default=When.NOW.value,
     )
     date = DateField(_l("Date"), validators=[Optional()])
-    time = TimeField(_l("Time"), validators=[Optional()])
+    time = TimeField(_l("Time (Danish time)"), validators=[Optional()])
     reminders = FieldList(FormField(ReminderForm), min_entries=0, max_entries=MAX_REMINDERS)
 
     def validate(self, extra_validators=None):
