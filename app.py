@@ -22,7 +22,7 @@ from extensions import babel, compress, csrf, db, htmx, include_in_autogenerate,
 from models import User
 from models.members import MAX_QUERY
 from models.org import Role
-from models.sharing import MAX_RECIPIENTS
+from models.sharing import LANGUAGES, MAX_RECIPIENTS
 from models.sharing.rows import UPLOAD_MAX_BYTES
 from models.survey import FREE_TEXT_MAX, AnswerOutcome
 from views import access, audit, auth, errors, health, integration, orgs, receipts, respond, settings, shares, surveys
@@ -119,7 +119,8 @@ def select_locale() -> str:
         return "da"
     if current_user.is_authenticated and current_user.language:
         return current_user.language
-    return session.get("language") or "da"
+    # A first visit speaks the browser's language, if it is one of ours.
+    return session.get("language") or request.accept_languages.best_match(LANGUAGES, default="da")
 
 
 def template_globals() -> dict:

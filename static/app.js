@@ -14,9 +14,17 @@
     var item = document.createElement("li");
     item.className = "message message-" + (category || "info");
     item.textContent = message;
-    list.appendChild(item);
+    list.replaceChildren(item);  // the newest says what happened: earlier ones would contradict it
     setTimeout(function () { item.remove(); }, 8000);
   }
+
+  // What the person does next makes the last message stale: a click or a
+  // submit clears it (polling and typing do not).
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var cause = evt.detail.requestConfig && evt.detail.requestConfig.triggeringEvent;
+    var list = document.getElementById("messages");
+    if (list && cause && (cause.type === "submit" || cause.type === "click")) list.replaceChildren();
+  });
 
   // --- The phone menu ------------------------------------------------------
 

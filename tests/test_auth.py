@@ -131,3 +131,14 @@ def test_the_language_chosen_on_the_login_page_wins_and_outlives_logout(client, 
     response = s.post("/logout", follow_redirects=True)
     page = response.get_data(as_text=True)
     assert 'lang="en"' in page and "You are logged out." in page
+
+
+def test_a_first_visit_speaks_the_browsers_language(app):
+    for header, heading in [
+        ("en-GB,en;q=0.9", "Log in"),
+        ("da-DK,da;q=0.9,en;q=0.5", "Log ind"),
+        ("", "Log ind"),
+        ("fr", "Log ind"),
+    ]:
+        page = app.test_client().get("/login", headers={"Accept-Language": header}).get_data(as_text=True)
+        assert f"<h1>{heading}</h1>" in page, header

@@ -352,3 +352,22 @@ def test_the_schedule_asks_only_for_the_times_that_apply(language, viewport, pag
     assert steps.bounding_box()["height"] < 1.5 * line  # the steps keep to one line, on a phone too
     expect(steps.get_by_text("Recipients" if language == "en" else "Modtagere")).to_have_count(1)
     check(page, f"schedule-{language}-{'phone' if viewport else 'desktop'}")
+
+
+def test_a_new_message_replaces_the_last_and_a_field_error_clears_it(page, app, org, admin, make_user):
+    """ "Recipient added" does not stay beside the error of the next try."""
+    member, membership, survey = member_with_survey(org, admin, make_user, "da")
+    share = start_share(survey, membership)
+    db.session.commit()
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/recipients")
+    messages = page.locator("#messages li")
+    for cpr in ("010190-1234", "020290-1234"):
+        page.get_by_label("CPR", exact=True).fill(cpr)
+        page.get_by_role("button", name="Tilføj modtager").click()
+        expect(page.locator(".recipient-count")).to_contain_text("modtage")
+        expect(messages).to_have_count(1)
+    page.get_by_label("CPR", exact=True).fill("010190-1234")
+    page.get_by_role("button", name="Tilføj modtager").click()
+    expect(page.locator("#cpr-error")).to_contain_text("allerede på listen")
+    expect(messages).to_have_count(0)

@@ -220,3 +220,11 @@ def test_the_upload_step_states_the_limits_the_import_enforces(as_member, survey
     finally:
         app.jinja_env.globals["limits"].recipients = MAX_RECIPIENTS
     assert "Højst 1.000.000 modtagere og 16 MB." in page
+
+
+def test_the_danish_hints_name_the_danish_columns_and_merge_fields(as_member, draft):
+    page = as_member.get(draft + "/recipients?method=paste").get_data(as_text=True)
+    assert "Kolonnerne fornavn, efternavn, cpr, sprog" in page and "firstname, lastname, cpr, language," not in page
+    as_member.post(draft + "/recipients/paste", {"text": "0101901234"}, htmx=True)
+    message = as_member.get(draft + "/message").get_data(as_text=True)
+    assert "<code>[FORNAVN]</code> <code>[EFTERNAVN]</code>" in message and "[FIRSTNAME]" not in message

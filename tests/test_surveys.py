@@ -42,3 +42,17 @@ def test_a_full_survey_takes_no_more_questions_and_says_so_at_the_field(as_membe
     assert response.status_code == 422 and f"højst have {MAX_QUESTIONS} spørgsmål" in body
     assert 'id="text-error"' in body
     assert question_count(survey) == MAX_QUESTIONS
+
+
+def test_the_hint_to_add_a_question_goes_with_the_first_and_comes_back_with_the_last(as_member, org, member):
+    survey = draft(org, member)
+    page = as_member.get(f"/orgs/{org.id}/surveys/{survey.id}/").get_data(as_text=True)
+    assert '<p class="hint" id="open-hint">Tilføj mindst ét spørgsmål' in page
+    added = post_question(as_member, survey, "Hvad kan blive bedre?").get_data(as_text=True)
+    assert 'id="open-hint" hx-swap-oob="true" hidden>' in added  # swapped out of band, hidden
+    db.session.expire_all()
+    question = db.session.get(Survey, survey.id).questions[0]
+    deleted = as_member.post(f"/orgs/{org.id}/surveys/{survey.id}/questions/{question.id}/delete", htmx=True).get_data(
+        as_text=True
+    )
+    assert 'id="open-hint" hx-swap-oob="true">Tilføj mindst ét spørgsmål' in deleted
