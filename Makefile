@@ -5,7 +5,7 @@ SOURCES := app.py cli.py formats.py views models jobs digitalpost sandbox templa
 
 .PHONY: translations compile-translations
 translations:  ## extract strings and merge them into the catalogs
-	$(BABEL) extract -F babel.cfg -k _l -k lazy_gettext -k plural:1,2 --no-location --sort-output -o translations/messages.pot $(SOURCES)
+	$(BABEL) extract -F babel.cfg -k _l -k lazy_gettext -k plural:1,2 -k N_ -k Np_:1,2 --no-location --sort-output -o translations/messages.pot $(SOURCES)
 	$(BABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 compile-translations:

@@ -20,6 +20,7 @@ import formats
 import logs
 from extensions import babel, compress, csrf, db, htmx, include_in_autogenerate, login_manager, migrate, static_digest
 from models import User
+from models.access import access_count
 from models.members import MAX_QUERY
 from models.org import Role
 from models.sharing import LANGUAGES, MAX_RECIPIENTS
@@ -124,7 +125,14 @@ def select_locale() -> str:
 
 
 def template_globals() -> dict:
-    return {"current_locale": str(get_locale()), "org": g.get("org"), "membership": g.get("membership")}
+    org = g.get("org")
+    return {
+        "current_locale": str(get_locale()),
+        "org": org,
+        "membership": g.get("membership"),
+        # Counted only where a template asks (the settings' Status card).
+        "members_with_access": (lambda: access_count(org.id)) if org is not None else (lambda: 0),
+    }
 
 
 CONTENT_SECURITY_POLICY = "; ".join(

@@ -4,7 +4,7 @@ Dates are unambiguous in both languages ("27 Nov 2026, 15:03", never the
 US "11/27/26"), in the organization's time zone (BABEL_DEFAULT_TIMEZONE)."""
 
 from flask import g
-from flask_babel import format_date, format_datetime, format_number, get_locale, get_translations
+from flask_babel import format_date, format_datetime, format_number, format_percent, get_locale, get_translations
 
 # A time says whose clock it is: every time here is Danish time.
 DATETIME = {"da": "d. MMM y, HH:mm 'dansk tid'", "en": "d MMM y, HH:mm 'Danish time'"}
@@ -38,12 +38,18 @@ def number(value: int) -> str:
     return format_number(value)
 
 
-def plural(singular: str, plural: str, count: int) -> str:
-    """ngettext, with %(num)s filled as the number() reads: flask_babel's own
-    ngettext fills it with the bare number."""
-    return get_translations().ngettext(singular, plural, count) % {"num": number(count)}
+def plural(singular: str, plural: str, count: int, **values) -> str:
+    """ngettext, with %(num)s filled as the number() reads (flask_babel's own
+    ngettext fills it with the bare number), and any other values given."""
+    return get_translations().ngettext(singular, plural, count) % {"num": number(count), **values}
+
+
+def percent(share: float) -> str:
+    """A share of a whole, rounded to a whole percent: "29 %" in Danish, "29%" in English."""
+    return format_percent(share, "#,##0 %" if get_locale().language == "da" else "#,##0%")
 
 
 def register(app) -> None:
+    app.add_template_filter(percent)
     app.add_template_filter(when)
     app.add_template_filter(day)

@@ -92,12 +92,27 @@ def access_clause(ids_column, org_id):
     return contains(AccessBlock, ids_column, AccessBlock.org_id == org_id)
 
 
+class ShareOption(StrEnum):
+    """Digital Post as a member's way to share a survey."""
+
+    AVAILABLE = "available"
+    NO_ACCESS = "no_access"  # the integration is on, but not for this member
+    SWITCHED_OFF = "switched_off"  # the organization has Digital Post off (or never connected it)
+
+
+def digital_post_option(membership: Membership) -> ShareOption:
+    """Asked afresh on every request, so a grant, a revoke or a
+    deactivation shows on the next page."""
+    integration = DigitalPostIntegration.find(membership.org_id)
+    if integration is None or not integration.is_active:
+        return ShareOption.SWITCHED_OFF
+    return ShareOption.AVAILABLE if has_access(membership) else ShareOption.NO_ACCESS
+
+
 def may_share_via_digital_post(membership: Membership) -> bool:
     """Who may share surveys through Digital Post: a member with access, while
-    the organization's integration is active. Asked afresh on every request,
-    so a grant, a revoke or a deactivation shows on the next page."""
-    integration = DigitalPostIntegration.find(membership.org_id)
-    return integration is not None and integration.is_active and has_access(membership)
+    the organization's integration is active."""
+    return digital_post_option(membership) is ShareOption.AVAILABLE
 
 
 def has_access(membership: Membership) -> bool:

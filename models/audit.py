@@ -4,11 +4,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_babel import gettext as _
-from sqlalchemy import JSON, ForeignKey, Index, String
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import JSON, ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from formats import number, plural
+from formats import number, plural, when
 from models.base import UTCDateTime, utcnow
 
 
@@ -22,6 +23,7 @@ class AuditAction(StrEnum):
     ACCESS_REVOKED = "access.revoked"
     CPRS_DELETED = "share.cprs_deleted"
     POLICY_CHANGED = "policy.changed"
+    SHARE_CONFIRMED = "share.confirmed"
     SHARE_HELD = "share.held"
     SHARE_APPROVED = "share.approved"
     SHARE_REJECTED = "share.rejected"
@@ -76,6 +78,16 @@ class AuditAction(StrEnum):
                 ),
             }[self]
             return text % {"survey": d.get("survey", ""), "n": number(count)}
+        if self is AuditAction.SHARE_CONFIRMED:
+            text = plural(
+                "Sent “%(survey)s” to %(num)s recipient through Digital Post",
+                "Sent “%(survey)s” to %(num)s recipients through Digital Post",
+                count,
+                survey=d.get("survey", ""),
+            )
+            if d.get("first_at"):
+                text += " · " + _("first letters %(when)s", when=when(datetime.fromisoformat(d["first_at"])))
+            return text
         if self is AuditAction.POLICY_CHANGED:
             return _("Changed the protection of citizens: %(what)s", what=policy_changes(d))
         if self is AuditAction.CPRS_DELETED:
@@ -106,6 +118,40 @@ def policy_changes(d: dict) -> str:
         "daily_per_org": _("recipients a day for the organization: %(n)s", n=number(d.get("daily_per_org") or 0)),
     }
     return ", ".join(str(names[c]) for c in d.get("changed", []) if c in names)
+
+
+class AuditKind(StrEnum):
+    """What the audit log can be filtered by: the actions' first word."""
+
+    INTEGRATION = "integration"
+    ACCESS = "access"
+    SHARE = "share"
+    POLICY = "policy"
+
+    @property
+    def label(self) -> str:
+        return str(
+            {
+                AuditKind.INTEGRATION: _l("Digital Post settings"),
+                AuditKind.ACCESS: _l("Member access"),
+                AuditKind.SHARE: _l("Letters sent"),
+                AuditKind.POLICY: _l("Protection of citizens"),
+            }[self]
+        )
+
+
+def audit_page(org_id: int, kind: AuditKind | None, page: int, per_page: int) -> tuple[list["AuditEvent"], bool]:
+    """One page of the organization's log, newest first, of one kind or
+    all; and whether an older page follows."""
+    query = select(AuditEvent).where(AuditEvent.org_id == org_id)
+    if kind is not None:
+        query = query.where(AuditEvent.action.startswith(kind.value + ".", autoescape=True))
+    events = db.session.scalars(
+        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(per_page + 1)
+        .offset((page - 1) * per_page)
+    ).all()
+    return list(events[:per_page]), len(events) > per_page
 
 
 class AuditEvent(db.Model):

@@ -142,3 +142,15 @@ def test_a_first_visit_speaks_the_browsers_language(app):
     ]:
         page = app.test_client().get("/login", headers={"Accept-Language": header}).get_data(as_text=True)
         assert f"<h1>{heading}</h1>" in page, header
+
+
+def test_wtforms_own_messages_speak_danish_and_the_summary_names_the_field(client):
+    s = Session(client)
+    for language, expected, unexpected in [
+        ("da", '<a href="#email">E-mail: Feltet skal udfyldes.</a>', "This field is required"),
+        ("en", '<a href="#password">Password: This field is required.</a>', "Feltet skal udfyldes"),
+    ]:
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language  # a first visit: the browser's language
+        s.get("/login")
+        page = s.post("/login", {"email": "", "password": ""}).get_data(as_text=True)
+        assert expected in page and unexpected not in page, language

@@ -371,3 +371,29 @@ def test_a_new_message_replaces_the_last_and_a_field_error_clears_it(page, app, 
     page.get_by_role("button", name="Tilføj modtager").click()
     expect(page.locator("#cpr-error")).to_contain_text("allerede på listen")
     expect(messages).to_have_count(0)
+
+
+def test_the_recipient_table_follows_the_counts_while_a_round_is_sent(page, app, org, admin, make_user, run_jobs):
+    """The table read "Planlagt" beside "2 Sendt": now it reads what the
+    counts say, without a reload, and the filter the member set stays."""
+    member, membership, survey = member_with_survey(org, admin, make_user, "da")
+    share = start_share(survey, membership)
+    share.subject, share.body = "Trivsel", "Svar gerne."
+    db.session.flush()
+    accept_import(share, import_file(share, io.BytesIO(b"fornavn;cpr\nAnne;0101901234\nBo;0202901234\n"), "l.csv"))
+    db.session.commit()
+    _, rounds = confirm_share(share, [PlannedRound(RoundKind.INVITATION, utcnow())], may_share=True)
+    db.session.commit()
+    enqueue_rounds(rounds)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/")
+    rows = page.locator("table.recipients tbody tr")
+    expect(rows.filter(has_text="Planlagt")).to_have_count(2)
+    page.get_by_label("Søg på navn").fill("Anne")
+    expect(rows).to_have_count(1)
+    run_jobs()
+    expect(page.locator(".count-delivered .count-n")).to_have_text("2")  # sent, then found delivered
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Leveret")  # the row, not only the tile
+    expect(page.get_by_label("Søg på navn")).to_have_value("Anne")
+    check(page, "status-follows-counts")

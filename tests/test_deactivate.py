@@ -17,9 +17,17 @@ def integration(org):
     return DigitalPostIntegration.find(org.id)
 
 
-def test_settings_shows_status_with_the_deactivate_control(as_admin, org):
+def test_settings_shows_status_with_the_deactivate_control(as_admin, org, admin, make_members):
+    from models.access import grant_access, selection_of
+
     page = as_admin.get(f"/orgs/{org.id}/settings/").get_data(as_text=True)
     assert ">Status</h2>" in page and "Deaktiver integration" in page
+    assert "0 medlemmer har adgang" in page and "forbundet" in page
+    assert page.count("Medlemsadgang til Digital Post: Aktiveret") == 1  # the status line, not again in the card
+    members = make_members(org, ["Ib", "Bo", "Åse"])
+    grant_access(org.id, admin.id, selection_of(*(m.id for m in members[:2])))
+    db.session.commit()
+    assert "2 medlemmer har adgang" in as_admin.get(f"/orgs/{org.id}/settings/").get_data(as_text=True)
 
 
 def test_popup_then_password_then_off_at_once(

@@ -196,6 +196,7 @@ PUBLIC_LINKS = (
     "respond.personal",
     "respond.decline_view",
     "respond.withdraw_org_wide",
+    "respond.undo_decline_view",
     "respond.public",
     "respond.paper_link",
 )

@@ -20,7 +20,7 @@ def test_share_option_follows_access_and_the_integration(as_member, org, admin, 
     db.session.add(survey)
     db.session.commit()
     page = share_page(as_member, org, survey).get_data(as_text=True)
-    assert "Link" in page and GREYED in page
+    assert "Link" in page and GREYED in page and "kan give dig adgang" in page
 
     grant_access(org.id, admin.id, members_ids(member))
     db.session.commit()
@@ -30,7 +30,9 @@ def test_share_option_follows_access_and_the_integration(as_member, org, admin, 
     integration = DigitalPostIntegration.find(org.id)
     integration.deactivate(admin.id)
     db.session.commit()
-    assert GREYED in share_page(as_member, org, survey).get_data(as_text=True)
+    page = share_page(as_member, org, survey).get_data(as_text=True)
+    assert GREYED in page and "Digital Post er slået fra for din organisation" in page
+    assert "kan give dig adgang" not in page  # no admin can, while it is off
 
     integration.state = "active"
     db.session.commit()

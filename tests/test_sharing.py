@@ -150,6 +150,9 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(
     assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
     status = as_member.get(draft + "/").get_data(as_text=True)
     assert "CPR-numre blev slettet" in status
+    assert "1 af 3 har svaret (33 %)" in status  # Anne of the three invited
+    look = as_member.get(draft + "/counts", htmx=True)
+    assert look.status_code == 286 and json.loads(look.headers["HX-Trigger"]) == {"recipientsChanged": True}
     assert "010190-****" in status and "0101901234" not in status
     # Not anonymous: the answer is linked to Anne; the responses page counts it.
     results = as_member.get(f"/orgs/{survey.org_id}/surveys/{survey.id}/responses").get_data(as_text=True)
@@ -520,3 +523,65 @@ def test_the_confirmation_says_what_happened_sent_now_or_scheduled(as_member, su
     said = {"now": "Invitationerne sendes nu.", "later": "Invitationerne er planlagt."}
     assert said[when] in page and said["later" if when == "now" else "now"] not in page
     assert "dansk tid" in page  # the rounds' times say whose clock they are
+
+
+def test_a_reminder_of_no_number_is_refused_in_danish_at_its_field(as_member, survey, with_access):
+    draft, _ = compose(as_member, survey, CPRS[0])
+    response = as_member.post(
+        draft + "/schedule", {"when": "now", "reminders-0-mode": "days", "reminders-0-days": "syv"}, htmx=True
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Skriv et helt tal." in page and "Not a valid" not in page
+
+
+def test_the_audit_log_records_each_confirmed_share_and_filters_by_kind(
+    as_member, survey, with_access, org, admin, app
+):
+    from conftest import Session
+
+    as_admin = Session(app.test_client())  # a browser of its own: as_member's client is the member's
+    as_admin.login(admin)
+    draft, schedule = compose(as_member, survey, "\n".join(CPRS))
+    confirm(as_member, draft, schedule)
+    log = f"/orgs/{org.id}/settings/audit/"
+    sent = "Sendte “Trivsel 2026” til 3 modtagere med Digital Post"
+    page = as_admin.get(log).get_data(as_text=True)
+    assert sent in page and "Mads Medlem" in page and "første breve" in page
+    assert "Gav 1 medlem adgang" in page  # everything, by default
+    shares = as_admin.get(log + "?kind=share").get_data(as_text=True)
+    assert sent in shares and "Gav 1 medlem adgang" not in shares
+    access = as_admin.get(log + "?kind=access").get_data(as_text=True)
+    assert sent not in access and "Gav 1 medlem adgang" in access
+    assert sent in as_admin.get(log + "?kind=nonsense").get_data(as_text=True)  # an unknown kind: everything
+    assert as_member.get(log).status_code == 403  # admins only
+
+
+def test_a_citizen_who_said_no_thanks_can_take_it_back_while_the_survey_is_open(
+    as_member, survey, with_access, sandbox, run_jobs, client
+):
+    draft, schedule = compose(as_member, survey, CPRS[0])
+    confirm(as_member, draft, schedule)
+    run_jobs()
+    token = sandbox.mailbox(CPRS[0])[0]["actions"][0]["url"].rsplit("/r/", 1)[1]
+    asked = client.get(f"/r/{token}/decline").get_data(as_text=True)
+    assert "Fortryd" not in asked  # "no thanks" is asked first; nothing to undo yet
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', asked).group(1)
+    declined = client.post(f"/r/{token}/decline", data={"csrf_token": csrf}).get_data(as_text=True)
+    assert "Fortryd – jeg vil gerne svare" in declined
+    later = client.get(f"/r/{token}").get_data(as_text=True)  # a later visit still offers the way back
+    assert "Du har takket nej" in later and "Fortryd – jeg vil gerne svare" in later
+    assert client.post(f"/r/{token}/undecline", data={}).status_code == 400  # CSRF, as every post
+    back = client.post(f"/r/{token}/undecline", data={"csrf_token": csrf})
+    assert back.status_code == 303 and back.headers["Location"].endswith(f"/r/{token}")
+    recipient = db.session.scalar(select(Recipient))
+    db.session.refresh(recipient)
+    assert recipient.declined_at is None and recipient.state in ("sent", "delivered")
+    assert "Hvor tilfreds er du?" in client.get(f"/r/{token}").get_data(as_text=True)
+
+    # Declined again, once the survey closes there is no way back.
+    client.post(f"/r/{token}/decline", data={"csrf_token": csrf})
+    as_member.post(f"/orgs/{survey.org_id}/surveys/{survey.id}/close")
+    assert "Fortryd" not in client.get(f"/r/{token}/decline").get_data(as_text=True)
+    client.post(f"/r/{token}/undecline", data={"csrf_token": csrf})
+    db.session.refresh(recipient)
+    assert recipient.declined_at is not None

@@ -2,9 +2,9 @@
 deletion of a share's CPR numbers (with its receipt), newest first."""
 
 from flask import abort, g, render_template, request
-from sqlalchemy import select
 
-from models import AuditEvent, Share, db
+from models import Share, db
+from models.audit import AuditKind, audit_page
 from models.base import PER_PAGE
 from models.deletions import receipt_of
 from views.forms import small_int
@@ -19,16 +19,12 @@ MAX_PAGE = 100_000  # beyond any real log; keeps OFFSET within the databases' in
 @admin_required
 def index():
     page = max(1, min(request.args.get("page", 1, type=small_int), MAX_PAGE))
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.org_id == g.org.id)
-        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(PER_PAGE + 1)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
-    has_next = len(events) > PER_PAGE
-    events = events[:PER_PAGE]
-    return render_template("settings/audit.html", events=events, page=page, has_next=has_next)
+    kind = request.args.get("kind", "")
+    kind = AuditKind(kind) if kind in AuditKind._value2member_map_ else None
+    events, has_next = audit_page(g.org.id, kind, page, PER_PAGE)
+    return render_template(
+        "settings/audit.html", events=events, page=page, has_next=has_next, kind=kind, kinds=list(AuditKind)
+    )
 
 
 @bp.get("/deletion-receipts/<int:share_id>")

@@ -1,6 +1,7 @@
 """The base of every form here, and parsing of numbers from the URL or form."""
 
 from flask import current_app, request
+from flask_babel import get_translations
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto, _is_submitted
@@ -15,8 +16,60 @@ from digitalpost.memo import CONTROL_CHARACTERS
 MAX_INT = 2**31 - 1
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction (make translations) without translating it."""
+    return message
+
+
+def Np_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a message with a plural for extraction."""
+    return singular, plural
+
+
+# WTForms' own messages, which it has no Danish for: named here so that
+# translations/ carries them, and looked up there by BabelTranslations.
+WTFORMS_MESSAGES = (
+    N_("This field is required."),
+    N_("Not a valid choice."),
+    N_("Not a valid integer value."),
+    N_("Not a valid date value."),
+    N_("Not a valid time value."),
+    N_("Invalid input."),
+    N_("Invalid email address."),
+    N_("Number must be at least %(min)s."),
+    N_("Number must be at most %(max)s."),
+    N_("Number must be between %(min)s and %(max)s."),
+    N_("Field must be between %(min)d and %(max)d characters long."),
+    Np_("Field cannot be longer than %(max)d character.", "Field cannot be longer than %(max)d characters."),
+    Np_("Field must be at least %(min)d character long.", "Field must be at least %(min)d characters long."),
+    Np_("Field must be exactly %(max)d character long.", "Field must be exactly %(max)d characters long."),
+)
+
+
+class BabelTranslations:
+    """WTForms' messages through Postbud's catalog, in the request's
+    language. Uninterpolated: WTForms fills in its own values."""
+
+    def gettext(self, string: str) -> str:
+        return get_translations().ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return get_translations().ungettext(singular, plural, n)
+
+
+BABEL_TRANSLATIONS = BabelTranslations()
+
+
+class TranslatedMeta:
+    """For a form inside a form (wtforms.Form): WTForms' messages translated too."""
+
+    def get_translations(self, form):
+        return BABEL_TRANSLATIONS
+
+
 class Form(FlaskForm):
-    """A FlaskForm that reads only the urlencoded or multipart text fields.
+    """A FlaskForm that reads only the urlencoded or multipart text fields,
+    and speaks the request's language in WTForms' own messages too.
 
     Flask-WTF would also hand a text field an uploaded file, or a JSON body's
     lists and objects, when a client sends those under the field's name; no
@@ -24,6 +77,9 @@ class Form(FlaskForm):
     """
 
     class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            return BABEL_TRANSLATIONS
+
         def wrap_formdata(self, form, formdata):
             if formdata is _Auto:
                 return request.form if _is_submitted() else None

@@ -21,6 +21,7 @@ from models.survey import (
     decline,
     parse_answers,
     submit_response,
+    undo_decline,
 )
 from models.test_letters import read_preview_token
 from views.ratelimit import AttemptLimit
@@ -52,7 +53,7 @@ def answer_form(survey, recipient=None, errors=None, values=None, status=200, pr
     if recipient is not None and recipient.responded_at:
         return page("respond/done.html", survey, outcome=AnswerOutcome.ALREADY_ANSWERED)
     if recipient is not None and recipient.declined_at:
-        return page("respond/done.html", survey, outcome=AnswerOutcome.DECLINED_BEFORE)
+        return page("respond/done.html", survey, outcome=AnswerOutcome.DECLINED_BEFORE, recipient=recipient)
     org = survey.organization
     why = why_lines(org.name, policy_of(org.id).purpose(g.respondent_language), g.respondent_language, cpr=not public)
     return page(
@@ -115,6 +116,16 @@ def decline_view(token):
         org_wide = True
     db.session.commit()
     return page("respond/declined.html", survey, recipient=recipient, org_wide=org_wide)
+
+
+@bp.post("/r/<token>/undecline")
+def undo_decline_view(token):
+    """The citizen changes their mind after "no thanks": back to the survey."""
+    recipient = by_token(token)
+    if recipient.share.survey.is_open:
+        undo_decline(recipient)
+        db.session.commit()
+    return redirect(url_for(".personal", token=recipient.token), 303)
 
 
 @bp.post("/r/<token>/org-wide/withdraw")

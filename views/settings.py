@@ -156,4 +156,9 @@ def render_card(form, status=200, **flags):
     context = dict(policy_form=form, held=approvals(), **flags)
     if is_fragment():
         return render_template(PARTIAL, **context), status
-    return render_template(PAGE, integration=DigitalPostIntegration.find(g.org.id), panel=None, **context), status
+    return (
+        render_template(
+            PAGE, integration=DigitalPostIntegration.find(g.org.id), panel=None, access_summary=True, **context
+        ),
+        status,
+    )

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from formats import plural
 from models import Share, Survey, db
-from models.access import may_share_via_digital_post
+from models.access import ShareOption, digital_post_option
 from models.sharing import ShareState
 from models.survey import (
     INTRO_MAX,
@@ -235,5 +235,6 @@ def share(survey_id):
         survey=survey,
         link=link,
         shares=shares,
-        digital_post=may_share_via_digital_post(g.membership),
+        digital_post=digital_post_option(g.membership),
+        ShareOption=ShareOption,
     )

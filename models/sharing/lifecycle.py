@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import exists, func, null, select, update
 
 from extensions import db
+from models.audit import AuditAction, record_audit
 from models.base import utcnow
 from models.deletions import record_deletion
 from models.policy import policy_of
@@ -118,7 +119,19 @@ def confirm_share(
     from models.volume import hold_if_over  # models.volume builds on this module
 
     membership = share.membership
-    if hold_if_over(share, created, membership.user_id if membership else None):
+    actor_id = membership.user_id if membership else None
+    # Letters under the organization's CVR: the admins read who sent what, and when.
+    record_audit(
+        share.org_id,
+        actor_id,
+        AuditAction.SHARE_CONFIRMED,
+        target=str(share.id),
+        share_id=share.id,
+        survey=share.survey.title,
+        count=recipient_count(share.id),
+        first_at=min(r.send_at for r in created).isoformat(),
+    )
+    if hold_if_over(share, created, actor_id):
         return ConfirmOutcome.HELD, created
     return ConfirmOutcome.CONFIRMED, created
 

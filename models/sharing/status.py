@@ -58,6 +58,9 @@ def state_counts(share: Share) -> dict[str, int]:
         if len(share.rounds) > 1
         else 0
     )
+    # Those the invitation reached the gateway for: whoever is not waiting,
+    # cancelled, failed or left out. The response rate is of them.
+    result["invited"] = result["total"] - sum(result[k] for k in ("pending", "cancelled", "failed", "left_out"))
     return result
 
 

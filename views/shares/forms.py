@@ -22,7 +22,7 @@ from models.sharing import BODY_MAX, MAX_REMINDERS, MAX_VARIABLES, NAME_MAX, SUB
 from models.sharing.letters import MERGE_FIELD, unknown_merge_fields
 from models.sharing.rows import holds_cpr
 from models.sharing.schedule import ReminderMode, ReminderRequest, When, check_schedule
-from views.forms import CprField, Form, letter_text
+from views.forms import CprField, Form, TranslatedMeta, letter_text
 
 # --- forms ----------------------------------------------------------------------
 
@@ -103,6 +103,9 @@ def fallbacks_from(formdata) -> dict[str, str]:
 
 
 class ReminderForm(SubForm):
+    class Meta(TranslatedMeta):
+        pass
+
     mode = RadioField(
         _l("When"),
         choices=[

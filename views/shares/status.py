@@ -3,6 +3,7 @@ the deletion receipt."""
 
 from flask import abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from htmx_flask import make_response
 from redis.exceptions import RedisError
 
 from formats import plural
@@ -19,6 +20,8 @@ from views.rendering import add_message, pdf_download, render_fragment
 from views.shares import STATUS, bp, own_share
 
 # --- status ------------------------------------------------------------------------
+
+RECIPIENTS_CHANGED = {"recipientsChanged": True}  # templates/shares/_recipient_table.html listens
 
 
 def recipient_table(share):
@@ -50,8 +53,10 @@ def counts(share_id):
     """Polled while a round runs; 286 tells htmx to stop once nothing is left to watch."""
     share = own_share(share_id)
     context = status_context(share)
-    response = render_template("shares/_counts.html", **context)
-    return response, 200 if context["live"] else 286
+    # The recipient table reads itself again with every look (its rows' states change with the counts).
+    return make_response(
+        render_template("shares/_counts.html", **context), 200 if context["live"] else 286, trigger=RECIPIENTS_CHANGED
+    )
 
 
 @bp.get("/<int:share_id>/deletion-receipt")
@@ -85,7 +90,9 @@ def retry(share_id):
     else:
         text = _("There is nothing to send again.")
     db.session.refresh(share)
-    response = render_fragment("shares/_counts.html", STATUS, table=recipient_table(share), **status_context(share))
+    response = render_fragment(
+        "shares/_counts.html", STATUS, table=recipient_table(share), trigger=RECIPIENTS_CHANGED, **status_context(share)
+    )
     return add_message(response, text, "success" if recipients else "info")
 
 
@@ -118,7 +125,7 @@ def cancel(share_id):
     response = render_fragment(
         "shares/_counts.html",
         STATUS,
-        trigger={"closeDialog": True},
+        trigger={"closeDialog": True, **RECIPIENTS_CHANGED},
         table=recipient_table(share),
         **status_context(share),
     )
@@ -132,7 +139,9 @@ def cancel_one_reminder(share_id, round_id):
     cancelled = cancel_reminder(share, round_id)
     db.session.commit()
     db.session.refresh(share)
-    response = render_fragment("shares/_counts.html", STATUS, table=recipient_table(share), **status_context(share))
+    response = render_fragment(
+        "shares/_counts.html", STATUS, table=recipient_table(share), trigger=RECIPIENTS_CHANGED, **status_context(share)
+    )
     if cancelled:
         return add_message(response, _("The reminder is cancelled. The rest is sent as planned."), "success")
     return add_message(response, _("That reminder was no longer scheduled."), "info")
