@@ -585,3 +585,23 @@ def test_a_citizen_who_said_no_thanks_can_take_it_back_while_the_survey_is_open(
     client.post(f"/r/{token}/undecline", data={"csrf_token": csrf})
     db.session.refresh(recipient)
     assert recipient.declined_at is not None
+
+
+def test_the_preview_opens_the_answer_page_as_the_citizen_sees_it_and_saves_nothing(
+    as_member, survey, with_access, client
+):
+    from urllib.parse import urlsplit
+
+    from models import Response
+
+    draft = start_draft(as_member, survey)
+    as_member.post(draft + "/recipients/paste", {"text": "Bo;Berg;0202901234;en"}, htmx=True)
+    preview = as_member.post(draft + "/preview", {"subject": "Emne", "body": "Tekst"}, htmx=True).get_data(as_text=True)
+    path = urlsplit(re.search(r'href="([^"]+)" target="_blank" rel="noopener"', preview).group(1)).path
+    assert path.startswith("/p/")
+    page = client.get(path).get_data(as_text=True)
+    assert "Hvor tilfreds er du?" in page and "Submit" in page  # in Bo's language, as he will see it
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    done = client.post(path, data={"csrf_token": csrf, f"q{survey.questions[0].id}": "0"}).get_data(as_text=True)
+    assert "Preview: your answers are fine, and they were not saved." in done
+    assert db.session.scalar(select(func.count()).select_from(Response)) == 0

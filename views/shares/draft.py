@@ -14,6 +14,7 @@ from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
 from models import RecipientImport, TestLetter, db
 from models.access import may_share_via_digital_post
+from models.base import utcnow
 from models.contacts import left_out_counts
 from models.integration import DigitalPostIntegration
 from models.reach import choose_for_exempt, reach_of, start_reach_check
@@ -40,7 +41,7 @@ from models.sharing.recipients import (
 )
 from models.sharing.rows import PASTE_MAX_BYTES, UPLOAD_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow
 from models.sharing.schedule import MAX_REMINDER_DAYS, When, local
-from models.test_letters import TestLetterState, finish_test_letter, start_test_letter
+from models.test_letters import TestLetterState, finish_test_letter, preview_link, start_test_letter
 from views.errors import render_error
 from views.forms import large_body, small_int
 from views.ratelimit import AttemptLimit, minutes
@@ -264,6 +265,8 @@ def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVI
         "kind": kind,
         "kinds": list(RoundKind),
         "letter": letter,
+        # The answer page in preview mode, in the recipient's language: answers are checked, never stored.
+        "answer_page": preview_link(share.survey_id, letter.language, utcnow()),
         "problem": problem.field if problem else None,
         "unknown": unknown_merge_fields(subject + body, share.variables),
     }
