@@ -25,7 +25,7 @@ from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
 from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
-from models.sharing.lifecycle import forget_finished_cprs
+from models.sharing.lifecycle import expire_drafts, forget_finished_cprs
 from models.sharing.rounds import unfinished_rounds
 from models.test_letters import expire_stalled_test_letters
 
@@ -79,6 +79,13 @@ def apply_retention() -> int:
     return forgotten
 
 
+def expire_unfinished_drafts() -> int:
+    """Drafts older than their organization's draft_days, with their CPRs."""
+    deleted = expire_drafts()
+    db.session.commit()
+    return deleted
+
+
 def expire_old_contacts() -> int:
     """The contact cap's entries older than their organization's period."""
     deleted = expire_contacts()
@@ -92,7 +99,13 @@ def run_housekeeping() -> None:
     interval = current_app.config["WORKER_MAINTENANCE_INTERVAL"]
     if not get_queue().connection.set(lock_key(), "1", nx=True, ex=max(interval - 1, 1)):
         return
-    for duty in (requeue_orphaned_rounds, expire_stalled_verifications, apply_retention, expire_old_contacts):
+    for duty in (
+        requeue_orphaned_rounds,
+        expire_stalled_verifications,
+        apply_retention,
+        expire_unfinished_drafts,
+        expire_old_contacts,
+    ):
         try:
             duty()
         except Exception:

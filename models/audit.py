@@ -116,6 +116,7 @@ def policy_changes(d: dict) -> str:
         "cap_days": _("the period: %(n)s days", n=d.get("cap_days")),
         "daily_per_member": _("recipients a day per member: %(n)s", n=number(d.get("daily_per_member") or 0)),
         "daily_per_org": _("recipients a day for the organization: %(n)s", n=number(d.get("daily_per_org") or 0)),
+        "draft_days": _("drafts kept: %(n)s days", n=d.get("draft_days")),
     }
     return ", ".join(str(names[c]) for c in d.get("changed", []) if c in names)
 

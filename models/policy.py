@@ -2,7 +2,8 @@
 every letter gives as the reason for it, how many survey letters one
 citizen may get from the organization in a period (the contact cap), and
 how many recipients a member and the organization may send to in a day
-before a share waits for an admin's approval.
+before a share waits for an admin's approval, and how long unfinished
+drafts are kept.
 
 An organization without a row has the defaults (`policy_of`); `set_policy`
 is the only writer, and records what changed in the audit log.
@@ -25,6 +26,8 @@ CAP_DAYS = 30
 CAP_DAYS_MAX = 365
 DAILY_PER_MEMBER = 20_000
 DAILY_PER_ORG = 200_000
+DRAFT_DAYS = 30
+DRAFT_DAYS_MAX = 365
 
 
 class CitizenPolicy(db.Model):
@@ -40,13 +43,24 @@ class CitizenPolicy(db.Model):
     # Recipients a day (Copenhagen time) before a share waits for approval.
     daily_per_member: Mapped[int] = mapped_column(default=DAILY_PER_MEMBER)
     daily_per_org: Mapped[int] = mapped_column(default=DAILY_PER_ORG)
+    # An unfinished draft (its recipients' CPRs with it) is deleted this many days after it was started.
+    draft_days: Mapped[int] = mapped_column(default=DRAFT_DAYS, server_default=str(DRAFT_DAYS))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def purpose(self, language: str) -> str:
         return (self.purpose_en if language == "en" else "") or self.purpose_da
 
 
-FIELDS = ("purpose_da", "purpose_en", "cap_invitations", "cap_letters", "cap_days", "daily_per_member", "daily_per_org")
+FIELDS = (
+    "purpose_da",
+    "purpose_en",
+    "cap_invitations",
+    "cap_letters",
+    "cap_days",
+    "daily_per_member",
+    "daily_per_org",
+    "draft_days",
+)
 
 
 def policy_of(org_id: int) -> CitizenPolicy:
@@ -64,6 +78,7 @@ def policy_of(org_id: int) -> CitizenPolicy:
         cap_days=CAP_DAYS,
         daily_per_member=DAILY_PER_MEMBER,
         daily_per_org=DAILY_PER_ORG,
+        draft_days=DRAFT_DAYS,
     )
 
 

@@ -18,6 +18,12 @@
     setTimeout(function () { item.remove(); }, 8000);
   }
 
+  // A plain form's button with data-confirm asks first (htmx has hx-confirm).
+  document.addEventListener("submit", function (evt) {
+    var button = evt.submitter;
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) evt.preventDefault();
+  });
+
   // What the person does next makes the last message stale: a click or a
   // submit clears it (polling and typing do not).
   document.addEventListener("htmx:beforeRequest", function (evt) {

@@ -397,3 +397,28 @@ def test_the_recipient_table_follows_the_counts_while_a_round_is_sent(page, app,
     expect(rows.first).to_contain_text("Leveret")  # the row, not only the tile
     expect(page.get_by_label("Søg på navn")).to_have_value("Anne")
     check(page, "status-follows-counts")
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_member_finds_a_draft_again_and_deletes_another(language, viewport, page, app, org, admin, make_user):
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    kept = start_share(survey, membership)
+    kept.subject = "Trivsel i efteråret"
+    db.session.flush()
+    accept_import(kept, import_file(kept, io.BytesIO(b"cpr\n0101901234\n0202901234\n"), "l.csv"))
+    start_share(survey, membership)
+    db.session.commit()
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/share")
+    drafts = page.locator("ul.drafts li")
+    expect(drafts).to_have_count(2)
+    check(page, f"drafts-{language}-{'phone' if viewport else 'desktop'}")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    drafts.filter(has_not_text="Trivsel i efteråret").get_by_role("button").click()
+    expect(drafts).to_have_count(1)
+    assert questions
+    page.get_by_role("link", name="Trivsel i efteråret").click()
+    expect(page.locator(".recipient-count")).to_contain_text("2")

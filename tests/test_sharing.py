@@ -605,3 +605,45 @@ def test_the_preview_opens_the_answer_page_as_the_citizen_sees_it_and_saves_noth
     done = client.post(path, data={"csrf_token": csrf, f"q{survey.questions[0].id}": "0"}).get_data(as_text=True)
     assert "Preview: your answers are fine, and they were not saved." in done
     assert db.session.scalar(select(func.count()).select_from(Response)) == 0
+
+
+def test_unfinished_drafts_are_listed_resumed_deleted_and_kept_as_the_organization_says(
+    as_member, survey, with_access, org, admin, app
+):
+    from conftest import Session
+    from models.policy import set_policy
+    from models.sharing.lifecycle import expire_drafts
+
+    first = start_draft(as_member, survey)
+    as_member.post(first + "/recipients/paste", {"text": "\n".join(CPRS)}, htmx=True)
+    second = start_draft(as_member, survey)  # starting another keeps the first, with its 3 recipients
+    share_page = f"/orgs/{org.id}/surveys/{survey.id}/share"
+    page = as_member.get(share_page).get_data(as_text=True)
+    assert page.count('class="inline-form"') == 2 and "3 modtagere" in page and "slettes" in page
+    assert f'href="{base(survey)}/{share_of(first).id}/recipients"' in page  # resume where the list is
+    assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 3
+
+    # Deleting one takes its recipients' CPRs with it; the other stays.
+    deleted = as_member.post(second + "/discard")
+    assert deleted.status_code == 303 and deleted.headers["Location"].endswith(share_page)
+    assert share_of(second) is None and share_of(first) is not None
+    again = as_member.post(second + "/discard")
+    assert again.status_code == 404  # gone: nothing to delete twice
+
+    # Kept as long as the organization says: 30 days by default, then deleted with its CPRs.
+    started = share_of(first).created_at
+    assert expire_drafts(now=started + timedelta(days=29)) == 0
+    set_policy(org.id, admin.id, draft_days=60)
+    db.session.commit()
+    assert expire_drafts(now=started + timedelta(days=59)) == 0
+    assert expire_drafts(now=started + timedelta(days=61)) == 1
+    db.session.commit()
+    assert share_of(first) is None
+    assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+    # Another member cannot delete a member's draft.
+    third = start_draft(as_member, survey)
+    outsider = Session(app.test_client())
+    outsider.login(admin)
+    assert outsider.post(third + "/discard").status_code == 404
+    assert share_of(third) is not None

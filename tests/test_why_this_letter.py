@@ -26,6 +26,7 @@ def set_purpose(as_admin, org, **values):
         "cap_days": "30",
         "daily_per_member": "20000",
         "daily_per_org": "200000",
+        "draft_days": "30",
     } | values
     return as_admin.post(f"/orgs/{org.id}/settings/citizens", form, htmx=True)
 
@@ -93,3 +94,17 @@ def test_a_confirmed_share_keeps_the_reason_it_was_confirmed_with(
     run_jobs()
     assert PURPOSE_DA in sandbox.mailbox(CPRS[0])[0]["text"]
     assert "Et helt andet formål." not in sandbox.mailbox(CPRS[0])[0]["text"]
+
+
+def test_the_days_a_draft_is_kept_are_the_admins_to_set_within_a_year(as_admin, org):
+    from models.policy import policy_of
+
+    for bad in ("0", "366", "syv", ""):
+        response = set_purpose(as_admin, org, draft_days=bad)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and 'id="draft_days-error"' in page, bad
+    assert set_purpose(as_admin, org, draft_days="90").status_code == 200
+    db.session.expire_all()
+    assert policy_of(org.id).draft_days == 90
+    log = as_admin.get(f"/orgs/{org.id}/settings/audit/").get_data(as_text=True)
+    assert "kladder gemmes: 90 dage" in log

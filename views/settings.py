@@ -12,7 +12,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, ValidationErr
 
 from jobs.sending import enqueue_rounds
 from models import DigitalPostIntegration, Share, db
-from models.policy import CAP_DAYS_MAX, FIELDS, PURPOSE_MAX, policy_of, set_policy
+from models.policy import CAP_DAYS_MAX, DRAFT_DAYS_MAX, FIELDS, PURPOSE_MAX, policy_of, set_policy
 from models.sharing.rows import holds_cpr
 from models.volume import approve_share, held_shares, reject_share, volume_of
 from views.forms import Form, letter_text
@@ -76,6 +76,7 @@ class PolicyForm(Form):
     cap_days = whole(_l("Within this many days"), 1, CAP_DAYS_MAX)
     daily_per_member = whole(_l("Recipients a day per member"), 1, VOLUME_MAX)
     daily_per_org = whole(_l("Recipients a day for the whole organization"), 1, VOLUME_MAX)
+    draft_days = whole(_l("Days an unfinished draft is kept"), 1, DRAFT_DAYS_MAX)
 
     def validate_cap_letters(self, field):
         if field.data is not None and self.cap_invitations.data and field.data < self.cap_invitations.data:

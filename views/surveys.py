@@ -12,6 +12,8 @@ from formats import plural
 from models import Share, Survey, db
 from models.access import ShareOption, digital_post_option
 from models.sharing import ShareState
+from models.sharing.lifecycle import draft_deleted_at, drafts_of
+from models.sharing.recipients import recipient_count
 from models.survey import (
     INTRO_MAX,
     MAX_OPTIONS,
@@ -237,4 +239,5 @@ def share(survey_id):
         shares=shares,
         digital_post=digital_post_option(g.membership),
         ShareOption=ShareOption,
+        drafts=[(d, draft_deleted_at(d), recipient_count(d.id)) for d in drafts_of(survey.id, g.membership.id)],
     )

@@ -13,7 +13,7 @@ from extensions import db
 from models.audit import AuditAction, record_audit
 from models.base import utcnow
 from models.deletions import record_deletion
-from models.policy import policy_of
+from models.policy import DRAFT_DAYS, CitizenPolicy, policy_of
 from models.sharing import (
     PENDING_STATES,
     RETRY_WINDOW,
@@ -33,24 +33,15 @@ from models.sharing import (
 )
 from models.sharing.recipients import delete_recipients, listed, recipient_count
 from models.sharing.schedule import PlannedRound
+from models.test_letters import TestLetter
 
 # --- the draft ----------------------------------------------------------------
 
 
 def start_share(survey, membership) -> Share:
-    """A new draft share of the survey by the member. Drafts abandoned for a
-    day are deleted, with their recipients, when the member starts another."""
-    stale = db.session.scalars(
-        select(Share.id).where(
-            Share.membership_id == membership.id,
-            Share.state == ShareState.DRAFT,
-            Share.created_at < utcnow() - timedelta(days=1),
-        )
-    ).all()
-    if stale:  # explicitly: SQLite here does not enforce ON DELETE CASCADE
-        for table in (Recipient.__table__, RecipientCpr.__table__, RecipientImport.__table__):
-            db.session.execute(table.delete().where(table.c.share_id.in_(stale)))
-        db.session.execute(Share.__table__.delete().where(Share.id.in_(stale)))
+    """A new draft share of the survey by the member. It is kept, with the
+    recipients given so far, until it is sent, deleted, or the
+    organization's draft_days pass (expire_drafts)."""
     share = Share(
         org_id=survey.org_id,
         survey_id=survey.id,
@@ -61,6 +52,49 @@ def start_share(survey, membership) -> Share:
     )
     db.session.add(share)
     return share
+
+
+def _delete_drafts(share_ids) -> int:
+    """Drafts and all they hold. Explicitly: SQLite here does not enforce ON DELETE CASCADE."""
+    if not share_ids:
+        return 0
+    for table in (Recipient.__table__, RecipientCpr.__table__, RecipientImport.__table__, TestLetter.__table__):
+        db.session.execute(table.delete().where(table.c.share_id.in_(share_ids)))
+    return db.session.execute(
+        Share.__table__.delete().where(Share.id.in_(share_ids), Share.state == ShareState.DRAFT)
+    ).rowcount
+
+
+def draft_deleted_at(share: Share) -> datetime:
+    """When the draft will be deleted if it is not sent."""
+    return share.created_at + timedelta(days=policy_of(share.org_id).draft_days)
+
+
+def drafts_of(survey_id: int, membership_id: int) -> list[Share]:
+    """The member's unfinished drafts of the survey, newest first."""
+    return db.session.scalars(
+        select(Share)
+        .where(Share.survey_id == survey_id, Share.membership_id == membership_id, Share.state == ShareState.DRAFT)
+        .order_by(Share.created_at.desc(), Share.id.desc())
+    ).all()
+
+
+def discard_draft(share: Share) -> bool:
+    """Delete a draft the member gives up, with its recipients and their CPRs."""
+    return bool(share.is_draft and _delete_drafts([share.id]))
+
+
+def expire_drafts(now: datetime | None = None) -> int:
+    """Delete every draft older than its organization's draft_days."""
+    now = now or utcnow()
+    periods = dict(db.session.execute(select(CitizenPolicy.org_id, CitizenPolicy.draft_days)).all())
+    expired = []
+    for share_id, org_id, created_at in db.session.execute(
+        select(Share.id, Share.org_id, Share.created_at).where(Share.state == ShareState.DRAFT)
+    ):
+        if created_at < now - timedelta(days=periods.get(org_id, DRAFT_DAYS)):
+            expired.append(share_id)
+    return _delete_drafts(expired)
 
 
 class ConfirmOutcome(StrEnum):

@@ -27,7 +27,7 @@ from models.sharing.letters import (
     merge_gaps,
     unknown_merge_fields,
 )
-from models.sharing.lifecycle import ConfirmOutcome, confirm_share, start_share
+from models.sharing.lifecycle import ConfirmOutcome, confirm_share, discard_draft, start_share
 from models.sharing.recipients import (
     accept_import,
     add_one,
@@ -65,6 +65,18 @@ def start():
     share = start_share(g.survey, g.membership)
     db.session.commit()
     return redirect(url_for(".recipients", share_id=share.id), 303)
+
+
+@bp.post("/<int:share_id>/discard")
+def discard(share_id):
+    """The member gives up a draft: it goes, with its recipients' CPRs."""
+    share = own_share(share_id)
+    if discard_draft(share):
+        db.session.commit()
+        message = _("The draft is deleted, with its recipients.")
+    else:
+        message = _("That draft was sent or deleted already.")
+    return add_message(redirect(url_for("surveys.share", survey_id=g.survey.id), 303), message)
 
 
 def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, **htmx):
