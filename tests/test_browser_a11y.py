@@ -147,6 +147,9 @@ def test_every_page_and_state(language, phone, page, admin, org, make_members):
     # The last page has no Next: the focus goes to the new rows, not to the page.
     expect(page.locator("#members")).to_be_focused()
     page.locator("#sort-email").click()
+    # The sorted table has landed (a click focuses the link at once, before
+    # its answer): a person sees the new order before clicking Add.
+    expect(page.locator("th.col-email")).to_have_attribute("aria-sort", "ascending")
     expect(page.locator("#sort-email")).to_be_focused()
     page.get_by_role("button", name=t["add"], exact=True).click()
     expect(page.get_by_role("status").filter(has_text=t["granted"])).to_be_visible()

@@ -228,3 +228,28 @@ def test_the_danish_hints_name_the_danish_columns_and_merge_fields(as_member, dr
     as_member.post(draft + "/recipients/paste", {"text": "0101901234"}, htmx=True)
     message = as_member.get(draft + "/message").get_data(as_text=True)
     assert "<code>[FORNAVN]</code> <code>[EFTERNAVN]</code>" in message and "[FIRSTNAME]" not in message
+
+
+def test_the_report_names_who_each_failed_row_is_in_right_plurals(as_member, draft):
+    text = "fornavn;efternavn;cpr\nAnne;Hansen;0101901234\nBo;Berg;3213901234\nÅse;Ødegård;12345\n"
+    page = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True).get_data(as_text=True)
+    assert "1 række er gyldig, 2 rækker fejlede." in " ".join(page.split())
+    assert '<td class="wrap">Bo Berg</td>' in page and '<td class="wrap">Åse Ødegård</td>' in page
+    assert "321390-****" in page and "3213901234" not in page
+    # A name that holds a CPR number is not shown, nor kept.
+    page = as_member.post(draft + "/recipients/paste", {"text": "fornavn;cpr\n0101901234;12\n"}, htmx=True)
+    assert "0101901234" not in page.get_data(as_text=True)
+    from models import RecipientImport
+
+    assert all(f["name"] == "" for f in db.session.scalars(select(RecipientImport)).all()[-1].failures)
+
+
+def test_the_upload_tab_offers_a_template_that_imports_as_it_is(as_member, draft):
+    page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)
+    assert "/recipients/template.csv" in page and "Hent en skabelon (CSV)" in page
+    template = as_member.get(draft + "/recipients/template.csv")
+    assert template.mimetype == "text/csv" and 'filename="modtagere.csv"' in template.headers["Content-Disposition"]
+    body = template.get_data()
+    assert body.decode("utf-8-sig").splitlines() == ["fornavn;efternavn;cpr;sprog", "Anne;Jensen;010190-1234;da"]
+    response = upload(as_member, draft, body, "modtagere.csv")
+    assert response.status_code == 200 and "1 modtager på listen" in response.get_data(as_text=True)

@@ -177,7 +177,7 @@ class Report:
     failures: list = field(default_factory=list)
     failed: int = 0
 
-    def fail(self, row_no: int, failure: "RowFailure", cpr: str = "") -> None:
+    def fail(self, row_no: int, failure: "RowFailure", cpr: str = "", name: str = "") -> None:
         self.failed += 1
         if len(self.failures) < FAILURES_KEPT:
             self.failures.append(
@@ -186,6 +186,8 @@ class Report:
                     "error": failure.error.value,
                     "column": failure.column,
                     "cpr": mask_cpr(cpr) if cpr.strip() else "",
+                    # Who the row is, so the member finds it in the file; cut short like no name is.
+                    "name": " ".join(name.split())[:NAME_MAX],
                 }
             )
 
@@ -411,7 +413,10 @@ def validated(rows: Iterable[list[str]], report: Report, variable_names: list[st
                 values[kind] = cell
         outcome = validate_row(values, variables)
         if isinstance(outcome, RowFailure):
-            report.fail(row_no, outcome, values.get("cpr", ""))
+            who = f"{values.get('first_name', '')} {values.get('last_name', '')}"
+            # A name that carries a control character or a CPR number is not kept: the report is in clear.
+            shown = "" if CONTROL_CHARACTERS.search(who) or holds_cpr(who) else who
+            report.fail(row_no, outcome, values.get("cpr", ""), shown)
         else:
             yield row_no, outcome
 

@@ -1,7 +1,8 @@
 """A draft share, step by step: recipients, message, schedule, reach, the
 test letter, and the confirm that sends it."""
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from htmx_flask import make_response
 from redis.exceptions import RedisError
@@ -101,6 +102,27 @@ def recipients_step(share, method="manual", manual=None, paste=None, upload_erro
             "cpr": "CPR",
             "language": _("Language"),
         },
+    )
+
+
+# The upload tab's template: the columns in the member's language, and one
+# example row (a made-up citizen), as Excel reads a semicolon CSV.
+TEMPLATE_COLUMNS = {"da": "fornavn;efternavn;cpr;sprog", "en": "firstname;lastname;cpr;language"}
+TEMPLATE_EXAMPLE = {"da": "Anne;Jensen;010190-1234;da", "en": "Anne;Jensen;010190-1234;en"}
+
+
+@bp.get("/<int:share_id>/recipients/template.csv")
+def recipients_template(share_id):
+    draft_share(share_id)
+    language = "en" if str(get_locale()) == "en" else "da"
+    body = (
+        "\ufeff" + TEMPLATE_COLUMNS[language] + "\r\n" + TEMPLATE_EXAMPLE[language] + "\r\n"
+    )  # a BOM: Excel reads UTF-8
+    name = "modtagere.csv" if language == "da" else "recipients.csv"
+    return Response(
+        body.encode("utf-8"),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
