@@ -188,17 +188,21 @@ def test_cprs_are_encrypted_and_hashed_never_stored_in_clear(as_member, draft):
     assert secret["cpr_hmac"] == row["cpr_hmac"]
 
 
-def test_a_draft_left_for_a_day_is_deleted_with_all_it_held(as_member, survey, with_access):
+def test_a_draft_left_past_the_organizations_days_is_deleted_with_all_it_held(as_member, survey, with_access):
     from datetime import timedelta
 
     from models import Share
     from models.base import utcnow
+    from models.sharing.lifecycle import expire_drafts
 
     old = start_draft(as_member, survey)
     as_member.post(old + "/recipients/paste", {"text": "0101901234\n3213901234"}, htmx=True)  # a pending import
-    db.session.execute(db.update(Share).values(created_at=utcnow() - timedelta(days=2)))
+    db.session.execute(db.update(Share).values(created_at=utcnow() - timedelta(days=31)))
     db.session.commit()
-    start_draft(as_member, survey)
+    start_draft(as_member, survey)  # starting another keeps it
+    assert db.session.scalar(select(func.count()).select_from(Share)) == 2
+    assert expire_drafts() == 1  # past the default 30 days, housekeeping deletes it
+    db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(Share)) == 1
     assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
     assert db.session.scalar(select(func.count()).select_from(RecipientImport)) == 0

@@ -44,7 +44,7 @@ def start_share(survey, membership) -> Share:
     organization's draft_days pass (expire_drafts)."""
     share = Share(
         org_id=survey.org_id,
-        survey_id=survey.id,
+        survey=survey,  # the relationship: a survey not flushed yet gets its id first
         membership_id=membership.id,
         state=ShareState.DRAFT,
         language="da",
