@@ -30,3 +30,11 @@ def test_stopping_it_stops_its_process(tmp_path):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=5) == 0
     assert subprocess.run(["kill", "-0", str(child)], capture_output=True).returncode != 0
+
+
+def test_a_stop_that_comes_as_the_process_starts_still_stops_it():
+    """The signal lands between the fork and respawn knowing its child's pid:
+    the child must still be stopped (on a loaded machine it was left running now and then)."""
+    for _ in range(100):
+        proc = subprocess.Popen([RESPAWN, "sh", "-c", "kill -INT $PPID; exec sleep 30"])
+        assert proc.wait(timeout=10) == 0
