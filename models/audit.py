@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     SHARE_HELD = "share.held"
     SHARE_APPROVED = "share.approved"
     SHARE_REJECTED = "share.rejected"
+    ROUND_CHANGED = "share.round_changed"
+    REMINDER_CANCELLED = "share.reminder_cancelled"
 
     def describe(self, d: dict) -> str:
         """The line the audit log shows, from the event's details."""
@@ -88,6 +90,31 @@ class AuditAction(StrEnum):
             if d.get("first_at"):
                 text += " · " + _("first letters %(when)s", when=when(datetime.fromisoformat(d["first_at"])))
             return text
+        if self is AuditAction.ROUND_CHANGED:
+            times = {}
+            if d.get("to_at"):
+                times = {
+                    "from": when(datetime.fromisoformat(d["from_at"])),
+                    "to": when(datetime.fromisoformat(d["to_at"])),
+                }
+            if times and d.get("texts"):
+                what = _("the time, from %(from)s to %(to)s, and the text", **times)
+            elif times:
+                what = _("the time, from %(from)s to %(to)s", **times)
+            else:
+                what = _("the text")
+            text = (
+                _("Changed the invitation of “%(survey)s”: %(what)s")
+                if d.get("kind") == "invitation"
+                else _("Changed a reminder of “%(survey)s”: %(what)s")
+            )
+            return text % {"survey": d.get("survey", ""), "what": what}
+        if self is AuditAction.REMINDER_CANCELLED:
+            return _(
+                "Cancelled the reminder of “%(survey)s” at %(when)s",
+                survey=d.get("survey", ""),
+                when=when(datetime.fromisoformat(d["from_at"])) if d.get("from_at") else "",
+            )
         if self is AuditAction.POLICY_CHANGED:
             return _("Changed the protection of citizens: %(what)s", what=policy_changes(d))
         if self is AuditAction.CPRS_DELETED:

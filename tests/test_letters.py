@@ -43,6 +43,8 @@ def share(survey, with_access):
     add_one(share, ValidRow("Bo", "Berg", "0202901234", "en", {"AFDELING": "IT ]]>", "ROLLE": "🎉"}))
     share.subject = f"Spørgeskema {HOSTILE} {EVERY_FIELD}"
     share.body = f"Kære [FIRSTNAME],\n\n{HOSTILE}\n{EVERY_FIELD}\n\tmed tab og linjeskift\r\n"
+    english = {"subject": f"Survey {HOSTILE} {EVERY_FIELD}", "body": f"Dear [FIRSTNAME],\n\n{HOSTILE}\n{EVERY_FIELD}"}
+    share.texts = {"invitation": {"en": english}}
     db.session.commit()
     return share
 
@@ -102,6 +104,37 @@ def test_the_verification_job_sends_the_composed_letter(app, org, admin):
     assert message.message_uuid == again.message_uuid and uuid.UUID(message.message_uuid).version == 4
     assert schema_errors(build_memo(message)) == []
     db.session.rollback()
+
+
+def test_each_recipient_gets_the_text_of_their_language_or_the_danish_one(app, share):
+    """A text per language, and a reminder of its own: an English reader gets
+    the English letter, and Danish, all of it, where there is no English."""
+    from models.sharing.letters import LetterText, write_texts
+
+    da, en = recipients(share)
+    write_texts(
+        share,
+        {
+            RoundKind.INVITATION: {
+                "da": LetterText("Hvad mener du?", "Kære [FORNAVN]"),
+                "en": LetterText("Your view?", "Dear [FIRSTNAME]"),
+            },
+            RoundKind.REMINDER: {"da": LetterText("Vi mangler dit svar", "Hej igen [FORNAVN]")},
+        },
+        {},
+    )
+    assert (compose(share, RoundKind.INVITATION, en).subject, compose(share, RoundKind.INVITATION, da).subject) == (
+        "Your view?",
+        "Hvad mener du?",
+    )
+    invitation = compose(share, RoundKind.INVITATION, en)
+    assert invitation.body.startswith("Dear Bo") and invitation.actions[0].label == "Answer the survey"
+    # No English reminder: Bo gets the Danish one, in Danish, not "Reminder: Your view?".
+    reminder = compose(share, RoundKind.REMINDER, en)
+    assert reminder.subject == "Vi mangler dit svar" and reminder.body.startswith("Hej igen Bo")
+    assert reminder.language == "da" and reminder.actions[0].label == "Besvar spørgeskemaet"
+    assert "Hvorfor du får dette brev" in reminder.body and "Why you get" not in reminder.body
+    assert check(memo_of(reminder), allow_loopback_http=True).documents[0].language == "da"
 
 
 def test_the_longest_subject_that_fits_is_valid_even_as_a_reminder(app, share):
@@ -168,9 +201,16 @@ def test_the_preview_shows_each_round_in_the_recipients_language(as_member, surv
     share = share_of(draft)
     anne, bo = recipients(share)
     form = {"subject": "Din mening, [FIRSTNAME]", "body": "Hej [FIRSTNAME] [LASTNAME]"}
+    # Only Danish written: Bo, who reads English, gets the Danish letter, all of it.
     page = preview(as_member, draft, **form, preview_recipient=bo.id, preview_kind="reminder")
-    assert "Reminder: Din mening, Bo" in page and "Hej Bo Berg" in page and "Answer the survey" in page
+    assert "Påmindelse: Din mening, Bo" in page and "Hej Bo Berg" in page and "Besvar spørgeskemaet" in page
+    form |= {"subject_en": "Your view, [FIRSTNAME]", "body_en": "Dear [FIRSTNAME] [LASTNAME]"}
+    page = preview(as_member, draft, **form, preview_recipient=bo.id, preview_kind="reminder")
+    assert "Reminder: Your view, Bo" in page and "Dear Bo Berg" in page and "Answer the survey" in page
     assert 'lang="en"' in page
+    form |= {"reminder_subject_en": "Still time, [FIRSTNAME]", "reminder_body_en": "We miss your answer"}
+    page = preview(as_member, draft, **form, preview_recipient=bo.id, preview_kind="reminder")
+    assert "Still time, Bo" in page and "Reminder:" not in page and "We miss your answer" in page
     page = preview(as_member, draft, **form, preview_recipient=anne.id, preview_kind="invitation")
     assert "Din mening, Anne" in page and "Påmindelse: " not in page and "Besvar spørgeskemaet" in page
     page = preview(as_member, draft, **form, preview_recipient=anne.id, preview_kind="nonsense")
@@ -237,6 +277,9 @@ def test_a_text_too_long_once_merged_is_refused(as_member, survey, with_access):
 # --- the test letter -----------------------------------------------------------------
 
 
+ENGLISH = {"subject_en": "Wellbeing in [AFDELING]", "body_en": "Dear [FIRSTNAME] in [AFDELING]."}
+
+
 def summary(as_member, survey, reminders=()):
     draft, schedule = compose_draft(
         as_member,
@@ -245,6 +288,7 @@ def summary(as_member, survey, reminders=()):
         subject="Trivsel i [AFDELING]",
         body="Kære [FORNAVN] i [AFDELING].",
         reminders=reminders,
+        **ENGLISH,
     )
     return draft, schedule
 
@@ -284,12 +328,13 @@ def test_a_test_letter_arrives_exactly_as_previewed_and_its_link_records_nothing
         draft,
         subject="Trivsel i [AFDELING]",
         body="Kære [FORNAVN] i [AFDELING].",
+        **ENGLISH,
         preview_recipient=row.recipient_id,
         preview_kind="reminder",
     )
     assert (mail[0]["label"], mail[0]["text"]) == (letter.subject, letter.body)
-    assert letter.subject == "Reminder: Trivsel i Sundhed"
-    assert letter.body.startswith("Kære Anne i Sundhed.\n\nWhy you get this letter\n")
+    assert letter.subject == "Reminder: Wellbeing in Sundhed"
+    assert letter.body.startswith("Dear Anne in Sundhed.\n\nWhy you get this letter\n")
     assert mail[0]["actions"][0]["label"] == letter.actions[0].label == "Answer the survey"
     # The preview shows the citizen's own "no thanks" link where the test letter has its preview link.
     for shown in (letter.subject, letter.body.rsplit("\n", 1)[0], letter.actions[0].label):
@@ -430,25 +475,45 @@ def test_a_test_letter_with_the_queue_down_says_so_and_keeps_no_cpr(as_member, s
 def test_the_merged_length_check_is_exact_at_the_limits(app, share):
     """first_oversized measures in SQL what compose() makes: at the limit
     passes, one character more is refused, for the right recipient and round."""
-    from models.sharing.letters import LETTER_TEXT_MAX, first_oversized
+    from models.sharing.letters import LETTER_TEXT_MAX, LetterText, first_oversized, resolve_texts
+
+    def texts(subject, body):  # the same text in both languages; the reminder repeats it
+        return resolve_texts({RoundKind.INVITATION: {lang: LetterText(subject, body) for lang in ("da", "en")}})
+
+    def letters(subject, body):
+        written = texts(subject, body)
+        return [compose(share, k, r, texts=written[k]) for k in RoundKind for r in (anne, bo)]
 
     anne, bo = recipients(share)  # Åse Ødegård (da), Bo Berg (en)
-    longest = max(
-        len(compose(share, RoundKind.REMINDER, r, subject="[FORNAVN] [AFDELING] [ROLLE] [MANGLER]").subject)
-        for r in (anne, bo)
-    )
+    longest = max(len(letter.subject) for letter in letters("[FORNAVN] [AFDELING] [ROLLE] [MANGLER]", "Tekst"))
     pad = SUBJECT_LIMIT - longest
     fits = "x" * pad + "[FORNAVN] [AFDELING] [ROLLE] [MANGLER]"
-    assert first_oversized(share, fits, "Tekst") is None
-    assert max(len(compose(share, k, r, subject=fits).subject) for k in RoundKind for r in (anne, bo)) == SUBJECT_LIMIT
-    problem = first_oversized(share, "x" + fits, "Tekst")
+    assert first_oversized(share, texts(fits, "Tekst")) is None
+    assert max(len(letter.subject) for letter in letters(fits, "Tekst")) == SUBJECT_LIMIT
+    problem = first_oversized(share, texts("x" + fits, "Tekst"))
     assert problem is not None and problem.field == "subject" and problem.kind == RoundKind.REMINDER
     # The text: the merged message and the closing block (why this letter),
     # whose length depends on the language and the link.
-    lengths = {r.first_name: len(compose(share, RoundKind.INVITATION, r, body="[AFDELING]").body) for r in (anne, bo)}
+    lengths = {
+        r.first_name: len(
+            compose(share, RoundKind.INVITATION, r, texts=texts("E", "[AFDELING]")[RoundKind.INVITATION]).body
+        )
+        for r in (anne, bo)
+    }
     longest_name = max(lengths, key=lengths.get)
     body = "y" * (LETTER_TEXT_MAX - lengths[longest_name]) + "[AFDELING]"
-    assert first_oversized(share, "Emne", body) is None
-    assert max(len(compose(share, k, r, body=body).body) for k in RoundKind for r in (anne, bo)) == LETTER_TEXT_MAX
-    problem = first_oversized(share, "Emne", body + "z")
+    assert first_oversized(share, texts("Emne", body)) is None
+    assert max(len(letter.body) for letter in letters("Emne", body)) == LETTER_TEXT_MAX
+    problem = first_oversized(share, texts("Emne", body + "z"))
     assert problem.field == "body" and problem.recipient.startswith(longest_name)
+    # A text goes only to its own language's readers: the long English one is
+    # Bo's alone, and the long Danish one, with an English beside it, Åse's alone.
+    long = body + "z" * 300
+    problem = first_oversized(
+        share, {RoundKind.INVITATION: {"da": LetterText("E", "Kort"), "en": LetterText("E", long)}}
+    )
+    assert (problem.language, problem.recipient) == ("en", "Bo Berg")
+    problem = first_oversized(
+        share, {RoundKind.INVITATION: {"da": LetterText("E", long), "en": LetterText("E", "Kort")}}
+    )
+    assert (problem.language, problem.recipient) == ("da", "Åse Ødegård")

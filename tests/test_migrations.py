@@ -131,3 +131,39 @@ def test_the_migrated_database_has_exactly_the_triggers_models_triggers_lists(ap
                 for n, t in expected.items()
             }
     assert len(expected) == (9 if dialect == "sqlite" else 6)
+
+
+def test_rounds_confirmed_before_texts_per_language_keep_the_letter_they_had(tmp_path, redis_url):
+    """Each round gets the text it would have gone with: the invitation's in
+    both languages, a reminder's with the prefix of the recipient's language."""
+    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.sqlite'}", REDIS_URL=redis_url)
+    with app.app_context():
+        upgrade(revision="c9e1a3b5d7f9")
+        with db.engine.begin() as conn:
+            for sql in (
+                "INSERT INTO organization (id, name, created_at) VALUES (1, 'K', '2026-01-01')",
+                'INSERT INTO "user" (id, email, name, language, created_at, session_version) '
+                "VALUES (1, 'u@example.dk', 'U', 'da', '2026-01-01', 0)",
+                "INSERT INTO survey (id, org_id, owner_id, title, introduction, state, anonymous, public_token, created_at) "
+                "VALUES (1, 1, 1, 'T', '', 'open', 0, 'tok', '2026-01-01')",
+                "INSERT INTO share (id, org_id, survey_id, state, subject, body, language, variables, created_at, exempt_choice) "
+                "VALUES (1, 1, 1, 'confirmed', 'Emne', 'Tekst', 'da', '[]', '2026-01-01', 'leave_out')",
+                "INSERT INTO scheduled_send (id, org_id, share_id, kind, send_at, state, crashes) VALUES "
+                "(1, 1, 1, 'invitation', '2026-01-02', 'done', 0), (2, 1, 1, 'reminder', '2026-01-05', 'scheduled', 0)",
+            ):
+                conn.execute(sa.text(sql))
+        upgrade()
+        from models import ScheduledSend
+
+        invitation, reminder = db.session.scalars(sa.select(ScheduledSend).order_by(ScheduledSend.id)).all()
+        assert invitation.texts == {
+            "da": {"subject": "Emne", "body": "Tekst"},
+            "en": {"subject": "Emne", "body": "Tekst"},
+        }
+        assert reminder.texts == {
+            "da": {"subject": "Påmindelse: Emne", "body": "Tekst"},
+            "en": {"subject": "Reminder: Emne", "body": "Tekst"},
+        }
+        db.session.remove()
+        downgrade(revision="c9e1a3b5d7f9")
+        db.engine.dispose()

@@ -58,14 +58,24 @@ def start_draft(as_member, survey) -> str:
     return f"{base(survey)}/{match.group(1)}"
 
 
+ENGLISH = {"subject_en": "A survey on wellbeing", "body_en": "Dear [FIRSTNAME], please answer."}
+
+
 def compose(
-    as_member, survey, text, subject="Spørgeskema om trivsel", body="Kære [FIRSTNAME], svar gerne.", reminders=()
+    as_member,
+    survey,
+    text,
+    subject="Spørgeskema om trivsel",
+    body="Kære [FIRSTNAME], svar gerne.",
+    reminders=(),
+    **texts,
 ):
-    """Recipients pasted, message written, schedule checked; returns the draft URL and the schedule data."""
+    """Recipients pasted, message written (texts: the message step's other
+    fields), schedule checked; returns the draft URL and the schedule data."""
     draft = start_draft(as_member, survey)
     response = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True)
     assert response.status_code == 200, response.get_data(as_text=True)
-    response = as_member.post(draft + "/message", {"subject": subject, "body": body}, htmx=True)
+    response = as_member.post(draft + "/message", {"subject": subject, "body": body, **texts}, htmx=True)
     assert response.status_code == 200, response.get_data(as_text=True)
     schedule = {"when": "now"}
     for i, days in enumerate(reminders):
@@ -94,7 +104,7 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(
     text = (
         "firstname;lastname;cpr;language\nAnne;Hansen;010190-1234;da\nBo;Berg;0202901234;en\nCarl;Dahl;0303901234;da\n"
     )
-    draft, schedule = compose(as_member, survey, text, reminders=[3])
+    draft, schedule = compose(as_member, survey, text, reminders=[3], **ENGLISH)
     share = share_of(draft)
     assert share.is_draft and db.session.scalar(select(func.count()).select_from(ScheduledSend)) == 0
 

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from models import AuditEvent, db
-from tests.test_sharing import CPRS, compose, confirm, survey, with_access  # noqa: F401  (fixtures)
+from tests.test_sharing import CPRS, ENGLISH, compose, confirm, survey, with_access  # noqa: F401  (fixtures)
 
 LIST = "fornavn;cpr;sprog\nAnne;0101901234;da\nBo;0202901234;en\n"
 PURPOSE_DA = "Testkommune spørger borgere om hjemmeplejen for at gøre den bedre."
@@ -42,7 +42,7 @@ def test_every_letter_says_why_in_the_recipients_language(
     assert saved.status_code == 200 and "Gemt." in saved.get_data(as_text=True)
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "policy.changed"))
 
-    draft, schedule = compose(as_member, survey, LIST)
+    draft, schedule = compose(as_member, survey, LIST, **ENGLISH)
     confirm(as_member, draft, schedule)
     run_jobs()
     anne, bo = (sandbox.mailbox(c)[0]["text"] for c in CPRS[:2])

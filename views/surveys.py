@@ -1,7 +1,7 @@
 """A member's surveys: create, add questions, open and close, see responses,
 and the share page (the anonymous link, and Digital Post)."""
 
-from flask import abort, current_app, g, redirect, render_template, url_for
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
@@ -11,6 +11,16 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from formats import plural
 from models import Share, Survey, db
 from models.access import ShareOption, digital_post_option
+from models.base import utcnow
+from models.results import (
+    answers_by_day,
+    answers_by_recipient,
+    export_table,
+    question_summaries,
+    response_rates,
+    to_csv,
+    to_xlsx,
+)
 from models.sharing import ShareState
 from models.sharing.lifecycle import draft_deleted_at, drafts_of
 from models.sharing.recipients import recipient_count
@@ -26,10 +36,9 @@ from models.survey import (
     close_survey,
     create_survey,
     open_survey,
-    results,
     results_withheld,
 )
-from views.forms import Form
+from views.forms import Form, small_int
 from views.org_scope import org_blueprint, own_survey
 from views.rendering import add_message, render_fragment
 
@@ -207,17 +216,60 @@ def close(survey_id):
     return add_message(redirect(url_for(".edit", survey_id=survey.id), 303), text)
 
 
+RESULTS_PER_PAGE = 25  # answer sheets per page, by recipient
+
+
 @bp.get("/<int:survey_id>/responses")
 def responses(survey_id):
     survey = own_survey(survey_id)
     minimum = current_app.config["ANONYMOUS_RESULTS_MIN_ANSWERS"]
     withheld = results_withheld(survey, minimum)
+    page = max(1, min(request.args.get("page", 1, type=small_int), 10_000))
+    per_recipient, more = ([], False) if withheld else answers_by_recipient(survey, page, RESULTS_PER_PAGE)
     return render_template(
         "surveys/responses.html",
         survey=survey,
-        results=[] if withheld else results(survey),
+        summaries=[] if withheld else question_summaries(survey),
+        by_day=[] if withheld else answers_by_day(survey),
+        rates=[] if withheld else response_rates(survey, g.membership.id),
+        per_recipient=per_recipient,
+        page=page,
+        more=more,
         withheld_below=minimum if withheld else None,
         total=survey.response_count(),
+    )
+
+
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@bp.get("/<int:survey_id>/responses.<any(csv, xlsx):fmt>")
+def export(survey_id, fmt):
+    """The results as a file: a sheet per answer, or for an anonymous survey the counts."""
+    survey = own_survey(survey_id)
+    minimum = current_app.config["ANONYMOUS_RESULTS_MIN_ANSWERS"]
+    if results_withheld(survey, minimum):
+        flash(_("The results are shown once at least %(n)d people have answered.", n=minimum), "info")
+        return redirect(url_for(".responses", survey_id=survey.id), 303)
+    labels = {
+        "question": _("Question"),
+        "option": _("Option"),
+        "count": _("Answers"),
+        "percent": _("Share (%)"),
+        "answered_at": _("Answered (Danish time)"),
+        "name": _("Name"),
+        "language": _("Language"),
+    }
+    rows = export_table(survey, labels)
+    body = to_csv(rows) if fmt == "csv" else to_xlsx(rows, str(_("Results")))
+    filename = f"postbud-{survey.id}-{utcnow():%Y%m%d}.{fmt}"
+    return Response(
+        body,
+        mimetype=MIMETYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )
 
 

@@ -250,6 +250,10 @@ class Share(db.Model):
     # What a merge field reads for a recipient who lacks its value: field
     # name to text; a field not named here reads as nothing. Never "[NAME]".
     merge_fallbacks: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    # The other letter texts, beside the Danish invitation in subject and body:
+    # {"invitation": {"en": {"subject", "body"}}, "reminder": {"da": …, "en": …}};
+    # any may be missing (letters.texts_of says what a recipient gets then).
+    texts: Mapped[dict | None] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cprs_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -302,6 +306,10 @@ class ScheduledSend(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(String(40))
+    # The round's own letter per language, {"da": {"subject", "body"}, "en": …},
+    # set when the share is confirmed and changed only while the round waits
+    # (lifecycle.change_round); a recipient without their language gets "da".
+    texts: Mapped[dict | None] = mapped_column(JSON)
     # Times a job of this round died (killed, timed out, raised); it is sent
     # on by a new job until ROUND_MAX_CRASHES.
     crashes: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -23,7 +23,7 @@ from digitalpost import Action, ActionCode, InvalidMessage, Message
 from digitalpost.memo import MAX_TEXT
 from extensions import db
 from models.base import new_token
-from models.sharing import LANGUAGES, RETRY_WINDOW, Recipient, RoundKind, Share
+from models.sharing import BODY_MAX, LANGUAGES, RETRY_WINDOW, SUBJECT_MAX, Recipient, RoundKind, Share
 from models.sharing.recipients import listed
 
 # The merged text of one letter may hold at most this many characters: the
@@ -187,21 +187,96 @@ def round_subject(kind: RoundKind, subject: str, language: str) -> str:
         return _("Reminder: %(subject)s", subject=subject) if kind == RoundKind.REMINDER else subject
 
 
+# --- the texts: per round kind and language --------------------------------------
+
+
+@dataclass(frozen=True)
+class LetterText:
+    """What the member writes for one letter in one language."""
+
+    subject: str
+    body: str
+
+    @classmethod
+    def of(cls, stored: dict | None) -> "LetterText | None":
+        return cls(stored.get("subject") or "", stored.get("body") or "") if stored else None
+
+    def stored(self) -> dict:
+        return {"subject": self.subject, "body": self.body}
+
+
+Texts = dict[str, LetterText]  # language to text; "da" is there whenever any is
+
+
+def written_text(share: Share, kind: RoundKind, language: str) -> LetterText | None:
+    """The text the member wrote for a kind of letter in a language, if any.
+    The Danish invitation lives in the share's subject and body."""
+    if kind == RoundKind.INVITATION and language == "da":
+        return LetterText(share.subject, share.body) if share.subject or share.body else None
+    return LetterText.of(((share.texts or {}).get(kind) or {}).get(language))
+
+
+def written_texts(share: Share) -> dict[RoundKind, Texts]:
+    return {kind: {lang: t for lang in LANGUAGES if (t := written_text(share, kind, lang))} for kind in RoundKind}
+
+
+def resolve_texts(written: dict[RoundKind, Texts]) -> dict[RoundKind, Texts]:
+    """What each language's recipients get in each kind of round: what the
+    member wrote; a reminder with no text of its own repeats the invitation
+    of the recipient's language, marked as a reminder in that language."""
+    invitation = written.get(RoundKind.INVITATION) or {}
+    reminder = written.get(RoundKind.REMINDER) or {
+        lang: LetterText(round_subject(RoundKind.REMINDER, t.subject, lang), t.body) for lang, t in invitation.items()
+    }
+    return {RoundKind.INVITATION: invitation, RoundKind.REMINDER: reminder}
+
+
+def texts_of(share: Share, kind: RoundKind) -> Texts:
+    """What each language's recipients get in a round of the kind (resolve_texts)."""
+    return resolve_texts(written_texts(share))[RoundKind(kind)]
+
+
+def write_texts(share: Share, texts: dict[RoundKind, Texts], fallbacks: dict) -> None:
+    """Keep the member's texts on the draft: the Danish invitation in subject
+    and body, the others in texts (a language left out is not sent)."""
+    danish = texts[RoundKind.INVITATION]["da"]
+    share.subject, share.body, share.merge_fallbacks = danish.subject, danish.body, fallbacks
+    share.texts = {
+        kind.value: {
+            lang: t.stored() for lang, t in by_language.items() if (kind, lang) != (RoundKind.INVITATION, "da")
+        }
+        for kind, by_language in texts.items()
+    }
+
+
+def round_texts(rnd) -> Texts:
+    """A round's own texts (ScheduledSend.texts), or its share's."""
+    if rnd.texts:
+        return {lang: LetterText.of(t) for lang, t in rnd.texts.items()}
+    return texts_of(rnd.share, RoundKind(rnd.kind))
+
+
+def text_for(texts: Texts, language: str) -> tuple[str, LetterText]:
+    """The language and text a recipient of the language gets: their own, or Danish."""
+    if language in texts:
+        return language, texts[language]
+    return "da", texts.get("da") or LetterText("", "")
+
+
 def compose(
     share: Share,
     kind: RoundKind,
     recipient: "Recipient | dict | None",
-    subject=None,
-    body=None,
+    texts: Texts | None = None,
     link=None,
     fallbacks=None,
 ) -> Letter:
     """The letter of one round of the share, for one recipient, in the
-    recipient's language. subject, body and fallbacks default to the
-    share's (the preview passes what is being typed); link to the
-    recipient's own."""
+    recipient's language, or in Danish when there is no text in theirs.
+    texts and fallbacks default to the share's (the preview passes what is
+    being typed, the worker the round's own); link to the recipient's own."""
     fallbacks = share.merge_fallbacks if fallbacks is None else fallbacks
-    language = language_of(recipient)
+    language, text = text_for(texts_of(share, kind) if texts is None else texts, language_of(recipient))
     values = recipient if recipient is not None else {}
     with force_locale(language):
         label = _("Answer the survey")
@@ -212,11 +287,59 @@ def compose(
     why = why_this_letter(org_name, share.purpose(language), language, link or decline_link(token))
     return Letter(
         sender_name=org_name,
-        subject=round_subject(kind, merge(share.subject if subject is None else subject, values, fallbacks), language),
-        body=merge(share.body if body is None else body, values, fallbacks) + "\n\n" + why,
+        subject=merge(text.subject, values, fallbacks),
+        body=merge(text.body, values, fallbacks) + "\n\n" + why,
         language=language,
         actions=(Action(label=label, url=link or answer_link(token), code=ActionCode.SELVBETJENING),),
     )
+
+
+def compose_round(rnd, recipient: "Recipient") -> Letter:
+    """The letter a round sends a recipient, from the round's own texts."""
+    return compose(rnd.share, RoundKind(rnd.kind), recipient, texts=round_texts(rnd))
+
+
+def suggested_texts(share: Share, languages=("da",)) -> dict[RoundKind, Texts]:
+    """A first invitation and reminder to start from, in the languages asked
+    for: who asks and why, that it takes minutes, how the answers are kept,
+    and thanks. They greet by first name when every recipient has one."""
+    # A bracket in a name would read as a merge field.
+    org, title = (t.replace("[", "(").replace("]", ")") for t in (share.survey.organization.name, share.survey.title))
+    named = not merge_gaps(share.id, "[FORNAVN]")
+    out: dict[RoundKind, Texts] = {RoundKind.INVITATION: {}, RoundKind.REMINDER: {}}
+    for language in languages:
+        with force_locale(language):
+            first_name = "[FORNAVN]" if language == "da" else "[FIRSTNAME]"
+            greeting = _("Dear %(name)s,", name=first_name) if named else _("Hello,")
+            kept = (
+                _("Your answers are anonymous: we cannot see who gave them.")
+                if share.survey.anonymous
+                else _("Your answers are kept with your name, so that we can follow up on them.")
+            )
+            closing = _("Kind regards\n%(org)s", org=org)
+            subject = _("Will you answer a survey from %(org)s?", org=org)[:SUBJECT_MAX]
+            # Its own subject, not the invitation's: the member may well rewrite that one.
+            reminder_subject = _("Reminder: will you answer our survey?")
+            invitation = [
+                greeting,
+                _("%(org)s would like to hear what you think: %(title)s.", org=org, title=title),
+                _("It takes a few minutes. Press the button below to open the survey.") + " " + kept,
+                _("Thank you for your help."),
+                closing,
+            ]
+            reminder = [
+                greeting,
+                _(
+                    "A few days ago we asked you to answer our survey: %(title)s. We have not heard from you yet, and your answers matter to us.",
+                    title=title,
+                ),
+                _("It takes a few minutes. Press the button below to open the survey."),
+                _("If you have answered in the meantime, thank you: you can disregard this letter."),
+                closing,
+            ]
+        out[RoundKind.INVITATION][language] = LetterText(subject, "\n\n".join(invitation)[:BODY_MAX])
+        out[RoundKind.REMINDER][language] = LetterText(reminder_subject, "\n\n".join(reminder)[:BODY_MAX])
+    return out
 
 
 def why_length(share: Share, language: str) -> int:
@@ -253,37 +376,44 @@ class LetterTooLong:
     field: str  # "subject" or "body"
     recipient: str  # name, or the masked CPR
     kind: RoundKind
+    language: str  # of the text that is too long
     limit: int
 
 
-def first_oversized(share: Share, subject: str, body: str, fallbacks: dict | None = None) -> LetterTooLong | None:
+def first_oversized(share: Share, texts: dict[RoundKind, Texts], fallbacks: dict | None = None) -> LetterTooLong | None:
     """The first recipient whose letter, merged, would be longer than Digital
-    Post takes: the subject (a reminder's prefix included) over MeMo's 256
-    characters, or the text over LETTER_TEXT_MAX. The database measures the
-    merged lengths (a merge only adds the values' lengths), so a list of
-    100,000 is one scan, not 100,000 merges."""
-    prefix = {language: len(round_subject(RoundKind.REMINDER, "", language)) for language in LANGUAGES}
-    reminder_prefix = case((Recipient.language == "en", prefix["en"]), else_=prefix["da"])
-    why = {language: why_length(share, language) for language in LANGUAGES}
-    why_block = case((Recipient.language == "en", why["en"]), else_=why["da"])
-    for field, text, limit, extra, most in (
-        ("subject", subject, SUBJECT_LIMIT, reminder_prefix, max(prefix.values())),
-        ("body", body, LETTER_TEXT_MAX, why_block, max(why.values())),
-    ):
-        length, fixed = _merged_length(text, fallbacks or {})
-        if length is None and fixed + most <= limit:
-            continue  # no merge field: the same length for everyone, and it fits
-        length = literal(fixed) if length is None else length
-        row = db.session.execute(
-            select(Recipient.first_name, Recipient.last_name, Recipient.cpr_masked, length)
-            .where(listed(share.id), length + extra > limit)
-            .order_by(Recipient.id)
-            .limit(1)
-        ).first()
-        if row is not None:
-            who = f"{row.first_name} {row.last_name}".strip() or row.cpr_masked
-            kind = RoundKind.INVITATION if row[3] > limit else RoundKind.REMINDER
-            return LetterTooLong(field, who, kind, limit)
+    Post takes: the subject over MeMo's 256 characters, or the text over
+    LETTER_TEXT_MAX, in any of the texts, each measured against the
+    recipients who get it. The database measures the merged lengths (a merge
+    only adds the values' lengths), so a list of 100,000 is one scan a text,
+    not 100,000 merges."""
+    for kind, by_language in texts.items():
+        for language, text in by_language.items():
+            if language == "da":
+                # Danish goes to everyone without a text of their own language.
+                others = [lang for lang in by_language if lang != "da"]
+                who = Recipient.language.not_in(others) if others else literal(True)
+            else:
+                who = Recipient.language == language
+            why = why_length(share, language)
+            for field, value, limit, extra in (
+                ("subject", text.subject, SUBJECT_LIMIT, 0),
+                ("body", text.body, LETTER_TEXT_MAX, why),
+            ):
+                length, fixed = _merged_length(value, fallbacks or {})
+                if length is None:
+                    if fixed + extra <= limit:
+                        continue  # no merge field: the same length for everyone, and it fits
+                    length = literal(fixed)
+                row = db.session.execute(
+                    select(Recipient.first_name, Recipient.last_name, Recipient.cpr_masked)
+                    .where(listed(share.id), who, length + extra > limit)
+                    .order_by(Recipient.id)
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    name = f"{row.first_name} {row.last_name}".strip() or row.cpr_masked
+                    return LetterTooLong(field, name, kind, language, limit)
     return None
 
 

@@ -4,13 +4,13 @@ numbers are deleted once nothing is pending). Every verb works in the
 caller's transaction."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from sqlalchemy import exists, func, null, select, update
 
 from extensions import db
-from models.audit import AuditAction, record_audit
+from models.audit import AuditAction, AuditEvent, record_audit
 from models.base import utcnow
 from models.deletions import record_deletion
 from models.policy import DRAFT_DAYS, CitizenPolicy, policy_of
@@ -31,8 +31,9 @@ from models.sharing import (
     Share,
     ShareState,
 )
+from models.sharing.letters import Texts, round_texts, texts_of
 from models.sharing.recipients import delete_recipients, listed, recipient_count
-from models.sharing.schedule import PlannedRound
+from models.sharing.schedule import PlannedRound, Problem, check_round_time
 from models.test_letters import TestLetter
 
 # --- the draft ----------------------------------------------------------------
@@ -142,6 +143,8 @@ def confirm_share(
             kind=r.kind,
             send_at=r.send_at,
             state=SendState.SCHEDULED,
+            # Each round keeps its own letter: what it sends, and what a later change edits.
+            texts={lang: t.stored() for lang, t in texts_of(share, r.kind).items()},
         )
         for r in rounds
     ]
@@ -230,7 +233,92 @@ def cancel_reminder(share: Share, round_id: int) -> bool:
     cancelled = cancel_scheduled_sends(
         share.org_id, CancelReason.CANCELLED_BY_MEMBER, share_ids=[share.id], round_ids=[round_id]
     )
+    if cancelled:
+        send_at = db.session.scalar(select(ScheduledSend.send_at).where(ScheduledSend.id == round_id))
+        membership = share.membership
+        record_audit(
+            share.org_id,
+            membership.user_id if membership else None,
+            AuditAction.REMINDER_CANCELLED,
+            target=str(share.id),
+            share_id=share.id,
+            survey=share.survey.title,
+            from_at=send_at.isoformat(),
+        )
     return cancelled == 1
+
+
+WAITING_STATES = (SendState.SCHEDULED, SendState.HELD)  # not started: its time and text may change
+
+
+class ChangeOutcome(StrEnum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    INVALID = "invalid"  # the time breaks the schedule's rules: see the problems
+    NOT_WAITING = "not_waiting"  # not a round of the share that waits (it started, or was cancelled)
+
+
+def change_round(
+    share: Share, round_id: int, day: date | None, clock: time | None, texts: Texts, actor_id: int | None
+) -> tuple[ChangeOutcome, list[Problem]]:
+    """A new time and text for one round that has not started, checked by
+    the first schedule's rules against the share's other rounds, and
+    recorded in the audit log. The round gets a new job id (the old job
+    leaves the queue after commit; one that fires anyway finds it not due),
+    and the caller enqueues it after commit. The write is conditional, so
+    a round that starts meanwhile is left as it is."""
+    rnd = next((r for r in share.rounds if r.id == round_id and r.state in WAITING_STATES), None)
+    if rnd is None:
+        return ChangeOutcome.NOT_WAITING, []
+    others = [r for r in share.rounds if r.id != rnd.id and r.state != SendState.CANCELLED]
+    invitation_at = next((r.send_at for r in others if r.kind == RoundKind.INVITATION), None)
+    reminders_at = [r.send_at for r in others if r.kind == RoundKind.REMINDER]
+    moment, problems = check_round_time(RoundKind(rnd.kind), day, clock, invitation_at, reminders_at)
+    if problems:
+        return ChangeOutcome.INVALID, problems
+    stored = {lang: t.stored() for lang, t in texts.items()}
+    before = {lang: t.stored() for lang, t in round_texts(rnd).items()}
+    moved, rewritten = moment != rnd.send_at, stored != before
+    if not moved and not rewritten:
+        return ChangeOutcome.UNCHANGED, []
+    old_job, from_at = rnd.rq_job_id, rnd.send_at
+    changed = db.session.execute(
+        update(ScheduledSend)
+        .where(ScheduledSend.id == rnd.id, ScheduledSend.state.in_(WAITING_STATES))
+        .values(send_at=moment, texts=stored, rq_job_id=f"{rnd.job_id}-{uuid.uuid4().hex[:8]}")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        return ChangeOutcome.NOT_WAITING, []
+    if old_job:
+        db.session.info.setdefault("rq_jobs_to_cancel", set()).add(old_job)
+    db.session.refresh(rnd)
+    record_audit(
+        share.org_id,
+        actor_id,
+        AuditAction.ROUND_CHANGED,
+        target=str(share.id),
+        share_id=share.id,
+        survey=share.survey.title,
+        kind=rnd.kind,
+        from_at=from_at.isoformat() if moved else None,
+        to_at=moment.isoformat() if moved else None,
+        texts=rewritten,
+    )
+    return ChangeOutcome.CHANGED, []
+
+
+def share_changes(share: Share) -> list:
+    """What was changed in the share's rounds after it was confirmed, newest first."""
+    return db.session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.org_id == share.org_id,
+            AuditEvent.target == str(share.id),
+            AuditEvent.action.in_((AuditAction.ROUND_CHANGED, AuditAction.REMINDER_CANCELLED)),
+        )
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    ).all()
 
 
 def retryable_failures(share_id: int, now: datetime | None = None):

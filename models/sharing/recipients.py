@@ -48,6 +48,13 @@ def sample(share_id: int, limit: int) -> list[Recipient]:
     return db.session.scalars(select(Recipient).where(listed(share_id)).order_by(Recipient.id).limit(limit)).all()
 
 
+def has_english_recipients(share_id: int) -> bool:
+    """Whether anyone on the draft's list reads English."""
+    return (
+        db.session.scalar(select(Recipient.id).where(listed(share_id), Recipient.language == "en").limit(1)) is not None
+    )
+
+
 def pending_import(share_id: int) -> RecipientImport | None:
     """The newest import the member has neither accepted nor thrown away."""
     return db.session.scalar(
@@ -87,6 +94,32 @@ def remove_recipients(share: Share) -> None:
     delete_recipients(share.id)
     db.session.execute(RecipientImport.__table__.delete().where(RecipientImport.share_id == share.id))
     share.variables = []
+
+
+def listed_recipient(share: Share, recipient_id: int) -> Recipient | None:
+    """One recipient on the draft's list; None for anyone else's."""
+    return db.session.scalar(select(Recipient).where(listed(share.id), Recipient.id == recipient_id))
+
+
+def remove_recipient(share: Share, recipient_id: int) -> Recipient | None:
+    """Take one person off the draft's list, with their encrypted CPR.
+    Returns who it was, or None when they were not on it (a double click)."""
+    recipient = listed_recipient(share, recipient_id)
+    if recipient is None:
+        return None
+    delete_recipients(share.id, Recipient.id == recipient.id)
+    return recipient
+
+
+def fix_recipient(share: Share, recipient_id: int, first_name: str, last_name: str, language: str) -> bool:
+    """Correct a listed recipient's name and language (a wrong CPR number is
+    a wrong person: remove them and add the right one)."""
+    recipient = listed_recipient(share, recipient_id)
+    if recipient is None:
+        return False
+    recipient.first_name, recipient.last_name, recipient.language = first_name, last_name, language
+    recipient.name_folded = fold(f"{first_name} {last_name}")
+    return True
 
 
 # --- storing ----------------------------------------------------------------

@@ -143,3 +143,32 @@ def _moment(day: date | None, clock: time | None, problems: list[Problem], remin
         message = _l("This time does not exist on that date (the clocks go forward). Choose another.")
         problems.append(Problem("time", message, reminder))
     return None
+
+
+def check_round_time(
+    kind: RoundKind,
+    day: date | None,
+    clock: time | None,
+    invitation_at: datetime | None,
+    reminders_at: list[datetime],
+    now: datetime | None = None,
+) -> tuple[datetime | None, list[Problem]]:
+    """A new time for one round that has not started, by the first
+    schedule's rules: in the future and within MAX_DAYS_AHEAD; the
+    invitation before every reminder left, a reminder after the invitation.
+    invitation_at and reminders_at are the share's other rounds that still
+    count (none cancelled). Problems name "date" or "time"."""
+    now = now or utcnow()
+    problems: list[Problem] = []
+    moment = _moment(day, clock, problems, None)
+    if moment is None:
+        return None, problems
+    if moment <= now:
+        problems.append(Problem("time", _l("The time has passed. Choose a time in the future.")))
+    elif moment > now + timedelta(days=MAX_DAYS_AHEAD):
+        problems.append(Problem("date", _l("Choose a date within a year.")))
+    elif kind == RoundKind.INVITATION and reminders_at and moment >= min(reminders_at):
+        problems.append(Problem("time", _l("The invitation must come before its reminders.")))
+    elif kind == RoundKind.REMINDER and invitation_at is not None and moment <= invitation_at:
+        problems.append(Problem("time", _l("A reminder must come after the invitation.")))
+    return (None if problems else moment), problems

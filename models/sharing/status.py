@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from crypto import hasher
 from extensions import db
 from models.base import PER_PAGE, utcnow
 from models.members import MAX_QUERY
@@ -20,6 +21,7 @@ from models.sharing import (
     SendState,
     Share,
 )
+from models.sharing.recipients import CPR_HASH_PURPOSE, listed
 
 
 def state_counts(share: Share) -> dict[str, int]:
@@ -127,6 +129,44 @@ def recipient_page(share: Share, state: str, q: str, page: int) -> RecipientPage
         states=filters,
         invitation_stopped=share.invitation is not None
         and share.invitation.state in (SendState.CANCELLED, SendState.FAILED),
+    )
+
+
+@dataclass
+class DraftPage:
+    """A page of the draft's list, by name or CPR number."""
+
+    rows: list[Recipient]
+    q: str
+    page: int
+    total: int  # at most COUNT_CAP
+    total_exact: bool
+    first: int
+    has_next: bool
+
+
+def draft_page(share: Share, q: str, page: int, per_page: int = PER_PAGE) -> DraftPage:
+    """A page of the draft's listed recipients matching q: a part of the name, or a whole CPR
+    number (found by its hash: the list holds no CPR in clear)."""
+    q = q.strip()[:MAX_QUERY]
+    query = select(Recipient).where(listed(share.id))
+    if q:
+        digits = q.replace("-", "").replace(" ", "")
+        if len(digits) == 10 and digits.isascii() and digits.isdigit():
+            query = query.where(Recipient.cpr_hmac == hasher(CPR_HASH_PURPOSE)(digits))
+        else:
+            query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
+    rows = db.session.scalars(query.order_by(Recipient.id).limit(per_page).offset((page - 1) * per_page)).all()
+    capped = query.with_only_columns(Recipient.id).limit(COUNT_CAP + 1).subquery()
+    total = db.session.scalar(select(func.count()).select_from(capped))
+    return DraftPage(
+        rows=rows,
+        q=q,
+        page=page,
+        total=min(total, COUNT_CAP),
+        total_exact=total <= COUNT_CAP,
+        first=(page - 1) * per_page + 1,
+        has_next=page * per_page < total,
     )
 
 

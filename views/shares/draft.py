@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from digitalpost import ErrorCode, mask_cpr
-from formats import number, plural
+from formats import plural
 from jobs.reach import enqueue_reach_check, reach_job_alive
 from jobs.sending import enqueue_rounds
 from jobs.test_letter import enqueue_test_letter
@@ -21,18 +21,23 @@ from models.integration import DigitalPostIntegration
 from models.reach import choose_for_exempt, reach_of, start_reach_check
 from models.sharing import MAX_REMINDERS, VARIABLE_MAX, ExemptChoice, ReachState, RoundKind, error_label
 from models.sharing.letters import (
-    LetterTooLong,
     compose,
     first_oversized,
+    language_of,
     merge_fields_in,
     merge_gaps,
+    resolve_texts,
+    suggested_texts,
     unknown_merge_fields,
+    write_texts,
+    written_text,
 )
 from models.sharing.lifecycle import ConfirmOutcome, confirm_share, discard_draft, start_share
 from models.sharing.recipients import (
     accept_import,
     add_one,
     discard_import,
+    has_english_recipients,
     import_file,
     import_text,
     pending_import,
@@ -48,7 +53,16 @@ from views.forms import large_body, small_int
 from views.ratelimit import AttemptLimit, minutes
 from views.rendering import add_message, go_to, is_fragment, render_fragment
 from views.shares import COMPOSE, METHODS, bp, draft_share, own_share
-from views.shares.forms import ManualForm, MessageForm, PasteForm, ScheduleForm, TestLetterForm, fallbacks_from
+from views.shares.forms import (
+    TEXT_FIELDS,
+    ManualForm,
+    MessageForm,
+    PasteForm,
+    ScheduleForm,
+    TestLetterForm,
+    fallbacks_from,
+    too_long_message,
+)
 
 # --- the draft -----------------------------------------------------------------
 
@@ -260,9 +274,26 @@ def clear(share_id):
     return add_message(recipients_step(share), _("The list is empty."), "info")
 
 
+def message_form(share) -> MessageForm:
+    """The message step's form as the draft holds it, or from the suggested
+    texts the first time (English too when some recipients read English)."""
+    data = {}
+    if share.subject:
+        for (kind, lang), (subject, body) in TEXT_FIELDS.items():
+            if text := written_text(share, kind, lang):
+                data[subject], data[body] = text.subject, text.body
+    else:
+        languages = ("da", "en") if has_english_recipients(share.id) else ("da",)
+        for kind, by_language in suggested_texts(share, languages).items():
+            for lang, text in by_language.items():
+                subject, body = TEXT_FIELDS[kind, lang]
+                data[subject], data[body] = text.subject, text.body
+    return MessageForm(formdata=None, data=data, variables=share.variables, fallbacks=share.merge_fallbacks)
+
+
 def message_step(share, form=None, status=200, **htmx):
-    form = form or MessageForm(obj=share, formdata=None, variables=share.variables, fallbacks=share.merge_fallbacks)
-    subject, body = form.subject.data or "", form.body.data or ""
+    form = form or message_form(share)
+    english = any(form[name].data for (_kind, lang), names in TEXT_FIELDS.items() if lang == "en" for name in names)
     return render_fragment(
         "shares/_message.html",
         COMPOSE,
@@ -271,28 +302,32 @@ def message_step(share, form=None, status=200, **htmx):
         step=2,
         share=share,
         form=form,
-        gaps=merge_gaps_context(share, subject, body, form),
-        preview=preview_context(share, subject, body, fallbacks=form.fallbacks),
+        english_open=english
+        or any(form[n].errors for (_k, lang), ns in TEXT_FIELDS.items() if lang == "en" for n in ns),
+        gaps=merge_gaps_context(share, form),
+        preview=preview_context(share, form),
     )
 
 
-def merge_gaps_context(share, subject, body, form):
+def merge_gaps_context(share, form):
     """The merge fields some recipients lack, how many, and what the member
     wrote for them (templates/shares/_merge_gaps.html)."""
     return {
-        "counts": merge_gaps(share.id, subject + "\n" + body),
+        "counts": merge_gaps(share.id, form.all_text),
         "fallbacks": form.fallbacks,
         "errors": form.fallback_errors,
         "max": VARIABLE_MAX,
     }
 
 
-def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVITATION, fallbacks=None):
-    """The letter the chosen recipient will get, composed as the worker will."""
+def preview_context(share, form, recipient_id=None, kind=RoundKind.INVITATION):
+    """The letter the chosen recipient will get, composed as the worker will,
+    from the texts in the form."""
     choices = sample(share.id, 20)
     recipient = next((r for r in choices if r.id == recipient_id), choices[0] if choices else None)
-    letter = compose(share, kind, recipient, subject=subject, body=body, fallbacks=fallbacks or {})
-    problem = letter.problem() if subject.strip() and body.strip() else None
+    share_texts = resolve_texts(form.texts())
+    letter = compose(share, kind, recipient, texts=share_texts[kind], fallbacks=form.fallbacks)
+    problem = letter.problem() if letter.subject.strip() and form.body.data else None
     return {
         "recipients": choices,
         "recipient": recipient,
@@ -300,38 +335,15 @@ def preview_context(share, subject, body, recipient_id=None, kind=RoundKind.INVI
         "kinds": list(RoundKind),
         "letter": letter,
         # The answer page in preview mode, in the recipient's language: answers are checked, never stored.
-        "answer_page": preview_link(share.survey_id, letter.language, utcnow()),
+        "answer_page": preview_link(share.survey_id, language_of(recipient), utcnow()),
         "problem": problem.field if problem else None,
-        "unknown": unknown_merge_fields(subject + body, share.variables),
+        "unknown": unknown_merge_fields(form.all_text, share.variables),
     }
 
 
 def round_kind(text: str | None) -> RoundKind:
     """A round kind from a form, the invitation for anything else."""
     return RoundKind(text) if text in RoundKind._value2member_map_ else RoundKind.INVITATION
-
-
-def too_long_message(problem: LetterTooLong) -> str:
-    if problem.field == "subject" and problem.kind == RoundKind.REMINDER:
-        return _(
-            "With the merge fields filled in, the subject of the reminder to %(who)s is longer than %(limit)d "
-            "characters, which Digital Post refuses. Shorten it.",
-            who=problem.recipient,
-            limit=problem.limit,
-        )
-    if problem.field == "subject":
-        return _(
-            "With the merge fields filled in, the subject to %(who)s is longer than %(limit)d characters, "
-            "which Digital Post refuses. Shorten it.",
-            who=problem.recipient,
-            limit=problem.limit,
-        )
-    return _(
-        "With the merge fields filled in, the text to %(who)s is longer than %(limit)s characters, "
-        "which Digital Post refuses. Shorten it.",
-        who=problem.recipient,
-        limit=number(problem.limit),
-    )
 
 
 @bp.get("/<int:share_id>/message")
@@ -348,14 +360,17 @@ def save_message(share_id):
     form = MessageForm(variables=share.variables, fallbacks=fallbacks_from(request.form))
     if not form.validate():
         return message_step(share, form, status=422)
-    subject, body = form.subject.data.strip(), form.body.data.strip()
-    used = set(merge_fields_in(subject + "\n" + body))
+    texts = form.texts()
+    used = set(merge_fields_in(form.all_text))
     fallbacks = {name: text for name, text in form.fallbacks.items() if name in used and text}
-    too_long = first_oversized(share, subject, body, fallbacks)
+    too_long = first_oversized(share, resolve_texts(texts), fallbacks)
     if too_long:
-        getattr(form, too_long.field).errors.append(too_long_message(too_long))
+        # A reminder with no text of its own is the invitation's: the error goes there.
+        kind = too_long.kind if too_long.kind in texts else RoundKind.INVITATION
+        subject, body = TEXT_FIELDS[kind, too_long.language]
+        form[subject if too_long.field == "subject" else body].errors.append(too_long_message(too_long))
         return message_step(share, form, status=422)
-    share.subject, share.body, share.merge_fallbacks = subject, body, fallbacks
+    write_texts(share, texts, fallbacks)
     db.session.commit()
     return schedule_step(share, push_url=url_for(".schedule", share_id=share.id))
 
@@ -363,22 +378,18 @@ def save_message(share_id):
 @bp.post("/<int:share_id>/preview")
 def preview(share_id):
     share = draft_share(share_id)
-    subject, body = request.form.get("subject", ""), request.form.get("body", "")
-    fallbacks = fallbacks_from(request.form)
+    form = MessageForm(variables=share.variables, fallbacks=fallbacks_from(request.form))
     body_html = render_template(
         "shares/_preview.html",
         share=share,
         preview=preview_context(
             share,
-            subject,
-            body,
+            form,
             request.form.get("preview_recipient", type=small_int),
             round_kind(request.form.get("preview_kind")),
-            fallbacks=fallbacks,
         ),
     )
-    form = MessageForm(formdata=None, variables=share.variables, fallbacks=fallbacks)
-    gaps = merge_gaps_context(share, subject, body, form)
+    gaps = merge_gaps_context(share, form)
     # The fields lacking values, anew only when they change: the member may be typing in one.
     if ",".join(gaps["counts"]) != request.form.get("gap_fields", ""):
         body_html += render_template("shares/_merge_gaps.html", gaps=gaps, oob=True)

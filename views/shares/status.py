@@ -1,8 +1,9 @@
 """A confirmed share's status: counts, the recipient table, retry, cancel and
 the deletion receipt."""
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from htmx_flask import make_response
 from redis.exceptions import RedisError
 
@@ -11,13 +12,24 @@ from jobs.sending import enqueue_rounds
 from models import db
 from models.access import may_share_via_digital_post
 from models.deletions import receipt_of
-from models.sharing import SendState, error_label
-from models.sharing.lifecycle import cancel_reminder, cancel_share, retry_count, retry_failed
+from models.sharing import RoundKind, SendState, error_label
+from models.sharing.letters import first_oversized, round_texts
+from models.sharing.lifecycle import (
+    WAITING_STATES,
+    ChangeOutcome,
+    cancel_reminder,
+    cancel_share,
+    change_round,
+    retry_count,
+    retry_failed,
+    share_changes,
+)
 from models.sharing.schedule import local
 from models.sharing.status import failure_reasons, is_live, recipient_page, state_counts
 from views.forms import small_int
-from views.rendering import add_message, pdf_download, render_fragment
+from views.rendering import add_message, go_to, pdf_download, render_fragment
 from views.shares import STATUS, bp, own_share
+from views.shares.forms import RoundForm, too_long_message
 
 # --- status ------------------------------------------------------------------------
 
@@ -37,6 +49,8 @@ def status_context(share):
         "live": is_live(share),
         "error_label": error_label,
         "retryable": retry_count(share),
+        "changes": share_changes(share),
+        "may_change": may_share_via_digital_post(g.membership),
     }
 
 
@@ -130,6 +144,68 @@ def cancel(share_id):
         **status_context(share),
     )
     return add_message(response, text)
+
+
+def round_form_data(rnd) -> dict:
+    moment = local(rnd.send_at)
+    data = {"date": moment.date(), "time": moment.time().replace(second=0, microsecond=0)}
+    for lang, text in round_texts(rnd).items():
+        subject, body = RoundForm.TEXTS[RoundKind.INVITATION, lang]
+        data[subject], data[body] = text.subject, text.body
+    return data
+
+
+@bp.route("/<int:share_id>/rounds/<int:round_id>/edit", methods=["GET", "POST"])
+def edit_round(share_id, round_id):
+    """A new time and text for a round that has not started."""
+    share = own_share(share_id)
+    if not may_share_via_digital_post(g.membership):
+        abort(403)
+    rnd = next((r for r in share.rounds if r.id == round_id), None)
+    if rnd is None:
+        abort(404)
+    if rnd.state not in WAITING_STATES:
+        flash(_("That round has started or was cancelled, so it can no longer be changed."), "info")
+        return go_to(url_for(".status", share_id=share.id))
+    if request.method == "GET":
+        form = RoundForm(formdata=None, data=round_form_data(rnd), variables=share.variables)
+        return round_page(share, rnd, form)
+    form = RoundForm(variables=share.variables)
+    if not form.validate():
+        return round_page(share, rnd, form, 422)
+    texts = form.round_texts()
+    too_long = first_oversized(share, {RoundKind(rnd.kind): texts}, share.merge_fallbacks)
+    if too_long:
+        subject, body = RoundForm.TEXTS[RoundKind.INVITATION, too_long.language]
+        form[subject if too_long.field == "subject" else body].errors.append(too_long_message(too_long))
+        return round_page(share, rnd, form, 422)
+    outcome, problems = change_round(share, rnd.id, form.date.data, form.time.data, texts, current_user.id)
+    if outcome == ChangeOutcome.INVALID:
+        for problem in problems:
+            form[problem.field].errors.append(str(problem.message))
+        return round_page(share, rnd, form, 422)
+    if outcome == ChangeOutcome.NOT_WAITING:
+        db.session.rollback()
+        flash(_("That round has started or was cancelled, so it can no longer be changed."), "info")
+        return go_to(url_for(".status", share_id=share.id))
+    if outcome == ChangeOutcome.UNCHANGED:
+        flash(_("Nothing was changed."), "info")
+        return go_to(url_for(".status", share_id=share.id))
+    db.session.commit()
+    text = _("The invitation is changed.") if rnd.kind == RoundKind.INVITATION else _("The reminder is changed.")
+    if rnd.state == SendState.SCHEDULED:  # one held for approval is queued when approved
+        try:
+            enqueue_rounds([rnd])
+        except RedisError:  # the worker's housekeeping queues it
+            text = _("The change is saved, but the queue did not answer. The round is sent when it is back.")
+    flash(text, "success")
+    return go_to(url_for(".status", share_id=share.id))
+
+
+def round_page(share, rnd, form, status=200):
+    return render_fragment(
+        "shares/_round_form.html", "shares/round_edit.html", status=status, share=share, rnd=rnd, form=form
+    )
 
 
 @bp.post("/<int:share_id>/rounds/<int:round_id>/cancel")
