@@ -355,6 +355,65 @@ def test_the_member_changes_a_reminders_time_and_text(language, viewport, page, 
 
 
 @pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
+def test_the_draft_list_is_searched_corrected_and_trimmed(language, viewport, page, app, org, admin, make_user):
+    member, membership, survey = member_with_survey(org, admin, make_user, language)
+    share = start_share(survey, membership)
+    db.session.flush()
+    rows = "fornavn;efternavn;cpr\nAnne;Hansen;0101901234\nBo;Berg;0202901234\nÅse;Ødegård;0303901234\n"
+    accept_import(share, import_file(share, io.BytesIO(rows.encode()), "l.csv"))
+    db.session.commit()
+    if viewport:
+        page.set_viewport_size(viewport)
+    width = "phone" if viewport else "desktop"
+    t = {
+        "da": dict(
+            find="Find med navn eller CPR-nummer",
+            correct="Ret",
+            first="Fornavn",
+            save="Gem",
+            remove="Fjern",
+            fixed="Modtageren er rettet.",
+            removed="er fjernet fra listen",
+        ),
+        "en": dict(
+            find="Find by name or CPR number",
+            correct="Correct",
+            first="First name",
+            save="Save",
+            remove="Remove",
+            fixed="The recipient is corrected.",
+            removed="is removed from the list",
+        ),
+    }[language]
+    browser_login(page, member)
+    page.goto(f"/orgs/{org.id}/surveys/{survey.id}/digital-post/{share.id}/recipients")
+    htmx_ready(page)
+    rows = page.locator("table.draft-recipients tbody tr")
+    expect(rows).to_have_count(3)
+    page.get_by_label(t["find"]).fill("ødeg")
+    expect(rows).to_have_count(1)
+    check(page, f"draft-list-{language}-{width}-1-found")
+    rows.filter(has_text="Åse").get_by_role("button", name=t["correct"]).click()
+    dialog = page.locator("#dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label(t["first"]).fill("Aase")
+    check(page, f"draft-list-{language}-{width}-2-correct")
+    dialog.get_by_role("button", name=t["save"], exact=True).click()
+    expect(page.get_by_text(t["fixed"])).to_be_visible()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("table.draft-recipients")).to_contain_text("Aase Ødegård")
+    expect(page.get_by_label(t["find"])).to_have_value("ødeg")  # the search stays as it was
+    htmx_ready(page)
+    page.get_by_label(t["find"]).fill("")
+    expect(rows).to_have_count(3)
+    page.once("dialog", lambda d: d.accept())
+    rows.filter(has_text="Bo Berg").get_by_role("button", name=t["remove"]).click()
+    expect(page.get_by_text(t["removed"])).to_be_visible()
+    expect(rows).to_have_count(2)
+    check(page, f"draft-list-{language}-{width}-3-removed")
+
+
+@pytest.mark.parametrize("language,viewport", [("da", None), ("en", PHONE)])
 def test_the_results_read_with_charts_rates_and_answers_by_name(language, viewport, page, app, org, admin, make_user):
     from models.survey import Answer, submit_response
 

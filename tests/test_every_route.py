@@ -151,6 +151,7 @@ def world(app, org, admin, member, make_org, make_user, active_integration):
             "import_id": imp.id,
             "test_id": test.id,
             "round_id": reminder.id,
+            "recipient_id": recipient.id,
             "token": recipient.token,
             "public_token": survey.public_token,
             "code": recipient.paper_code,

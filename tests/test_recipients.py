@@ -257,3 +257,89 @@ def test_the_upload_tab_offers_a_template_that_imports_as_it_is(as_member, draft
     assert body.decode("utf-8-sig").splitlines() == ["fornavn;efternavn;cpr;sprog", "Anne;Jensen;010190-1234;da"]
     response = upload(as_member, draft, body, "modtagere.csv")
     assert response.status_code == 200 and "1 modtager på listen" in response.get_data(as_text=True)
+
+
+# --- the list: search, pages, remove one, correct one ------------------------------
+
+
+def test_the_list_is_searched_paged_and_corrected_row_by_row(as_member, draft, app):
+    import html
+    import re
+
+    from models.base import PER_PAGE
+
+    lines = ["fornavn;efternavn;cpr"] + [
+        f"Person{i:03d};Hansen;0101{70 + i % 30:02d}{1000 + i:04d}" for i in range(PER_PAGE + 5)
+    ]
+    lines.append("Åse;Ødegård;0202901234")
+    response = as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f"Viser 1–{PER_PAGE} af {PER_PAGE + 6}" in page and "Næste side" in page
+
+    # By a part of the name, in any case, and by a whole CPR number; never a CPR in clear.
+    found = as_member.get(draft + "/recipients/list?q=ØDEGÅ", htmx=True).get_data(as_text=True)
+    assert "Åse Ødegård" in found and "Person000" not in found and "Viser 1–1 af 1" in found
+    found = as_member.post(draft + "/recipients/list", {"q": "020290-1234"}, htmx=True).get_data(as_text=True)
+    assert "Åse Ødegård" in found and "Viser 1–1 af 1" in found
+    assert "0202901234" not in found and "020290-1234" not in html.unescape(found)  # not in a link either
+    second = as_member.get(draft + "/recipients/list?page=2", htmx=True).get_data(as_text=True)
+    assert f"Viser {PER_PAGE + 1}–{PER_PAGE + 6} af {PER_PAGE + 6}" in second and "Forrige" in second
+
+    ase = db.session.scalar(select(Recipient).where(Recipient.first_name == "Åse"))
+    # Correct her: the dialog's form, a bad value at its field, then saved.
+    form = as_member.get(f"{draft}/recipients/{ase.id}/edit", htmx=True).get_data(as_text=True)
+    assert 'value="Åse"' in form and "020290-****" in form
+    bad = as_member.post(
+        f"{draft}/recipients/{ase.id}/edit",
+        {"fix-first_name": "Åse 0101901234", "fix-last_name": "Ø", "fix-language": "da"},
+        htmx=True,
+    )
+    assert bad.status_code == 422 and 'id="fix-first_name-error"' in bad.get_data(as_text=True)
+    bad = as_member.post(
+        f"{draft}/recipients/{ase.id}/edit",
+        {"fix-first_name": "Åse", "fix-last_name": "Ø", "fix-language": "xx"},
+        htmx=True,
+    )
+    assert bad.status_code == 422 and 'id="fix-language-error"' in bad.get_data(as_text=True)
+    db.session.refresh(ase)
+    assert (ase.last_name, ase.language) == ("Ødegård", "da")
+    saved = as_member.post(
+        f"{draft}/recipients/{ase.id}/edit",
+        {"fix-first_name": "Aase", "fix-last_name": "Ødegaard", "fix-language": "en"},
+        htmx=True,
+    )
+    assert saved.status_code == 200 and saved.headers["HX-Retarget"] == "#compose"
+    events = json.loads(saved.headers["HX-Trigger"])
+    assert events["closeDialog"] and "rettet" in events["showMessage"]["text"]
+    db.session.refresh(ase)
+    assert (ase.first_name, ase.last_name, ase.language, ase.name_folded) == ("Aase", "Ødegaard", "en", "aase ødegaard")
+
+    # Remove her; again (a double click) removes nobody else.
+    removed = as_member.post(f"{draft}/recipients/{ase.id}/remove", {"q": "", "page": "1"}, htmx=True)
+    assert "Aase Ødegaard er fjernet fra listen" in json.loads(removed.headers["HX-Trigger"])["showMessage"]["text"]
+    assert f"{PER_PAGE + 5} modtagere på listen" in removed.get_data(as_text=True)
+    again = as_member.post(f"{draft}/recipients/{ase.id}/remove", {"q": "", "page": "1"}, htmx=True)
+    assert "ikke længere på listen" in json.loads(again.headers["HX-Trigger"])["showMessage"]["text"]
+    assert len(recipients()) == PER_PAGE + 5
+    assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == PER_PAGE + 5
+    assert re.search(r"0202901234", as_member.get(draft + "/recipients").get_data(as_text=True)) is None
+
+
+def test_another_drafts_recipient_cannot_be_removed_or_corrected(as_member, draft, survey):
+    from tests.test_sharing import start_draft as new_draft
+
+    as_member.post(draft + "/recipients/paste", {"text": "Anne;Hansen;0101901234"}, htmx=True)
+    anne = db.session.scalar(select(Recipient))
+    other = new_draft(as_member, survey)
+    assert as_member.post(f"{other}/recipients/{anne.id}/remove", {}, htmx=True).status_code == 200
+    assert as_member.get(f"{other}/recipients/{anne.id}/edit", htmx=True).status_code == 404
+    post = as_member.post(
+        f"{other}/recipients/{anne.id}/edit",
+        {"fix-first_name": "X", "fix-last_name": "Y", "fix-language": "da"},
+        htmx=True,
+    )
+    assert post.status_code == 404
+    db.session.refresh(anne)
+    assert (anne.first_name, len(recipients())) == ("Anne", 1)
+    assert as_member.post(f"{draft}/recipients/{anne.id}/remove", {}, csrf=False).status_code == 400

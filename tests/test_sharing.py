@@ -161,6 +161,15 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(
     status = as_member.get(draft + "/").get_data(as_text=True)
     assert "CPR-numre blev slettet" in status
     assert "1 af 3 har svaret (33 %)" in status  # Anne of the three invited
+    # Not exclusive: Anne answered and Bo declined, and all three letters reached the mailbox.
+    tiles = dict(re.findall(r'count-(\w+)"><span class="count-n">(\d+)<', status))
+    assert {k: tiles[k] for k in ("invited", "delivered", "responded", "declined", "failed")} == {
+        "invited": "3",
+        "delivered": "3",
+        "responded": "1",
+        "declined": "1",
+        "failed": "0",
+    }
     look = as_member.get(draft + "/counts", htmx=True)
     assert look.status_code == 286 and json.loads(look.headers["HX-Trigger"]) == {"recipientsChanged": True}
     assert "010190-****" in status and "0101901234" not in status

@@ -101,14 +101,17 @@ def listed_recipient(share: Share, recipient_id: int) -> Recipient | None:
     return db.session.scalar(select(Recipient).where(listed(share.id), Recipient.id == recipient_id))
 
 
-def remove_recipient(share: Share, recipient_id: int) -> Recipient | None:
+def remove_recipient(share: Share, recipient_id: int) -> str | None:
     """Take one person off the draft's list, with their encrypted CPR.
-    Returns who it was, or None when they were not on it (a double click)."""
+    Returns who it was (name, or masked CPR), or None when they were not
+    on it (a double click)."""
     recipient = listed_recipient(share, recipient_id)
     if recipient is None:
         return None
+    who = recipient.name or recipient.cpr_masked
     delete_recipients(share.id, Recipient.id == recipient.id)
-    return recipient
+    db.session.expunge(recipient)
+    return who
 
 
 def fix_recipient(share: Share, recipient_id: int, first_name: str, last_name: str, language: str) -> bool:

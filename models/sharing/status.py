@@ -4,7 +4,7 @@ failure reasons, a page of the recipient table, and whether it is live."""
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 
 from crypto import hasher
 from extensions import db
@@ -63,6 +63,14 @@ def state_counts(share: Share) -> dict[str, int]:
     # Those the invitation reached the gateway for: whoever is not waiting,
     # cancelled, failed or left out. The response rate is of them.
     result["invited"] = result["total"] - sum(result[k] for k in ("pending", "cancelled", "failed", "left_out"))
+    # Not exclusive, like "invited": everyone whose letter reached the mailbox,
+    # whatever they did after (answered, declined, answered anonymously).
+    in_mailbox = exists().where(Delivery.recipient_id == Recipient.id, Delivery.delivered_at.is_not(None))
+    result["in_mailbox"] = db.session.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(Recipient.share_id == share.id, or_(Recipient.state == RecipientState.DELIVERED, in_mailbox))
+    )
     return result
 
 
@@ -143,6 +151,12 @@ class DraftPage:
     total_exact: bool
     first: int
     has_next: bool
+    by_cpr: bool = False  # q was a CPR number: never written back into the page
+
+    @property
+    def link_q(self) -> str:
+        """The search as links and the search box may carry it."""
+        return "" if self.by_cpr else self.q
 
 
 def draft_page(share: Share, q: str, page: int, per_page: int = PER_PAGE) -> DraftPage:
@@ -150,9 +164,10 @@ def draft_page(share: Share, q: str, page: int, per_page: int = PER_PAGE) -> Dra
     number (found by its hash: the list holds no CPR in clear)."""
     q = q.strip()[:MAX_QUERY]
     query = select(Recipient).where(listed(share.id))
+    digits = q.replace("-", "").replace(" ", "")
+    by_cpr = len(digits) == 10 and digits.isascii() and digits.isdigit()
     if q:
-        digits = q.replace("-", "").replace(" ", "")
-        if len(digits) == 10 and digits.isascii() and digits.isdigit():
+        if by_cpr:
             query = query.where(Recipient.cpr_hmac == hasher(CPR_HASH_PURPOSE)(digits))
         else:
             query = query.where(Recipient.name_folded.contains(fold(q), autoescape=True))
@@ -167,6 +182,7 @@ def draft_page(share: Share, q: str, page: int, per_page: int = PER_PAGE) -> Dra
         total_exact=total <= COUNT_CAP,
         first=(page - 1) * per_page + 1,
         has_next=page * per_page < total,
+        by_cpr=by_cpr,
     )
 
 

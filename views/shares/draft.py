@@ -37,16 +37,20 @@ from models.sharing.recipients import (
     accept_import,
     add_one,
     discard_import,
+    fix_recipient,
     has_english_recipients,
     import_file,
     import_text,
+    listed_recipient,
     pending_import,
     recipient_count,
+    remove_recipient,
     remove_recipients,
     sample,
 )
 from models.sharing.rows import PASTE_MAX_BYTES, UPLOAD_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow
 from models.sharing.schedule import MAX_REMINDER_DAYS, When, local
+from models.sharing.status import draft_page
 from models.test_letters import TestLetterState, finish_test_letter, preview_link, start_test_letter
 from views.errors import render_error
 from views.forms import large_body, small_int
@@ -55,6 +59,7 @@ from views.rendering import add_message, go_to, is_fragment, render_fragment
 from views.shares import COMPOSE, METHODS, bp, draft_share, own_share
 from views.shares.forms import (
     TEXT_FIELDS,
+    FixRecipientForm,
     ManualForm,
     MessageForm,
     PasteForm,
@@ -94,7 +99,9 @@ def discard(share_id):
     return add_message(redirect(url_for("surveys.share", survey_id=g.survey.id), 303), message)
 
 
-def recipients_step(share, method="manual", manual=None, paste=None, upload_error=None, status=200, **htmx):
+def recipients_step(
+    share, method="manual", manual=None, paste=None, upload_error=None, status=200, list_q="", list_page=1, **htmx
+):
     return render_fragment(
         "shares/_recipients.html",
         COMPOSE,
@@ -108,7 +115,7 @@ def recipients_step(share, method="manual", manual=None, paste=None, upload_erro
         upload_error=upload_error,
         pending=pending_import(share.id),
         count=recipient_count(share.id),
-        sample=sample(share.id, 5),
+        listing=draft_page(share, list_q, list_page),
         row_errors=RowError,
         column_labels={
             "first_name": _("First name"),
@@ -603,3 +610,59 @@ def confirm(share_id):
         text = _("The invitations are saved, but the queue did not answer. They will be sent when it is back.")
     flash(text, "success")  # shown by the status page the browser is sent to
     return go_to(url_for(".status", share_id=share.id))
+
+
+# --- the draft's list: search, page, remove one, fix one ---------------------------
+
+
+def list_args() -> tuple[str, int]:
+    """The list's search and page, from the query or the form."""
+    q = request.values.get("q", "")
+    page = max(1, min(request.values.get("page", 1, type=small_int) or 1, 10_000))
+    return q, page
+
+
+@bp.route("/<int:share_id>/recipients/list", methods=["GET", "POST"])
+def recipients_list(share_id):
+    """A page of the list: by GET for pages and names; the search box
+    posts, so that a CPR number searched for stays out of URLs and logs."""
+    share = draft_share(share_id)
+    q, page = list_args()
+    return render_template("shares/_draft_list.html", share=share, listing=draft_page(share, q, page))
+
+
+@bp.post("/<int:share_id>/recipients/<int:recipient_id>/remove")
+def remove_one(share_id, recipient_id):
+    share = draft_share(share_id)
+    who = remove_recipient(share, recipient_id)
+    db.session.commit()
+    q, page = list_args()
+    response = recipients_step(share, list_q=q, list_page=page)
+    if who is None:
+        return add_message(response, _("That recipient was not on the list any more."), "info")
+    return add_message(response, _("%(who)s is removed from the list.", who=who), "success")
+
+
+@bp.route("/<int:share_id>/recipients/<int:recipient_id>/edit", methods=["GET", "POST"])
+def fix_one(share_id, recipient_id):
+    """Correct a name or a language, in the shared dialog."""
+    share = draft_share(share_id)
+    recipient = listed_recipient(share, recipient_id)
+    if recipient is None:
+        abort(404)
+    q, page = list_args()
+    if request.method == "GET":
+        form = FixRecipientForm(formdata=None, obj=recipient, prefix="fix")
+        return render_template(
+            "shares/_fix_recipient.html", share=share, recipient=recipient, form=form, q=q, page=page
+        )
+    form = FixRecipientForm(prefix="fix")  # the page's own add form has the plain ids
+    if not form.validate():
+        body = render_template(
+            "shares/_fix_recipient.html", share=share, recipient=recipient, form=form, q=q, page=page
+        )
+        return make_response(body, 422)
+    fix_recipient(share, recipient.id, form.first_name.data.strip(), form.last_name.data.strip(), form.language.data)
+    db.session.commit()
+    response = recipients_step(share, list_q=q, list_page=page, retarget="#compose", trigger={"closeDialog": True})
+    return add_message(response, _("The recipient is corrected."), "success")

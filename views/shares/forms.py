@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms import Form as SubForm  # a form inside a form: no CSRF field of its own
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
 
 from digitalpost.memo import CONTROL_CHARACTERS
 from formats import number
@@ -34,6 +34,17 @@ class ManualForm(Form):
     first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX), letter_text])
     last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX), letter_text])
     cpr = CprField(_l("CPR"))
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
+
+
+def not_a_cpr(form, field):
+    if holds_cpr(field.data or ""):
+        raise ValidationError(_("A CPR number cannot stand in a name. Write the name only."))
+
+
+class FixRecipientForm(Form):
+    first_name = StringField(_l("First name"), validators=[Length(max=NAME_MAX), letter_text, not_a_cpr])
+    last_name = StringField(_l("Last name"), validators=[Length(max=NAME_MAX), letter_text, not_a_cpr])
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="da")
 
 
