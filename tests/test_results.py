@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import re
+from datetime import date
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -136,3 +137,20 @@ def test_another_organizations_member_gets_no_results(as_member, survey, app, ma
     for suffix in ("", ".csv", ".xlsx"):
         assert as_stranger.get(results_url(survey, suffix)).status_code in (403, 404)
     assert db.session.scalar(select(db.func.count()).select_from(ScheduledSend)) == 0
+
+
+def test_answers_per_day_are_counted_in_danish_days(app, survey):
+    from datetime import datetime, timezone
+
+    from models.results import answers_by_day
+    from models.survey import Response
+
+    for moment in ("2026-12-01T12:00", "2026-12-01T23:30", "2026-12-04T22:59", "2026-07-01T22:30"):
+        at = datetime.fromisoformat(moment).replace(tzinfo=timezone.utc)
+        db.session.add(Response(survey_id=survey.id, language="da", created_at=at))
+    db.session.commit()
+    days = dict(answers_by_day(survey))
+    # 23:30 UTC in December is 00:30 the next day in Denmark; 22:30 in July (summer time) too.
+    assert (days[date(2026, 12, 1)], days[date(2026, 12, 2)], days[date(2026, 12, 4)]) == (1, 1, 1)
+    assert days[date(2026, 7, 2)] == 1 and date(2026, 7, 1) not in days
+    assert days[date(2026, 12, 3)] == 0 and min(days) == date(2026, 7, 2) and max(days) == date(2026, 12, 4)
