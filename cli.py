@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import func, insert, select
 
 from crypto import rotate
-from extensions import embedded_dir, stop_embedded_redis
+from extensions import embedded_dir, refresh_statistics, stop_embedded_redis
 from jobs.worker import run_worker
 from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User, db
 from models.org import fold
@@ -160,6 +160,7 @@ def seed_demo(members):
     if existing < members:
         _bulk_members(org, members - existing, start=existing)
     db.session.commit()
+    refresh_statistics()  # a bulk load: the search is planned on fresh statistics from the first request
     click.echo(f"Demo organization {org.id}: {org.name}")
     click.echo(f"  admin:  {DEMO_ADMIN[0]} / {DEMO_ADMIN[2]}")
     click.echo(f"  member: {DEMO_MEMBER[0]} / {DEMO_MEMBER[2]}")

@@ -264,6 +264,26 @@ def _forget_cancelled_jobs(session):
 SQLITE_CACHE_KIB = 64 * 1024
 
 
+# SQLite gathers no planner statistics unless told to (ANALYZE), and without
+# them it guesses: for a member search it walked the member table in sort
+# order and tested each row against the search index's matches, where
+# starting from the matches takes milliseconds (docs/performance.md).
+# analysis_limit samples about this many rows of each index, so a refresh
+# takes the same short time at any size. PostgreSQL's autovacuum keeps its own.
+SQLITE_ANALYSIS_LIMIT = 1000
+
+
+def refresh_statistics() -> bool:
+    """ANALYZE on SQLite, bounded by SQLITE_ANALYSIS_LIMIT: after a bulk
+    load, and by the worker's housekeeping each interval. False elsewhere."""
+    if db.engine.dialect.name != "sqlite":
+        return False
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
+        conn.exec_driver_sql("ANALYZE")
+    return True
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_page_cache(dbapi_connection, connection_record):
     if isinstance(dbapi_connection, sqlite3.Connection):

@@ -20,7 +20,7 @@ from flask import current_app
 from rq.job import Job
 from sqlalchemy import select
 
-from extensions import db, get_queue, redis_key
+from extensions import db, get_queue, redis_key, refresh_statistics
 from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
 from models.contacts import expire_contacts
@@ -93,6 +93,11 @@ def expire_old_contacts() -> int:
     return deleted
 
 
+def refresh_database_statistics() -> bool:
+    """The planner's statistics, as members, recipients and answers come and go."""
+    return refresh_statistics()
+
+
 def run_housekeeping() -> None:
     """Once per interval across all workers (a Redis lock), never raising:
     the worker must go on with its jobs whatever happens here."""
@@ -105,6 +110,7 @@ def run_housekeeping() -> None:
         apply_retention,
         expire_unfinished_drafts,
         expire_old_contacts,
+        refresh_database_statistics,
     ):
         try:
             duty()

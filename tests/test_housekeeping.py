@@ -60,3 +60,27 @@ def test_a_round_whose_job_failed_gets_a_new_job_until_too_many_crashes(app, as_
                 rnd.rq_job_id.endswith(f"-c{crash}") and get_queue(app).job_id(rnd.rq_job_id) in get_queue(app).job_ids
             )
     assert rnd.state == "failed" and rnd.error == "internal_error"
+
+
+def test_sqlite_keeps_planner_statistics_after_a_bulk_load_and_each_interval(app):
+    """Without statistics SQLite planned a member search as a walk of the
+    whole member table (bench/member_search.py --without-statistics): the
+    demo's bulk load and every housekeeping interval gather them."""
+    import pytest
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's autovacuum keeps its own statistics")
+
+    def analyzed() -> set[str]:
+        with db.engine.connect() as conn:
+            if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+                return set()
+            return {row[0] for row in conn.exec_driver_sql("SELECT DISTINCT tbl FROM sqlite_stat1")}
+
+    assert app.test_cli_runner().invoke(args=["seed-demo", "--members", "60"]).exit_code == 0
+    assert {"membership", "user"} <= analyzed()
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+    assert analyzed() == set()
+    housekeeping(app)
+    assert {"membership", "user"} <= analyzed()

@@ -1,0 +1,118 @@
+"""Member search as admins type it, in the add picker's HTMX fragment.
+
+    .venv/bin/python bench/member_search.py [MEMBERS] [URL] [--without-statistics]   # default: the demo's 2,002, SQLite
+
+The demo organization (`flask seed-demo --members MEMBERS`, Danish names
+from Faker and e-mails like medlem000529@demo.postbud.dk) is searched for what
+people type: nothing, one and two letters, a first name, a surname, an
+e-mail part, digits, æøå, no match. Each is the median of 5 against the
+unfiltered page 1 measured in the same run; the worst case is reported,
+and the run exits 1 when a search takes more than twice page 1.
+--without-statistics plans as SQLite did before the app kept its statistics
+(extensions.refresh_statistics), for comparison.
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
+
+from flask_migrate import upgrade
+
+from app import create_app
+from bench.common import timed
+from bench.member_access import database
+
+QUERIES = [
+    "a",
+    "an",
+    "ann",
+    "mads",
+    "Jensen",
+    "Sørensen",
+    "æ",
+    "zzzz",
+    "member@demo",
+    "medlem000529",
+    "0005",
+    "demo.postbud",
+]
+GOAL = 2.0
+
+
+def activate(db) -> None:
+    """Digital Post on for the demo organization, as its admin would leave it."""
+    from crypto import encrypt
+    from models import DigitalPostIntegration
+    from models.base import utcnow
+    from models.integration import State
+
+    integration = DigitalPostIntegration.for_org(1)
+    integration.state, integration.sender_cvr = State.ACTIVE, "13585628"
+    integration.api_key_encrypted, integration.api_key_last4 = encrypt("bench-key-1234"), "1234"
+    integration.activated_at = utcnow()
+    db.session.commit()
+
+
+def main(members: int, url: str | None) -> int:
+    database_url, drop = database(url)
+    app = create_app(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        TESTING=True,
+        SESSION_COOKIE_SECURE=False,
+        WTF_CSRF_ENABLED=False,
+    )
+    from extensions import db, embedded_dir, stop_embedded_redis
+
+    try:
+        with app.app_context():
+            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+            result = app.test_cli_runner().invoke(args=["seed-demo", "--members", str(members)])
+            assert result.exit_code == 0, result.output
+            activate(db)
+            if "--without-statistics" in sys.argv and db.engine.dialect.name == "sqlite":
+                # As before extensions.refresh_statistics: SQLite planning with no statistics.
+                with db.engine.begin() as conn:
+                    conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+                db.engine.dispose()
+            client = app.test_client()
+            client.post("/login", data={"email": "admin@demo.postbud.dk", "password": "demo-admin-1234"})
+            headers = {"HX-Request": "true"}
+
+            def get(q):
+                response = client.get(
+                    "/orgs/1/settings/digital-post/access/add", query_string={"q": q} if q else {}, headers=headers
+                )
+                assert response.status_code == 200, response.status_code
+
+            print(f"member search, {members:,} members, {db.engine.dialect.name}")
+            baseline = statistics.median(timed(lambda: get(""), 5))
+            print(f"{'baseline: no search, page 1':<34} median {baseline:8.2f} ms")
+            worst = (0.0, "")
+            for q in QUERIES:
+                median = statistics.median(timed(lambda q=q: get(q), 5))
+                worst = max(worst, (median / baseline, q))
+                print(f"{'q=' + q:<34} median {median:8.2f} ms   x{median / baseline:5.1f} baseline")
+            print(f"worst: q={worst[1]} at x{worst[0]:.1f} (goal: at most x{GOAL})")
+            from extensions import refresh_statistics
+
+            refresh = statistics.median(timed(refresh_statistics, 3))
+            print(f"{'refresh_statistics (each interval)':<34} median {refresh:8.2f} ms")
+            db.session.remove()
+            db.engine.dispose()
+            return 0 if worst[0] <= GOAL else 1
+    finally:
+        with app.app_context():
+            if not os.environ.get("REDIS_URL"):
+                stop_embedded_redis(embedded_dir(app))
+        drop()
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    sys.exit(main(int(args[0]) if args else 2_002, args[1] if len(args) > 1 else None))
