@@ -203,6 +203,15 @@ def test_a_round_that_has_not_started_changes_its_time_and_text_checked_and_reco
     assert "Påmindelsen er ændret" in status and "Ændringer" in status
     assert "Ændrede en påmindelse af “Trivsel 2026”: tidspunktet" in html.unescape(status)
 
+    # The text alone, from a form that shows the time to the minute: the time stays as it was.
+    invitation_at = share_of(draft).rounds[0].send_at + timedelta(seconds=17)  # as one planned from "now"
+    db.session.execute(db.update(ScheduledSend).where(ScheduledSend.id == invitation.id).values(send_at=invitation_at))
+    db.session.commit()
+    response = change(as_member, draft, invitation, local(invitation_at), subject="Ny invitation")
+    assert response.status_code == 204 and share_of(draft).rounds[0].send_at == invitation_at
+    text_only = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "share.round_changed")).all()[-1]
+    assert text_only.details["to_at"] is None and text_only.details["texts"] is True
+
     # Saving the same again changes nothing and records nothing.
     same = change(
         as_member,
@@ -215,7 +224,7 @@ def test_a_round_that_has_not_started_changes_its_time_and_text_checked_and_reco
         body_en="We close soon.",
     )
     assert same.status_code == 204
-    assert len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "share.round_changed")).all()) == 1
+    assert len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "share.round_changed")).all()) == 2
 
     # A job left from the old time does nothing; the round's own job sends the new text.
     assert send_round(changed.id) == "not due yet"
@@ -227,8 +236,8 @@ def test_a_round_that_has_not_started_changes_its_time_and_text_checked_and_reco
     get_queue().enqueue(send_round, invitation.id)
     get_queue().enqueue(send_round, changed.id)
     run_jobs()
-    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[1])) == ["Emne", "Last chance, Bo"]
-    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[0])) == ["Emne", "Sidste chance, Anne"]
+    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[1])) == ["Last chance, Bo", "Ny invitation"]
+    assert sorted(m["label"] for m in sandbox.mailbox(CPRS[0])) == ["Ny invitation", "Sidste chance, Anne"]
 
     # Sent: it can no longer change, and the status page offers nothing.
     response = change(as_member, draft, changed, later + timedelta(days=1))

@@ -276,6 +276,8 @@ def change_round(
     moment, problems = check_round_time(RoundKind(rnd.kind), day, clock, invitation_at, reminders_at)
     if problems:
         return ChangeOutcome.INVALID, problems
+    if moment == rnd.send_at.replace(second=0, microsecond=0):
+        moment = rnd.send_at  # the form shows minutes: the same minute is the same time
     stored = {lang: t.stored() for lang, t in texts.items()}
     before = {lang: t.stored() for lang, t in round_texts(rnd).items()}
     moved, rewritten = moment != rnd.send_at, stored != before
