@@ -1,7 +1,9 @@
 """A confirmed share's status: counts, the recipient table, retry, cancel and
 the deletion receipt."""
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response
@@ -41,12 +43,17 @@ def recipient_table(share):
     return recipient_page(share, request.args.get("state", ""), request.args.get("q") or "", page)
 
 
+def first_delivery_check() -> timedelta:
+    delays = current_app.config["DELIVERY_CHECK_DELAYS"]
+    return timedelta(seconds=delays[0] if delays else 0)
+
+
 def status_context(share):
     return {
         "share": share,
         "counts": state_counts(share),
         "reasons": failure_reasons(share),
-        "live": is_live(share),
+        "live": is_live(share, first_delivery_check()),
         "error_label": error_label,
         "retryable": retry_count(share),
         "changes": share_changes(share),
