@@ -7,6 +7,10 @@ may die with a job.
   longer has, are enqueued again; those whose job failed or was stopped get
   a new job (a crash, counted). Job ids come from the rows and messages
   carry deterministic messageUUIDs, so doing this twice sends nothing twice.
+- Delivery looks the database has (check_at) and Redis lost are queued
+  again, the same way.
+- A due job that rq's scheduler has not moved (no scheduler runs) is queued
+  at once, so nothing waits for a scheduler to come back.
 - Verification mails and test letters still unsent after
   VERIFICATION_SEND_DEADLINE get their outcome (stalled), whether or not
   anyone is looking at the page.
@@ -21,12 +25,14 @@ from rq.job import Job
 from sqlalchemy import select
 
 from extensions import db, get_queue, redis_key, refresh_statistics
+from jobs.delivery_status import schedule_delivery_check, skip_check
 from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
 from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
 from models.sharing.lifecycle import expire_drafts, forget_finished_cprs
-from models.sharing.rounds import unfinished_rounds
+from models.base import utcnow
+from models.sharing.rounds import pending_checks, unfinished_rounds
 from models.test_letters import expire_stalled_test_letters
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,26 @@ def lock_key() -> str:
 
 
 DEAD = {"failed", "stopped", "canceled"}
+# A due job still in rq's scheduled registry this long: no scheduler is
+# moving it (its process died, or the lock is held by a dead worker's).
+STUCK_AFTER = timedelta(seconds=5)
+
+
+def job_statuses(queue, job_ids: list[str]) -> list[str | None]:
+    """rq's status of each job (None: Redis does not have it), in one round trip."""
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(Job.key_for(queue.job_id(job_id)), "status")
+        return [s.decode() if s else None for s in pipe.execute()]
+
+
+def unstick(queue, job_ids: list[str]) -> None:
+    """Take due jobs out of the scheduled registry, to be queued at once."""
+    registry = queue.scheduled_job_registry
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            registry.remove(queue.job_id(job_id), pipeline=pipe)
+        pipe.execute()
 
 
 def requeue_orphaned_rounds() -> int:
@@ -44,18 +70,51 @@ def requeue_orphaned_rounds() -> int:
     rounds = unfinished_rounds()
     if not rounds:
         return 0
-    with queue.connection.pipeline(transaction=False) as pipe:
-        for r in rounds:
-            pipe.hget(Job.key_for(queue.job_id(r.rq_job_id or r.job_id)), "status")
-        statuses = [s.decode() if s else None for s in pipe.execute()]
+    statuses = job_statuses(queue, [r.rq_job_id or r.job_id for r in rounds])
+    stuck_before = utcnow() - STUCK_AFTER
     lost = [r for r, status in zip(rounds, statuses) if status is None]
+    stuck = [r for r, status in zip(rounds, statuses) if status == "scheduled" and r.send_at < stuck_before]
     dead = [r.id for r, status in zip(rounds, statuses) if status in DEAD]
+    if stuck:
+        unstick(queue, [r.rq_job_id or r.job_id for r in stuck])
+        log.warning("queued %d due rounds that no scheduler moved: %s", len(stuck), [r.id for r in stuck])
+    if lost or stuck:
+        enqueue_rounds(lost + stuck)
     if lost:
-        enqueue_rounds(lost)
         log.warning("requeued %d rounds that had no job in Redis: %s", len(lost), [r.id for r in lost])
     for round_id in dead:
         log.warning("round %s: its job died; %s", round_id, recover_round(round_id))
-    return len(lost) + len(dead)
+    return len(lost) + len(stuck) + len(dead)
+
+
+def requeue_orphaned_checks() -> int:
+    """Delivery looks the database has and Redis lost (or holds past their
+    time): queued again; a look whose job died is skipped for the next."""
+    queue = get_queue()
+    rounds = pending_checks()
+    if not rounds:
+        return 0
+    statuses = job_statuses(queue, [r.check_job_id for r in rounds])
+    stuck_before = utcnow() - STUCK_AFTER
+    healed = 0
+    for rnd, status in zip(rounds, statuses):
+        if status is None:
+            log.warning("round %s: delivery check %d had no job in Redis", rnd.id, rnd.checks + 1)
+        elif status == "scheduled" and rnd.check_at < stuck_before:
+            unstick(queue, [rnd.check_job_id])
+            log.warning("round %s: delivery check %d was due and not moved", rnd.id, rnd.checks + 1)
+        elif status == "finished":  # it ran before its time (or is an old job of that name)
+            log.warning("round %s: delivery check %d is still to come", rnd.id, rnd.checks + 1)
+        elif status in DEAD:
+            log.warning("round %s: delivery check %d ended as %s; on to the next", rnd.id, rnd.checks + 1, status)
+            skip_check(rnd)
+            healed += 1
+            continue
+        else:
+            continue
+        schedule_delivery_check(rnd)
+        healed += 1
+    return healed
 
 
 def expire_stalled_verifications() -> int:
@@ -106,6 +165,7 @@ def run_housekeeping() -> None:
         return
     for duty in (
         requeue_orphaned_rounds,
+        requeue_orphaned_checks,
         expire_stalled_verifications,
         apply_retention,
         expire_unfinished_drafts,

@@ -29,7 +29,7 @@ from digitalpost import (
 from digitalpost.errors import CertificateRefused, ErrorCode, InvalidApiKey, SenderNotAuthorized
 from digitalpost.transport import PaperLetter, Registration, Transport
 from extensions import db, get_queue
-from jobs.delivery_status import schedule_delivery_check
+from jobs.delivery_status import first_check_at, schedule_delivery_check
 from jobs.gateway import transport_for
 from models import DigitalPostIntegration
 from models.base import utcnow
@@ -280,13 +280,15 @@ def round_message(rnd: ScheduledSend, recipient: Recipient, cpr: str, sender_cvr
 def finish(rnd: ScheduledSend, state: SendState, reason: str | None = None, error: str | None = None) -> str:
     """End the round (finish_round) and, when it went well, look for its
     receipts later."""
-    outcome = finish_round(rnd, state, reason, error)
+    integration = DigitalPostIntegration.find(rnd.org_id)
+    # SF1601's receipts come from the message broker instead.
+    looks = state == SendState.DONE and not (integration and integration.uses_certificate)
+    outcome = finish_round(rnd, state, reason, error, check_at=first_check_at() if looks else None)
     if outcome is None:
         return "finished by another job"
     log.info("round %s (%s) %s; deliveries %s", rnd.id, rnd.kind, outcome, delivery_counts(rnd.id))
-    integration = DigitalPostIntegration.find(rnd.org_id)
-    if state == SendState.DONE and not (integration and integration.uses_certificate):
-        schedule_delivery_check(rnd.id)  # SF1601's receipts come from the message broker instead
+    db.session.refresh(rnd)
+    schedule_delivery_check(rnd)
     return outcome
 
 

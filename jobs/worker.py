@@ -24,6 +24,23 @@ class AppWorker(Worker):
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
 
+    @property
+    def dequeue_timeout(self) -> int:
+        # rq waits on an empty queue for worker_ttl - 15 s (405 s) and runs
+        # its maintenance, and so housekeeping, only between jobs: an idle
+        # worker wakes once per interval instead.
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval))
+
+    def maintain_heartbeats(self, job, execution):
+        # Every job_monitoring_interval while a job runs: the housekeeping (and
+        # a scheduler whose process died) must not wait for a long round.
+        super().maintain_heartbeats(job, execution)
+        if self.should_run_maintenance_tasks:
+            try:
+                self.run_maintenance_tasks()
+            except Exception:
+                self.log.exception("maintenance during job %s failed", job.id)
+
     def clean_registries(self):
         super().clean_registries()  # rq's own maintenance, every maintenance_interval
         run_housekeeping()
@@ -47,5 +64,6 @@ def run_worker(app, burst=False, worker_class=AppWorker):
             # Unique in the Redis that several installations and hosts may share.
             name=f"{installation(app)}-{socket.gethostname()}-{os.getpid()}",
             maintenance_interval=app.config["WORKER_MAINTENANCE_INTERVAL"],
+            job_monitoring_interval=min(30, app.config["WORKER_MAINTENANCE_INTERVAL"]),
         )
         w.work(burst=burst, with_scheduler=True, logging_level="INFO", log_format=logs.FORMAT)

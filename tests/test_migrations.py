@@ -167,3 +167,43 @@ def test_rounds_confirmed_before_texts_per_language_keep_the_letter_they_had(tmp
         db.session.remove()
         downgrade(revision="c9e1a3b5d7f9")
         db.engine.dispose()
+
+
+def test_rounds_finished_lately_with_letters_unreceipted_get_a_look_from_the_database(tmp_path, redis_url):
+    """The looks lived only in Redis: a round done in the last two days whose
+    letters have no receipt yet gets a look at once; one done long ago, or
+    with every receipt, gets none."""
+    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.sqlite'}", REDIS_URL=redis_url)
+    lately, long_ago = "datetime('now', '-3 hours')", "datetime('now', '-5 days')"
+    with app.app_context():
+        upgrade(revision="d2e4f6a8b0c1")
+        with db.engine.begin() as conn:
+            for sql in (
+                "INSERT INTO organization (id, name, created_at) VALUES (1, 'K', '2026-01-01')",
+                'INSERT INTO "user" (id, email, name, language, created_at, session_version) '
+                "VALUES (1, 'u@example.dk', 'U', 'da', '2026-01-01', 0)",
+                "INSERT INTO survey (id, org_id, owner_id, title, introduction, state, anonymous, public_token, created_at) "
+                "VALUES (1, 1, 1, 'T', '', 'open', 0, 'tok', '2026-01-01')",
+                "INSERT INTO share (id, org_id, survey_id, state, subject, body, language, variables, created_at, exempt_choice) "
+                "VALUES (1, 1, 1, 'confirmed', 'Emne', 'Tekst', 'da', '[]', '2026-01-01', 'leave_out')",
+                "INSERT INTO scheduled_send (id, org_id, share_id, kind, send_at, state, crashes, finished_at) VALUES "
+                f"(1, 1, 1, 'invitation', '2026-01-02', 'done', 0, {lately}), "
+                f"(2, 1, 1, 'reminder', '2026-01-02', 'done', 0, {lately}), "
+                f"(3, 1, 1, 'reminder', '2026-01-02', 'done', 0, {long_ago})",
+                "INSERT INTO recipient (id, share_id, cpr_hmac, cpr_masked, first_name, last_name, name_folded, language, "
+                "token, state) VALUES (1, 1, 'h', '010190-****', '', '', '', 'da', 't1', 'sent')",
+                "INSERT INTO delivery (id, round_id, recipient_id, state, attempts, uuid_version, delivered_at) VALUES "
+                "(1, 1, 1, 'sent', 1, 5, NULL), (2, 2, 1, 'sent', 1, 5, datetime('now')), (3, 3, 1, 'sent', 1, 5, NULL)",
+            ):
+                conn.execute(sa.text(sql))
+        upgrade()
+        from models import ScheduledSend
+        from models.base import utcnow
+
+        rounds = db.session.scalars(sa.select(ScheduledSend).order_by(ScheduledSend.id)).all()
+        assert rounds[0].check_at is not None and abs((utcnow() - rounds[0].check_at).total_seconds()) < 60
+        assert [r.check_at for r in rounds[1:]] == [None, None]
+        assert [r.checks for r in rounds] == [0, 0, 0]
+        db.session.remove()
+        downgrade(revision="d2e4f6a8b0c1")
+        db.engine.dispose()

@@ -170,14 +170,14 @@ def test_member_sends_invitations_and_a_reminder_skips_who_answered(
         "declined": "1",
         "failed": "0",
     }
-    # The page keeps looking for a minute after the last round, while its
-    # first delivery look is due, and then stops.
-    look = as_member.get(draft + "/counts", htmx=True)
-    assert look.status_code == 200 and json.loads(look.headers["HX-Trigger"]) == {"recipientsChanged": True}
-    db.session.execute(db.update(ScheduledSend).values(finished_at=utcnow() - timedelta(minutes=2)))
-    db.session.commit()
+    # Every letter has its receipt: no look is left, and the page stops polling…
+    assert [r.check_at for r in share.rounds] == [None, None]
     look = as_member.get(draft + "/counts", htmx=True)
     assert look.status_code == 286 and json.loads(look.headers["HX-Trigger"]) == {"recipientsChanged": True}
+    # … which it goes on with while a look is due within the minute.
+    db.session.execute(db.update(ScheduledSend).values(check_at=utcnow() + timedelta(seconds=30)))
+    db.session.commit()
+    assert as_member.get(draft + "/counts", htmx=True).status_code == 200
     assert "010190-****" in status and "0101901234" not in status
     # Not anonymous: the answer is linked to Anne; the responses page counts it.
     results = as_member.get(f"/orgs/{survey.org_id}/surveys/{survey.id}/responses").get_data(as_text=True)
@@ -373,10 +373,11 @@ def test_a_message_the_gateway_has_with_other_content_counts_as_sent(
     assert db.session.scalar(select(Recipient.state)) == "delivered"
 
 
+@pytest.mark.parametrize("app", [{"DELIVERY_CHECK_DELAYS": [0, 3600]}], indirect=True)
 def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, sandbox, run_jobs, app):
     """Sent means accepted; delivered once the gateway says the message is in
-    the mailbox. Until then the recipient stays sent, and looks stop when
-    the configured intervals run out."""
+    the mailbox. Until then the recipient stays sent, the round's row holds
+    its next look, and looks stop when the configured intervals run out."""
     sandbox.configure(SANDBOX_DELIVERY_DELAY_MS=3_600_000)  # delivered in an hour
     draft, schedule = compose(as_member, survey, "\n".join(CPRS[:2]))
     confirm(as_member, draft, schedule)
@@ -387,15 +388,22 @@ def test_delivery_is_read_back_from_the_gateway(as_member, survey, with_access, 
     from jobs.delivery_status import check_deliveries
 
     invitation = share_of(draft).rounds[0]
+    assert invitation.checks == 1  # the first look found both waiting
+    assert timedelta(minutes=59) < invitation.check_at - utcnow() <= timedelta(hours=1)
+    assert check_deliveries(invitation.id, attempt=1) == "not due yet"
     with sandbox.app.app_context():  # the hour has passed
         from sandbox.models import DeliveredMessage
         from sandbox.models import db as sandbox_db
 
         sandbox_db.session.execute(sandbox_db.update(DeliveredMessage).values(delivery_delay_ms=0))
         sandbox_db.session.commit()
-    assert check_deliveries(invitation.id, attempt=5).startswith("delivered 2, failed 0, waiting 0")
+    db.session.execute(db.update(ScheduledSend).values(check_at=utcnow()))
+    db.session.commit()
+    assert check_deliveries(invitation.id, attempt=0).startswith("nothing to do")  # an old look's job
+    assert check_deliveries(invitation.id, attempt=1).startswith("delivered 2, failed 0, waiting 0")
     db.session.expire_all()
     assert db.session.scalars(select(Recipient.state)).all() == ["delivered", "delivered"]
+    assert db.session.get(ScheduledSend, invitation.id).check_at is None  # the last look
     page = as_member.get(draft + "/").get_data(as_text=True)
     assert "Leveret" in page
 

@@ -313,12 +313,23 @@ class ScheduledSend(db.Model):
     # Times a job of this round died (killed, timed out, raised); it is sent
     # on by a new job until ROUND_MAX_CRASHES.
     crashes: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The next look at the round's receipts (DELIVERY_CHECK_DELAYS) and how many
+    # were done; check_at is None once none is left. The database knows them
+    # as it knows the rounds, so housekeeping queues a look that Redis lost.
+    check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    checks: Mapped[int] = mapped_column(default=0, server_default="0")
 
     share = relationship("Share", back_populates="rounds")
 
     @property
     def job_id(self) -> str:
         return f"round-{self.id}"
+
+    @property
+    def check_job_id(self) -> str:
+        """The job of the round's next delivery look, named by its number, so
+        a look queued twice is one job and an old look is not the next one."""
+        return f"delivery-check-{self.id}-{self.checks}"
 
     @property
     def kind_label(self) -> str:

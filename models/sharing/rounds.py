@@ -5,7 +5,7 @@ these; nothing else writes a round's deliveries.
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, func, literal, or_, select, update
@@ -287,14 +287,22 @@ def record_outcomes(rnd: ScheduledSend, outcomes: ChunkOutcomes) -> None:
 
 
 def finish_round(
-    rnd: ScheduledSend, state: SendState, reason: str | None = None, error: str | None = None
+    rnd: ScheduledSend,
+    state: SendState,
+    reason: str | None = None,
+    error: str | None = None,
+    check_at: datetime | None = None,
 ) -> str | None:
     """End the round, once, and commit: of the jobs that may finish it side
     by side, only the one whose conditional UPDATE flips the state does the
     rest (claims released; a round that did not finish well cancels the
-    share's later rounds; the CPRs go once nothing is pending). Returns the
-    outcome, or None when another job had finished it."""
+    share's later rounds; the CPRs go once nothing is pending). A round done
+    well gets its first delivery look (`check_at`) in the same write, so no
+    crash can lose it. Returns the outcome, or None when another job had
+    finished it."""
     values = {"state": state, "finished_at": utcnow()}
+    if state == SendState.DONE and check_at is not None:
+        values.update(check_at=check_at, checks=0)
     if state == SendState.CANCELLED:
         values.update(cancel_reason=reason, cancelled_at=utcnow())
     if error:
@@ -328,6 +336,29 @@ def delivery_counts(round_id: int) -> dict[str, int]:
             select(Delivery.state, func.count()).where(Delivery.round_id == round_id).group_by(Delivery.state)
         ).all()
     )
+
+
+def pending_checks() -> list[ScheduledSend]:
+    """Every round with a delivery look still to come, which the worker's
+    housekeeping makes sure has a job."""
+    return db.session.scalars(
+        select(ScheduledSend).where(ScheduledSend.check_at.is_not(None)).order_by(ScheduledSend.id)
+    ).all()
+
+
+def advance_check(rnd: ScheduledSend, done: int, next_at: datetime | None) -> bool:
+    """Look number `done` is over: the next is due at `next_at` (None: no
+    more). Conditional and committed: of two copies of one look, only the
+    first moves on, so the next look is queued once."""
+    moved = db.session.execute(
+        update(ScheduledSend)
+        .where(ScheduledSend.id == rnd.id, ScheduledSend.checks == done, ScheduledSend.check_at.is_not(None))
+        .values(checks=done + 1, check_at=next_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(rnd)
+    return bool(moved)
 
 
 def awaiting_delivery(round_id: int, after: int, limit: int) -> list:

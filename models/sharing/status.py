@@ -199,18 +199,17 @@ def invitation_letters(share: Share, rows) -> dict:
     return {row.recipient_id: row for row in found}
 
 
-WATCH_AFTER_ROUND = timedelta(seconds=60)  # past the first look at the deliveries
-
-
-def is_live(share: Share, first_delivery_check: timedelta = timedelta(0)) -> bool:
-    """Whether the status page should poll: a round runs, starts within a
-    minute, or ended so lately that its first delivery look is still to come
-    (the letters then move from sent to delivered on the open page)."""
-    now = utcnow()
-    soon, lately = now + timedelta(seconds=60), now - first_delivery_check - WATCH_AFTER_ROUND
+def is_sending(share: Share) -> bool:
+    """A round runs, or starts within a minute."""
+    soon = utcnow() + timedelta(seconds=60)
     return any(
-        r.state == SendState.RUNNING
-        or (r.state == SendState.SCHEDULED and r.send_at <= soon)
-        or (r.state == SendState.DONE and r.finished_at is not None and r.finished_at >= lately)
-        for r in share.rounds
+        r.state == SendState.RUNNING or (r.state == SendState.SCHEDULED and r.send_at <= soon) for r in share.rounds
     )
+
+
+def is_live(share: Share) -> bool:
+    """Whether the status page should poll: a round is sending, or a look at
+    its receipts is due within a minute (the letters then move from sent to
+    delivered on the open page)."""
+    soon = utcnow() + timedelta(seconds=60)
+    return is_sending(share) or any(r.check_at is not None and r.check_at <= soon for r in share.rounds)

@@ -1,9 +1,7 @@
 """A confirmed share's status: counts, the recipient table, retry, cancel and
 the deletion receipt."""
 
-from datetime import timedelta
-
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response
@@ -27,7 +25,7 @@ from models.sharing.lifecycle import (
     share_changes,
 )
 from models.sharing.schedule import local
-from models.sharing.status import failure_reasons, is_live, recipient_page, state_counts
+from models.sharing.status import failure_reasons, is_live, is_sending, recipient_page, state_counts
 from views.forms import small_int
 from views.rendering import add_message, go_to, pdf_download, render_fragment
 from views.shares import STATUS, bp, own_share
@@ -43,17 +41,13 @@ def recipient_table(share):
     return recipient_page(share, request.args.get("state", ""), request.args.get("q") or "", page)
 
 
-def first_delivery_check() -> timedelta:
-    delays = current_app.config["DELIVERY_CHECK_DELAYS"]
-    return timedelta(seconds=delays[0] if delays else 0)
-
-
 def status_context(share):
     return {
         "share": share,
         "counts": state_counts(share),
         "reasons": failure_reasons(share),
-        "live": is_live(share, first_delivery_check()),
+        "live": is_live(share),
+        "sending": is_sending(share),
         "error_label": error_label,
         "retryable": retry_count(share),
         "changes": share_changes(share),
