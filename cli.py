@@ -160,7 +160,7 @@ def seed_demo(members):
     if existing < members:
         _bulk_members(org, members - existing, start=existing)
     db.session.commit()
-    refresh_statistics()  # a bulk load: the search is planned on fresh statistics from the first request
+    refresh_statistics(bulk_load=True)  # a bulk load: the search is planned on fresh statistics from the first request
     click.echo(f"Demo organization {org.id}: {org.name}")
     click.echo(f"  admin:  {DEMO_ADMIN[0]} / {DEMO_ADMIN[2]}")
     click.echo(f"  member: {DEMO_MEMBER[0]} / {DEMO_MEMBER[2]}")
@@ -201,7 +201,10 @@ def _bulk_members(org, count, start=0):
         name = fake.name()
         users.append({"email": f"medlem{i:06d}@demo.postbud.dk", "name": name, "language": "da", "password_hash": None})
     db.session.execute(insert(User), users)
-    ids = dict(db.session.execute(select(User.email, User.id).where(User.email.in_([u["email"] for u in users]))).all())
+    ids = {}
+    for at in range(0, len(users), 10_000):  # PostgreSQL takes at most 65,535 parameters a statement
+        emails = [u["email"] for u in users[at : at + 10_000]]
+        ids.update(db.session.execute(select(User.email, User.id).where(User.email.in_(emails))).all())
     # RETURNING makes SQLAlchemy send multi-row INSERTs (a thousand rows
     # each): the member count trigger then runs once per thousand, not once
     # per member (PostgreSQL, per statement).

@@ -273,11 +273,18 @@ SQLITE_CACHE_KIB = 64 * 1024
 SQLITE_ANALYSIS_LIMIT = 1000
 
 
-def refresh_statistics() -> bool:
+def refresh_statistics(bulk_load: bool = False) -> bool:
     """ANALYZE on SQLite, bounded by SQLITE_ANALYSIS_LIMIT: after a bulk
-    load, and by the worker's housekeeping each interval. False elsewhere."""
+    load, and by the worker's housekeeping each interval. PostgreSQL's
+    autovacuum keeps its own, but only some time after a bulk load, so that
+    is vacuumed (the visibility map lets index-only scans skip the table)
+    and analyzed at once. False when nothing was done."""
     if db.engine.dialect.name != "sqlite":
-        return False
+        if not bulk_load:
+            return False
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        return True
     with db.engine.begin() as conn:
         conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
         conn.exec_driver_sql("ANALYZE")

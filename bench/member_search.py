@@ -73,7 +73,7 @@ def main(members: int, url: str | None) -> int:
         with app.app_context():
             upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
             result = app.test_cli_runner().invoke(args=["seed-demo", "--members", str(members)])
-            assert result.exit_code == 0, result.output
+            assert result.exit_code == 0, (result.output, result.exception)
             activate(db)
             if "--without-statistics" in sys.argv and db.engine.dialect.name == "sqlite":
                 # As before extensions.refresh_statistics: SQLite planning with no statistics.

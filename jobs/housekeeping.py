@@ -28,10 +28,10 @@ from extensions import db, get_queue, redis_key, refresh_statistics
 from jobs.delivery_status import schedule_delivery_check, skip_check
 from jobs.sending import enqueue_rounds, recover_round
 from models import DigitalPostIntegration
+from models.base import utcnow
 from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
 from models.sharing.lifecycle import expire_drafts, forget_finished_cprs
-from models.base import utcnow
 from models.sharing.rounds import pending_checks, unfinished_rounds
 from models.test_letters import expire_stalled_test_letters
 

@@ -59,7 +59,7 @@ def test_nobody_has_access_so_the_list_opens_the_picker(as_admin, org, make_memb
 def test_search_ignores_case_and_handles_danish_letters(as_admin, org, make_members):
     make_members(org, ["Søren Ærø", "Åse Østergård", "Bo Berg", "Anne Sørensen"])
     assert names_in(table(as_admin, org, q="ærø")) == ["Søren Ærø"]
-    assert names_in(table(as_admin, org, q="SØREN")) == ["Anne Sørensen", "Søren Ærø"]
+    assert names_in(table(as_admin, org, q="SØREN")) == ["Søren Ærø", "Anne Sørensen"]  # a prefix first
     assert names_in(table(as_admin, org, q="åse ØSTER")) == ["Åse Østergård"]
     assert names_in(table(as_admin, org, q="%")) == []  # a wildcard is just a character
     email = db.session.scalar(db.select(Membership.email).where(Membership.name_folded == "bo berg"))
@@ -238,6 +238,40 @@ def test_a_search_pages_alike_whether_it_walks_the_sort_index_or_sorts_its_match
     assert pages() == from_matches
     assert [w for page, w in walked if page == 1][:2] == [True, True]
     assert not any(w for page, w in walked if page > 1)
+
+
+def test_a_search_ranks_exact_then_prefix_matches_first_on_every_page_and_path(
+    as_admin, org, make_members, monkeypatch
+):
+    """ "mads" found "Mads Medlem" as the 14th row, and a hurried admin
+    ticked the first. Now: the exact name, then names and e-mails that
+    start with it, then the rest, each by name; alike whether the page is
+    walked off the name index or sorted from the matches, and the page's
+    "select all on the page" takes the rows it shows."""
+    make_members(org, ["Ole Madsen %03d" % i for i in range(60)], prefix="o")
+    make_members(org, ["Mads %03d" % i for i in range(54)] + ["Mads"], prefix="x")
+    make_members(org, ["Zeta Zulu"], prefix="mads")  # the e-mail starts with "mads"
+    expected = (
+        ["Mads"] + ["Mads %03d" % i for i in range(54)] + ["Zeta Zulu"] + ["Ole Madsen %03d" % i for i in range(60)]
+    )
+
+    def pages(**args):
+        return [names_in(table(as_admin, org, q="MADS", page=page, **args)) for page in (1, 2, 3)]
+
+    assert sum(pages(), []) == expected
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)  # many matches: walked
+    monkeypatch.setattr(models.counting, "WALK_ROWS", 10_000)
+    walked = []
+    walks = models.members.MemberTable._walks
+    monkeypatch.setattr(models.members.MemberTable, "_walks", lambda t, n: walked.append(walks(t, n)) or walked[-1])
+    assert sum(pages(), []) == expected
+    assert walked and all(walked)
+    # Another order is the admin's own: no ranking.
+    assert names_in(table(as_admin, org, q="mads", dir="desc"))[:2] == ["Zeta Zulu", "Ole Madsen 059"]
+    page_two = select(as_admin, org, scope="page", checked="true", q="mads", page=2).get_data(as_text=True)
+    assert "50 valgt" in page_two
+    ticked = re.findall(r'aria-label="Vælg ([^"]+)"[^>]*checked', page_two)
+    assert [n for n in ticked if n != "alle på siden"] == expected[50:100]
 
 
 def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk(org):

@@ -133,6 +133,18 @@ def test_the_migrated_database_has_exactly_the_triggers_models_triggers_lists(ap
     assert len(expected) == (9 if dialect == "sqlite" else 6)
 
 
+# An organization, its user, a survey and a confirmed share, as rows of an old schema.
+OLD_SHARE = (
+    "INSERT INTO organization (id, name, created_at) VALUES (1, 'K', '2026-01-01')",
+    'INSERT INTO "user" (id, email, name, language, created_at, session_version) '
+    "VALUES (1, 'u@example.dk', 'U', 'da', '2026-01-01', 0)",
+    "INSERT INTO survey (id, org_id, owner_id, title, introduction, state, anonymous, public_token, created_at) "
+    "VALUES (1, 1, 1, 'T', '', 'open', 0, 'tok', '2026-01-01')",
+    "INSERT INTO share (id, org_id, survey_id, state, subject, body, language, variables, created_at, exempt_choice) "
+    "VALUES (1, 1, 1, 'confirmed', 'Emne', 'Tekst', 'da', '[]', '2026-01-01', 'leave_out')",
+)
+
+
 def test_rounds_confirmed_before_texts_per_language_keep_the_letter_they_had(tmp_path, redis_url):
     """Each round gets the text it would have gone with: the invitation's in
     both languages, a reminder's with the prefix of the recipient's language."""
@@ -141,13 +153,7 @@ def test_rounds_confirmed_before_texts_per_language_keep_the_letter_they_had(tmp
         upgrade(revision="c9e1a3b5d7f9")
         with db.engine.begin() as conn:
             for sql in (
-                "INSERT INTO organization (id, name, created_at) VALUES (1, 'K', '2026-01-01')",
-                'INSERT INTO "user" (id, email, name, language, created_at, session_version) '
-                "VALUES (1, 'u@example.dk', 'U', 'da', '2026-01-01', 0)",
-                "INSERT INTO survey (id, org_id, owner_id, title, introduction, state, anonymous, public_token, created_at) "
-                "VALUES (1, 1, 1, 'T', '', 'open', 0, 'tok', '2026-01-01')",
-                "INSERT INTO share (id, org_id, survey_id, state, subject, body, language, variables, created_at, exempt_choice) "
-                "VALUES (1, 1, 1, 'confirmed', 'Emne', 'Tekst', 'da', '[]', '2026-01-01', 'leave_out')",
+                *OLD_SHARE,
                 "INSERT INTO scheduled_send (id, org_id, share_id, kind, send_at, state, crashes) VALUES "
                 "(1, 1, 1, 'invitation', '2026-01-02', 'done', 0), (2, 1, 1, 'reminder', '2026-01-05', 'scheduled', 0)",
             ):
@@ -179,13 +185,7 @@ def test_rounds_finished_lately_with_letters_unreceipted_get_a_look_from_the_dat
         upgrade(revision="d2e4f6a8b0c1")
         with db.engine.begin() as conn:
             for sql in (
-                "INSERT INTO organization (id, name, created_at) VALUES (1, 'K', '2026-01-01')",
-                'INSERT INTO "user" (id, email, name, language, created_at, session_version) '
-                "VALUES (1, 'u@example.dk', 'U', 'da', '2026-01-01', 0)",
-                "INSERT INTO survey (id, org_id, owner_id, title, introduction, state, anonymous, public_token, created_at) "
-                "VALUES (1, 1, 1, 'T', '', 'open', 0, 'tok', '2026-01-01')",
-                "INSERT INTO share (id, org_id, survey_id, state, subject, body, language, variables, created_at, exempt_choice) "
-                "VALUES (1, 1, 1, 'confirmed', 'Emne', 'Tekst', 'da', '[]', '2026-01-01', 'leave_out')",
+                *OLD_SHARE,
                 "INSERT INTO scheduled_send (id, org_id, share_id, kind, send_at, state, crashes, finished_at) VALUES "
                 f"(1, 1, 1, 'invitation', '2026-01-02', 'done', 0, {lately}), "
                 f"(2, 1, 1, 'reminder', '2026-01-02', 'done', 0, {lately}), "
