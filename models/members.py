@@ -16,6 +16,7 @@ from extensions import db
 from models import counting
 from models.access import AccessExtent, AccessState, access_clause, granted_since
 from models.base import PER_PAGE
+from models.bitblocks import block_of
 from models.org import DepartmentCount, Membership, User, fold
 from models.planner import materialized, off_index, unsteered
 
@@ -410,7 +411,16 @@ class MemberTable:
         return db.session.execute(query).all()
 
     def max_id(self) -> int:
-        return db.session.scalar(select(func.max(Membership.id)).where(Membership.org_id == self.org_id)) or 0
+        # The last entry of ix_membership_org_block (org, block, id): MAX(id)
+        # alone is served by no index that leads with the organization and
+        # read every member of it.
+        last = (
+            select(Membership.id)
+            .where(Membership.org_id == self.org_id)
+            .order_by(block_of(Membership.id).desc(), Membership.id.desc())
+            .limit(1)
+        )
+        return db.session.scalar(last) or 0
 
 
 @dataclass(frozen=True)
