@@ -1,11 +1,48 @@
 """Shared helpers for the benchmarks: timing, medians, a server in a thread."""
 
 import logging
+import os
 import statistics
 import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 from werkzeug.serving import make_server
+
+
+@contextmanager
+def migrated_app(url: str | None, **config):
+    """A Postbud app (with `config` on top) on a throwaway database (SQLite,
+    or one created on the PostgreSQL server at `url`), migrated, inside its
+    app context. After it, the database is dropped and the embedded Redis it
+    started (no REDIS_URL) is stopped."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from bench.member_access import database
+    from extensions import db, embedded_dir, stop_embedded_redis
+
+    database_url, drop = database(url)
+    app = create_app(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        TESTING=True,
+        SESSION_COOKIE_SECURE=False,
+        WTF_CSRF_ENABLED=False,
+        **config,
+    )
+    try:
+        with app.app_context():
+            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        with app.app_context():
+            if not os.environ.get("REDIS_URL"):
+                stop_embedded_redis(embedded_dir(app))
+        drop()
 
 
 def serve(wsgi_app):

@@ -21,11 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from app import create_app
-from bench.common import report, timed
-from bench.member_access import database
+from bench.common import migrated_app, report, timed
 from bench.sharing import csv_bytes, new_share, setup
 
 
@@ -57,62 +54,40 @@ def fill(db, survey, share, n: int, start: int) -> None:
 
 
 def main(n: int, url: str | None) -> None:
-    database_url, drop = database(url)
-    app = create_app(
-        SQLALCHEMY_DATABASE_URI=database_url,
-        REDIS_URL=os.environ.get("REDIS_URL", ""),
-        TESTING=True,
-        SESSION_COOKIE_SECURE=False,
-        WTF_CSRF_ENABLED=False,
-    )
-    from extensions import embedded_dir, stop_embedded_redis
+    from extensions import db
+    from models.survey import Answer, QuestionKind, Response, add_question
 
-    try:
-        with app.app_context():
-            from extensions import db
-            from models.survey import Answer, QuestionKind, Response, add_question
+    with migrated_app(url) as app:
+        org, user, membership, survey = setup(app, db)
+        survey.anonymous = False
+        for text in ("Hvor tilfreds er du?", "Hvor ofte?"):
+            add_question(survey, QuestionKind.SINGLE_CHOICE, text, ["Meget", "Noget", "Lidt", "Ikke"])
+        add_question(survey, QuestionKind.FREE_TEXT, "Hvad kan blive bedre?", [])
+        db.session.commit()
+        share = new_share(db, survey, membership, csv_bytes(n // 3 + 1))
+        client = app.test_client()
+        client.post("/login", data={"email": "bench-member@example.dk", "password": "bench-password"})
+        base = f"/orgs/{org.id}/surveys/{survey.id}/responses"
+        written = 0
+        for size in (n, 10 * n):
+            fill(db, survey, share, size - written, written)
+            written = size
 
-            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
-            org, user, membership, survey = setup(app, db)
-            survey.anonymous = False
-            for text in ("Hvor tilfreds er du?", "Hvor ofte?"):
-                add_question(survey, QuestionKind.SINGLE_CHOICE, text, ["Meget", "Noget", "Lidt", "Ikke"])
-            add_question(survey, QuestionKind.FREE_TEXT, "Hvad kan blive bedre?", [])
-            db.session.commit()
-            share = new_share(db, survey, membership, csv_bytes(n // 3 + 1))
-            client = app.test_client()
-            client.post("/login", data={"email": "bench-member@example.dk", "password": "bench-password"})
-            base = f"/orgs/{org.id}/surveys/{survey.id}/responses"
-            written = 0
-            for size in (n, 10 * n):
-                fill(db, survey, share, size - written, written)
-                written = size
+            def count():
+                return db.session.scalar(
+                    sa.select(sa.func.count()).select_from(Answer).join(Response).where(Response.survey_id == survey.id)
+                )
 
-                def count():
-                    return db.session.scalar(
-                        sa.select(sa.func.count())
-                        .select_from(Answer)
-                        .join(Response)
-                        .where(Response.survey_id == survey.id)
-                    )
+            baseline = report(f"baseline: count the answers ({size:,} sheets)", timed(count, 5))
+            for name, path in [("results page", ""), ("CSV export", ".csv"), (".xlsx export", ".xlsx")]:
 
-                baseline = report(f"baseline: count the answers ({size:,} sheets)", timed(count, 5))
-                for name, path in [("results page", ""), ("CSV export", ".csv"), (".xlsx export", ".xlsx")]:
+                def get(path=path):
+                    response = client.get(base + path)
+                    assert response.status_code == 200, response.status_code
 
-                    def get(path=path):
-                        response = client.get(base + path)
-                        assert response.status_code == 200, response.status_code
+                report(f"{name} ({size:,} sheets)", timed(get, 5), baseline)
 
-                    report(f"{name} ({size:,} sheets)", timed(get, 5), baseline)
-
-            print(f"on {db.engine.dialect.name}")
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        with app.app_context():
-            if not os.environ.get("REDIS_URL"):
-                stop_embedded_redis(embedded_dir(app))
-        drop()
+        print(f"on {db.engine.dialect.name}")
 
 
 if __name__ == "__main__":

@@ -32,11 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POSTBUD_INSTANCE_DIR", tempfile.mkdtemp(prefix="postbud-bench-"))
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from app import create_app
-from bench.common import report, serve, timed
-from bench.member_access import database
+from bench.common import migrated_app, report, serve, timed
 
 KEY, CVR = "bench-key-1234", "13585628"
 BIG = 100_000
@@ -101,27 +98,15 @@ def new_share(db, survey, membership, csv: bytes):
 def main(send_n: int, url: str | None):
     from sandbox.app import create_app as create_sandbox
 
-    db_url, drop = database(url)
     instance = Path(os.environ["POSTBUD_INSTANCE_DIR"])
     sandbox = create_sandbox(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'sandbox.sqlite'}", SANDBOX_API_KEYS=f"{KEY}:{CVR}"
     )
     sandbox_url, stop_sandbox = serve(sandbox)
-    app = create_app(
-        SQLALCHEMY_DATABASE_URI=db_url,
-        REDIS_URL=os.environ.get("REDIS_URL", ""),
-        TESTING=True,
-        DIGITAL_POST_API_URL=sandbox_url,
-        INSTALLATION=f"bench-{uuid.uuid4().hex[:6]}",
-        SESSION_COOKIE_SECURE=False,
-        WTF_CSRF_ENABLED=False,
-    )
-    embedded = not os.environ.get("REDIS_URL")
-    from extensions import db, embedded_dir, stop_embedded_redis
+    from extensions import db
 
     try:
-        with app.app_context():
-            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        with migrated_app(url, DIGITAL_POST_API_URL=sandbox_url, INSTALLATION=f"bench-{uuid.uuid4().hex[:6]}") as app:
             print(f"sharing benchmark on {db.engine.dialect.name}")
             org, user, membership, survey = setup(app, db)
             bench_send(app, db, survey, membership, sandbox_url, send_n)
@@ -129,14 +114,8 @@ def main(send_n: int, url: str | None):
             share = bench_status(app, db, org, survey, membership)
             bench_letters(db, share)
             bench_cancel(db, share)
-            db.session.remove()
-            db.engine.dispose()
     finally:
-        with app.app_context():
-            if embedded:
-                stop_embedded_redis(embedded_dir(app))  # the embedded server started for this run
         stop_sandbox()
-        drop()
 
 
 def bench_send(app, db, survey, membership, sandbox_url, n):
