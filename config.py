@@ -152,6 +152,11 @@ class Config:
         # seconds a worker's claim on a chunk of recipients lasts before another
         # may take them over, and the crashes after which a round is failed.
         self.ROUND_WORKERS = int(env.get("ROUND_WORKERS", "2"))
+        # Letters one sending job has in flight at once (threads), and the
+        # sends per second to one organization's gateway, shared by all
+        # workers (0: no limit of Postbud's own; a 429 still pauses them all).
+        self.SEND_CONCURRENCY = max(1, int(env.get("SEND_CONCURRENCY", "8")))
+        self.DIGITAL_POST_RATE_LIMIT = float(env.get("DIGITAL_POST_RATE_LIMIT", "0"))
         self.DELIVERY_CLAIM_LEASE = int(env.get("DELIVERY_CLAIM_LEASE", "120"))
         self.ROUND_MAX_CRASHES = int(env.get("ROUND_MAX_CRASHES", "3"))
         # Seconds after a round, and between later looks, at which the worker asks

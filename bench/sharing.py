@@ -55,6 +55,21 @@ def csv_bytes(n: int, start: int = 0) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def raw_letter(i: int, cpr: str):
+    """The letter a round of new_share sends to recipient i, as a raw client builds it."""
+    from digitalpost import Action, Message
+
+    return Message(
+        message_uuid=str(uuid.uuid4()),
+        subject="Invitation",
+        sender_cvr=CVR,
+        sender_name="Benchmark Kommune",
+        recipient_cpr=cpr,
+        body=f"Kære Navn{i}, svar gerne. " * 5,
+        actions=(Action("Besvar", f"https://postbud.example/r/{i}"),),
+    )
+
+
 def setup(app, db):
     from crypto import encrypt
     from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User
@@ -121,7 +136,7 @@ def main(send_n: int, url: str | None):
 def bench_send(app, db, survey, membership, sandbox_url, n):
     from rq import SimpleWorker
 
-    from digitalpost import Action, DigitalPostClient, Message
+    from digitalpost import DigitalPostClient
     from jobs.sending import enqueue_rounds
     from jobs.worker import run_worker
     from models.sharing import RoundKind
@@ -132,17 +147,7 @@ def bench_send(app, db, survey, membership, sandbox_url, n):
     with DigitalPostClient(sandbox_url, KEY) as client:
         start = time.perf_counter()
         for i, cpr in enumerate(base_cprs):
-            client.send(
-                Message(
-                    message_uuid=str(uuid.uuid4()),
-                    subject="Invitation",
-                    sender_cvr=CVR,
-                    sender_name="Benchmark Kommune",
-                    recipient_cpr=cpr,
-                    body=f"Kære Navn{i}, svar gerne. " * 5,
-                    actions=(Action("Besvar", f"https://postbud.example/r/{i}"),),
-                )
-            )
+            client.send(raw_letter(i, cpr))
         raw = n / (time.perf_counter() - start)
     share = new_share(db, survey, membership, csv_bytes(n))
     _, rounds = confirm_share(share, [PlannedRound(RoundKind.INVITATION, share.created_at)], may_share=True)

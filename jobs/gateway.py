@@ -11,6 +11,7 @@ from digitalpost.certificates import Certificate
 from digitalpost.sf1601 import ENDPOINTS, Endpoints, Environment, SF1601Client
 from digitalpost.transport import Transport, TransportKind
 from extensions import get_redis, redis_key
+from jobs.throttle import Pace
 
 
 def _timeout() -> httpx.Timeout:
@@ -85,3 +86,8 @@ class RedisTokenCache:
 
     def delete(self, key: str) -> None:
         self.redis.delete(self.key(key))
+
+
+def send_pace(integration) -> Pace:
+    """The pace at which the organization's letters go, shared by every worker."""
+    return Pace(get_redis(), redis_key("pace", integration.org_id), current_app.config["DIGITAL_POST_RATE_LIMIT"])

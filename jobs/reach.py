@@ -6,7 +6,6 @@ with those not yet looked up.
 """
 
 import logging
-import time
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -15,8 +14,9 @@ from rq.job import Job
 
 from crypto import decrypt
 from digitalpost import PermanentError, TransientError
-from extensions import db, get_queue, get_redis
+from extensions import db, get_queue, get_redis, redis_key
 from jobs.gateway import transport_for
+from jobs.throttle import Pace
 from models import DigitalPostIntegration
 from models.reach import finish_reach_check, record_registrations, unchecked_batch
 from models.sharing import ReachState, SendError, Share
@@ -64,8 +64,8 @@ def check_reach(share_id: int) -> str:
         finish_reach_check(share_id, ReachState.FAILED, "integration_off")
         db.session.commit()
         return "not checked: Digital Post is not enabled"
-    rate = current_app.config["REACH_LOOKUPS_PER_SECOND"]
-    interval = 1.0 / rate if rate > 0 else 0.0
+    # Shared by every job looking up for the organization at the same time.
+    pace = Pace(get_redis(), redis_key("pace", "lookups", share.org_id), current_app.config["REACH_LOOKUPS_PER_SECOND"])
     looked_up, last_id = 0, 0
     with transport_for(integration) as transport:
         while True:
@@ -75,11 +75,8 @@ def check_reach(share_id: int) -> str:
             found = []
             try:
                 for recipient_id, cpr_encrypted in batch:
-                    started = time.monotonic()
+                    pace.wait()
                     found.append((recipient_id, transport.registration(decrypt(cpr_encrypted))))
-                    wait = interval - (time.monotonic() - started)
-                    if wait > 0:
-                        time.sleep(wait)
             except TransientError:
                 record_registrations(share_id, found)
                 db.session.commit()

@@ -2,7 +2,8 @@
 
 The database says what to send: the job re-reads its round, writes one
 Delivery per recipient (INSERT … SELECT, once), and sends the pending ones in
-chunks. Each message has a messageUUID derived from the round and the
+chunks, SEND_CONCURRENCY letters in flight at once and the next chunk set
+going before the last one ends, at a pace all workers share. Each message has a messageUUID derived from the round and the
 recipient, so a job that runs twice, or a retry after a timeout, is answered
 by the gateway's replay and never delivers twice. Right before each chunk it
 checks that the integration is active, the member still has access and the
@@ -12,7 +13,10 @@ survey is open; if not, the round is cancelled with that reason.
 import logging
 import os
 import socket
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from flask import current_app
@@ -30,7 +34,8 @@ from digitalpost.errors import CertificateRefused, ErrorCode, InvalidApiKey, Sen
 from digitalpost.transport import PaperLetter, Registration, Transport
 from extensions import db, get_queue
 from jobs.delivery_status import first_check_at, schedule_delivery_check
-from jobs.gateway import transport_for
+from jobs.gateway import send_pace, transport_for
+from jobs.throttle import Pace
 from models import DigitalPostIntegration
 from models.base import utcnow
 from models.paper import paper_letter
@@ -148,20 +153,52 @@ def send_round(round_id: int, helper: int = 0) -> str:
     worker = (
         job.worker_name if job is not None and job.worker_name else None
     ) or f"{socket.gethostname()}:{os.getpid()}"
-    with transport_for(guard.integration) as client:
+    config = current_app.config
+    with (
+        transport_for(guard.integration) as client,
+        ThreadPoolExecutor(
+            config["SEND_CONCURRENCY"],
+            thread_name_prefix=f"round-{rnd.id}",
+            initializer=_enter_app,
+            initargs=(current_app._get_current_object(),),
+        ) as pool,
+    ):
+        sender = Sender(client, pool, send_pace(guard.integration), config["SEND_RETRY_DELAYS"])
+        lease = config["DELIVERY_CLAIM_LEASE"]
+
+        def keep_claims():
+            renew_claims(rnd, worker, lease)
+
+        # One chunk is prepared and set going while the one before it is
+        # still in flight, so the threads never wait at a chunk's end; each
+        # chunk is checked (the round's state, the guard) before it starts,
+        # and every chunk set going is recorded before the job returns.
+        in_flight: Batch | None = None
+
+        def settle() -> str | None:
+            nonlocal in_flight
+            batch, in_flight = in_flight, None
+            failure = finish_chunk(sender, batch, keep_claims, lease / 2) if batch else None
+            db.session.commit()
+            return failure
+
         while True:
             db.session.refresh(rnd)
             if rnd.state != SendState.RUNNING:
+                settle()
                 return f"stopped: {rnd.state}"
             guard = check_guard(rnd)
             if not guard.ok:
+                settle()
                 return finish(rnd, SendState.CANCELLED, reason=guard.reason)
-            chunk = claim_chunk(rnd, worker)
-            if chunk:
-                failure = send_chunk(client, rnd, guard.integration, chunk, worker)
-                db.session.commit()
-                if failure:
-                    return finish(rnd, SendState.FAILED, error=failure)
+            chunk = [] if sender.stopped else claim_chunk(rnd, worker)
+            batch = start_chunk(sender, rnd, guard.integration, chunk) if chunk else None
+            failure = settle()
+            in_flight = batch
+            if failure or sender.stopped:
+                failure = settle() or failure
+                return finish(rnd, SendState.FAILED, error=failure)
+            if batch:
                 continue
             if not pending_count(rnd):
                 break
@@ -173,23 +210,91 @@ def send_round(round_id: int, helper: int = 0) -> str:
     return outcome
 
 
-def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker: str) -> str | None:
-    """Send one claimed chunk and record every outcome. Returns an error code
-    that stops the whole round (the key, the certificate or the CVR
-    refused), else None."""
-    outcomes, stop = ChunkOutcomes(), None
-    lease = current_app.config["DELIVERY_CLAIM_LEASE"]
-    renewed = time.monotonic()
+@dataclass(frozen=True)
+class Letter:
+    """One letter of a claimed chunk, ready to go."""
+
+    delivery_id: int
+    attempts: int
+    recipient: Recipient
+    message: Message
+    paper: PaperLetter | None = None
+
+
+Sent = tuple[str, str | None, int]  # (delivery state, error code, attempts)
+
+
+@dataclass
+class Sender:
+    """Sends letters side by side, SEND_CONCURRENCY at a time, at the
+    organization's pace: a gateway across a network answers in tens of
+    milliseconds, and one letter at a time would leave the worker waiting.
+    The threads only talk to the gateway; the database stays the job's
+    thread's. An answer that stops the round (the key, the certificate or
+    the CVR refused) stops every letter not yet begun."""
+
+    client: Transport
+    pool: ThreadPoolExecutor
+    pace: Pace
+    delays: list[float]
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def submit(self, letters: list[Letter]) -> list[Future]:
+        return [self.pool.submit(self._one, letter) for letter in letters]
+
+    def results(self, futures: list[Future], keep_claims, renew_every: float) -> list[Sent | None]:
+        """Each letter's outcome, in order; None for one not sent because
+        the round stopped first."""
+        waiting = set(futures)
+        while waiting:
+            _, waiting = wait(waiting, timeout=renew_every)
+            if waiting:  # a slow gateway: keep the claim
+                keep_claims()
+        return [future.result() for future in futures]
+
+    def _one(self, letter: Letter) -> Sent | None:
+        if self._stop.is_set():
+            return None
+        sent = send_with_retries(self.client, letter.message, letter.attempts, letter.paper, self.delays, self.pace)
+        if sent[1] in ROUND_FAILURE_CODES:
+            self._stop.set()
+        return sent
+
+
+@dataclass
+class Batch:
+    """A claimed chunk on its way: what became of those who get no letter,
+    and the letters in flight."""
+
+    rnd: ScheduledSend
+    integration: DigitalPostIntegration
+    paper_wanted: bool
+    outcomes: ChunkOutcomes
+    letters: list[Letter]
+    futures: list[Future]
+
+
+def _enter_app(app) -> None:
+    """A sending thread works in the job's app (its settings, its Redis keys)."""
+    app.app_context().push()
+
+
+def start_chunk(sender: Sender, rnd: ScheduledSend, integration, chunk) -> Batch:
+    """Decide each claimed delivery of the chunk, and set its letters going."""
+    outcomes = ChunkOutcomes()
+    client = sender.client
     paper_wanted = client.sends_paper and integration.can_send_paper and rnd.share.exempt_choice == ExemptChoice.PAPER
     if not client.polls_status:
         record_message_uuids(rnd, chunk)
     invitation = rnd.kind == RoundKind.INVITATION
     # Counted again for every chunk: other shares may have written to the same citizens meanwhile.
     leave_out = left_out_of(rnd.share.org_id, invitation, [row[3].cpr_hmac for row in chunk])
+    letters = []
     for delivery_id, attempts, uuid_version, recipient, cpr_encrypted in chunk:
-        if time.monotonic() - renewed > lease / 2:  # a slow gateway: keep the claim
-            renew_claims(rnd, worker, lease)
-            renewed = time.monotonic()
         if not invitation and (recipient.responded_at or recipient.declined_at):
             outcomes.skipped(delivery_id, attempts)
             continue
@@ -206,19 +311,41 @@ def send_chunk(client: Transport, rnd: ScheduledSend, integration, chunk, worker
             continue
         message = round_message(rnd, recipient, decrypt(cpr_encrypted), integration.sender_cvr, uuid_version)
         paper = paper_for(rnd, recipient, integration) if known == Registration.EXEMPT else None
-        outcome, error, attempts = send_with_retries(client, message, attempts, paper)
-        if error == ErrorCode.RECIPIENT_EXEMPT and paper_wanted and paper is None:
-            # Exempt since the lookup (or never looked up): the same letter on paper.
-            paper = paper_for(rnd, recipient, integration)
-            outcome, error, attempts = send_with_retries(client, message, attempts, paper)
+        letters.append(Letter(delivery_id, attempts, recipient, message, paper))
+    return Batch(rnd, integration, paper_wanted, outcomes, letters, sender.submit(letters))
+
+
+def finish_chunk(sender: Sender, batch: Batch, keep_claims, renew_every: float) -> str | None:
+    """Wait for a chunk's letters and record every outcome. Returns an error
+    code that stops the whole round, else None."""
+    rnd, letters = batch.rnd, batch.letters
+    results = sender.results(batch.futures, keep_claims, renew_every)
+    if batch.paper_wanted and not sender.stopped:
+        # Exempt since the lookup (or never looked up): the same letter on paper.
+        again = [
+            i
+            for i, (letter, sent) in enumerate(zip(letters, results))
+            if sent and sent[1] == ErrorCode.RECIPIENT_EXEMPT and letter.paper is None
+        ]
+        for i in again:
+            paper = paper_for(rnd, letters[i].recipient, batch.integration)
+            letters[i] = replace(letters[i], attempts=results[i][2], paper=paper)
+        resent = sender.results(sender.submit([letters[i] for i in again]), keep_claims, renew_every)
+        for i, sent in zip(again, resent):
+            results[i] = sent
+    outcomes, stop = batch.outcomes, None
+    for letter, sent in zip(letters, results):
+        if sent is None:
+            continue  # not sent: the round stopped first; left pending
+        outcome, error, attempts = sent
         if outcome == DeliveryState.SENT:
-            outcomes.sent_to(delivery_id, attempts, recipient, Channel.PAPER if paper else Channel.DIGITAL)
+            channel = Channel.PAPER if letter.paper else Channel.DIGITAL
+            outcomes.sent_to(letter.delivery_id, attempts, letter.recipient, channel)
         elif error in ROUND_FAILURE_CODES:
             # Not this recipient's fault: left pending for a later retry of the round.
             stop = error
-            break
         else:
-            outcomes.failed_for(delivery_id, attempts, recipient, error)
+            outcomes.failed_for(letter.delivery_id, attempts, letter.recipient, error)
     record_outcomes(rnd, outcomes)
     return stop
 
@@ -241,13 +368,20 @@ def paper_for(rnd: ScheduledSend, recipient: Recipient, integration) -> PaperLet
 
 
 def send_with_retries(
-    client: Transport, message: Message, attempts: int, paper: PaperLetter | None = None
-) -> tuple[str, str | None, int]:
+    client: Transport,
+    message: Message,
+    attempts: int,
+    paper: PaperLetter | None = None,
+    delays: list[float] = (),
+    pace: Pace | None = None,
+) -> Sent:
     """Transient trouble (503, timeouts, 429) is retried with backoff that
-    honours Retry-After; permanent answers are final at once."""
-    delays = current_app.config["SEND_RETRY_DELAYS"]
+    honours Retry-After; permanent answers are final at once. Every try
+    waits for its moment of the organization's pace."""
     while True:
         attempts += 1
+        if pace is not None:
+            pace.wait()
         try:
             client.send(message, paper=paper)
             return DeliveryState.SENT, None, attempts
@@ -260,10 +394,12 @@ def send_with_retries(
         except TransientError as exc:
             if attempts >= MAX_ATTEMPTS:
                 return DeliveryState.FAILED, exc.code, attempts
-            wait = delays[min(attempts, len(delays)) - 1] if delays else 0
+            wait_for = delays[min(attempts, len(delays)) - 1] if delays else 0
             if isinstance(exc, RateLimited):
-                wait = max(wait, exc.retry_after)
-            time.sleep(min(wait, 60))
+                if pace is not None:
+                    pace.hold(exc.retry_after)  # everyone sending to this gateway waits too
+                wait_for = max(wait_for, exc.retry_after)
+            time.sleep(min(wait_for, 60))
 
 
 def round_message(rnd: ScheduledSend, recipient: Recipient, cpr: str, sender_cvr: str, uuid_version: int = 4):
