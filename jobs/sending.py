@@ -3,9 +3,10 @@
 The database says what to send: the job re-reads its round, writes one
 Delivery per recipient (INSERT … SELECT, once), and sends the pending ones in
 chunks, SEND_CONCURRENCY letters in flight at once and the next chunk set
-going before the last one ends, at a pace all workers share. Each message has a messageUUID derived from the round and the
-recipient, so a job that runs twice, or a retry after a timeout, is answered
-by the gateway's replay and never delivers twice. Right before each chunk it
+going before the last one ends, at a pace all workers share. Each message
+has a messageUUID derived from the round and the recipient, so a job that
+runs twice, or a retry after a timeout, is answered by the gateway's replay
+and never delivers twice. Right before each chunk it
 checks that the integration is active, the member still has access and the
 survey is open; if not, the round is cancelled with that reason.
 """
