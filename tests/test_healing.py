@@ -74,7 +74,8 @@ def test_a_busy_worker_still_keeps_house(app, make_round, workers, sandbox):
     its job again within an interval, not after the long one, and goes as
     soon as the worker is free."""
     sandbox.configure(SANDBOX_LATENCY_MS=50)
-    w = workers(WORKER_MAINTENANCE_INTERVAL=INTERVAL, ROUND_WORKERS=1)
+    # One letter in flight, so the long round lasts while the lost one heals.
+    w = workers(WORKER_MAINTENANCE_INTERVAL=INTERVAL, ROUND_WORKERS=1, SEND_CONCURRENCY=1)
     w.start(1)
     long_round = make_round(300)  # 300 × 50 ms: 15 s at least
     wait_for(lambda: round_state(long_round.id).state == "running", 60, "the long round", w.logs)
