@@ -23,8 +23,7 @@ from models import User
 from models.access import access_count
 from models.members import MAX_QUERY
 from models.org import Role
-from models.sharing import LANGUAGES, MAX_RECIPIENTS
-from models.sharing.rows import UPLOAD_MAX_BYTES
+from models.sharing import LANGUAGES
 from models.survey import FREE_TEXT_MAX, AnswerOutcome
 from views import access, audit, auth, errors, health, integration, orgs, receipts, respond, settings, shares, surveys
 from views.forms import MAX_INT, apply_body_limits
@@ -76,8 +75,8 @@ def create_app(**overrides) -> Flask:
         limits=SimpleNamespace(
             query=MAX_QUERY,
             free_text=FREE_TEXT_MAX,
-            recipients=MAX_RECIPIENTS,
-            upload_mb=UPLOAD_MAX_BYTES // 2**20,
+            recipients=app.config["SHARE_MAX_RECIPIENTS"],
+            upload_mb=app.config["SHARE_UPLOAD_MAX_MB"],
         ),
     )
 

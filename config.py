@@ -164,6 +164,11 @@ class Config:
         self.DELIVERY_CHECK_DELAYS = [
             int(x) for x in env.get("DELIVERY_CHECK_DELAYS", "60,300,1800,7200,86400").split(",") if x.strip()
         ]
+        # Recipients one share may have, and the largest recipient file (MB).
+        # A CSV file is streamed, so it may hold them all; an Excel file holds
+        # at most 100,000 (models/sharing/rows.py).
+        self.SHARE_MAX_RECIPIENTS = int(env.get("SHARE_MAX_RECIPIENTS", "1000000"))
+        self.SHARE_UPLOAD_MAX_MB = int(env.get("SHARE_UPLOAD_MAX_MB", "128"))
         # Bodies over this size are refused from Content-Length, before they are
         # read; the recipient upload and paste views allow more (@large_body).
         self.MAX_CONTENT_LENGTH = 1024 * 1024

@@ -165,12 +165,8 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(as_member, draft, 
     assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
 
 
-def test_over_the_recipient_limit_nothing_is_added(as_member, draft, monkeypatch):
-    import models.sharing.recipients
-    import models.sharing.rows
-
-    monkeypatch.setattr(models.sharing.recipients, "MAX_RECIPIENTS", 3)  # the check
-    monkeypatch.setattr(models.sharing.rows, "MAX_RECIPIENTS", 3)  # the message
+def test_over_the_recipient_limit_nothing_is_added(as_member, draft, app, monkeypatch):
+    monkeypatch.setitem(app.config, "SHARE_MAX_RECIPIENTS", 3)
     text = "\n".join(f"{d:02d}0190123{d % 10}" for d in range(1, 6))
     response = as_member.post(draft + "/recipients/paste", {"text": text}, htmx=True)
     assert response.status_code == 422 and "højst have 3 modtagere" in response.get_data(as_text=True)
@@ -210,20 +206,22 @@ def test_a_draft_left_past_the_organizations_days_is_deleted_with_all_it_held(as
 
 
 def test_the_upload_step_states_the_limits_the_import_enforces(as_member, survey, with_access, app):
-    from models.sharing import MAX_RECIPIENTS
-    from models.sharing.rows import UPLOAD_MAX_BYTES
-
     draft = start_draft(as_member, survey)
     page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)
-    assert (MAX_RECIPIENTS, UPLOAD_MAX_BYTES) == (100_000, 16 * 2**20)
-    assert "Højst 100.000 modtagere og 16 MB." in page
-    # Another limit, another sentence: the page reads it from the constants.
-    app.jinja_env.globals["limits"].recipients = 1_000_000
-    try:
-        page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)
-    finally:
-        app.jinja_env.globals["limits"].recipients = MAX_RECIPIENTS
-    assert "Højst 1.000.000 modtagere og 16 MB." in page
+    assert (app.config["SHARE_MAX_RECIPIENTS"], app.config["SHARE_UPLOAD_MAX_MB"]) == (1_000_000, 128)
+    assert "Højst 1.000.000 modtagere og 128 MB." in page
+
+
+@pytest.mark.parametrize("app", [{"SHARE_MAX_RECIPIENTS": 2, "SHARE_UPLOAD_MAX_MB": 1}], indirect=True)
+def test_the_limits_are_settings_the_page_and_the_import_both_follow(as_member, survey, with_access):
+    draft = start_draft(as_member, survey)
+    page = as_member.get(draft + "/recipients?method=upload").get_data(as_text=True)
+    assert "Højst 2 modtagere og 1 MB." in page
+    response = upload(as_member, draft, b"cpr\n" + b"0101901234\n" * 250_000)  # 2.7 MB: past the slack for the form
+    assert response.status_code == 422 and "Filen er for stor (højst 1 MB)." in response.get_data(as_text=True)
+    response = upload(as_member, draft, b"cpr\n0101901234\n0202901234\n0303901234\n")
+    assert response.status_code == 422 and "højst have 2 modtagere" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
 
 
 def test_the_danish_hints_name_the_danish_columns_and_merge_fields(as_member, draft):

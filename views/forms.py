@@ -1,5 +1,7 @@
 """The base of every form here, and parsing of numbers from the URL or form."""
 
+from collections.abc import Callable
+
 from flask import current_app, request
 from flask_babel import get_translations
 from flask_babel import gettext as _
@@ -86,9 +88,10 @@ class Form(FlaskForm):
             return formdata
 
 
-def large_body(max_content_length: int, max_form_memory_size: int):
+def large_body(max_content_length: int | Callable[[], int], max_form_memory_size: int):
     """Let one view take a bigger body than MAX_CONTENT_LENGTH allows the
-    rest; read by apply_body_limits, before the CSRF check reads the form."""
+    rest; read by apply_body_limits, before the CSRF check reads the form.
+    A callable is asked on each request (a limit from the app's settings)."""
 
     def mark(view):
         view.body_limits = (max_content_length, max_form_memory_size)
@@ -101,7 +104,9 @@ def apply_body_limits():
     view = current_app.view_functions.get(request.endpoint or "")
     limits = getattr(view, "body_limits", None)
     if limits:
-        request.max_content_length, request.max_form_memory_size = limits
+        content, form = limits
+        request.max_content_length = content() if callable(content) else content
+        request.max_form_memory_size = form
 
 
 def small_int(text: str) -> int:

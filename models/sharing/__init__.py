@@ -23,6 +23,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -36,7 +37,6 @@ from models.policy import PURPOSE_MAX, policy_of
 
 log = logging.getLogger(__name__)
 
-MAX_RECIPIENTS = 100_000
 MAX_REMINDERS = 3
 SUBJECT_MAX = 255
 BODY_MAX = 10_000
@@ -44,6 +44,13 @@ NAME_MAX = 100
 VARIABLE_MAX = 500
 MAX_VARIABLES = 20
 LANGUAGES = ("da", "en")
+
+
+def max_recipients() -> int:
+    """Recipients one share may have (the SHARE_MAX_RECIPIENTS setting)."""
+    return current_app.config["SHARE_MAX_RECIPIENTS"]
+
+
 MESSAGE_NAMESPACE = uuid.UUID("0b8f3f3e-2a51-4d3f-8a53-3f1c9a4d7e21")
 
 

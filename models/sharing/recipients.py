@@ -19,7 +19,7 @@ from extensions import db
 from models.base import new_token
 from models.bulk import insert_skipping_conflicts
 from models.org import fold
-from models.sharing import MAX_RECIPIENTS, Recipient, RecipientCpr, RecipientImport, RecipientState, Share
+from models.sharing import Recipient, RecipientCpr, RecipientImport, RecipientState, Share, max_recipients
 from models.sharing.rows import (
     FileError,
     ImportRefused,
@@ -185,7 +185,7 @@ def import_rows(share: Share, rows: Iterable[list[str]], source: ImportSource, f
     db.session.add(imp)
     db.session.flush()
     report, names = Report(), []
-    room = MAX_RECIPIENTS - recipient_count(share.id)
+    room = max_recipients() - recipient_count(share.id)
 
     def valid_rows():
         for _, row in validated(rows, report, names):
@@ -220,7 +220,7 @@ def import_text(share: Share, text: str) -> RecipientImport:
 
 def add_one(share: Share, row: ValidRow) -> bool:
     """One recipient typed in; False when that CPR is on the list already."""
-    if recipient_count(share.id) >= MAX_RECIPIENTS:
+    if recipient_count(share.id) >= max_recipients():
         raise ImportRefused(FileError.TOO_MANY)
     before = recipient_count(share.id, listed_only=False)
     _store(share, [row], None)

@@ -23,16 +23,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from digitalpost import InvalidCPR, mask_cpr, normalize_cpr
 from digitalpost.memo import CONTROL_CHARACTERS
 from models.sharing import (
     LANGUAGES,
-    MAX_RECIPIENTS,
     MAX_VARIABLES,
     NAME_MAX,
     VARIABLE_MAX,
+    max_recipients,
 )
 from models.sharing.xlsx_reader import LIMIT_KEYS
 from models.sharing.xlsx_reader import Exit as XlsxExit
@@ -40,18 +41,32 @@ from models.sharing.xlsx_reader import Exit as XlsxExit
 log = logging.getLogger(__name__)
 
 FAILURES_KEPT = 200
-UPLOAD_MAX_BYTES = 16 * 1024 * 1024
 PASTE_MAX_BYTES = 8 * 1024 * 1024
-# Rows read from one file, blank ones included, before it is refused: room
-# for a full share, its header and some blank or failing rows.
-ROWS_MAX = MAX_RECIPIENTS + 1_000
+# Rows read from one file beyond the share's recipients, blank ones included,
+# before it is refused: room for a header and some blank or failing rows.
+ROWS_SPARE = 1_000
+
+
+def upload_max_bytes() -> int:
+    """The largest recipient file (the SHARE_UPLOAD_MAX_MB setting)."""
+    return current_app.config["SHARE_UPLOAD_MAX_MB"] * 2**20
+
+
+def rows_max() -> int:
+    return max_recipients() + ROWS_SPARE
+
+
+# An .xlsx is read whole by its own process within fixed bounds, so it holds
+# fewer rows than a share may have; a longer list comes as CSV, which is
+# streamed.
+XLSX_ROWS_MAX = 100_000 + ROWS_SPARE
 # Longer than any value a row may have (names and variables are far
 # shorter); a longer cell is not a recipient list.
 CELL_MAX = 10_000
 # What one .xlsx may unpack to: the bytes, and the XML elements (a cell is
 # two or three: <c><v>, or <c><is><t>; a shared string two).
 XLSX_UNPACKED_MAX = 128 * 1024 * 1024
-XLSX_ELEMENTS_MAX = ROWS_MAX * 40
+XLSX_ELEMENTS_MAX = XLSX_ROWS_MAX * 40
 # Cells in one row: every field and variable, and room for empty columns.
 XLSX_COLUMNS_MAX = 64
 XLSX_MEMORY_MAX = 512 * 1024 * 1024
@@ -118,6 +133,7 @@ class FileError(StrEnum):
     TOO_LARGE = "too_large"
     TOO_MANY_COLUMNS = "too_many_columns"
     TOO_MANY_ROWS = "too_many_rows"
+    XLSX_TOO_MANY_ROWS = "xlsx_too_many_rows"
     CELL_TOO_LONG = "cell_too_long"
     XLSX_TOO_LARGE = "xlsx_too_large"
 
@@ -131,15 +147,20 @@ class FileError(StrEnum):
                 FileError.NO_CPR_COLUMN: _l("The header row has no cpr column."),
                 FileError.TOO_MANY: _l(
                     "A share can have at most %(max)s recipients. Split the list into several shares.",
-                    max=f"{MAX_RECIPIENTS:,}".replace(",", "."),
+                    max=f"{max_recipients():,}".replace(",", "."),
                 ),
-                FileError.TOO_LARGE: _l("The file is too large (at most %(mb)d MB).", mb=UPLOAD_MAX_BYTES // 2**20),
+                FileError.TOO_LARGE: _l("The file is too large (at most %(mb)d MB).", mb=upload_max_bytes() // 2**20),
                 FileError.TOO_MANY_COLUMNS: _l(
                     "The file has too many columns (at most %(n)d background variables).", n=MAX_VARIABLES
                 ),
                 FileError.TOO_MANY_ROWS: _l(
                     "The file has more than %(max)s rows. Split the list into several shares.",
-                    max=f"{ROWS_MAX:,}".replace(",", "."),
+                    max=f"{rows_max():,}".replace(",", "."),
+                ),
+                FileError.XLSX_TOO_MANY_ROWS: _l(
+                    "This Excel file has more than %(max)s rows. Save it as CSV (UTF-8) and upload that: "
+                    "a CSV file may hold every recipient a share can have.",
+                    max=f"{XLSX_ROWS_MAX:,}".replace(",", "."),
                 ),
                 FileError.CELL_TOO_LONG: _l(
                     "A cell holds more than %(max)s characters, which no recipient's value does.",
@@ -252,9 +273,9 @@ def _chain_first(first: str, rest) -> Iterator[str]:
 
 def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
     """The first sheet's rows, read by models/sharing/xlsx_reader.py in a process of
-    its own under XLSX_LIMITS: a zip bomb costs that process, not this one."""
+    its own under xlsx_limits(): a zip bomb costs that process, not this one."""
     reader = subprocess.Popen(
-        [sys.executable, "-I", XLSX_READER, json.dumps(XLSX_LIMITS)],
+        [sys.executable, "-I", XLSX_READER, json.dumps(xlsx_limits())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,  # it writes only its peak memory, and a traceback if it fails
@@ -284,32 +305,40 @@ def xlsx_rows(stream: BinaryIO) -> Iterator[list[str]]:
             f"{int(peak.group(1)) / 1024:.0f}" if peak else "unknown",
             usage.ru_utime + usage.ru_stime,
         )
+    if reader.returncode == XlsxExit.TOO_MANY_ROWS and rows_max() <= XLSX_ROWS_MAX:
+        raise ImportRefused(FileError.TOO_MANY_ROWS)  # as many as a share may have: CSV would not help
     if reader.returncode != XlsxExit.OK:
         raise ImportRefused(_XLSX_ERRORS.get(reader.returncode, FileError.XLSX_TOO_LARGE))
 
 
 XLSX_READER = str(Path(__file__).with_name("xlsx_reader.py"))
+
+
 # What reading one .xlsx may take; over them the file is refused (see
 # models/sharing/xlsx_reader.py). A full share's sheet with every background
 # variable unpacks to well under the unpacked bound.
-XLSX_LIMITS = {
-    "upload_bytes": UPLOAD_MAX_BYTES,
-    "unpacked_bytes": XLSX_UNPACKED_MAX,
-    "parts": 500,
-    "elements": XLSX_ELEMENTS_MAX,
-    "rows": ROWS_MAX,
-    "columns": XLSX_COLUMNS_MAX,
-    "cell_chars": CELL_MAX,
-    "memory_bytes": XLSX_MEMORY_MAX,
-    "cpu_seconds": 60,
-}
-assert set(XLSX_LIMITS) == set(LIMIT_KEYS)
+def xlsx_limits() -> dict[str, int]:
+    limits = {
+        "upload_bytes": upload_max_bytes(),
+        "unpacked_bytes": XLSX_UNPACKED_MAX,
+        "parts": 500,
+        "elements": XLSX_ELEMENTS_MAX,
+        "rows": min(XLSX_ROWS_MAX, rows_max()),
+        "columns": XLSX_COLUMNS_MAX,
+        "cell_chars": CELL_MAX,
+        "memory_bytes": XLSX_MEMORY_MAX,
+        "cpu_seconds": 60,
+    }
+    assert set(limits) == set(LIMIT_KEYS)
+    return limits
+
+
 _XLSX_ERRORS = {
     XlsxExit.NOT_XLSX: FileError.NOT_XLSX,
     XlsxExit.UNCAUGHT: FileError.NOT_XLSX,
     XlsxExit.UNPACKED_TOO_LARGE: FileError.XLSX_TOO_LARGE,
     XlsxExit.OUT_OF_MEMORY: FileError.XLSX_TOO_LARGE,
-    XlsxExit.TOO_MANY_ROWS: FileError.TOO_MANY_ROWS,
+    XlsxExit.TOO_MANY_ROWS: FileError.XLSX_TOO_MANY_ROWS,
     XlsxExit.CELL_TOO_LONG: FileError.CELL_TOO_LONG,
     XlsxExit.TOO_MANY_COLUMNS: FileError.TOO_MANY_COLUMNS,
 }  # anything else (killed at the CPU limit, say) is too large too
@@ -390,9 +419,9 @@ def validate_row(values: dict, variables: dict) -> ValidRow | RowFailure:
 
 
 def validated(rows: Iterable[list[str]], report: Report, variable_names: list[str]) -> Iterator[tuple[int, ValidRow]]:
-    mapping = None
+    mapping, most_rows = None, rows_max()
     for row_no, cells in enumerate(rows, start=1):
-        if row_no > ROWS_MAX:
+        if row_no > most_rows:
             raise ImportRefused(FileError.TOO_MANY_ROWS)
         if any(len(c) > CELL_MAX for c in cells):
             raise ImportRefused(FileError.CELL_TOO_LONG)

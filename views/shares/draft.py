@@ -48,7 +48,7 @@ from models.sharing.recipients import (
     remove_recipients,
     sample,
 )
-from models.sharing.rows import PASTE_MAX_BYTES, UPLOAD_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow
+from models.sharing.rows import PASTE_MAX_BYTES, FileError, ImportRefused, RowError, ValidRow, upload_max_bytes
 from models.sharing.schedule import MAX_REMINDER_DAYS, When, local
 from models.sharing.status import draft_page
 from models.test_letters import TestLetterState, finish_test_letter, preview_link, start_test_letter
@@ -214,7 +214,7 @@ def too_large(error):
 
 
 @bp.post("/<int:share_id>/recipients/upload")
-@large_body(UPLOAD_MAX_BYTES + 2**20, 2**20)
+@large_body(lambda: upload_max_bytes() + 2**20, 2**20)
 def add_upload(share_id):
     share = draft_share(share_id)
     upload = request.files.get("file")  # too large: answered by too_large() above, before this runs
