@@ -9,7 +9,16 @@ from models.integration import DigitalPostIntegration
 from models.optout import CitizenOptOut
 from models.org import DepartmentCount, Membership, Organization, Role, User
 from models.policy import CitizenPolicy
-from models.sharing import Delivery, Recipient, RecipientCpr, RecipientImport, ScheduledSend, SendState, Share
+from models.sharing import (
+    Delivery,
+    Recipient,
+    RecipientCpr,
+    RecipientImport,
+    ScheduledSend,
+    SendState,
+    Share,
+    ShareTally,
+)
 from models.survey import Answer, Question, Response, Survey
 from models.test_letters import TestLetter
 
@@ -37,6 +46,7 @@ __all__ = [
     "ScheduledSend",
     "SendState",
     "Share",
+    "ShareTally",
     "Survey",
     "TestLetter",
     "User",

@@ -10,12 +10,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, case, exists, func, select, update
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, case, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.base import UTCDateTime, new_token, utcnow
-from models.sharing import ANSWERED_UNTIMED, CancelReason, Delivery, Recipient, RecipientState, Share
+from models.sharing import ANSWERED_UNTIMED, CancelReason, Recipient, RecipientState, Share
 from models.sharing.lifecycle import cancel_scheduled_sends
 
 TITLE_MAX = 200
@@ -290,14 +290,13 @@ def undo_decline(recipient) -> bool:
     """The recipient takes "no thanks" back: invited again as before (and
     reminded again), until they answer. Their state is the invitation's:
     delivered if Digital Post said so, else sent."""
-    delivered = exists().where(Delivery.recipient_id == Recipient.id, Delivery.delivered_at.is_not(None))
     return bool(
         db.session.execute(
             update(Recipient)
             .where(Recipient.id == recipient.id, Recipient.declined_at.is_not(None), Recipient.responded_at.is_(None))
             .values(
                 declined_at=None,
-                state=case((delivered, RecipientState.DELIVERED), else_=RecipientState.SENT),
+                state=case((Recipient.in_mailbox, RecipientState.DELIVERED), else_=RecipientState.SENT),
             )
             .execution_options(synchronize_session=False)
         ).rowcount

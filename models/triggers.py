@@ -7,7 +7,8 @@ has exactly these, so a migration that adds, changes or drops a trigger
 changes this module too.
 
 Code that reads what a trigger maintains (organization.member_count,
-department_count, access_block, membership_search) never writes it.
+department_count, access_block, membership_search, share_tally,
+recipient.in_mailbox) never writes it.
 """
 
 from dataclasses import dataclass
@@ -38,6 +39,127 @@ ACCESS_OF_LEAVERS = (
 )
 DEPARTMENT_COUNT = (
     "department_count: members per department, so that a department filter knows its size without counting."
+)
+SHARE_TALLY = (
+    "share_tally: a share's recipients by state, those who answered (responded_at) and those a "
+    "letter reached (in_mailbox, or the delivered state), read by the status page instead of counting."
+)
+IN_MAILBOX = "recipient.in_mailbox: a letter of any round reached the recipient's mailbox (delivery.delivered_at)."
+
+# A recipient row's tally names, each with its sign (SQLite: one row, `r`
+# is old or new; PostgreSQL: a transition table's rows).
+_SQLITE_NAMES = """SELECT {r}.state AS k, {d} AS d
+                UNION ALL SELECT 'responded_at', {d} WHERE {r}.responded_at IS NOT NULL
+                UNION ALL SELECT 'in_mailbox', {d} WHERE {r}.in_mailbox OR {r}.state = 'delivered'"""
+_PG_NAMES = """SELECT share_id, state AS k, {d} AS d FROM {rows}
+                UNION ALL SELECT share_id, 'responded_at', {d} FROM {rows} WHERE responded_at IS NOT NULL
+                UNION ALL SELECT share_id, 'in_mailbox', {d} FROM {rows} WHERE in_mailbox OR state = 'delivered'"""
+
+
+# A share's tally goes with the share (SQLite: share_tally_share_gone); its
+# recipients deleted after it, or by the cascade, count nothing.
+_SQLITE_SHARE_LIVES = "\n              WHERE EXISTS (SELECT 1 FROM share WHERE share.id = old.share_id)"
+_PG_SHARE_LIVES = "\n              WHERE EXISTS (SELECT 1 FROM share s WHERE s.id = t.share_id)"
+
+
+def _sqlite_tally(event: str, of: str, parts: list[tuple[str, str]], guard: str = "") -> str:
+    names = "\n                UNION ALL ".join(_SQLITE_NAMES.format(r=r, d=d) for r, d in parts)
+    return f"""
+CREATE TRIGGER share_tally_{event} AFTER {of} ON recipient BEGIN
+        INSERT INTO share_tally (share_id, name, n)
+             SELECT {parts[-1][0]}.share_id, k, sum(d) FROM ({names}){guard}
+              GROUP BY k HAVING sum(d) != 0
+        ON CONFLICT (share_id, name) DO UPDATE SET n = n + excluded.n;
+    END
+"""
+
+
+def _pg_tally(event: str, referencing: str, parts: list[tuple[str, str]], guard: str = "") -> tuple[str, str]:
+    # In one order of (share, name), so that two workers' statements never
+    # wait on each other's tally rows in a circle.
+    names = "\n                UNION ALL ".join(_PG_NAMES.format(rows=rows, d=d) for rows, d in parts)
+    return (
+        f"""
+CREATE FUNCTION share_tally_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO share_tally (share_id, name, n)
+             SELECT share_id, k, sum(d) FROM ({names}) t{guard}
+              GROUP BY share_id, k HAVING sum(d) <> 0 ORDER BY share_id, k
+        ON CONFLICT (share_id, name) DO UPDATE SET n = share_tally.n + excluded.n;
+        RETURN NULL;
+    END $$
+""",
+        f"""
+CREATE TRIGGER share_tally_{event} AFTER {event.upper()} ON recipient
+    REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION share_tally_{event}()
+""",
+    )
+
+
+TALLY_TRIGGERS = (
+    Trigger(
+        name="share_tally_insert",
+        table="recipient",
+        maintains=SHARE_TALLY,
+        sqlite=_sqlite_tally("insert", "INSERT", [("new", "1")]),
+        postgresql=_pg_tally("insert", "NEW TABLE AS new_rows", [("new_rows", "1")]),
+    ),
+    Trigger(
+        name="share_tally_delete",
+        table="recipient",
+        maintains=SHARE_TALLY,
+        sqlite=_sqlite_tally("delete", "DELETE", [("old", "-1")], _SQLITE_SHARE_LIVES),
+        postgresql=_pg_tally("delete", "OLD TABLE AS old_rows", [("old_rows", "-1")], _PG_SHARE_LIVES),
+    ),
+    Trigger(
+        name="share_tally_share_gone",
+        table="share",
+        maintains=SHARE_TALLY,
+        # PostgreSQL's foreign key cascades; SQLite here enforces none.
+        sqlite="""
+CREATE TRIGGER share_tally_share_gone AFTER DELETE ON share BEGIN
+        DELETE FROM share_tally WHERE share_id = old.id;
+    END
+""",
+        postgresql=None,
+    ),
+    Trigger(
+        name="share_tally_update",
+        table="recipient",
+        maintains=SHARE_TALLY,
+        # PostgreSQL allows no column list beside transition tables; an update
+        # of other columns nets to nothing and writes no row.
+        sqlite=_sqlite_tally("update", "UPDATE OF state, responded_at, in_mailbox", [("old", "-1"), ("new", "1")]),
+        postgresql=_pg_tally(
+            "update", "OLD TABLE AS old_rows NEW TABLE AS new_rows", [("old_rows", "-1"), ("new_rows", "1")]
+        ),
+    ),
+    Trigger(
+        name="recipient_in_mailbox",
+        table="delivery",
+        maintains=IN_MAILBOX,
+        sqlite="""
+CREATE TRIGGER recipient_in_mailbox AFTER UPDATE OF delivered_at ON delivery
+    WHEN new.delivered_at IS NOT NULL BEGIN
+        UPDATE recipient SET in_mailbox = 1 WHERE id = new.recipient_id AND NOT in_mailbox;
+    END
+""",
+        postgresql=(
+            """
+CREATE FUNCTION recipient_in_mailbox() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE recipient r SET in_mailbox = true
+          FROM (SELECT DISTINCT recipient_id FROM new_rows WHERE delivered_at IS NOT NULL ORDER BY recipient_id) n
+         WHERE r.id = n.recipient_id AND NOT r.in_mailbox;
+        RETURN NULL;
+    END $$
+""",
+            """
+CREATE TRIGGER recipient_in_mailbox AFTER UPDATE ON delivery
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION recipient_in_mailbox()
+""",
+        ),
+    ),
 )
 
 TRIGGERS = (
@@ -249,4 +371,4 @@ CREATE TRIGGER department_count_update AFTER UPDATE ON membership
 def triggers_on(dialect: str) -> dict[str, Trigger]:
     """The triggers a database of this dialect has, by name."""
     field = "sqlite" if dialect == "sqlite" else "postgresql"
-    return {t.name: t for t in TRIGGERS if getattr(t, field) is not None}
+    return {t.name: t for t in (*TRIGGERS, *TALLY_TRIGGERS) if getattr(t, field) is not None}

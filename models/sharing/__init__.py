@@ -26,6 +26,7 @@ from enum import StrEnum
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from config import DEFAULT_INSTALLATION
@@ -392,6 +393,9 @@ class Recipient(db.Model):
     registration: Mapped[str | None] = mapped_column(String(10))
     # The short code of the printed letter's link (/k/<code>), for the exempt who get paper.
     paper_code: Mapped[str | None] = mapped_column(String(12), unique=True)
+    # A letter of any round reached their mailbox, whatever they did after;
+    # set by a trigger on delivery.delivered_at (models/triggers.py).
+    in_mailbox: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     share = relationship("Share")
 
@@ -410,6 +414,25 @@ class Recipient(db.Model):
     @property
     def error_label(self) -> str | None:
         return error_label(self.error) if self.error else None
+
+
+class TallyName(StrEnum):
+    """What share_tally counts besides each RecipientState."""
+
+    RESPONDED = "responded_at"  # answered (an anonymous survey's recipient keeps their state)
+    IN_MAILBOX = "in_mailbox"  # in_mailbox, or in the delivered state
+
+
+class ShareTally(db.Model):
+    """A confirmed share's recipients counted: by state (name: the
+    RecipientState) and by TallyName. Kept by triggers on recipient
+    (models/triggers.py), never written here: the status page polls the
+    counts while a round runs, and counting a million rows each time
+    would not do."""
+
+    share_id: Mapped[int] = mapped_column(ForeignKey("share.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
 
 
 class RecipientCpr(db.Model):

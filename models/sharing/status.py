@@ -4,7 +4,7 @@ failure reasons, a page of the recipient table, and whether it is live."""
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select
 
 from crypto import hasher
 from extensions import db
@@ -20,27 +20,22 @@ from models.sharing import (
     ScheduledSend,
     SendState,
     Share,
+    ShareTally,
+    TallyName,
 )
 from models.sharing.recipients import CPR_HASH_PURPOSE, listed
 
 
 def state_counts(share: Share) -> dict[str, int]:
     """Recipients by state, plus delivery outcomes of the rounds. Pending
-    recipients of a cancelled invitation count as cancelled."""
-    counts = dict(
-        db.session.execute(
-            select(Recipient.state, func.count()).where(Recipient.share_id == share.id).group_by(Recipient.state)
-        ).all()
-    )
-    result = {s.value: counts.get(s.value, 0) for s in RecipientState}
-    result["total"] = sum(counts.values())
+    recipients of a cancelled invitation count as cancelled. Read off
+    share_tally, which the database keeps in step with the recipients."""
+    tally = dict(db.session.execute(select(ShareTally.name, ShareTally.n).where(ShareTally.share_id == share.id)).all())
+    result = {s.value: tally.get(s.value, 0) for s in RecipientState}
+    result["total"] = sum(result.values())
     # Answers are counted by responded_at: an anonymous survey's recipients
     # keep their delivery state when they answer.
-    result[RecipientState.RESPONDED.value] = db.session.scalar(
-        select(func.count())
-        .select_from(Recipient)
-        .where(Recipient.share_id == share.id, Recipient.responded_at.is_not(None))
-    )
+    result[RecipientState.RESPONDED.value] = tally.get(TallyName.RESPONDED, 0)
     invitation = share.invitation
     result["cancelled"] = 0
     if invitation is not None and invitation.state in (SendState.CANCELLED, SendState.FAILED):
@@ -65,12 +60,7 @@ def state_counts(share: Share) -> dict[str, int]:
     result["invited"] = result["total"] - sum(result[k] for k in ("pending", "cancelled", "failed", "left_out"))
     # Not exclusive, like "invited": everyone whose letter reached the mailbox,
     # whatever they did after (answered, declined, answered anonymously).
-    in_mailbox = exists().where(Delivery.recipient_id == Recipient.id, Delivery.delivered_at.is_not(None))
-    result["in_mailbox"] = db.session.scalar(
-        select(func.count())
-        .select_from(Recipient)
-        .where(Recipient.share_id == share.id, or_(Recipient.state == RecipientState.DELIVERED, in_mailbox))
-    )
+    result["in_mailbox"] = tally.get(TallyName.IN_MAILBOX, 0)
     return result
 
 
