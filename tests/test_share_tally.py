@@ -20,7 +20,9 @@ def counted(share_id: int) -> dict[str, int]:
     """What the tally should say, counted the slow way."""
     mine = Recipient.share_id == share_id
     counts = dict(db.session.execute(select(Recipient.state, func.count()).where(mine).group_by(Recipient.state)).all())
-    counts[TallyName.RESPONDED] = db.session.scalar(select(func.count()).where(mine, Recipient.responded_at.is_not(None)))
+    counts[TallyName.RESPONDED] = db.session.scalar(
+        select(func.count()).where(mine, Recipient.responded_at.is_not(None))
+    )
     counts[TallyName.IN_MAILBOX] = db.session.scalar(
         select(func.count()).where(mine, (Recipient.state == RecipientState.DELIVERED) | Recipient.in_mailbox)
     )
