@@ -84,7 +84,7 @@ def test_a_cpr_in_a_background_variable_is_refused_with_its_column(as_member, dr
     body = response.get_data(as_text=True)
     assert "kun i cpr-kolonnen" in body and "PERSONNUMMER" in body
     assert value not in body  # not shown back either
-    stored = db.session.scalars(select(Recipient.variables)).all()
+    stored = [r.variables for r in db.session.scalars(select(Recipient))]
     assert all(value not in str(v) for v in stored)
 
 
@@ -94,7 +94,7 @@ def test_background_variables_are_deleted_with_the_cprs(as_member, survey, with_
 
     text = "fornavn;cpr;afdeling\nAnne;0101901234;Nord\nBo;0202901234;Syd\n"
     draft_url, schedule = compose(as_member, survey, text, body="Kære [FORNAVN] i [AFDELING].")
-    assert {tuple(v.items()) for v in db.session.scalars(select(Recipient.variables))} == {
+    assert {tuple(r.variables.items()) for r in db.session.scalars(select(Recipient))} == {
         (("AFDELING", "Nord"),),
         (("AFDELING", "Syd"),),
     }
@@ -103,7 +103,7 @@ def test_background_variables_are_deleted_with_the_cprs(as_member, survey, with_
     assert "Kære Anne i Nord." in sandbox.mailbox("0101901234")[0]["text"]
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(RecipientCpr)) == 0
-    assert db.session.scalars(select(Recipient.variables)).all() == [None, None]
+    assert [r.variables for r in db.session.scalars(select(Recipient))] == [None, None]
 
 
 def test_an_empty_answer_is_asked_about_before_it_uses_up_the_personal_link(client, answer_url):

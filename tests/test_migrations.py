@@ -207,3 +207,43 @@ def test_rounds_finished_lately_with_letters_unreceipted_get_a_look_from_the_dat
         db.session.remove()
         downgrade(revision="d2e4f6a8b0c1")
         db.engine.dispose()
+
+
+def test_background_variables_move_beside_the_cpr_and_back(tmp_path, redis_url):
+    """The variables of each recipient go to its CPR row, so retention deletes
+    both at once; a row without variables (a JSON null) gets none, and a
+    downgrade puts them back on the recipients."""
+    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.sqlite'}", REDIS_URL=redis_url)
+    with app.app_context():
+        upgrade(revision="a9b1c3d5e7f9")
+        with db.engine.begin() as conn:
+            for sql in (
+                *OLD_SHARE,
+                "INSERT INTO recipient (id, share_id, cpr_hmac, cpr_masked, first_name, last_name, name_folded, language, "
+                "variables, token, state) VALUES "
+                "(1, 1, 'h1', '010190-****', 'A', '', 'a', 'da', '{\"AFDELING\": \"Løn\"}', 't1', 'pending'), "
+                "(2, 1, 'h2', '020290-****', 'B', '', 'b', 'da', 'null', 't2', 'pending')",
+                "INSERT INTO recipient_cpr (share_id, cpr_hmac, cpr_encrypted) VALUES (1, 'h1', 'x'), (1, 'h2', 'y')",
+            ):
+                conn.execute(sa.text(sql))
+        upgrade()
+        from models import Recipient, RecipientCpr
+
+        assert "variables" not in {c["name"] for c in sa.inspect(db.engine).get_columns("recipient")}
+        rows = db.session.execute(
+            sa.select(RecipientCpr.cpr_hmac, RecipientCpr.variables).order_by(RecipientCpr.cpr_hmac)
+        ).all()
+        assert rows == [("h1", {"AFDELING": "Løn"}), ("h2", None)]
+        assert [r.variables for r in db.session.scalars(sa.select(Recipient).order_by(Recipient.id))] == [
+            {"AFDELING": "Løn"},
+            None,
+        ]
+        with db.engine.connect() as conn:  # the triggers on recipient survive the dropped column
+            names = set(conn.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        assert {"share_tally_insert", "share_tally_delete", "share_tally_update"} <= names
+        db.session.remove()
+        downgrade(revision="a9b1c3d5e7f9")
+        with db.engine.connect() as conn:
+            back = conn.execute(sa.text("SELECT cpr_hmac, variables FROM recipient ORDER BY 1")).all()
+        assert back == [("h1", '{"AFDELING": "Løn"}'), ("h2", None)]
+        db.engine.dispose()

@@ -378,7 +378,6 @@ class Recipient(db.Model):
     last_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
     name_folded: Mapped[str] = mapped_column(String(2 * NAME_MAX + 1), default="")
     language: Mapped[str] = mapped_column(String(2), default="da")
-    variables: Mapped[dict | None] = mapped_column(JSON)
     token: Mapped[str] = mapped_column(String(32), unique=True)
     state: Mapped[str] = mapped_column(String(12), default=RecipientState.PENDING)
     error: Mapped[str | None] = mapped_column(String(40))
@@ -400,6 +399,19 @@ class Recipient(db.Model):
     in_mailbox: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     share = relationship("Share")
+    # The CPR and background variables; gone once retention has run.
+    secret = relationship(
+        "RecipientCpr",
+        primaryjoin="and_(Recipient.share_id == foreign(RecipientCpr.share_id), "
+        "Recipient.cpr_hmac == foreign(RecipientCpr.cpr_hmac))",
+        viewonly=True,
+        uselist=False,
+    )
+
+    @property
+    def variables(self) -> dict | None:
+        """The background variables of the recipient's row (None once deleted)."""
+        return self.secret.variables if self.secret is not None else None
 
     @property
     def name(self) -> str:
@@ -438,7 +450,8 @@ class ShareTally(db.Model):
 
 
 class RecipientCpr(db.Model):
-    """A recipient's CPR, Fernet-encrypted, for as long as rounds are pending.
+    """A recipient's CPR, Fernet-encrypted, and the background variables of
+    their row, for as long as rounds are pending.
 
     A table of its own, keyed like the recipient's de-duplication, so that
     the import writes it without asking for recipient ids, and retention is
@@ -448,6 +461,14 @@ class RecipientCpr(db.Model):
     share_id: Mapped[int] = mapped_column(primary_key=True)
     cpr_hmac: Mapped[str] = mapped_column(String(64), primary_key=True)
     cpr_encrypted: Mapped[str] = mapped_column(Text)
+    # Shown to the member and merged into letters; personal data as much as
+    # the CPR, and so deleted with it.
+    variables: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+
+
+def secret_of_recipient():
+    """The join condition of a recipient to its secret row (RecipientCpr)."""
+    return (RecipientCpr.share_id == Recipient.share_id) & (RecipientCpr.cpr_hmac == Recipient.cpr_hmac)
 
 
 class Delivery(db.Model):

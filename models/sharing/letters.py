@@ -23,7 +23,17 @@ from digitalpost import Action, ActionCode, InvalidMessage, Message
 from digitalpost.memo import MAX_TEXT
 from extensions import db
 from models.base import new_token
-from models.sharing import BODY_MAX, LANGUAGES, RETRY_WINDOW, SUBJECT_MAX, Recipient, RoundKind, Share
+from models.sharing import (
+    BODY_MAX,
+    LANGUAGES,
+    RETRY_WINDOW,
+    SUBJECT_MAX,
+    Recipient,
+    RecipientCpr,
+    RoundKind,
+    Share,
+    secret_of_recipient,
+)
 from models.sharing.recipients import listed
 
 # The merged text of one letter may hold at most this many characters: the
@@ -72,10 +82,23 @@ def merge_fields_in(text: str) -> list[str]:
     return list(dict.fromkeys(MERGE_FIELD.findall(text)))
 
 
+def _field_column(name: str):
+    """SQL: the recipient's value of a merge field. A background variable is
+    read from the recipient's secret row, which the query must outer-join
+    (_with_secrets)."""
+    return (
+        getattr(Recipient, SYSTEM_FIELDS[name]) if name in SYSTEM_FIELDS else RecipientCpr.variables[name].as_string()
+    )
+
+
+def _with_secrets(query):
+    """The query over recipients, joined to their background variables."""
+    return query.select_from(Recipient).outerjoin(RecipientCpr, secret_of_recipient())
+
+
 def _lacking(name: str):
     """SQL: the recipient has no value, or an empty one, for the field."""
-    column = getattr(Recipient, SYSTEM_FIELDS[name]) if name in SYSTEM_FIELDS else Recipient.variables[name].as_string()
-    return func.coalesce(column, "") == ""
+    return func.coalesce(_field_column(name), "") == ""
 
 
 def merge_gaps(share_id: int, text: str) -> dict[str, int]:
@@ -86,7 +109,9 @@ def merge_gaps(share_id: int, text: str) -> dict[str, int]:
     if not names:
         return {}
     row = db.session.execute(
-        select(*(func.coalesce(func.sum(case((_lacking(n), 1), else_=0)), 0) for n in names)).where(listed(share_id))
+        _with_secrets(select(*(func.coalesce(func.sum(case((_lacking(n), 1), else_=0)), 0) for n in names))).where(
+            listed(share_id)
+        )
     ).one()
     return {name: int(count) for name, count in zip(names, row) if count}
 
@@ -406,7 +431,7 @@ def first_oversized(share: Share, texts: dict[RoundKind, Texts], fallbacks: dict
                         continue  # no merge field: the same length for everyone, and it fits
                     length = literal(fixed)
                 row = db.session.execute(
-                    select(Recipient.first_name, Recipient.last_name, Recipient.cpr_masked)
+                    _with_secrets(select(Recipient.first_name, Recipient.last_name, Recipient.cpr_masked))
                     .where(listed(share.id), who, length + extra > limit)
                     .order_by(Recipient.id)
                     .limit(1)
@@ -427,9 +452,6 @@ def _merged_length(text: str, fallbacks: dict):
         return None, fixed
     terms = []
     for name, count in fields.items():
-        column = (
-            getattr(Recipient, SYSTEM_FIELDS[name]) if name in SYSTEM_FIELDS else Recipient.variables[name].as_string()
-        )
-        value = func.coalesce(func.nullif(func.length(column), 0), len(fallbacks.get(name, "")))
+        value = func.coalesce(func.nullif(func.length(_field_column(name)), 0), len(fallbacks.get(name, "")))
         terms.append(value * count)
     return literal(fixed) + sum(terms[1:], terms[0]), fixed

@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from sqlalchemy import exists, func, null, select, update
+from sqlalchemy import exists, func, select, update
 
 from extensions import db
 from models.audit import AuditAction, AuditEvent, record_audit
@@ -354,19 +354,12 @@ def forget_cprs(share_id: int) -> bool:
     retry = retryable_failures(share_id).subquery()
     keep = select(Recipient.cpr_hmac).where(Recipient.id.in_(select(retry.c.recipient_id)))
     table = RecipientCpr.__table__
-    cprs = db.session.execute(
-        table.delete().where(table.c.share_id == share_id, table.c.cpr_hmac.not_in(keep))
-    ).rowcount
-    recipients = Recipient.__table__
-    variables = db.session.execute(
-        update(recipients)
-        .where(
-            recipients.c.share_id == share_id,
-            recipients.c.variables.is_not(None),
-            recipients.c.cpr_hmac.not_in(keep),
-        )
-        .values(variables=null())
-    ).rowcount
+    going = (table.c.share_id == share_id) & table.c.cpr_hmac.not_in(keep)
+    # The variables live in the same rows, so one DELETE takes both; the
+    # receipt's counts are read first.
+    cprs, variables = db.session.execute(select(func.count(), func.count(table.c.variables)).where(going)).one()
+    if cprs:
+        db.session.execute(table.delete().where(going))
     share = db.session.get(Share, share_id)
     cancelled = db.session.scalar(  # a query: the session's rounds may predate the cancelling UPDATE
         select(ScheduledSend.cancel_reason)

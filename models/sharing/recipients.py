@@ -136,14 +136,13 @@ RECIPIENT_COLUMNS = [
     "last_name",
     "name_folded",
     "language",
-    "variables",
     "token",
     "state",
     "import_id",
 ]
 
 
-CPR_COLUMNS = ["share_id", "cpr_hmac", "cpr_encrypted"]
+CPR_COLUMNS = ["share_id", "cpr_hmac", "cpr_encrypted", "variables"]
 
 
 CPR_HASH_PURPOSE = "recipient-cpr"

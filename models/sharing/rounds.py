@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy.orm import contains_eager
 
 from extensions import db
 from models.access import has_access_id
@@ -31,6 +32,7 @@ from models.sharing import (
     SendError,
     SendState,
     message_uuid,
+    secret_of_recipient,
 )
 from models.sharing.lifecycle import cancel_scheduled_sends, forget_cprs
 
@@ -148,9 +150,8 @@ def claim_chunk(rnd: ScheduledSend, worker: str) -> list:
     return db.session.execute(
         select(Delivery.id, Delivery.attempts, Delivery.uuid_version, Recipient, RecipientCpr.cpr_encrypted)
         .join(Recipient, Recipient.id == Delivery.recipient_id)
-        .outerjoin(
-            RecipientCpr, and_(RecipientCpr.share_id == Recipient.share_id, RecipientCpr.cpr_hmac == Recipient.cpr_hmac)
-        )
+        .outerjoin(RecipientCpr, secret_of_recipient())
+        .options(contains_eager(Recipient.secret))  # the letters' background variables, in the same query
         .where(Delivery.id.in_(claimed), Delivery.state == DeliveryState.PENDING)
         .order_by(Delivery.id)
         .execution_options(populate_existing=True)
