@@ -34,16 +34,19 @@ from sqlalchemy.sql import Select
 
 from extensions import db
 from models.audit import AuditAction, AuditEvent, record_audit
-from models.bitblocks import aggregate, block_and_bit, block_of, contains, holds, ids_of
+from models.bitblocks import BLOCK_BITS, aggregate, block_and_bit, block_of, contains, holds, ids_of, up_to, with_ids
 from models.bulk import dialect_insert
 from models.integration import DigitalPostIntegration
-from models.org import Membership, Organization, User
+from models.org import MemberBlock, Membership, Organization, User
 from models.planner import materialized
 from models.sharing import CancelReason, ScheduledSend
 from models.sharing.lifecycle import cancel_scheduled_sends
 
 NAMES_PER_EVENT = 5  # names an audit event keeps for the log; the rest is "and N more"
 FEW_MEMBERS = 1000  # up to this many, an event's first names are looked up by id
+# A grant to every member copies the blocks it takes whole in SQL, the rest
+# it names one by one; past this many others, it writes every block itself.
+WHOLE_BLOCKS_MAX = 500
 
 
 class AccessBlock(db.Model):
@@ -224,6 +227,52 @@ def selection_of(*membership_ids: int):
     return select(Membership.id).where(Membership.id.in_(membership_ids))
 
 
+@dataclass(frozen=True)
+class EveryMember:
+    """A selection of every member of the organization who existed when it
+    was chosen (ids up to `ceiling`), with `picked` added and `excluded`
+    taken out; grant_access reads it from the organization's member blocks
+    (MemberBlock), not from its members' rows."""
+
+    ceiling: int
+    picked: tuple[int, ...] = ()
+    excluded: tuple[int, ...] = ()
+
+    def record(self, event: AuditEvent, without_access: bool) -> None:
+        """Write the chosen members' blocks as the event's (AuditMemberBlock),
+        less those with access when `without_access`. A block chosen whole,
+        as most are, is copied from member_block by the database; only the
+        others (the ceiling's block, unticked or picked members, members
+        with access) are worked out here."""
+        org_id = event.org_id
+        members = dict(
+            db.session.execute(select(MemberBlock.block, MemberBlock.bits).where(MemberBlock.org_id == org_id)).all()
+        )
+        chosen = with_ids(with_ids(up_to(members, self.ceiling), self.picked, True), self.excluded, False)
+        if without_access:
+            have = select(AccessBlock.block, AccessBlock.bits).where(AccessBlock.org_id == org_id)
+            for block, bits in db.session.execute(have):
+                if block in chosen:
+                    chosen[block] &= ~bits
+        # Picked ids that are no longer members are not members now either.
+        chosen = {block: bits & members.get(block, 0) for block, bits in chosen.items()}
+        differing = {block for block, bits in members.items() if chosen.get(block) != bits}
+        rows = [
+            {"event_id": event.id, "block": block, "bits": bits, "members": bits.bit_count()}
+            for block, bits in sorted(chosen.items())
+            if bits and (block in differing or len(differing) > WHOLE_BLOCKS_MAX)
+        ]
+        if len(differing) <= WHOLE_BLOCKS_MAX:
+            whole = select(literal(event.id), MemberBlock.block, MemberBlock.bits, MemberBlock.members).where(
+                MemberBlock.org_id == org_id,
+                MemberBlock.block <= self.ceiling // BLOCK_BITS,
+                MemberBlock.block.not_in(differing),
+            )
+            db.session.execute(insert(AuditMemberBlock).from_select(["event_id", "block", "bits", "members"], whole))
+        if rows:  # Core, not the ORM's bulk insert: its bookkeeping per row cost more than the rows
+            db.session.execute(AuditMemberBlock.__table__.insert(), rows)
+
+
 def _selected(org_id: int, selected_ids) -> Select:
     """The selection as a SELECT over membership, narrowed to the
     organization. It is extended, not nested: `id IN (SELECT id FROM
@@ -246,6 +295,11 @@ def _record_members(event: AuditEvent, members) -> int:
     log. Returns how many members the event concerns."""
     rows = aggregate(members, Membership.id, literal(event.id))
     db.session.execute(insert(AuditMemberBlock).from_select(["event_id", "block", "bits", "members"], rows))
+    return _named(event)
+
+
+def _named(event: AuditEvent) -> int:
+    """How many members the event's blocks hold; their first names kept for the log."""
     count = db.session.scalar(
         select(func.coalesce(func.sum(AuditMemberBlock.members), 0)).where(AuditMemberBlock.event_id == event.id)
     )
@@ -305,17 +359,21 @@ def grant_access(org_id: int, actor_id: int, selected_ids) -> int:
     """Give Digital Post access to the selected members who lack it. Returns how many got it.
 
     `selected_ids` is a SELECT of Membership.id over membership (see
-    selection_of); only members of the organization are taken, and only
-    those without access, so a repeated (double-clicked) or concurrent grant
-    changes nothing.
+    selection_of), or EveryMember; only members of the organization are
+    taken, and only those without access, so a repeated (double-clicked) or
+    concurrent grant changes nothing.
     """
     _lock_organization(org_id)
     event = record_audit(org_id, actor_id, AuditAction.ACCESS_GRANTED)
     db.session.flush()  # the blocks are written under the event's id; SQLite's write lock is ours from here
-    members = _selected(org_id, selected_ids)
-    if access_count(org_id):  # before the first grant, nobody needs checking
-        members = members.where(~access_clause(Membership.id, org_id))
-    granted = _record_members(event, members)
+    if isinstance(selected_ids, EveryMember):
+        selected_ids.record(event, without_access=bool(access_count(org_id)))
+        granted = _named(event)
+    else:
+        members = _selected(org_id, selected_ids)
+        if access_count(org_id):  # before the first grant, nobody needs checking
+            members = members.where(~access_clause(Membership.id, org_id))
+        granted = _record_members(event, members)
     if not granted:
         db.session.delete(event)
         return 0

@@ -66,6 +66,24 @@ def holds(bits: int | None, member_id: int) -> bool:
     return bits is not None and bool(bits >> (member_id % BLOCK_BITS) & 1)
 
 
+def up_to(blocks: dict[int, int], ceiling: int) -> dict[int, int]:
+    """The (block: bits) set cut to ids of at most `ceiling`."""
+    top, bit = ceiling // BLOCK_BITS, ceiling % BLOCK_BITS
+    out = {block: bits for block, bits in blocks.items() if block < top}
+    if top in blocks:
+        out[top] = blocks[top] & ((2 << bit) - 1)
+    return out
+
+
+def with_ids(blocks: dict[int, int], ids, present: bool) -> dict[int, int]:
+    """The (block: bits) set with the ids added (present) or taken out."""
+    out = dict(blocks)
+    for member_id in ids:
+        block, bit = block_and_bit(member_id)
+        out[block] = out.get(block, 0) | bit if present else out.get(block, 0) & ~bit
+    return out
+
+
 def ids_of(blocks) -> set[int]:
     """Every id in (block, bits) rows."""
     return {block * BLOCK_BITS + i for block, bits in blocks for i in range(BLOCK_BITS) if bits >> i & 1}

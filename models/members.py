@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, false, func, literal, literal_column, or_, se
 
 from extensions import db
 from models import counting
-from models.access import AccessExtent, AccessState, access_clause, granted_since
+from models.access import AccessExtent, AccessState, EveryMember, access_clause, granted_since
 from models.base import PER_PAGE
 from models.bitblocks import block_of
 from models.org import DepartmentCount, Membership, User, fold
@@ -452,6 +452,13 @@ class ChosenMembers:
             return select(Membership.id).where(literal(False))
         scope = view_conditions(self.org_id, self.view, self.extent) if in_view else [Membership.org_id == self.org_id]
         return select(Membership.id).where(*scope, or_(*chosen))
+
+    def to_grant(self):
+        """What grant_access takes: EveryMember when "all matching" has no
+        filter (read from the organization's member blocks), else ids()."""
+        if self.matching and self.matching[0].is_empty():
+            return EveryMember(self.matching[1], tuple(self.picked), tuple(self.excluded))
+        return self.ids(in_view=False)
 
     def count(self) -> int:
         return db.session.scalar(select(func.count()).select_from(self.ids().subquery()))

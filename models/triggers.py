@@ -7,8 +7,8 @@ has exactly these, so a migration that adds, changes or drops a trigger
 changes this module too.
 
 Code that reads what a trigger maintains (organization.member_count,
-department_count, access_block, membership_search, share_tally,
-recipient.in_mailbox) never writes it.
+department_count, member_block, access_block, membership_search,
+share_tally, recipient.in_mailbox) never writes it.
 """
 
 from dataclasses import dataclass
@@ -39,6 +39,10 @@ ACCESS_OF_LEAVERS = (
 )
 DEPARTMENT_COUNT = (
     "department_count: members per department, so that a department filter knows its size without counting."
+)
+MEMBER_BLOCKS = (
+    "member_block: the organization's members as bit blocks, which a grant to every member "
+    "reads instead of its members' rows."
 )
 SHARE_TALLY = (
     "share_tally: a share's recipients by state, those who answered (responded_at) and those a "
@@ -368,7 +372,113 @@ CREATE TRIGGER department_count_update AFTER UPDATE ON membership
 )
 
 
+def _sqlite_member_add(r: str) -> str:
+    return f"""INSERT INTO member_block (org_id, block, bits, members) VALUES ({r}.org_id, {r}.id / 62, 1 << ({r}.id % 62), 1)
+          ON CONFLICT (org_id, block) DO UPDATE SET bits = bits | excluded.bits, members = members + 1;"""
+
+
+def _sqlite_member_remove(r: str) -> str:
+    return f"""UPDATE member_block SET bits = bits & ~(1 << ({r}.id % 62)), members = members - 1
+         WHERE org_id = {r}.org_id AND block = {r}.id / 62;
+        DELETE FROM member_block WHERE org_id = {r}.org_id AND block = {r}.id / 62 AND members <= 0;"""
+
+
+# The rows' blocks, in one order of (org, block), so that two statements
+# never wait on each other's block rows in a circle.
+_PG_MEMBER_BLOCKS = """SELECT org_id, id / 62 AS block, CAST(sum(CAST(1 AS BIGINT) << (id % 62)) AS BIGINT) AS bits,
+                       count(*) AS c FROM {rows} GROUP BY org_id, id / 62 ORDER BY org_id, id / 62"""
+
+MEMBER_BLOCK_TRIGGERS = (
+    Trigger(
+        name="member_block_insert",
+        table="membership",
+        maintains=MEMBER_BLOCKS,
+        sqlite=f"""
+CREATE TRIGGER member_block_insert AFTER INSERT ON membership BEGIN
+        {_sqlite_member_add("new")}
+    END
+""",
+        postgresql=(
+            f"""
+CREATE FUNCTION member_block_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO member_block (org_id, block, bits, members)
+             SELECT org_id, block, bits, c FROM ({_PG_MEMBER_BLOCKS.format(rows="new_rows")}) n
+        ON CONFLICT (org_id, block) DO UPDATE
+               SET bits = member_block.bits | excluded.bits, members = member_block.members + excluded.members;
+        RETURN NULL;
+    END $$
+""",
+            """
+CREATE TRIGGER member_block_insert AFTER INSERT ON membership
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION member_block_insert()
+""",
+        ),
+    ),
+    Trigger(
+        name="member_block_delete",
+        table="membership",
+        maintains=MEMBER_BLOCKS,
+        sqlite=f"""
+CREATE TRIGGER member_block_delete AFTER DELETE ON membership BEGIN
+        {_sqlite_member_remove("old")}
+    END
+""",
+        postgresql=(
+            f"""
+CREATE FUNCTION member_block_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE member_block m SET bits = m.bits & ~o.bits, members = m.members - o.c
+          FROM ({_PG_MEMBER_BLOCKS.format(rows="old_rows")}) o
+         WHERE m.org_id = o.org_id AND m.block = o.block;
+        DELETE FROM member_block m USING (SELECT DISTINCT org_id, id / 62 AS block FROM old_rows) o
+         WHERE m.org_id = o.org_id AND m.block = o.block AND m.members <= 0;
+        RETURN NULL;
+    END $$
+""",
+            """
+CREATE TRIGGER member_block_delete AFTER DELETE ON membership
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION member_block_delete()
+""",
+        ),
+    ),
+    Trigger(
+        name="member_block_update",
+        table="membership",
+        maintains=MEMBER_BLOCKS,
+        # Only a membership that changes organization or id moves; a row-level
+        # trigger with a column list costs other updates nothing.
+        sqlite=f"""
+CREATE TRIGGER member_block_update AFTER UPDATE OF org_id, id ON membership
+    WHEN old.org_id IS NOT new.org_id OR old.id IS NOT new.id BEGIN
+        {_sqlite_member_remove("old")}
+        {_sqlite_member_add("new")}
+    END
+""",
+        postgresql=(
+            """
+CREATE FUNCTION member_block_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE member_block SET bits = bits & ~(CAST(1 AS BIGINT) << (OLD.id % 62)), members = members - 1
+         WHERE org_id = OLD.org_id AND block = OLD.id / 62;
+        DELETE FROM member_block WHERE org_id = OLD.org_id AND block = OLD.id / 62 AND members <= 0;
+        INSERT INTO member_block (org_id, block, bits, members)
+             VALUES (NEW.org_id, NEW.id / 62, CAST(1 AS BIGINT) << (NEW.id % 62), 1)
+        ON CONFLICT (org_id, block) DO UPDATE SET bits = member_block.bits | excluded.bits, members = member_block.members + 1;
+        RETURN NULL;
+    END $$
+""",
+            """
+CREATE TRIGGER member_block_update AFTER UPDATE OF org_id, id ON membership
+    FOR EACH ROW WHEN (((old.org_id IS DISTINCT FROM new.org_id) OR (old.id <> new.id)))
+    EXECUTE FUNCTION member_block_update()
+""",
+        ),
+    ),
+)
+
+
 def triggers_on(dialect: str) -> dict[str, Trigger]:
     """The triggers a database of this dialect has, by name."""
     field = "sqlite" if dialect == "sqlite" else "postgresql"
-    return {t.name: t for t in (*TRIGGERS, *TALLY_TRIGGERS) if getattr(t, field) is not None}
+    return {t.name: t for t in (*TRIGGERS, *MEMBER_BLOCK_TRIGGERS, *TALLY_TRIGGERS) if getattr(t, field) is not None}

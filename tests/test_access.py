@@ -650,3 +650,73 @@ def test_bit_blocks_hold_every_id_of_a_full_block_and_no_other(app):
     assert full == 2**BLOCK_BITS - 1 < 2**63 and next(c for b, _, c in rows if b == 1) == BLOCK_BITS
     assert block_and_bit(123) == (1, 1 << 61) and holds(full, 123)
     assert not holds(full & ~(1 << 61), 123) and not holds(None, 0)
+
+
+def member_blocks_of(org_id):
+    from models.org import MemberBlock
+
+    rows = db.session.execute(
+        db.select(MemberBlock.block, MemberBlock.bits, MemberBlock.members).where(MemberBlock.org_id == org_id)
+    ).all()
+    return {block: (bits, members) for block, bits, members in rows}
+
+
+def blocks_from_rows(org_id):
+    """The member blocks as they should be: counted from membership itself."""
+    ids = db.session.scalars(db.select(Membership.id).where(Membership.org_id == org_id)).all()
+    blocks = {}
+    for member_id in ids:
+        bits, members = blocks.get(member_id // BLOCK_BITS, (0, 0))
+        blocks[member_id // BLOCK_BITS] = (bits | 1 << (member_id % BLOCK_BITS), members + 1)
+    return blocks
+
+
+def test_the_member_blocks_follow_members_who_join_leave_and_move(org, make_org, make_members):
+    """Item 5 of issue 25: member_block is kept by the database for every
+    way a membership changes, in bulk and one at a time."""
+    from cli import _bulk_members
+
+    other = make_org("Anden")
+    many = make_members(org, [f"M {i:03d}" for i in range(130)])  # three blocks and more
+    make_members(other, ["Ane", "Bo"], prefix="o")
+    _bulk_members(other, 70, start=0)
+    db.session.commit()
+    assert member_blocks_of(org.id) == blocks_from_rows(org.id) and len(member_blocks_of(org.id)) >= 3
+    assert member_blocks_of(other.id) == blocks_from_rows(other.id)
+    for member in many[: BLOCK_BITS + 5]:  # a whole block empties, and its row goes
+        db.session.delete(member)
+    db.session.execute(db.delete(Membership).where(Membership.id.in_([m.id for m in many[-3:]])))
+    db.session.execute(db.update(Membership).where(Membership.id == many[-4].id).values(org_id=other.id))
+    db.session.execute(db.update(Membership).where(Membership.org_id == org.id).values(department="Andet"))
+    db.session.commit()
+    assert member_blocks_of(org.id) == blocks_from_rows(org.id)
+    assert member_blocks_of(other.id) == blocks_from_rows(other.id)
+    assert all(members > 0 for _, members in member_blocks_of(org.id).values())
+
+
+def test_select_all_without_a_filter_grants_exactly_who_was_chosen(as_admin, org, admin, make_org, make_members):
+    """Every member, read from the member blocks: those who have access
+    already are not granted twice, a newcomer after "select all" and an
+    unticked member are left out, one who left meanwhile is skipped, and the
+    audit names exactly the rest."""
+    members = make_members(org, [f"Ib {i:03d}" for i in range(140)])
+    make_members(make_org("Anden"), ["Fremmed"], prefix="x")
+    already = members[10:75]
+    grant(org, already, admin)
+    before = access_ids(org)
+    select(as_admin, org, scope="all")
+    select(as_admin, org, scope="row", member_id=members[3].id)  # unticked
+    late = make_members(org, ["Ib Sen"], prefix="late")
+    db.session.delete(db.session.get(Membership, members[5].id))
+    db.session.commit()
+    response = post_add(as_admin, org)
+    everyone = set(db.session.scalars(db.select(Membership.id).where(Membership.org_id == org.id)))
+    expected = everyone - {members[3].id, late[0].id}
+    assert access_ids(org) == expected
+    granted = expected - before
+    assert flash_text(response) == f"{len(granted)} medlemmer har nu adgang."
+    event = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event_member_ids(event.id) == granted
+    blocks = db.session.execute(db.select(AccessBlock.block, AccessBlock.bits, AccessBlock.members)).all()
+    assert sum(m for _, _, m in blocks) == len(expected) == access_count(org.id)
+    assert all(bin(bits).count("1") == m for _, bits, m in blocks)

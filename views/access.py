@@ -192,7 +192,7 @@ def grant():
     if selection.unavailable:
         return selection_unavailable()
     # Only members without access are granted: a second click racing the first grants nothing twice.
-    granted = 0 if empty else grant_access(g.org.id, g.membership.user_id, selection.member_ids(in_view=False))
+    granted = 0 if empty else grant_access(g.org.id, g.membership.user_id, selection.chosen.to_grant())
     if not granted:
         db.session.rollback()
         return add_message(render_view("add", status=422), _("Select at least one member."), "error")
