@@ -1,15 +1,22 @@
 """Bulk writes that stay fast at 100,000 rows on SQLite and PostgreSQL."""
 
 import json
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
-from sqlalchemy import Table
+from flask import current_app
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 
 BATCH = 2000
+# PostgreSQL: rows a COPY takes before the INSERTs from staging run.
+CHUNK = 5000
+# PostgreSQL: a bulk write of this many rows or more analyzes its tables.
+ANALYZE_AFTER = 10_000
 
 
 def dialect_insert(model):
@@ -33,8 +40,7 @@ def insert_skipping_conflicts(
     if db.engine.dialect.name == "postgresql":
         _via_copy(rows, targets, conflict)
         return
-    rows = iter(rows)
-    while batch := list(islice(rows, BATCH)):
+    for batch in prefetched(rows, BATCH):
         for table, columns in targets:
             db.session.execute(
                 dialect_insert(table).on_conflict_do_nothing(index_elements=conflict),
@@ -58,16 +64,77 @@ def _via_copy(rows, targets, conflict):
             + ", ".join(f"{quote(name)} {types[name].compile(dialect=dialect)}" for name in names)
             + ") ON COMMIT DROP"
         )
-        with cursor.copy(f"COPY {staging} ({', '.join(map(quote, names))}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_copy_value(row[name]) for name in names])
-        for table, columns in targets:
-            cols = ", ".join(map(quote, columns))
-            cursor.execute(
-                f"INSERT INTO {table_name(table)} ({cols}) SELECT {cols} FROM {staging} "
-                f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO NOTHING"
-            )
+        inserts = [
+            f"INSERT INTO {table_name(table)} ({', '.join(map(quote, columns))}) "
+            f"SELECT {', '.join(map(quote, columns))} FROM {staging} "
+            f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO NOTHING"
+            for table, columns in targets
+        ]
+        # Chunk by chunk, in the file's order (a seq scan of a temporary
+        # table reads it as written): a CPR seen twice keeps its first row
+        # in every table.
+        for chunk in prefetched(rows, CHUNK, lambda row: [_copy_value(row[name]) for name in names]):
+            with cursor.copy(f"COPY {staging} ({', '.join(map(quote, names))}) FROM STDIN") as copy:
+                for values in chunk:
+                    copy.write_row(values)
+            for insert in inserts:
+                cursor.execute(insert)
+            cursor.execute(f"TRUNCATE {staging}")
         cursor.execute(f"DROP TABLE {staging}")
+
+
+def analyzed_after(rows: int, *tables: Table) -> None:
+    """PostgreSQL, after a bulk write of `rows`: the tables' planner
+    statistics, at once. Autovacuum gathers them a minute or more later,
+    and until then the planner takes a table that just grew by a million
+    rows for the few it had, and scans where it should walk an index.
+    ANALYZE reads a sample, so it costs about the same at any size; inside
+    the caller's transaction it sees the new rows."""
+    if rows < ANALYZE_AFTER or db.engine.dialect.name != "postgresql":
+        return
+    preparer = db.engine.dialect.identifier_preparer
+    for table in tables:
+        db.session.execute(text(f"ANALYZE {preparer.format_table(table)}"))
+
+
+def prefetched(rows: Iterable, size: int, shape: Callable = lambda row: row) -> Iterator[list]:
+    """The rows, shaped, in lists of `size`, made by a thread of their own
+    while the caller writes the list before: the database's work (which
+    lets go of the GIL) and the rows' own (parsing, validating, encrypting)
+    overlap. Two lists at most wait; what making them raises is raised here,
+    in the caller's thread, and the thread ends when the caller stops."""
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    app = current_app._get_current_object()
+
+    def hand_over(item) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def make() -> None:
+        with app.app_context():
+            try:
+                source = iter(rows)
+                while not stop.is_set() and (chunk := [shape(row) for row in islice(source, size)]):
+                    hand_over(chunk)
+                hand_over(None)
+            except BaseException as exc:  # raised again in the caller's thread
+                hand_over(exc)
+
+    maker = threading.Thread(target=make, name="bulk-rows", daemon=True)
+    maker.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        maker.join()
 
 
 def _copy_value(value):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import func, or_, select
+from sqlalchemy import text as sa_text
 
 from models import Recipient, RecipientCpr, RecipientImport, db
 from tests.test_sharing import start_draft, survey, with_access  # noqa: F401  (fixtures)
@@ -341,3 +342,76 @@ def test_another_drafts_recipient_cannot_be_removed_or_corrected(as_member, draf
     db.session.refresh(anne)
     assert (anne.first_name, len(recipients())) == ("Anne", 1)
     assert as_member.post(f"{draft}/recipients/{anne.id}/remove", {}, csrf=False).status_code == 400
+
+
+def test_a_search_of_a_large_list_walks_its_start_then_asks_the_index(as_member, draft, monkeypatch):
+    """Issue 25, item 2: a name common at the list's start fills the page
+    from a short walk and says "more than"; one found only further on, or
+    rarely, or of two letters, is paged and counted exactly. The window is
+    60 rows here, 20,000 in the product."""
+    import models.sharing.status
+
+    monkeypatch.setattr(models.sharing.status, "SEARCH_WALK", 60)
+    names = [("Hans", "Hansen")] * 55 + [("Anne", "Andersen")] * 5 + [("Ole", "Østergaard")] * 55
+    names += [("Zofia", "Kowalski")] + [("Bo", "Berg")] * 14
+    lines = ["fornavn;efternavn;cpr"] + [
+        f"{first};{last};{1 + i % 28:02d}{1 + i // 28:02d}90{1000 + i:04d}" for i, (first, last) in enumerate(names)
+    ]
+    assert as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True).status_code == 200
+
+    def search(q, page=1):
+        return as_member.get(draft + "/recipients/list", query_string={"q": q, "page": page}, htmx=True).get_data(
+            as_text=True
+        )
+
+    common = search("hansen")
+    assert "Viser 1–50 af mere end 50" in common and "Anne Andersen" not in common and "Næste side" in common
+    assert "Viser 51–55 af 55" in search("hansen", 2)
+    further = search("ØSTERGAARD")
+    assert "Viser 1–50 af 55" in further and "Ole Østergaard" in further and "Hans Hansen" not in further
+    assert "Viser 51–55 af 55" in search("østergaard", 2)
+    assert "Viser 1–1 af 1" in search("kowal") and "Zofia Kowalski" in search("kowal")
+    assert "Viser 1–14 af 14" in search("bo")
+    assert "Viser" not in search("zzzz")
+
+
+def test_rows_made_ahead_end_with_their_reader_and_raise_in_its_thread(app):
+    """The import's rows are made by a thread of their own (models.bulk.prefetched):
+    a failure in making them reaches the importer, and the thread ends when
+    the importer stops early."""
+    import threading
+
+    from models.bulk import prefetched
+    from models.sharing.rows import FileError, ImportRefused
+
+    def rows():
+        yield from range(25)
+        raise ImportRefused(FileError.TOO_MANY)
+
+    with app.app_context():
+        got = []
+        with pytest.raises(ImportRefused):
+            for chunk in prefetched(rows(), 10, lambda n: n * 2):
+                got += chunk
+        assert got == [n * 2 for n in range(20)]
+        endless = prefetched(iter(int, 1), 10)
+        assert next(endless) == [0] * 10
+        endless.close()
+    assert not [t for t in threading.enumerate() if t.name == "bulk-rows"]
+
+
+def test_a_large_import_leaves_the_planner_statistics_current(as_member, draft, monkeypatch):
+    """PostgreSQL: an import of ANALYZE_AFTER rows or more analyzes the
+    recipient tables in its transaction, so that the first page and search
+    after it are planned for the rows it wrote, not for the table before."""
+    import models.bulk
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's statistics are the worker's housekeeping (extensions.refresh_statistics)")
+    monkeypatch.setattr(models.bulk, "ANALYZE_AFTER", 3)
+    lines = ["fornavn;cpr"] + [f"Person{i};{1 + i:02d}0190{1000 + i:04d}" for i in range(5)]
+    assert as_member.post(draft + "/recipients/paste", {"text": "\n".join(lines)}, htmx=True).status_code == 200
+    tuples = db.session.execute(
+        sa_text("SELECT relname, reltuples FROM pg_class WHERE relname IN ('recipient', 'recipient_cpr')")
+    ).all()
+    assert dict(tuples) == {"recipient": 5, "recipient_cpr": 5}

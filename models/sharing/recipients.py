@@ -17,7 +17,7 @@ from crypto import encryptor, hasher
 from digitalpost import mask_cpr
 from extensions import db
 from models.base import new_token
-from models.bulk import insert_skipping_conflicts
+from models.bulk import analyzed_after, insert_skipping_conflicts
 from models.org import fold
 from models.sharing import Recipient, RecipientCpr, RecipientImport, RecipientState, Share, max_recipients
 from models.sharing.rows import (
@@ -201,6 +201,7 @@ def import_rows(share: Share, rows: Iterable[list[str]], source: ImportSource, f
     )
     imp.rows, imp.valid, imp.failed, imp.failures = report.rows, stored, report.failed, report.failures
     imp.duplicates = report.valid - stored
+    analyzed_after(stored, Recipient.__table__, RecipientCpr.__table__)
     if names:
         share.variables = sorted(set(share.variables or []) | set(names))
     return imp

@@ -4,13 +4,15 @@ failure reasons, a page of the recipient table, and whether it is live."""
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, any_, func, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from crypto import hasher
 from extensions import db
 from models.base import PER_PAGE, utcnow
 from models.members import MAX_QUERY
 from models.org import fold
+from models.planner import materialized, off_index, unsteered
 from models.sharing import (
     Delivery,
     DeliveryState,
@@ -78,10 +80,76 @@ ANONYMOUS_STATE_FILTERS = [s for s in STATE_FILTERS if s != RecipientState.RESPO
 COUNT_CAP = 10_000
 
 
-def name_matches(q: str):
-    """Recipients whose folded name holds q, tested row by row as the page
-    walks the share in id order (no index serves a substring)."""
-    return Recipient.name_folded.contains(fold(q), autoescape=True)
+# A search of a larger share first walks its first this many rows in id order.
+SEARCH_WALK = 20_000
+TRIGRAM = 3
+
+
+def name_matches(q: str, walking: bool = False):
+    """Recipients whose folded name holds q: served by PostgreSQL's trigram
+    index (ix_recipient_name_trgm), or, `walking`, tested row by row as a
+    page walks the share (the planner may not take the index then)."""
+    name = off_index(Recipient.name_folded) if walking else Recipient.name_folded
+    return name.contains(fold(q), autoescape=True)
+
+
+def searched_page_of(query, share_id: int, q: str, page: int, per_page: int):
+    """page_of for the query's recipients whose name holds q, by a plan
+    that does not depend on the planner guessing how common q is.
+
+    Up to SEARCH_WALK rows (of the share, or of a state) are walked whole.
+    More: the first SEARCH_WALK are walked; a common name fills the page
+    there, and the total is then "more than" the rows up to the page's end
+    (counting every match of a common name would read the share). A rare
+    name does not: its matches in the share are taken from the trigram
+    index (few, by then), then paged and counted exactly. Without the index
+    (SQLite, or a search under three characters) the share is walked on."""
+    # The walk's end: the id SEARCH_WALK rows into what the query lists (a
+    # state filter's own rows, read off its index).
+    bound = db.session.scalar(query.with_only_columns(Recipient.id).order_by(Recipient.id).offset(SEARCH_WALK).limit(1))
+    if bound is None:
+        return page_of(query.where(name_matches(q, walking=True)), page, per_page)
+    offset = (page - 1) * per_page
+    walked = db.session.scalars(
+        query.where(Recipient.id < bound, name_matches(q, walking=True))
+        .order_by(Recipient.id)
+        .limit(per_page + 1)
+        .offset(offset)
+    ).all()
+    if len(walked) > per_page:
+        return walked[:per_page], offset + per_page, False, True
+    if len(fold(q)) < TRIGRAM or not has_name_index():  # nothing to look up: walk on
+        return page_of(query.where(name_matches(q, walking=True)), page, per_page)
+    # The share's matches from the trigram index alone (the share's own
+    # index kept out: PostgreSQL read all of it to AND with), computed first
+    # and sorted; then the query's other conditions, by primary key. Left to
+    # join them, the planner walked the share and probed the matches.
+    found = materialized(
+        select(Recipient.id.label("id")).where(unsteered(Recipient.share_id) == share_id, name_matches(q)).cte("found")
+    )
+    ids = db.session.scalars(select(found.c.id).order_by(found.c.id)).all()
+    kept = db.session.scalars(
+        query.with_only_columns(Recipient.id)
+        .where(Recipient.id == any_(literal(ids, ARRAY(Integer))))
+        .order_by(Recipient.id)
+    ).all()
+    chosen = kept[offset : offset + per_page]
+    rows = db.session.scalars(select(Recipient).where(Recipient.id.in_(chosen)).order_by(Recipient.id)).all()
+    return rows, len(kept), True, len(kept) > offset + per_page
+
+
+_name_index: dict[str, bool] = {}
+
+
+def has_name_index() -> bool:
+    """Whether the database has ix_recipient_name_trgm (PostgreSQL with
+    pg_trgm; see its migration), asked once per database."""
+    url = db.engine.url.render_as_string()
+    if url not in _name_index:
+        _name_index[url] = db.engine.dialect.name == "postgresql" and bool(
+            db.session.scalar(text("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_recipient_name_trgm'"))
+        )
+    return _name_index[url]
 
 
 def page_of(query, page: int, per_page: int) -> tuple[list[Recipient], int, bool, bool]:
@@ -127,8 +195,9 @@ def recipient_page(share: Share, state: str, q: str, page: int) -> RecipientPage
     if state:
         query = query.where(Recipient.state == state)
     if q:
-        query = query.where(name_matches(q))
-    rows, total, exact, has_next = page_of(query, page, PER_PAGE)
+        rows, total, exact, has_next = searched_page_of(query, share.id, q, page, PER_PAGE)
+    else:
+        rows, total, exact, has_next = page_of(query, page, PER_PAGE)
     return RecipientPage(
         rows=rows,
         letters=invitation_letters(share, rows),
@@ -171,12 +240,12 @@ def draft_page(share: Share, q: str, page: int, per_page: int = PER_PAGE) -> Dra
     query = select(Recipient).where(listed(share.id))
     digits = q.replace("-", "").replace(" ", "")
     by_cpr = len(digits) == 10 and digits.isascii() and digits.isdigit()
-    if q:
+    if q and not by_cpr:
+        rows, total, exact, has_next = searched_page_of(query, share.id, q, page, per_page)
+    else:
         if by_cpr:
             query = query.where(Recipient.cpr_hmac == hasher(CPR_HASH_PURPOSE)(digits))
-        else:
-            query = query.where(name_matches(q))
-    rows, total, exact, has_next = page_of(query, page, per_page)
+        rows, total, exact, has_next = page_of(query, page, per_page)
     return DraftPage(
         rows=rows,
         q=q,
