@@ -40,7 +40,10 @@ def insert_skipping_conflicts(
     if db.engine.dialect.name == "postgresql":
         _via_copy(rows, targets, conflict)
         return
-    for batch in prefetched(rows, BATCH):
+    # No thread here: SQLite's writes hold the GIL for much of their time, and
+    # making rows beside them was slower than making them in turn.
+    rows = iter(rows)
+    while batch := list(islice(rows, BATCH)):
         for table, columns in targets:
             db.session.execute(
                 dialect_insert(table).on_conflict_do_nothing(index_elements=conflict),
