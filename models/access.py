@@ -256,17 +256,17 @@ class EveryMember:
                     chosen[block] &= ~bits
         # Picked ids that are no longer members are not members now either.
         chosen = {block: bits & members.get(block, 0) for block, bits in chosen.items()}
+        top = self.ceiling // BLOCK_BITS
         differing = {block for block, bits in members.items() if chosen.get(block) != bits}
-        rows = [
+        copied = len(differing) <= WHOLE_BLOCKS_MAX
+        rows = [  # the blocks the database does not copy (past the ceiling: picked members only)
             {"event_id": event.id, "block": block, "bits": bits, "members": bits.bit_count()}
             for block, bits in sorted(chosen.items())
-            if bits and (block in differing or len(differing) > WHOLE_BLOCKS_MAX)
+            if bits and (not copied or block in differing or block > top)
         ]
-        if len(differing) <= WHOLE_BLOCKS_MAX:
+        if copied:
             whole = select(literal(event.id), MemberBlock.block, MemberBlock.bits, MemberBlock.members).where(
-                MemberBlock.org_id == org_id,
-                MemberBlock.block <= self.ceiling // BLOCK_BITS,
-                MemberBlock.block.not_in(differing),
+                MemberBlock.org_id == org_id, MemberBlock.block <= top, MemberBlock.block.not_in(differing)
             )
             db.session.execute(insert(AuditMemberBlock).from_select(["event_id", "block", "bits", "members"], whole))
         if rows:  # Core, not the ORM's bulk insert: its bookkeeping per row cost more than the rows

@@ -707,11 +707,16 @@ def test_select_all_without_a_filter_grants_exactly_who_was_chosen(as_admin, org
     select(as_admin, org, scope="all")
     select(as_admin, org, scope="row", member_id=members[3].id)  # unticked
     late = make_members(org, ["Ib Sen"], prefix="late")
+    make_members(make_org("Tredje"), [f"T {i}" for i in range(2 * BLOCK_BITS)], prefix="t")
+    # A newcomer in a block past the ceiling, ticked one by one: granted too.
+    ticked = make_members(org, ["Ib Ny"], prefix="ny")
+    select(as_admin, org, scope="row", member_id=ticked[0].id, checked="true")
     db.session.delete(db.session.get(Membership, members[5].id))
     db.session.commit()
     response = post_add(as_admin, org)
     everyone = set(db.session.scalars(db.select(Membership.id).where(Membership.org_id == org.id)))
     expected = everyone - {members[3].id, late[0].id}
+    assert ticked[0].id in expected and ticked[0].id // BLOCK_BITS > late[0].id // BLOCK_BITS
     assert access_ids(org) == expected
     granted = expected - before
     assert flash_text(response) == f"{len(granted)} medlemmer har nu adgang."
