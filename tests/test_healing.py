@@ -58,10 +58,12 @@ def test_a_delivery_look_redis_lost_runs_from_the_database(app, make_round, work
     get_redis(app).flushdb()  # before the look's time: its job is gone
     assert utcnow() < check_at, "the look ran before the flush; the test proves nothing"
 
-    def delivered():
-        return db.session.scalar(select(func.count()).where(Delivery.delivered_at.is_not(None))) == 20
+    def looked_and_delivered():
+        # The look commits the receipts, then its move on: wait for both.
+        delivered = db.session.scalar(select(func.count()).where(Delivery.delivered_at.is_not(None)))
+        return delivered == 20 and round_state(rnd.id).check_at is None
 
-    wait_for(delivered, 60, "the look", w.logs)
+    wait_for(looked_and_delivered, 60, "the look", w.logs)
     looked = round_state(rnd.id)
     assert looked.check_at is None and looked.checks == 1  # every receipt in: no look left
     late = (utcnow() - check_at).total_seconds()
