@@ -292,7 +292,7 @@ def refresh_statistics(bulk_load: bool = False) -> bool:
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_page_cache(dbapi_connection, connection_record):
+def _connection_settings(dbapi_connection, connection_record):
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         # A write-ahead log: the web and the worker read while the other
@@ -301,3 +301,12 @@ def _sqlite_page_cache(dbapi_connection, connection_record):
         # a power cut may lose the last commits, never the database.
         dbapi_connection.execute("PRAGMA journal_mode = WAL")
         dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+        return
+    # psycopg prepares a statement once it has run five times on a
+    # connection, and PostgreSQL then plans it once for any values. A
+    # search's best plan depends on its values (a LIKE of one letter, or of a
+    # rare name): the generic plan took the trigram index for "%æ%" and read
+    # every member. So each execution is planned for its own values.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_connection.commit()

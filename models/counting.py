@@ -8,7 +8,12 @@ Promises:
   choose how it finds its page (`search_bound`);
 - a search with many matches finds its page as a filter does, walking the
   sort index and testing each member, unless the walk would read more than
-  WALK_ROWS members (a deep page); then from its matches, sorted (`walks`).
+  WALK_ROWS members (a deep page); then from its matches, sorted (`walks`);
+- in an organization of more than FIRST_WALK members, a search first walks
+  that many in the table's order: a common name fills its page there, and
+  the table then says "more than" the page's last row (counting the matches
+  would read the search index's long lists, or every member for one or two
+  letters); the others are counted as above.
 
 These choose plans only: every choice gives the same rows.
 """
@@ -17,6 +22,13 @@ COUNT_BOUND = 10_000
 SEARCH_COUNT_BOUND = 1_000
 WALK_ROWS = 20_000
 WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
+# A walk reads this many members in order before it goes on to the rest:
+# room for the WALK_ROWS it expects to need (see MemberTable._walk_ids).
+WALK_WINDOW = 2 * WALK_ROWS
+FIRST_WALK = 10_000
+# SQLite's FTS5 finds three letters or more faster than that walk, up to
+# this many members; past it, a common name's lists cost more.
+FTS_WALKS_FIRST = 200_000
 
 
 def count_bound(searching: bool, count_all: bool) -> int | None:

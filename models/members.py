@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, false, func, literal, literal_column, or_, select, table, union, union_all
+from sqlalchemy import and_, case, false, func, literal, literal_column, or_, select, table, tuple_, union, union_all
 
 from extensions import db
 from models import counting
@@ -41,10 +41,11 @@ def _text_match(folded: str):
     return _scan_match(folded)
 
 
-def _scan_match(folded: str):
-    """The same test, made on each member's own values (LIKE)."""
+def _scan_match(folded: str, name=Membership.name_folded, email=Membership.email):
+    """The same test, made on each member's own values (LIKE); on the
+    columns of a walk's subquery when given them."""
     pattern = _like_pattern(folded)
-    return or_(Membership.name_folded.like(pattern, escape="\\"), Membership.email.like(pattern, escape="\\"))
+    return or_(name.like(pattern, escape="\\"), email.like(pattern, escape="\\"))
 
 
 def _fts_match(folded: str):
@@ -57,21 +58,22 @@ def _fts_match(folded: str):
 
 
 def _starts_with(column, folded: str):
-    """`column` (folded) starts with `folded`: on SQLite as a range of the
-    column's index (its LIKE ignores case, so no index serves it), on
-    PostgreSQL as LIKE, which the trigram indexes serve (a range is no
-    prefix under a linguistic collation)."""
+    """`column` (folded) starts with `folded`, as a range of the column's
+    index: both databases compare these columns by code point (SQLite's
+    BINARY, PostgreSQL's "C": models.org.code_point_text), where the strings
+    with a prefix are those from it up to the prefix with its last character
+    one higher."""
     if not folded:
         return false()
-    if db.engine.dialect.name == "sqlite" and ord(folded[-1]) < 0x10FFFF:
-        after = folded[:-1] + chr(ord(folded[-1]) + 1)  # the first string past every one with this prefix
-        return and_(column >= folded, column < after)
-    return column.like(_like_pattern(folded)[1:], escape="\\")
+    last = ord(folded[-1]) + 1
+    if last > 0x10FFFF:
+        return column.like(_like_pattern(folded)[1:], escape="\\")
+    return and_(column >= folded, column < folded[:-1] + chr(last))
 
 
-def _prefix_match(folded: str):
+def _prefix_match(folded: str, name=Membership.name_folded, email=Membership.email):
     """Members whose folded name or e-mail starts with `folded`."""
-    return or_(_starts_with(Membership.name_folded, folded), _starts_with(Membership.email, folded))
+    return or_(_starts_with(name, folded), _starts_with(email, folded))
 
 
 def _rank(folded: str):
@@ -193,8 +195,8 @@ class MemberTable:
         """Where counting stops; None: it does not."""
         return counting.count_bound(bool(self.filter.q), self.count_all)
 
-    def _conditions(self, scan: bool = False) -> list:
-        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions(scan=scan)
+    def _conditions(self) -> list:
+        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions()
 
     def _matches(self, *columns):
         """A SELECT of `columns` over the members matching the search,
@@ -219,13 +221,107 @@ class MemberTable:
             matching = matching.limit(bound + 1)
         return db.session.scalar(select(func.count()).select_from(matching.subquery()))
 
+    @property
+    def _members(self) -> int:
+        """The organization's members, 0 when the access counts are not known."""
+        return self.access.members if self.access else 0
+
     def _search_bound(self) -> int | None:
-        members = self.access.members if self.access else 0
-        return counting.search_bound(self.count_bound, self.page, PER_PAGE, members)
+        return counting.search_bound(self.count_bound, self.page, PER_PAGE, self._members)
 
     def _walks(self, matches: int) -> bool:
-        members = self.access.members if self.access else 0
-        return bool(self.filter.q) and counting.walks(self.sort, self.page, PER_PAGE, members, matches)
+        return bool(self.filter.q) and counting.walks(self.sort, self.page, PER_PAGE, self._members, matches)
+
+    @property
+    def _walks_first(self) -> bool:
+        """Whether a search first looks for its page among the first
+        FIRST_WALK members in the table's order, in a large organization: a
+        common name fills its page there, where counting its matches would
+        read the trigram indexes' long lists (PostgreSQL), or, for one or two
+        letters, test every member. SQLite's FTS5 counts three letters or
+        more quickly enough up to FTS_WALKS_FIRST members. Select all still
+        counts them all."""
+        return (
+            bool(self.filter.q)
+            and self.sort in counting.WALKABLE_SORTS
+            and self._members > counting.FIRST_WALK
+            and not self.count_all
+            and (_fts_match(fold(self.filter.q)) is None or self._members > counting.FTS_WALKS_FIRST)
+        )
+
+    def _text_test(self, members, besides_prefix: bool = False):
+        """The search, tested on the columns of a walk's subquery; without
+        the prefix matches when `besides_prefix` (ranking takes those first)."""
+        folded = fold(self.filter.q)
+        test = _scan_match(folded, members.c.name_folded, members.c.email)
+        if besides_prefix:
+            test = and_(test, ~_prefix_match(folded, members.c.name_folded, members.c.email))
+        return test
+
+    def _walk_members(self, window: int | None):
+        """The table's members before the search, in its order (unranked)
+        and at most `window` of them, as a subquery of id, name and e-mail."""
+        query = (
+            select(Membership.id, Membership.name_folded, Membership.email)
+            .where(*self._walk_conditions())
+            .order_by(*self._order(ranked=False))
+        )
+        if window is not None:
+            query = query.limit(window)
+        return query.subquery("walked")
+
+    def _walk_ids(self, limit: int, offset: int, besides_prefix: bool = False, window: int | None = None):
+        """A search's page walked down the sort index: the ids of `limit`
+        matches after `offset`, in the table's order. The walk reads the first
+        WALK_WINDOW members first, a subquery with a LIMIT of its own: that
+        keeps PostgreSQL on the index, where a guess that the search is rare
+        had it test and sort every member. Past them only if the page is not
+        full there; with `window`, it reads that many and stops. A list of
+        ids, or on SQLite without `window` the SELECT of them."""
+
+        # SQLite keeps to the sort index by itself, but sorts again what a
+        # subquery gives it (3.40): there the window is a bound on the sort key.
+        sqlite = db.engine.dialect.name == "sqlite"
+
+        def walk(window: int | None, run: bool = True):
+            members = Membership.__table__ if sqlite else self._walk_members(window)
+            key = members.c[SORTS[self.sort].key]
+            order = [key.desc(), members.c.id.desc()] if self.descending else [key, members.c.id]
+            query = select(members.c.id).where(self._text_test(members, besides_prefix))
+            if sqlite:
+                query = query.where(*self._walk_conditions())
+                end = self._window_end(window) if window is not None else None
+                if end is not None:
+                    within = tuple_(key, members.c.id) >= end if self.descending else tuple_(key, members.c.id) <= end
+                    query = query.where(within)
+            query = query.order_by(*order).limit(limit).offset(offset)
+            return list(db.session.scalars(query)) if run else query
+
+        if window is not None:
+            return walk(window)
+        if sqlite:
+            return walk(None, run=False)  # no window to check: part of the page's statement
+        ids = walk(counting.WALK_WINDOW)
+        if len(ids) < limit and self._members > counting.WALK_WINDOW:
+            ids = walk(None)
+        return ids
+
+    def _walk_conditions(self) -> list:
+        """The table's conditions but the search, for a walk down the sort index."""
+        return [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False, scan=True)]
+
+    def _window_end(self, window: int) -> tuple | None:
+        """(sort key, id) of the window's last member in the table's order;
+        None when the table has no more members than the window."""
+        last = (
+            select(SORTS[self.sort], Membership.id)
+            .where(*self._walk_conditions())
+            .order_by(*self._order(ranked=False))
+            .offset(window - 1)
+            .limit(1)
+        )
+        row = db.session.execute(last).first()
+        return tuple(row) if row else None
 
     def pages(self, total: int) -> int:
         return max(1, -(-total // PER_PAGE))
@@ -262,14 +358,35 @@ class MemberTable:
         """(the page's rows as MemberRow, the number of members in the
         table, whether that is exact). Rows and count come in one statement
         (a round trip is a good part of a page's time on PostgreSQL), but a
-        search counts first, to know whether its matches are few or many;
-        outside "add", when each got access comes in one more."""
+        search with many matches needs a second, found by walking the sort
+        index; outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
-        if self.filter.q:
+        rows = None
+        if self._walks_first:
+            rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
+            if rows is not None and len(rows) == PER_PAGE:
+                # Counted as far as the page: "more than" its last row.
+                return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
+            rows = None
+        if self.filter.q and _fts_match(fold(self.filter.q)) is not None:
+            # SQLite's FTS5 counts the matches alone quickly, and then the
+            # page is found as few or many matches need.
             bound = self._search_bound()
             matches = self._count(bound)
             known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
-        rows = self._page_rows(known, self._walks(matches))
+        elif self.filter.q:
+            # Few matches are counted and paged by one statement (the trigram
+            # index is read once); many are counted there to one past the
+            # bound, and their page found by a plan of its own.
+            bound = self._search_bound()
+            rows = self._page_rows(None, walk=False, found_bound=bound)
+            # No rows on page 1: no matches; past it, counted to know where the end is.
+            matches = rows[0].total if rows else (self._count(bound) if self.page > 1 else 0)
+            known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
+            if not exact:
+                rows = None
+        if rows is None:
+            rows = self._page_rows(known, self._walks(matches))
         if not rows and self.page > 1:
             # Past the end (the rows just granted left the page, or a stale
             # link): the last page there is, counted to the end, and the URL
@@ -279,38 +396,51 @@ class MemberTable:
         if not rows:
             return [], 0, True
         n = rows[0].total
-        # "Access since", shown by the other views: nobody in "add" has it.
-        since = granted_since(self.org_id, [r.id for r in rows]) if self.view != "add" else {}
-        rows = [MemberRow(r.id, r.name, r.email, r.department, r.role, since.get(r.id)) for r in rows]
+        rows = self._with_since(rows)
         if known is not None:
             return rows, known, exact
         if bound is None or n <= bound or self.counted_by_department:
             return rows, n, True
         return rows, bound, False
 
-    def _paged(self, known: int | None, walk: bool):
+    def _with_since(self, rows) -> list[MemberRow]:
+        # "Access since", shown by the other views: nobody in "add" has it.
+        since = granted_since(self.org_id, [r.id for r in rows]) if self.view != "add" else {}
+        return [MemberRow(r.id, r.name, r.email, r.department, r.role, since.get(r.id)) for r in rows]
+
+    def _paged(self, known: int | None, walk: bool, found_bound: int | None = None, window: int | None = None):
         """The page's ids with the table's total beside each (`known`, or
         counted here), as a subquery.
 
         A search with few matches, or a deep page of one, is paged from its
         matches, found first (materialized: left to itself PostgreSQL walks
         the sort index testing LIKE on every member instead of asking the
-        trigram index). Otherwise (`walk`, and
-        without a search) the page comes off the sort index by LIMIT, and
-        the count is a subquery that stops past count_bound."""
+        trigram index); with `known` None, it counts them too, to one past
+        `found_bound` (then the page is right only if they are no more).
+        A search with many matches walks the sort index (`_walk_ids`), within
+        `window` members when given one (None when the page is not full
+        there). Without a search the page comes off the sort index by
+        LIMIT, and the count is a subquery that stops past count_bound."""
         offset = (self.page - 1) * PER_PAGE
         if self.filter.q and walk and self.ranked:
-            return self._ranked_walk(known, offset)
+            return self._ranked_walk(known, offset, window)
+        if self.filter.q and walk:
+            ids = self._walk_ids(PER_PAGE, offset, window=window)
+            if window is not None and len(ids) < PER_PAGE:
+                return None
+            return select(Membership.id, literal(known).label("total")).where(Membership.id.in_(ids)).subquery("paged")
         if self.filter.q and not walk:
             rank = _rank(fold(self.filter.q)) if self.ranked else literal(0)
-            found = materialized(
-                self._matches(Membership.id, SORTS[self.sort].label("key"), rank.label("rank")).cte("found")
-            )
+            matches = self._matches(Membership.id, SORTS[self.sort].label("key"), rank.label("rank"))
+            if known is None and found_bound is not None:
+                matches = matches.limit(found_bound + 1)
+            found = materialized(matches.cte("found"))
             order = (
                 [found.c.key.desc(), found.c.id.desc()] if self.descending else [found.c.rank, found.c.key, found.c.id]
             )
+            total = literal(known) if known is not None else select(func.count()).select_from(found).scalar_subquery()
             return (
-                select(found.c.id, literal(known).label("total"))
+                select(found.c.id, total.label("total"))
                 .order_by(*order)
                 .limit(PER_PAGE)
                 .offset(offset)
@@ -333,14 +463,14 @@ class MemberTable:
             total = select(func.count()).select_from(matching.subquery()).scalar_subquery()
         return (
             select(Membership.id, total.label("total"))
-            .where(*self._conditions(scan=walk))
+            .where(*self._conditions())
             .order_by(*self._order())
             .limit(PER_PAGE)
             .offset(offset)
             .subquery("paged")
         )
 
-    def _ranked_walk(self, known: int, offset: int):
+    def _ranked_walk(self, known: int, offset: int, window: int | None = None):
         """A search with many matches, ranked. Its exact and prefix matches
         are counted only as far as this page needs; when the page starts
         among them, they come in three parts, each off its own index in name
@@ -354,6 +484,12 @@ class MemberTable:
         best = select(Membership.id).where(*base, prefix)
         n_best = db.session.scalar(select(func.count()).select_from(best.limit(offset + PER_PAGE + 1).subquery()))
         parts = []
+        room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
+        if room:
+            rest = self._walk_ids(room, max(0, offset - n_best), besides_prefix=True, window=window)
+            if window is not None and len(rest) < room:
+                return None  # the window does not hold the page
+            parts.append(select(Membership.id).where(Membership.id.in_(rest)).subquery("rest_page"))
         if n_best > offset:
             by_name = _starts_with(Membership.name_folded, folded)
             tiers = [
@@ -378,23 +514,18 @@ class MemberTable:
                 .offset(offset)
                 .subquery("best_page")
             )
-        room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
-        if room:
-            parts.append(
-                select(Membership.id)
-                .where(*self._conditions(scan=True), ~prefix)
-                .order_by(*self._order(ranked=False))
-                .limit(room)
-                .offset(max(0, offset - n_best))
-                .subquery("rest_page")
-            )
         ids = union_all(*(select(part.c.id) for part in parts)).subquery("ids") if len(parts) > 1 else parts[0]
         return select(ids.c.id, literal(known).label("total")).subquery("paged")
 
-    def _page_rows(self, known: int | None, walk: bool) -> list:
+    def _page_rows(
+        self, known: int | None, walk: bool, found_bound: int | None = None, window: int | None = None
+    ) -> list:
         """The page is chosen on ids first (an OFFSET walks the index only),
-        then only those 50 are joined to users."""
-        paged = self._paged(known, walk)
+        then only those 50 are joined to users. None: a walk within
+        `window` did not fill the page."""
+        paged = self._paged(known, walk, found_bound, window)
+        if paged is None:
+            return None
         query = (
             select(
                 Membership.id,

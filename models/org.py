@@ -163,6 +163,13 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email}>"
 
 
+def code_point_text(length: int) -> String:
+    """A string column compared by code point, as SQLite compares: on
+    PostgreSQL in the "C" collation, where a btree serves LIKE 'q%' as a
+    range in the column's order (migration e4f6a8b0c2d5)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class Membership(db.Model):
     """A user in an organization. name_folded and email are copies of the
     user's, kept so that the member table can search, filter and sort within
@@ -184,8 +191,8 @@ class Membership(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(10), default=Role.MEMBER)
     department: Mapped[str] = mapped_column(String(DEPARTMENT_MAX), default="")
-    name_folded: Mapped[str] = mapped_column(String(200), default="")
-    email: Mapped[str] = mapped_column(String(254), default="")
+    name_folded: Mapped[str] = mapped_column(code_point_text(200), default="")
+    email: Mapped[str] = mapped_column(code_point_text(254), default="")
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization = relationship("Organization", back_populates="memberships", lazy="joined")

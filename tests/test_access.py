@@ -238,6 +238,11 @@ def test_a_search_pages_alike_whether_it_walks_the_sort_index_or_sorts_its_match
     assert pages() == from_matches
     assert [w for page, w in walked if page == 1][:2] == [True, True]
     assert not any(w for page, w in walked if page > 1)
+    # A walk reads WALK_WINDOW members in order first: page 1 of "ann" is
+    # full within 100 of them, and not within 30 (it goes on past them).
+    for window in (100, 30):
+        monkeypatch.setattr(models.counting, "WALK_WINDOW", window)
+        assert pages() == from_matches
 
 
 def test_a_search_ranks_exact_then_prefix_matches_first_on_every_page_and_path(
@@ -266,12 +271,35 @@ def test_a_search_ranks_exact_then_prefix_matches_first_on_every_page_and_path(
     monkeypatch.setattr(models.members.MemberTable, "_walks", lambda t, n: walked.append(walks(t, n)) or walked[-1])
     assert sum(pages(), []) == expected
     assert walked and all(walked)
+    for window in (70, 10):  # the walk's first members hold the page, or not
+        monkeypatch.setattr(models.counting, "WALK_WINDOW", window)
+        assert sum(pages(), []) == expected
     # Another order is the admin's own: no ranking.
     assert names_in(table(as_admin, org, q="mads", dir="desc"))[:2] == ["Zeta Zulu", "Ole Madsen 059"]
     page_two = select(as_admin, org, scope="page", checked="true", q="mads", page=2).get_data(as_text=True)
     assert "50 valgt" in page_two
     ticked = re.findall(r'aria-label="Vælg ([^"]+)"[^>]*checked', page_two)
     assert [n for n in ticked if n != "alle på siden"] == expected[50:100]
+
+
+def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as_admin, org, make_members, monkeypatch):
+    """Past FIRST_WALK members, a search first walks that many in the
+    table's order: a common name fills its page there, and the table says
+    "more than" the page's last row instead of counting every match. A page
+    that is not full there is counted as before. The rows are those an
+    exact count shows, for a short search and a ranked one alike."""
+    make_members(org, [f"Bo {i:03d}" for i in range(120)] + [f"Ib {i:03d}" for i in range(30)])
+    searches = [{"q": "o 0"}, {"q": "bo"}, {"q": "bo", "sort": "email", "dir": "desc"}]
+    exact = [[names_in(table(as_admin, org, page=page, **args)) for page in (1, 2, 3)] for args in searches]
+    assert "Viser 1–50 af 100" in table(as_admin, org, q="o 0")  # Bo 000 to Bo 099
+    monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # 151 members: the first 60 hold page 1
+    monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: past its FTS5's own reach
+    first = table(as_admin, org, q="o 0")
+    assert "Viser 1–50 af mere end 50" in first and 'rel="next"' in first
+    second = table(as_admin, org, q="o 0", page=2)
+    assert "Viser 51–100 af 100" in second and 'rel="next"' not in second
+    assert [[names_in(table(as_admin, org, page=page, **args)) for page in (1, 2, 3)] for args in searches] == exact
+    assert "120 valgt" in select(as_admin, org, scope="all", q="bo").get_data(as_text=True)  # select all counts all
 
 
 def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk(org):

@@ -247,3 +247,36 @@ def test_background_variables_move_beside_the_cpr_and_back(tmp_path, redis_url):
             back = conn.execute(sa.text("SELECT cpr_hmac, variables FROM recipient ORDER BY 1")).all()
         assert back == [("h1", '{"AFDELING": "Løn"}'), ("h2", None)]
         db.engine.dispose()
+
+
+def test_every_database_connection_gets_the_settings_its_queries_are_planned_for(app):
+    """SQLite writes ahead to a log; PostgreSQL plans each statement for its
+    own values, also once psycopg has prepared it (a search's generic plan
+    read every member for one letter). A setting that a rolled-back
+    transaction undid, or that only the first connection got, would not hold."""
+    setting = {"sqlite": "PRAGMA journal_mode", "postgresql": "SHOW plan_cache_mode"}[db.engine.dialect.name]
+    expected = {"sqlite": "wal", "postgresql": "force_custom_plan"}[db.engine.dialect.name]
+    db.session.rollback()
+    assert db.session.scalar(sa.text(setting)) == expected
+    with db.engine.connect() as first, db.engine.connect() as second:
+        first.rollback()
+        assert [first.exec_driver_sql(setting).scalar(), second.exec_driver_sql(setting).scalar()] == [expected] * 2
+
+
+def test_member_names_and_emails_compare_by_code_point_on_both_databases(app):
+    """The member table sorts alike on SQLite (BINARY) and PostgreSQL ("C",
+    migration e4f6a8b0c2d5), and a search's prefix is a range of an index."""
+    from models.org import Membership
+
+    if db.engine.dialect.name == "postgresql":
+        collations = db.session.execute(
+            sa.text(
+                "SELECT column_name, collation_name FROM information_schema.columns "
+                "WHERE table_name = 'membership' AND column_name IN ('name_folded', 'email')"
+            )
+        ).all()
+        assert dict(collations) == {"name_folded": "C", "email": "C"}
+    names = ["øle", "anne-a", "zoe", "åse", "anne b", "ærø"]
+    values = sa.union_all(*(sa.select(sa.literal(n).label("n")) for n in names)).subquery()
+    typed = sa.cast(values.c.n, Membership.__table__.c.name_folded.type)
+    assert list(db.session.scalars(sa.select(values.c.n).order_by(typed))) == sorted(names)
