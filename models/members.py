@@ -18,7 +18,7 @@ from models.access import AccessExtent, AccessState, EveryMember, access_clause,
 from models.base import PER_PAGE
 from models.bitblocks import block_of
 from models.org import DepartmentCount, Membership, User, fold
-from models.planner import materialized, off_index, unsteered
+from models.planner import indexed_part, materialized, off_index, unsteered
 
 MAX_QUERY = 100
 SORTS = {
@@ -38,6 +38,11 @@ def _text_match(folded: str):
     fts = _fts_match(folded)
     if fts is not None:
         return Membership.id.in_(select(literal_column("rowid")).select_from(table("membership_search")).where(fts))
+    part = indexed_part(folded)
+    if part != folded:  # the index asked for the rare part, the rest tested on its rows
+        return and_(
+            _scan_match(part), _scan_match(folded, off_index(Membership.name_folded), off_index(Membership.email))
+        )
     return _scan_match(folded)
 
 

@@ -7,8 +7,12 @@ skewed organizations) takes the path that stays fast. What each one buys,
 and the command that measures it again, is in docs/performance.md.
 """
 
+import re
+
 from sqlalchemy import CTE
 from sqlalchemy.sql import ColumnElement
+
+_DIGIT_RUN = re.compile(r"\d{3,}")
 
 
 def unsteered(column: ColumnElement) -> ColumnElement:
@@ -30,3 +34,18 @@ def materialized(cte: CTE) -> CTE:
     around it: its few rows then drive the join, whatever the planner thinks
     of the tables' sizes (PostgreSQL 12+ and SQLite 3.35+ read the keyword)."""
     return cte.prefix_with("MATERIALIZED")
+
+
+def indexed_part(text: str) -> str:
+    """The part of a substring search (`text`, folded) that a trigram index
+    is asked for: its longest run of three digits or more, when it holds
+    one and more besides; else all of it. Every match holds the part, and
+    a trigram index reads a whole list for each trigram it is given: for
+    "medlem000529" those of "med", "edl" … hold every member's e-mail, the
+    digits' a few rows. The caller tests the whole search on those rows,
+    `off_index`."""
+    runs = _DIGIT_RUN.findall(text)
+    if not runs:
+        return text
+    part = max(runs, key=len)
+    return part if part != text else text

@@ -295,11 +295,29 @@ def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # 151 members: the first 60 hold page 1
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: past its FTS5's own reach
     first = table(as_admin, org, q="o 0")
-    assert "Viser 1–50 af mere end 50" in first and 'rel="next"' in first
+    assert "Viser 1–50 af mere end 50" in first and "Side 1 af 2+" in first and 'rel="next"' in first
     second = table(as_admin, org, q="o 0", page=2)
     assert "Viser 51–100 af 100" in second and 'rel="next"' not in second
     assert [[names_in(table(as_admin, org, page=page, **args)) for page in (1, 2, 3)] for args in searches] == exact
     assert "120 valgt" in select(as_admin, org, scope="all", q="bo").get_data(as_text=True)  # select all counts all
+
+
+def test_a_search_with_digits_finds_exactly_its_members(as_admin, org, make_members):
+    """On PostgreSQL the trigram index is asked for the longest run of
+    digits alone (models.planner.indexed_part), and the whole search is
+    tested on what it finds."""
+    from models.planner import indexed_part
+
+    assert [indexed_part(q) for q in ("medlem000529", "0005", "mette", "ab 12 3456 78")] == [
+        "000529",
+        "0005",
+        "mette",
+        "3456",
+    ]
+    make_members(org, ["Bo Holm 4711", "Ib Lund 4711", "Ole Holm"])
+    assert names_in(table(as_admin, org, q="holm 4711")) == ["Bo Holm 4711"]
+    assert names_in(table(as_admin, org, q="4711")) == ["Bo Holm 4711", "Ib Lund 4711"]
+    assert names_in(table(as_admin, org, q="lund 47111")) == []
 
 
 def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk(org):

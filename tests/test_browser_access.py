@@ -5,8 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+import models.counting
 from conftest import ARTIFACTS, PASSWORD, browser_login
-from tests.fixtures.browser import htmx_ready
+from tests.fixtures.browser import PHONE, check_page, htmx_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("active_integration")]
 
@@ -105,3 +106,38 @@ def test_the_member_table_in_english(page, admin, org, make_members):
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="1 member now has access.")).to_be_visible()
     shot(page, "6-english")
+
+
+@pytest.mark.parametrize("language,phone", [("da", False), ("en", True)])
+def test_a_common_search_in_a_large_organization_says_more_than_and_pages_on(
+    language, phone, page, admin, org, make_members, monkeypatch
+):
+    """Past FIRST_WALK members a common search is not counted: the pager says
+    "more than" the page's last row and offers the next page, which counts
+    where the page is not full among the first members."""
+    make_members(org, [f"Bo Berg {i:03d}" for i in range(100)] + [f"Ib Ibsen {i:02d}" for i in range(30)])
+    monkeypatch.setattr(models.counting, "FIRST_WALK", 60)
+    monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: as past its FTS5's reach
+    if phone:
+        page.set_viewport_size(PHONE)
+    page.goto("/login")
+    if language == "en":
+        page.get_by_role("button", name="English").click()
+    page.get_by_label("E-mail").fill(admin.email)
+    page.get_by_label({"da": "Adgangskode", "en": "Password"}[language]).fill(PASSWORD)
+    page.get_by_role("button", name={"da": "Log ind", "en": "Log in"}[language]).click()
+    page.goto(f"/orgs/{org.id}/settings/digital-post/access/add")
+    htmx_ready(page)
+    label = {"da": "Søg på navn eller e-mail", "en": "Search name or e-mail"}[language]
+    page.get_by_label(label).fill("erg 0")
+    more, second = {
+        "da": ("Viser 1–50 af mere end 50", "Viser 51–100 af 100"),
+        "en": ("Showing 1–50 of more than 50", "Showing 51–100 of 100"),
+    }[language]
+    expect(page.get_by_text(more)).to_be_visible()
+    expect(page.get_by_text({"da": "Side 1 af 2+", "en": "Page 1 of 2+"}[language])).to_be_visible()
+    check_page(page, f"access-more-than-{language}-{'phone' if phone else 'desktop'}")
+    page.locator("#page-next").click()
+    expect(page.get_by_text(second)).to_be_visible()
+    expect(page.locator("#member-table tbody tr")).to_have_count(50)
+    expect(page.locator("#page-next")).to_have_count(0)

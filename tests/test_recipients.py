@@ -353,7 +353,7 @@ def test_a_search_of_a_large_list_walks_its_start_then_asks_the_index(as_member,
 
     monkeypatch.setattr(models.sharing.status, "SEARCH_WALK", 60)
     names = [("Hans", "Hansen")] * 55 + [("Anne", "Andersen")] * 5 + [("Ole", "Østergaard")] * 55
-    names += [("Zofia", "Kowalski")] + [("Bo", "Berg")] * 14
+    names += [("Zofia", "Kowalski")] + [("Bo", "Berg")] * 14 + [("Mette", "Holm-4711"), ("Jens", "Lund-4711")]
     lines = ["fornavn;efternavn;cpr"] + [
         f"{first};{last};{1 + i % 28:02d}{1 + i // 28:02d}90{1000 + i:04d}" for i, (first, last) in enumerate(names)
     ]
@@ -373,6 +373,9 @@ def test_a_search_of_a_large_list_walks_its_start_then_asks_the_index(as_member,
     assert "Viser 1–1 af 1" in search("kowal") and "Zofia Kowalski" in search("kowal")
     assert "Viser 1–14 af 14" in search("bo")
     assert "Viser" not in search("zzzz")
+    # The index is asked for the digits alone (models.planner.indexed_part), the whole name tested after.
+    assert "Viser 1–1 af 1" in search("holm-4711") and "Mette Holm-4711" in search("holm-4711")
+    assert "Viser 1–2 af 2" in search("4711") and "Viser" not in search("lund-47111")
 
 
 def test_rows_made_ahead_end_with_their_reader_and_raise_in_its_thread(app):

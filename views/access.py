@@ -80,7 +80,7 @@ def table_context(view: str, table: MemberTable | None = None, **flags) -> dict:
         "rows": rows,
         "total": total,
         "total_exact": exact,
-        "pages": table.pages(total),
+        "pages": table.pages(total if exact else total + 1),  # "more than N" is N + 1 at least
         "selection": selection,
         "selected_count": selected_count,
         "picked": picked,

@@ -4,7 +4,7 @@ failure reasons, a page of the recipient table, and whether it is live."""
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Integer, any_, func, literal, select, text
+from sqlalchemy import Integer, and_, any_, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from crypto import hasher
@@ -12,7 +12,7 @@ from extensions import db
 from models.base import PER_PAGE, utcnow
 from models.members import MAX_QUERY
 from models.org import fold
-from models.planner import materialized, off_index, unsteered
+from models.planner import indexed_part, materialized, off_index, unsteered
 from models.sharing import (
     Delivery,
     DeliveryState,
@@ -89,8 +89,13 @@ def name_matches(q: str, walking: bool = False):
     """Recipients whose folded name holds q: served by PostgreSQL's trigram
     index (ix_recipient_name_trgm), or, `walking`, tested row by row as a
     page walks the share (the planner may not take the index then)."""
-    name = off_index(Recipient.name_folded) if walking else Recipient.name_folded
-    return name.contains(fold(q), autoescape=True)
+    folded = fold(q)
+    whole = off_index(Recipient.name_folded).contains(folded, autoescape=True)
+    if walking:
+        return whole
+    part = indexed_part(folded)  # "mette hansen-4711": the index asked for "4711"
+    looked_up = Recipient.name_folded.contains(part, autoescape=True)
+    return looked_up if part == folded else and_(looked_up, whole)
 
 
 def searched_page_of(query, share_id: int, q: str, page: int, per_page: int):
