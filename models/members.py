@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, false, func, literal, literal_column, or_, select, table, tuple_, union, union_all
+from sqlalchemy import and_, case, false, func, literal, literal_column, or_, select, table, union, union_all
 
 from extensions import db
 from models import counting
@@ -295,10 +295,9 @@ class MemberTable:
             query = select(members.c.id).where(self._text_test(members, besides_prefix))
             if sqlite:
                 query = query.where(*self._walk_conditions())
-                end = self._window_end(window) if window is not None else None
-                if end is not None:
-                    within = tuple_(key, members.c.id) >= end if self.descending else tuple_(key, members.c.id) <= end
-                    query = query.where(within)
+                if window is not None:
+                    end = self._window_end(window)  # NULL when fewer: then nothing, and the caller goes on
+                    query = query.where(key >= end if self.descending else key <= end)
             query = query.order_by(*order).limit(limit).offset(offset)
             return list(db.session.scalars(query)) if run else query
 
@@ -315,18 +314,18 @@ class MemberTable:
         """The table's conditions but the search, for a walk down the sort index."""
         return [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False, scan=True)]
 
-    def _window_end(self, window: int) -> tuple | None:
-        """(sort key, id) of the window's last member in the table's order;
-        None when the table has no more members than the window."""
-        last = (
-            select(SORTS[self.sort], Membership.id)
+    def _window_end(self, window: int):
+        """The sort key of the window's last member in the table's order, as
+        a scalar subquery: the members up to it (ties included) are the
+        window."""
+        return (
+            select(SORTS[self.sort])
             .where(*self._walk_conditions())
             .order_by(*self._order(ranked=False))
             .offset(window - 1)
             .limit(1)
+            .scalar_subquery()
         )
-        row = db.session.execute(last).first()
-        return tuple(row) if row else None
 
     def pages(self, total: int) -> int:
         return max(1, -(-total // PER_PAGE))
