@@ -47,5 +47,4 @@ def indexed_part(text: str) -> str:
     runs = _DIGIT_RUN.findall(text)
     if not runs:
         return text
-    part = max(runs, key=len)
-    return part if part != text else text
+    return max(runs, key=len)
