@@ -306,7 +306,8 @@ def _connection_settings(dbapi_connection, connection_record):
     # connection, and PostgreSQL then plans it once for any values. A
     # search's best plan depends on its values (a LIKE of one letter, or of a
     # rare name): the generic plan took the trigram index for "%æ%" and read
-    # every member. So each execution is planned for its own values.
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
-    dbapi_connection.commit()
+    # every member. So the app's statements are never prepared, and each is
+    # planned for its own values. (PostgreSQL's own cached plans, such as a
+    # foreign key's check, keep their generic plan: planning that check
+    # again for each row of a bulk insert doubled the insert.)
+    dbapi_connection.prepare_threshold = None
