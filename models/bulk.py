@@ -80,6 +80,7 @@ def _via_copy(rows, targets, conflict):
             with cursor.copy(f"COPY {staging} ({', '.join(map(quote, names))}) FROM STDIN") as copy:
                 for values in chunk:
                     copy.write_row(values)
+            chunk = values = None  # written: not held while the next chunk is made
             for insert in inserts:
                 cursor.execute(insert)
             cursor.execute(f"TRUNCATE {staging}")
@@ -104,9 +105,11 @@ def prefetched(rows: Iterable, size: int, shape: Callable = lambda row: row) -> 
     """The rows, shaped, in lists of `size`, made by a thread of their own
     while the caller writes the list before: the database's work (which
     lets go of the GIL) and the rows' own (parsing, validating, encrypting)
-    overlap. Two lists at most wait; what making them raises is raised here,
-    in the caller's thread, and the thread ends when the caller stops."""
-    ready: queue.Queue = queue.Queue(maxsize=2)
+    overlap. At most three lists are alive: the caller's, one made and
+    waiting, one being made; the caller drops its list before it asks for
+    the next. What making them raises is raised here, in the caller's
+    thread, and the thread ends when the caller stops."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
     app = current_app._get_current_object()
 
@@ -135,6 +138,7 @@ def prefetched(rows: Iterable, size: int, shape: Callable = lambda row: row) -> 
             if isinstance(item, BaseException):
                 raise item
             yield item
+            item = None  # not held while the next is waited for
     finally:
         stop.set()
         maker.join()

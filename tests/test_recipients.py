@@ -403,6 +403,43 @@ def test_rows_made_ahead_end_with_their_reader_and_raise_in_its_thread(app):
     assert not [t for t in threading.enumerate() if t.name == "bulk-rows"]
 
 
+def test_rows_made_ahead_stay_within_three_lists_however_slow_the_writer(app):
+    """An import's memory does not grow with its file: while the writer is
+    slow (a database that stalls), the thread making the rows stops one
+    list ahead of the one waiting, so no more than three lists are alive."""
+    import threading
+    import weakref
+
+    from models.bulk import prefetched
+
+    size, rows = 10, 200
+    live, peak, made, ahead = set(), [0], [0], threading.Event()
+
+    class Row:
+        pass
+
+    def source():
+        for _ in range(rows):
+            row = Row()
+            live.add(id(row))
+            weakref.finalize(row, live.discard, id(row))
+            peak[0] = max(peak[0], len(live))
+            made[0] += 1
+            if made[0] > 3 * size:
+                ahead.set()
+            yield row
+
+    with app.app_context():
+        seen = 0
+        for chunk in prefetched(source(), size):
+            seen += len(chunk)
+            if seen == size:  # the writer stalls on its first list: the maker runs ahead if it may
+                ahead.wait(1)
+            chunk = None
+        assert seen == rows
+    assert peak[0] <= 3 * size, peak[0]
+
+
 def test_a_large_import_leaves_the_planner_statistics_current(as_member, draft, monkeypatch):
     """PostgreSQL: an import of ANALYZE_AFTER rows or more analyzes the
     recipient tables in its transaction, so that the first page and search
