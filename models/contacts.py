@@ -10,11 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Index, String, case, delete, func, select
+from sqlalchemy import ForeignKey, Index, case, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, code_point_text, utcnow
 from models.bulk import dialect_insert
 from models.optout import CitizenOptOut
 from models.policy import CAP_DAYS, CitizenPolicy, policy_of
@@ -27,7 +27,7 @@ class CitizenContact(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
-    cpr_hmac: Mapped[str] = mapped_column(String(64))
+    cpr_hmac: Mapped[str] = mapped_column(code_point_text(64))
     invitation: Mapped[bool]  # else a reminder
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # One entry per delivery: a repeated record of the same letter adds none.

@@ -65,7 +65,7 @@ def _fts_match(folded: str):
 def _starts_with(column, folded: str):
     """`column` (folded) starts with `folded`, as a range of the column's
     index: both databases compare these columns by code point (SQLite's
-    BINARY, PostgreSQL's "C": models.org.code_point_text), where the strings
+    BINARY, PostgreSQL's "C": models.base.code_point_text), where the strings
     with a prefix are those from it up to the prefix with its last character
     one higher."""
     if not folded:

@@ -7,17 +7,17 @@ them out of every round (`jobs.sending`), and a share's summary counts them.
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, delete, select
+from sqlalchemy import ForeignKey, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, code_point_text, utcnow
 from models.bulk import dialect_insert
 
 
 class CitizenOptOut(db.Model):
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True)
-    cpr_hmac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cpr_hmac: Mapped[str] = mapped_column(code_point_text(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

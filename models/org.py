@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from extensions import db
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, code_point_text, utcnow
 
 
 def _method() -> str:
@@ -161,13 +161,6 @@ class User(UserMixin, db.Model):
 
     def __repr__(self):
         return f"<User {self.id} {self.email}>"
-
-
-def code_point_text(length: int) -> String:
-    """A string column compared by code point, as SQLite compares: on
-    PostgreSQL in the "C" collation, where a btree serves LIKE 'q%' as a
-    range in the column's order (migration e4f6a8b0c2d5)."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Membership(db.Model):

@@ -287,3 +287,26 @@ def test_member_names_and_emails_compare_by_code_point_on_both_databases(app):
     values = sa.union_all(*(sa.select(sa.literal(n).label("n")) for n in names)).subquery()
     typed = sa.cast(values.c.n, Membership.__table__.c.name_folded.type)
     assert list(db.session.scalars(sa.select(values.c.n).order_by(typed))) == sorted(names)
+
+
+def test_cpr_hmacs_and_tokens_compare_by_code_point_all_alike(app):
+    """PostgreSQL: the opaque keys a million-row import writes into unique
+    indexes are in "C" (migration f5a7b9c1d3e6), and all of them alike:
+    PostgreSQL refuses to join columns of two collations, and the opt-out
+    and contact-cap checks join recipients by cpr_hmac
+    (tests/test_citizen_protection.py runs those joins)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite compares every column by code point (BINARY)")
+    collations = db.session.execute(
+        sa.text(
+            "SELECT table_name || '.' || column_name, collation_name FROM information_schema.columns "
+            "WHERE column_name IN ('cpr_hmac', 'token') AND table_schema = current_schema()"
+        )
+    ).all()
+    assert dict(collations) == {
+        "recipient.cpr_hmac": "C",
+        "recipient.token": "C",
+        "recipient_cpr.cpr_hmac": "C",
+        "citizen_contact.cpr_hmac": "C",
+        "citizen_opt_out.cpr_hmac": "C",
+    }

@@ -33,7 +33,7 @@ from config import DEFAULT_INSTALLATION
 from digitalpost.errors import ErrorCode
 from digitalpost.memo import memo_uuid
 from extensions import db, installation
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, code_point_text, utcnow
 from models.policy import PURPOSE_MAX, policy_of
 
 log = logging.getLogger(__name__)
@@ -372,13 +372,13 @@ class Recipient(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     share_id: Mapped[int] = mapped_column(ForeignKey("share.id", ondelete="CASCADE"))
-    cpr_hmac: Mapped[str] = mapped_column(String(64))
+    cpr_hmac: Mapped[str] = mapped_column(code_point_text(64))
     cpr_masked: Mapped[str] = mapped_column(String(11))
     first_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
     last_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
     name_folded: Mapped[str] = mapped_column(String(2 * NAME_MAX + 1), default="")
     language: Mapped[str] = mapped_column(String(2), default="da")
-    token: Mapped[str] = mapped_column(String(32), unique=True)
+    token: Mapped[str] = mapped_column(code_point_text(32), unique=True)
     state: Mapped[str] = mapped_column(String(12), default=RecipientState.PENDING)
     error: Mapped[str | None] = mapped_column(String(40))
     # The paste or upload the row came from (None: typed in). Its rows are on
@@ -459,7 +459,7 @@ class RecipientCpr(db.Model):
     """
 
     share_id: Mapped[int] = mapped_column(primary_key=True)
-    cpr_hmac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cpr_hmac: Mapped[str] = mapped_column(code_point_text(64), primary_key=True)
     cpr_encrypted: Mapped[str] = mapped_column(Text)
     # Shown to the member and merged into letters; personal data as much as
     # the CPR, and so deleted with it.
