@@ -7,9 +7,14 @@ from cryptography.fernet import Fernet, MultiFernet
 from flask import current_app
 
 
-def _fernet() -> MultiFernet:
+def _fernets() -> list[Fernet]:
+    """One for each key of ENCRYPTION_KEYS, the newest first."""
     keys = current_app.config["ENCRYPTION_KEYS"].split(",")
-    return MultiFernet([Fernet(k.strip().encode()) for k in keys if k.strip()])
+    return [Fernet(k.strip().encode()) for k in keys if k.strip()]
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet(_fernets())
 
 
 def encrypt(plain: str) -> str:
@@ -27,8 +32,11 @@ def rotate(token: str) -> str:
 
 
 def encryptor():
-    """encrypt() with the keys parsed once, for bulk work (an import of 100,000 rows)."""
-    return lambda plain, f=_fernet(): f.encrypt(plain.encode()).decode()
+    """encrypt() with the keys parsed once, for bulk work (an import of
+    100,000 rows). MultiFernet encrypts under the newest key alone, so that
+    key's Fernet is called directly: the same tokens, without MultiFernet's
+    layer for every row."""
+    return lambda plain, f=_fernets()[0]: f.encrypt(plain.encode()).decode()
 
 
 def hasher(purpose: str):

@@ -135,6 +135,32 @@ def test_excel_upload_with_background_variables(as_member, draft):
     assert "[AFDELING]" in message
 
 
+def test_each_text_is_held_to_its_own_limit_and_the_first_failing_column_is_named(as_member, draft):
+    """Names up to 100 characters, background values up to 500: a value of
+    200 passes where a name of 101 does not, and a row with two faults names
+    the first of its columns."""
+    rows = [
+        "fornavn;efternavn;cpr;afdeling",
+        f"{'N' * 100};Berg;0101901234;{'v' * 500}",  # at both limits
+        f"{'N' * 101};Berg;0202901234;Nord",
+        f"Bo;{'B' * 101};0303901234;Nord",
+        f"Bo;Berg;0404901234;{'v' * 200}",  # longer than a name may be, within a value's limit
+        f"Bo;Berg;0505901234;{'v' * 501}",
+        f"Bo\x07;{'B' * 101};0606901234;Nord",  # two faults: the first column's
+        "Bo;Berg;0707901234;Sal\x07g",
+    ]
+    as_member.post(draft + "/recipients/paste", {"text": "\n".join(rows)}, htmx=True)
+    imp = db.session.scalar(select(RecipientImport))
+    assert [(f["row"], f["error"], f["column"]) for f in imp.failures] == [
+        (3, "too_long", "first_name"),
+        (4, "too_long", "last_name"),
+        (6, "too_long", "AFDELING"),
+        (7, "control_characters", "first_name"),
+        (8, "control_characters", "AFDELING"),
+    ]
+    assert imp.valid == 2
+
+
 @pytest.mark.parametrize(
     "content,name,message",
     [
@@ -183,6 +209,21 @@ def test_cprs_are_encrypted_and_hashed_never_stored_in_clear(as_member, draft):
     assert "0101901234" not in " ".join(str(v) for v in [*row.values(), *secret.values()])
     assert decrypt(secret["cpr_encrypted"]) == "0101901234"
     assert secret["cpr_hmac"] == row["cpr_hmac"]
+
+
+def test_an_import_while_a_key_is_rotated_encrypts_under_the_new_key(as_member, draft, app, monkeypatch):
+    """With a new key first in ENCRYPTION_KEYS, a pasted list's CPRs still
+    open once the old key is dropped: the import encrypted under the new one."""
+    from cryptography.fernet import Fernet
+
+    from crypto import decrypt
+
+    new = Fernet.generate_key().decode()
+    monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", f"{new},{app.config['ENCRYPTION_KEYS']}")
+    as_member.post(draft + "/recipients/paste", {"text": "0101901234\n0202901234"}, htmx=True)
+    monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", new)
+    stored = db.session.scalars(select(RecipientCpr.cpr_encrypted)).all()
+    assert sorted(decrypt(token) for token in stored) == ["0101901234", "0202901234"]
 
 
 def test_a_draft_left_past_the_organizations_days_is_deleted_with_all_it_held(as_member, survey, with_access):
