@@ -13,7 +13,9 @@ Promises:
   that many in the table's order: a common name fills its page there, and
   the table then says "more than" the page's last row (counting the matches
   would read the search index's long lists, or every member for one or two
-  letters); the others are counted as above.
+  letters); the others are counted as above. On SQLite a search of three
+  letters or more first counts its FTS5 entries to FEW_MATCHES, and one
+  with no more than that is paged from its matches, without the walk.
 
 These choose plans only: every choice gives the same rows.
 """
@@ -29,6 +31,9 @@ FIRST_WALK = 10_000
 # SQLite's FTS5 finds three letters or more faster than that walk, up to
 # this many members; past it, a common name's lists cost more.
 FTS_WALKS_FIRST = 200_000
+# Past FTS_WALKS_FIRST, a search's FTS5 entries are counted this far before
+# the first walk: a rare search (an e-mail part, no match) is paged from them.
+FEW_MATCHES = 500
 
 
 def count_bound(searching: bool, count_all: bool) -> int | None:

@@ -254,6 +254,20 @@ class MemberTable:
             and (_fts_match(fold(self.filter.q)) is None or self._members > counting.FTS_WALKS_FIRST)
         )
 
+    def _few_matches(self) -> bool:
+        """On SQLite, for a search its FTS5 index serves: whether it has no
+        more than FEW_MATCHES entries there, in any organization (so no more
+        matches in this table). Counting that far reads a short stretch of
+        the index, where a rare search's first walk would test FIRST_WALK
+        members in vain; the index alone, as joining each entry to its
+        member would double what a common name pays."""
+        fts = _fts_match(fold(self.filter.q))
+        if fts is None:
+            return False
+        entries = select(literal_column("rowid")).select_from(table("membership_search")).where(fts)
+        counted = select(func.count()).select_from(entries.limit(counting.FEW_MATCHES + 1).subquery())
+        return db.session.scalar(counted) <= counting.FEW_MATCHES
+
     def _text_test(self, members, besides_prefix: bool = False):
         """The search, tested on the columns of a walk's subquery; without
         the prefix matches when `besides_prefix` (ranking takes those first)."""
@@ -366,13 +380,20 @@ class MemberTable:
         index; outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
         rows = None
-        if self._walks_first:
+        few = self._walks_first and self._few_matches()
+        if few:
+            # Counted and paged by one statement, from the matches.
+            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
+            known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
+        elif self._walks_first:
             rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
             if rows is not None and len(rows) == PER_PAGE:
                 # Counted as far as the page: "more than" its last row.
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
             rows = None
-        if self.filter.q and _fts_match(fold(self.filter.q)) is not None:
+        if few:
+            pass
+        elif self.filter.q and _fts_match(fold(self.filter.q)) is not None:
             # SQLite's FTS5 counts the matches alone quickly, and then the
             # page is found as few or many matches need.
             bound = self._search_bound()

@@ -29,6 +29,11 @@ def table(s, org, view="add", **args):
     return response.get_data(as_text=True)
 
 
+def pager_line(html):
+    """What the pager says of the rows shown ("Viser 1–50 af 100"), empty when none are."""
+    return re.search(r'<nav class="pager"[^>]*>\s*<p>([^<]*)</p>', html).group(1).strip()
+
+
 def names_in(html):
     return [n for n in re.findall(r'aria-label="Vælg ([^"]+)"', html) if n != "alle på siden"]
 
@@ -294,12 +299,45 @@ def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as
     assert "Viser 1–50 af 100" in table(as_admin, org, q="o 0")  # Bo 000 to Bo 099
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # 151 members: the first 60 hold page 1
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: past its FTS5's own reach
+    monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)  # SQLite: fewer than the 100 of "o 0"
     first = table(as_admin, org, q="o 0")
     assert "Viser 1–50 af mere end 50" in first and "Side 1 af 2+" in first and 'rel="next"' in first
     second = table(as_admin, org, q="o 0", page=2)
     assert "Viser 51–100 af 100" in second and 'rel="next"' not in second
     assert [[names_in(table(as_admin, org, page=page, **args)) for page in (1, 2, 3)] for args in searches] == exact
     assert "120 valgt" in select(as_admin, org, scope="all", q="bo").get_data(as_text=True)  # select all counts all
+
+
+def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(
+    as_admin, org, make_members, monkeypatch, app
+):
+    """On SQLite, past FTS_WALKS_FIRST members, a search of three letters or
+    more is counted to FEW_MATCHES first: with no more matches than that,
+    its page comes from them, counted exactly, and no member is walked. A
+    commoner one walks first as before."""
+    make_members(org, [f"Bo {i:03d}" for i in range(120)] + [f"Ib {i:03d}" for i in range(30)])
+    rare = ["ib 0", "bo 1", "zzz"]  # 30, 20 and no matches
+    exact = [table(as_admin, org, q=q) for q in rare]
+    monkeypatch.setattr(models.counting, "FIRST_WALK", 60)
+    monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)
+    monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)
+    walked = []
+    page_rows = models.members.MemberTable._page_rows
+
+    def recording(self, known, walk, found_bound=None, window=None):
+        walked.append((self.filter.q, window))
+        return page_rows(self, known, walk, found_bound, window)
+
+    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    few = [table(as_admin, org, q=q) for q in rare]
+    assert [pager_line(page) for page in few] == ["Viser 1–30 af 30", "Viser 1–20 af 20", ""]
+    assert [names_in(page) for page in few] == [names_in(page) for page in exact]
+    assert "Viser 1–50 af mere end 50" in table(as_admin, org, q="bo 0")  # 100 matches: walked first
+    first_walks = {q for q, window in walked if window == models.counting.FIRST_WALK}
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        assert first_walks == {"bo 0"}
+    else:
+        assert first_walks == {*rare, "bo 0"}  # no FTS5: PostgreSQL walks first
 
 
 def test_a_search_with_digits_finds_exactly_its_members(as_admin, org, make_members):
