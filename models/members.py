@@ -381,18 +381,16 @@ class MemberTable:
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
         rows = None
         few = self._walks_first and self._few_matches()
-        if few:
-            # Counted and paged by one statement, from the matches.
-            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
-            known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
-        elif self._walks_first:
+        if self._walks_first and not few:
             rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
             if rows is not None and len(rows) == PER_PAGE:
                 # Counted as far as the page: "more than" its last row.
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
             rows = None
         if few:
-            pass
+            # Counted and paged by one statement, from the matches.
+            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
+            known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
         elif self.filter.q and _fts_match(fold(self.filter.q)) is not None:
             # SQLite's FTS5 counts the matches alone quickly, and then the
             # page is found as few or many matches need.
