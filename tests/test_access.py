@@ -308,9 +308,7 @@ def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as
     assert "120 valgt" in select(as_admin, org, scope="all", q="bo").get_data(as_text=True)  # select all counts all
 
 
-def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(
-    as_admin, org, make_members, monkeypatch, app
-):
+def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(as_admin, org, make_members, monkeypatch):
     """On SQLite, past FTS_WALKS_FIRST members, a search of three letters or
     more is counted to FEW_MATCHES first: with no more matches than that,
     its page comes from them, counted exactly, and no member is walked. A
@@ -334,7 +332,7 @@ def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(
     assert [names_in(page) for page in few] == [names_in(page) for page in exact]
     assert "Viser 1–50 af mere end 50" in table(as_admin, org, q="bo 0")  # 100 matches: walked first
     first_walks = {q for q, window in walked if window == models.counting.FIRST_WALK}
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    if db.engine.dialect.name == "sqlite":
         assert first_walks == {"bo 0"}
     else:
         assert first_walks == {*rare, "bo 0"}  # no FTS5: PostgreSQL walks first

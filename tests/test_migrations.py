@@ -300,7 +300,8 @@ def test_cpr_hmacs_and_tokens_compare_by_code_point_all_alike(app):
     collations = db.session.execute(
         sa.text(
             "SELECT table_name || '.' || column_name, collation_name FROM information_schema.columns "
-            "WHERE column_name IN ('cpr_hmac', 'token') AND table_schema = current_schema()"
+            "WHERE column_name IN ('cpr_hmac', 'token') AND table_schema = current_schema() "
+            "AND table_name IN ('recipient', 'recipient_cpr', 'citizen_contact', 'citizen_opt_out')"
         )
     ).all()
     assert dict(collations) == {
