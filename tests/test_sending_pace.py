@@ -78,15 +78,16 @@ def test_workers_that_share_the_gateways_limit_stay_under_it_together(make_round
     """The gateway takes 10 sends a second and answers 429 above it. Two
     workers with four letters in flight each, told the limit, share one
     pace: every letter arrives once, no second at the gateway holds more
-    than ten, and hardly a letter needs a second try (a loaded machine may
-    bunch two arrivals)."""
+    than ten, and at most a tenth of the letters need a second try (a loaded
+    machine bunches a few arrivals; the same round told no limit needs
+    about a quarter of them tried again)."""
     sandbox.configure(SANDBOX_RATE_LIMIT=10)
     rnd = make_round(40)
     w = workers(ROUND_WORKERS=2, SEND_CONCURRENCY=4, DIGITAL_POST_RATE_LIMIT=10)
     w.start(2)
     wait_for(lambda: round_state(rnd.id).state == "done", 120, "the round", w.logs)
     assert_exactly_once(sandbox, 40)
-    assert extra_tries(rnd.id) <= 2
+    assert extra_tries(rnd.id) <= 40 // 10
     assert most_within(arrivals(sandbox), 1.0) <= 10
 
 
