@@ -8,6 +8,7 @@ match on SQLite and PostgreSQL alike.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import NamedTuple
 
 from sqlalchemy import and_, case, false, func, literal, literal_column, or_, select, table, union, union_all
@@ -58,8 +59,13 @@ def _fts_match(folded: str):
     more: the trigram tokenizer's least), else None."""
     if len(folded) < 3 or db.engine.dialect.name != "sqlite":
         return None
-    phrase = '"' + folded.replace('"', '""') + '"'
-    return literal_column("membership_search").op("MATCH")(phrase)
+    return _match_any([folded])
+
+
+def _match_any(phrases: list[str]):
+    """FTS5: the members whose index holds any of `phrases`."""
+    quoted = ('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
+    return literal_column("membership_search").op("MATCH")(" OR ".join(quoted))
 
 
 def _starts_with(column, folded: str):
@@ -85,6 +91,13 @@ def _rank(folded: str):
     """0 for an exact match of name or e-mail, 1 for a prefix, 2 for the rest."""
     exact = or_(Membership.name_folded == folded, Membership.email == folded)
     return case((exact, 0), (_prefix_match(folded), 1), else_=2)
+
+
+def _short(ids, wanted: int) -> bool:
+    """A walk that ran on its own (a list of ids) and found fewer than
+    `wanted`; a walk inside the page's statement (a SELECT) is judged by the
+    page's rows instead."""
+    return isinstance(ids, list) and len(ids) < wanted
 
 
 def printable(text: str) -> str:
@@ -200,6 +213,15 @@ class MemberTable:
         """Where counting stops; None: it does not."""
         return counting.count_bound(bool(self.filter.q), self.count_all)
 
+    @cached_property
+    def _folded(self) -> str:
+        return fold(self.filter.q)
+
+    @cached_property
+    def _fts(self):
+        """The search's FTS5 condition (SQLite, three letters or more), else None."""
+        return _fts_match(self._folded)
+
     def _conditions(self) -> list:
         return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions()
 
@@ -208,7 +230,7 @@ class MemberTable:
         found through the search index: on SQLite a join from the FTS5
         matches (a tenth faster than IN), on PostgreSQL the trigram indexes
         serve the LIKE."""
-        fts = _fts_match(fold(self.filter.q))
+        fts = self._fts
         if fts is None:
             return select(*columns).where(*self._conditions())
         return (
@@ -251,7 +273,7 @@ class MemberTable:
             and self.sort in counting.WALKABLE_SORTS
             and self._members > counting.FIRST_WALK
             and not self.count_all
-            and (_fts_match(fold(self.filter.q)) is None or self._members > counting.FTS_WALKS_FIRST)
+            and (self._fts is None or self._members > counting.FTS_WALKS_FIRST)
         )
 
     def _few_matches(self) -> bool:
@@ -261,7 +283,7 @@ class MemberTable:
         the index, where a rare search's first walk would test FIRST_WALK
         members in vain; the index alone, as joining each entry to its
         member would double what a common name pays."""
-        fts = _fts_match(fold(self.filter.q))
+        fts = self._fts
         if fts is None:
             return False
         entries = select(literal_column("rowid")).select_from(table("membership_search")).where(fts)
@@ -271,7 +293,7 @@ class MemberTable:
     def _text_test(self, members, besides_prefix: bool = False):
         """The search, tested on the columns of a walk's subquery; without
         the prefix matches when `besides_prefix` (ranking takes those first)."""
-        folded = fold(self.filter.q)
+        folded = self._folded
         test = _scan_match(folded, members.c.name_folded, members.c.email)
         if besides_prefix:
             test = and_(test, ~_prefix_match(folded, members.c.name_folded, members.c.email))
@@ -296,7 +318,7 @@ class MemberTable:
         keeps PostgreSQL on the index, where a guess that the search is rare
         had it test and sort every member. Past them only if the page is not
         full there; with `window`, it reads that many and stops. A list of
-        ids, or on SQLite without `window` the SELECT of them."""
+        ids, or on SQLite the SELECT of them, run as part of the page's."""
 
         # SQLite keeps to the sort index by itself, but sorts again what a
         # subquery gives it (3.40): there the window is a bound on the sort key.
@@ -315,10 +337,12 @@ class MemberTable:
             query = query.order_by(*order).limit(limit).offset(offset)
             return list(db.session.scalars(query)) if run else query
 
+        if sqlite:
+            # Part of the page's statement; a window that does not hold the
+            # page shows there as a short page.
+            return walk(window, run=False)
         if window is not None:
             return walk(window)
-        if sqlite:
-            return walk(None, run=False)  # no window to check: part of the page's statement
         ids = walk(counting.WALK_WINDOW)
         if len(ids) < limit and self._members > counting.WALK_WINDOW:
             ids = walk(None)
@@ -356,7 +380,7 @@ class MemberTable:
         if self.descending:
             return [column.desc(), Membership.id.desc()]
         if ranked and self.ranked:
-            return [_rank(fold(self.filter.q)), column, Membership.id]
+            return [_rank(self._folded), column, Membership.id]
         return [column, Membership.id]
 
     def page_ids(self) -> list[int]:
@@ -380,8 +404,9 @@ class MemberTable:
         index; outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
         rows = None
-        few = self._walks_first and self._few_matches()
-        if self._walks_first and not few:
+        walks_first = self._walks_first
+        few = walks_first and self._few_matches()
+        if walks_first and not few:
             rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
             if rows is not None and len(rows) == PER_PAGE:
                 # Counted as far as the page: "more than" its last row.
@@ -391,7 +416,7 @@ class MemberTable:
             # Counted and paged by one statement, from the matches.
             rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
             known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
-        elif self.filter.q and _fts_match(fold(self.filter.q)) is not None:
+        elif self.filter.q and self._fts is not None:
             # SQLite's FTS5 counts the matches alone quickly, and then the
             # page is found as few or many matches need.
             bound = self._search_bound()
@@ -449,11 +474,11 @@ class MemberTable:
             return self._ranked_walk(known, offset, window)
         if self.filter.q and walk:
             ids = self._walk_ids(PER_PAGE, offset, window=window)
-            if window is not None and len(ids) < PER_PAGE:
+            if window is not None and _short(ids, PER_PAGE):
                 return None
             return select(Membership.id, literal(known).label("total")).where(Membership.id.in_(ids)).subquery("paged")
         if self.filter.q and not walk:
-            rank = _rank(fold(self.filter.q)) if self.ranked else literal(0)
+            rank = _rank(self._folded) if self.ranked else literal(0)
             matches = self._matches(Membership.id, SORTS[self.sort].label("key"), rank.label("rank"))
             if known is None and found_bound is not None:
                 matches = matches.limit(found_bound + 1)
@@ -501,7 +526,7 @@ class MemberTable:
         starts with the search, and those whose e-mail does (and name does
         not). The rest of the page is walked off the name index, as without
         ranking, leaving the prefix matches out."""
-        folded = fold(self.filter.q)
+        folded = self._folded
         base = [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False)]
         prefix = _prefix_match(folded)
         best = select(Membership.id).where(*base, prefix)
@@ -510,7 +535,7 @@ class MemberTable:
         room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
         if room:
             rest = self._walk_ids(room, max(0, offset - n_best), besides_prefix=True, window=window)
-            if window is not None and len(rest) < room:
+            if window is not None and _short(rest, room):
                 return None  # the window does not hold the page
             parts.append(select(Membership.id).where(Membership.id.in_(rest)).subquery("rest_page"))
         if n_best > offset:
