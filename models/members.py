@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, false, func, literal, literal_column, or_, select, table, union, union_all
+from sqlalchemy import and_, case, column, false, func, literal, literal_column, or_, select, table, union, union_all
 
 from extensions import db
 from models import counting
@@ -66,6 +66,21 @@ def _match_any(phrases: list[str]):
     """FTS5: the members whose index holds any of `phrases`."""
     quoted = ('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
     return literal_column("membership_search").op("MATCH")(" OR ".join(quoted))
+
+
+def short_match(folded: str):
+    """On SQLite, for one or two letters, the FTS5 condition that finds the
+    members holding them, asked of the index's list of its trigrams
+    (membership_search_terms): each value is indexed with two U+0001 after
+    it (models/triggers.py), so every place the letters stand in a value
+    begins a trigram, and those that begin with them are exactly the ones to
+    match. false() when there is none; None elsewhere. Listing them reads
+    their entries, so this is for a search already known to be rare."""
+    if not 0 < len(folded) < 3 or db.engine.dialect.name != "sqlite":
+        return None
+    terms = table("membership_search_terms", column("term"))
+    trigrams = list(db.session.scalars(select(terms.c.term).where(_starts_with(terms.c.term, folded))))
+    return _match_any(trigrams) if trigrams else false()
 
 
 def _starts_with(column, folded: str):
@@ -412,6 +427,12 @@ class MemberTable:
                 # Counted as far as the page: "more than" its last row.
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
             rows = None
+            if self._fts is None and (short := short_match(self._folded)) is not None:
+                # One or two letters that did not fill the page there are
+                # rare: from here on the search index finds them, as it
+                # finds three letters or more.
+                self._fts = short
+                few = self._few_matches()
         if few:
             # Counted and paged by one statement, from the matches.
             rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)

@@ -26,8 +26,9 @@ class Trigger:
 # What each trigger keeps true.
 SEARCH_INDEX = (
     "The SQLite trigram index of members' folded names and e-mails (the FTS5 table "
-    "membership_search), which the member table's text search reads. PostgreSQL's GIN "
-    "trigram indexes need no trigger."
+    "membership_search), which the member table's text search reads. Each value is indexed "
+    "with two U+0001 after it, so that every letter or two of it begin a trigram "
+    "(models.members.short_match). PostgreSQL's GIN trigram indexes need no trigger."
 )
 MEMBER_COUNT = (
     "organization.member_count: the number of members, read by the member table and the "
@@ -173,7 +174,8 @@ TRIGGERS = (
         maintains=SEARCH_INDEX,
         sqlite="""
 CREATE TRIGGER membership_search_insert AFTER INSERT ON membership BEGIN
-        INSERT INTO membership_search(rowid, name_folded, email) VALUES (new.id, new.name_folded, new.email);
+        INSERT INTO membership_search(rowid, name_folded, email)
+        VALUES (new.id, new.name_folded || char(1, 1), new.email || char(1, 1));
     END
 """,
         postgresql=None,
@@ -185,7 +187,7 @@ CREATE TRIGGER membership_search_insert AFTER INSERT ON membership BEGIN
         sqlite="""
 CREATE TRIGGER membership_search_delete AFTER DELETE ON membership BEGIN
         INSERT INTO membership_search(membership_search, rowid, name_folded, email)
-        VALUES ('delete', old.id, old.name_folded, old.email);
+        VALUES ('delete', old.id, old.name_folded || char(1, 1), old.email || char(1, 1));
     END
 """,
         postgresql=None,
@@ -197,8 +199,9 @@ CREATE TRIGGER membership_search_delete AFTER DELETE ON membership BEGIN
         sqlite="""
 CREATE TRIGGER membership_search_update AFTER UPDATE OF name_folded, email ON membership BEGIN
         INSERT INTO membership_search(membership_search, rowid, name_folded, email)
-        VALUES ('delete', old.id, old.name_folded, old.email);
-        INSERT INTO membership_search(rowid, name_folded, email) VALUES (new.id, new.name_folded, new.email);
+        VALUES ('delete', old.id, old.name_folded || char(1, 1), old.email || char(1, 1));
+        INSERT INTO membership_search(rowid, name_folded, email)
+        VALUES (new.id, new.name_folded || char(1, 1), new.email || char(1, 1));
     END
 """,
         postgresql=None,

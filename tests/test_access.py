@@ -338,6 +338,60 @@ def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(as_adm
         assert first_walks == {*rare, "bo 0"}  # no FTS5: PostgreSQL walks first
 
 
+def test_one_or_two_rare_letters_in_a_large_organization_are_found_wherever_they_stand(
+    as_admin, org, make_members, monkeypatch
+):
+    """Past FIRST_WALK members, one or two letters that do not fill their
+    page among the first members are rare: on SQLite the search index finds
+    them (models.members.short_match), where a trigram index alone holds
+    nothing that short and every member was tested. They are found at the
+    start, inside and at the very end of a name or an e-mail, after a rename
+    and not after a member leaves; the rows are those a table small enough
+    to test every member shows."""
+    from models import User
+
+    make_members(org, [f"Bo {i:03d}" for i in range(150)])
+    make_members(org, ["Quist Ørn", "Jacques Brü", "Ole Lizq", "Åse Ø"], prefix="r")
+    user = User(email="lise@firma.qz", name="Lise Holm", language="da")
+    db.session.add(user)
+    Membership.create(org, user, role=Role.MEMBER, department="Sundhed")
+    db.session.commit()
+    searches = ["q", "Q", "ü", "rü", "zq", "qz", "z", "ø", "å", "ørn", "xy", '"', "%"]
+
+    def found():
+        return {q: (pager_line(page), names_in(page)) for q in searches for page in [table(as_admin, org, q=q)]}
+
+    exact = found()  # 155 members: every one is tested
+    # The name that starts with it first (ranked), then by name.
+    assert exact["q"] == ("Viser 1–4 af 4", ["Quist Ørn", "Jacques Brü", "Lise Holm", "Ole Lizq"])
+    assert exact["ü"][1] == exact["rü"][1] == ["Jacques Brü"]  # the last letters of the name
+    assert exact["qz"][1] == ["Lise Holm"]  # the last letters of the e-mail
+    assert exact["zq"][1] == ["Ole Lizq"] and exact["xy"] == exact['"'] == exact["%"] == ("", [])
+    monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # the first 60 hold none of them
+    monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)
+    monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)
+    asked = []
+    short_match = models.members.short_match
+
+    def recording(folded):
+        condition = short_match(folded)
+        asked.append((folded, condition is not None))
+        return condition
+
+    monkeypatch.setattr(models.members, "short_match", recording)
+    assert found() == exact
+    short = {"q", "ü", "rü", "zq", "qz", "z", "ø", "å", "xy", '"', "%"}
+    # PostgreSQL tests every member, as before.
+    assert {q for q, served in asked if served} == (short if db.engine.dialect.name == "sqlite" else set())
+
+    user.rename(name="Lise Lizq")
+    leaver = db.select(User.id).where(User.name == "Ole Lizq").scalar_subquery()
+    db.session.execute(db.delete(Membership).where(Membership.user_id == leaver))
+    db.session.commit()
+    assert names_in(table(as_admin, org, q="zq")) == ["Lise Lizq"]
+    assert names_in(table(as_admin, org, q="q")) == ["Quist Ørn", "Jacques Brü", "Lise Lizq"]
+
+
 def test_a_search_with_digits_finds_exactly_its_members(as_admin, org, make_members):
     """On PostgreSQL the trigram index is asked for the longest run of
     digits alone (models.planner.indexed_part), and the whole search is
