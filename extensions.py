@@ -60,6 +60,7 @@ UNCOMPARED_INDEXES = (
     "membership_search",
     "ix_membership_name_trgm",
     "ix_membership_email_trgm",
+    "ix_membership_grams",
     "ix_membership_org_block",
     "ix_membership_org_department_block",
 )

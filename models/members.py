@@ -11,7 +11,22 @@ from datetime import datetime
 from functools import cached_property
 from typing import NamedTuple
 
-from sqlalchemy import and_, case, column, false, func, literal, literal_column, or_, select, table, union, union_all
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    column,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from extensions import db
 from models import counting
@@ -34,11 +49,16 @@ def _text_match(folded: str):
     """Members whose folded name or e-mail contains `folded`.
 
     On SQLite, three characters or more go through the FTS5 trigram index;
-    on PostgreSQL the pg_trgm GIN indexes serve the LIKE itself.
+    on PostgreSQL the pg_trgm GIN indexes serve the LIKE itself, and one or
+    two characters, which pg_trgm cannot, ask the index of every member's
+    one- and two-character substrings (ix_membership_grams).
     """
     fts = _fts_match(folded)
     if fts is not None:
         return Membership.id.in_(select(literal_column("rowid")).select_from(table("membership_search")).where(fts))
+    if len(folded) < 3 and db.engine.dialect.name == "postgresql":
+        grams = func.membership_grams(Membership.name_folded, Membership.email, type_=ARRAY(Text))
+        return and_(grams.contains([folded]), _scan_match(folded))
     part = indexed_part(folded)
     if part != folded:  # the index asked for the rare part, the rest tested on its rows
         return and_(

@@ -342,9 +342,10 @@ def test_one_or_two_rare_letters_in_a_large_organization_are_found_wherever_they
     as_admin, org, make_members, monkeypatch
 ):
     """Past FIRST_WALK members, one or two letters that do not fill their
-    page among the first members are rare: on SQLite the search index finds
-    them (models.members.short_match), where a trigram index alone holds
-    nothing that short and every member was tested. They are found at the
+    page among the first members are rare: an index finds them, where a
+    trigram index alone holds nothing that short and every member was
+    tested (SQLite: models.members.short_match; PostgreSQL: the index of
+    one- and two-character substrings, ix_membership_grams). They are found at the
     start, inside and at the very end of a name or an e-mail, after a rename
     and not after a member leaves; the rows are those a table small enough
     to test every member shows."""
@@ -381,7 +382,6 @@ def test_one_or_two_rare_letters_in_a_large_organization_are_found_wherever_they
     monkeypatch.setattr(models.members, "short_match", recording)
     assert found() == exact
     short = {"q", "ü", "rü", "zq", "qz", "z", "ø", "å", "xy", '"', "%"}
-    # PostgreSQL tests every member, as before.
     assert {q for q, served in asked if served} == (short if db.engine.dialect.name == "sqlite" else set())
 
     user.rename(name="Lise Lizq")
