@@ -569,9 +569,17 @@ class MemberTable:
         ranking, leaving the prefix matches out."""
         folded = self._folded
         base = [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False)]
-        prefix = _prefix_match(folded)
-        best = select(Membership.id).where(*base, prefix)
-        n_best = db.session.scalar(select(func.count()).select_from(best.limit(offset + PER_PAGE + 1).subquery()))
+        by_name = _starts_with(Membership.name_folded, folded)
+        by_email = and_(_starts_with(Membership.email, folded), ~by_name)
+        # Counted as two ranges, each off its own index: asked for the two
+        # at once (OR) with a LIMIT, PostgreSQL hoped to meet them early in
+        # a scan of every member, and read them all when there were none.
+        cap = offset + PER_PAGE + 1
+        counts = [
+            select(func.count()).select_from(select(Membership.id).where(*base, part).limit(cap).subquery())
+            for part in (by_name, by_email)
+        ]
+        n_best = min(cap, db.session.scalar(select(counts[0].scalar_subquery() + counts[1].scalar_subquery())))
         parts = []
         room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
         if room:
@@ -580,12 +588,7 @@ class MemberTable:
                 return None  # the window does not hold the page
             parts.append(select(Membership.id).where(Membership.id.in_(rest)).subquery("rest_page"))
         if n_best > offset:
-            by_name = _starts_with(Membership.name_folded, folded)
-            tiers = [
-                or_(Membership.name_folded == folded, Membership.email == folded),
-                by_name,
-                and_(_starts_with(Membership.email, folded), ~by_name),
-            ]
+            tiers = [or_(Membership.name_folded == folded, Membership.email == folded), by_name, by_email]
             rank = _rank(folded).label("rank")
             tops = [
                 select(Membership.id, rank, Membership.name_folded.label("key"))
