@@ -45,18 +45,20 @@ SORTS = {
 }
 
 
-def _text_match(folded: str):
+def _text_match(folded: str, rare: bool = False):
     """Members whose folded name or e-mail contains `folded`.
 
     On SQLite, three characters or more go through the FTS5 trigram index;
     on PostgreSQL the pg_trgm GIN indexes serve the LIKE itself, and one or
-    two characters, which pg_trgm cannot, ask the index of every member's
-    one- and two-character substrings (ix_membership_grams).
+    two characters known to be `rare`, which pg_trgm cannot serve, ask the
+    index of every member's one- and two-character substrings
+    (ix_membership_grams). Not a common letter: its list there is most of the
+    members, and tested on each row the function costs more than the LIKE.
     """
     fts = _fts_match(folded)
     if fts is not None:
         return Membership.id.in_(select(literal_column("rowid")).select_from(table("membership_search")).where(fts))
-    if len(folded) < 3 and db.engine.dialect.name == "postgresql":
+    if rare and len(folded) < 3 and db.engine.dialect.name == "postgresql":
         grams = func.membership_grams(Membership.name_folded, Membership.email, type_=ARRAY(Text))
         return and_(grams.contains([folded]), _scan_match(folded))
     part = indexed_part(folded)
@@ -128,7 +130,7 @@ def _rank(folded: str):
     return case((exact, 0), (_prefix_match(folded), 1), else_=2)
 
 
-def _short(ids, wanted: int) -> bool:
+def _fell_short(ids, wanted: int) -> bool:
     """A walk that ran on its own (a list of ids) and found fewer than
     `wanted`; a walk inside the page's statement (a SELECT) is judged by the
     page's rows instead."""
@@ -151,14 +153,15 @@ class MemberFilter:
     department: str = ""
     role: str = ""
 
-    def conditions(self, text: bool = True, scan: bool = False) -> list:
+    def conditions(self, text: bool = True, scan: bool = False, rare: bool = False) -> list:
         """The filter as SQL conditions on Membership; without the text
         search when `text` is false (the caller searches by itself), and
-        with it tested on each member rather than looked up when `scan` is."""
+        with it tested on each member rather than looked up when `scan` is
+        (`rare`: see _text_match)."""
         conditions = []
         if self.q and text:
             folded = fold(self.q)
-            conditions.append(_scan_match(folded) if scan else _text_match(folded))
+            conditions.append(_scan_match(folded) if scan else _text_match(folded, rare))
         if self.department:
             department = Membership.department
             if scan and db.engine.dialect.name == "sqlite":
@@ -211,6 +214,8 @@ class MemberTable:
     # Count every member in the table, past count_bound ("more than
     # 10,000"): when every match is selected and the selection bar says how many.
     count_all: bool = False
+    # A search of one or two letters that the first walk found rare (shown()).
+    _rare_letters: bool = field(default=False, init=False, repr=False)
 
     @property
     def extent(self) -> AccessExtent:
@@ -254,11 +259,12 @@ class MemberTable:
 
     @cached_property
     def _fts(self):
-        """The search's FTS5 condition (SQLite, three letters or more), else None."""
+        """The search's FTS5 condition (SQLite, three letters or more), else
+        None; shown() sets short_match's for one or two rare letters."""
         return _fts_match(self._folded)
 
     def _conditions(self) -> list:
-        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions()
+        return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions(rare=self._rare_letters)
 
     def _matches(self, *columns):
         """A SELECT of `columns` over the members matching the search,
@@ -447,11 +453,12 @@ class MemberTable:
                 # Counted as far as the page: "more than" its last row.
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
             rows = None
-            if self._fts is None and (short := short_match(self._folded)) is not None:
+            if len(self._folded) < 3:
                 # One or two letters that did not fill the page there are
-                # rare: from here on the search index finds them, as it
-                # finds three letters or more.
-                self._fts = short
+                # rare: from here on an index finds them (SQLite: FTS5, as it
+                # finds three letters or more; PostgreSQL: _text_match).
+                self._rare_letters = True
+                self._fts = short_match(self._folded)
                 few = self._few_matches()
         if few:
             # Counted and paged by one statement, from the matches.
@@ -515,7 +522,7 @@ class MemberTable:
             return self._ranked_walk(known, offset, window)
         if self.filter.q and walk:
             ids = self._walk_ids(PER_PAGE, offset, window=window)
-            if window is not None and _short(ids, PER_PAGE):
+            if window is not None and _fell_short(ids, PER_PAGE):
                 return None
             return select(Membership.id, literal(known).label("total")).where(Membership.id.in_(ids)).subquery("paged")
         if self.filter.q and not walk:
@@ -584,7 +591,7 @@ class MemberTable:
         room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
         if room:
             rest = self._walk_ids(room, max(0, offset - n_best), besides_prefix=True, window=window)
-            if window is not None and _short(rest, room):
+            if window is not None and _fell_short(rest, room):
                 return None  # the window does not hold the page
             parts.append(select(Membership.id).where(Membership.id.in_(rest)).subquery("rest_page"))
         if n_best > offset:
