@@ -444,7 +444,7 @@ class MemberTable:
         search with many matches needs a second, found by walking the sort
         index; outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
-        rows = None
+        rows, sampled = None, None
         walks_first = self._walks_first
         few = walks_first and self._few_matches()
         if walks_first and not few:
@@ -452,7 +452,9 @@ class MemberTable:
             if rows is not None and len(rows) == PER_PAGE:
                 # Counted as far as the page: "more than" its last row.
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
-            rows = None
+            # The walk's members are a sample of the table: its matches
+            # there foretell about how many there are in all.
+            sampled, rows = len(rows or ()), None
             if len(self._folded) < 3:
                 # One or two letters that did not fill the page there are
                 # rare: from here on an index finds them (SQLite: FTS5, as it
@@ -464,14 +466,14 @@ class MemberTable:
             # Counted and paged by one statement, from the matches.
             rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
             known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
-        elif self.filter.q and self._fts is not None:
+        elif self.filter.q and self._fts is not None and not self._foretold_within(sampled, self._search_bound()):
             # SQLite's FTS5 counts the matches alone quickly, and then the
             # page is found as few or many matches need.
             bound = self._search_bound()
             matches = self._count(bound)
             known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
         elif self.filter.q:
-            # Few matches are counted and paged by one statement (the trigram
+            # Few matches are counted and paged by one statement (the search
             # index is read once); many are counted there to one past the
             # bound, and their page found by a plan of its own.
             bound = self._search_bound()
@@ -498,6 +500,12 @@ class MemberTable:
         if bound is None or n <= bound or self.counted_by_department:
             return rows, n, True
         return rows, bound, False
+
+    def _foretold_within(self, sampled: int | None, bound: int | None) -> bool:
+        """Whether the first walk, which found `sampled` matches among its
+        FIRST_WALK members, foretells no more than `bound` in all: then they
+        are counted and paged at once, rather than counted and read again."""
+        return sampled is not None and bound is not None and sampled * self._members <= bound * counting.FIRST_WALK
 
     def _with_since(self, rows) -> list[MemberRow]:
         # "Access since", shown by the other views: nobody in "add" has it.
