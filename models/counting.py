@@ -15,7 +15,11 @@ Promises:
   would read the search index's long lists, or every member for one or two
   letters); the others are counted as above. On SQLite a search of three
   letters or more first counts its FTS5 entries to FEW_MATCHES, and one
-  with no more than that is paged from its matches, without the walk.
+  with no more than that is paged from its matches, without the walk;
+- one or two letters that the first walk finds rare are looked up in an
+  index from then on (models.members.short_match, _text_match), and a
+  search whose matches in the walk foretell no more than the bound is
+  counted and paged by one statement (MemberTable._foretold_within).
 
 These choose plans only: every choice gives the same rows.
 """

@@ -466,20 +466,19 @@ class MemberTable:
             # Counted and paged by one statement, from the matches.
             rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
             known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
-        elif self.filter.q and self._fts is not None and not self._foretold_within(sampled, self._search_bound()):
-            # SQLite's FTS5 counts the matches alone quickly, and then the
-            # page is found as few or many matches need.
-            bound = self._search_bound()
-            matches = self._count(bound)
-            known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
         elif self.filter.q:
-            # Few matches are counted and paged by one statement (the search
-            # index is read once); many are counted there to one past the
-            # bound, and their page found by a plan of its own.
             bound = self._search_bound()
-            rows = self._page_rows(None, walk=False, found_bound=bound)
-            # No rows on page 1: no matches; past it, counted to know where the end is.
-            matches = rows[0].total if rows else (self._count(bound) if self.page > 1 else 0)
+            if self._fts is not None and not self._foretold_within(sampled, bound):
+                # SQLite's FTS5 counts the matches alone quickly, and then the
+                # page is found as few or many matches need.
+                matches = self._count(bound)
+            else:
+                # Few matches are counted and paged by one statement (the
+                # search index is read once); many are counted there to one
+                # past the bound, and their page found by a plan of its own.
+                rows = self._page_rows(None, walk=False, found_bound=bound)
+                # No rows on page 1: no matches; past it, counted to know where the end is.
+                matches = rows[0].total if rows else (self._count(bound) if self.page > 1 else 0)
             known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
             if not exact:
                 rows = None
