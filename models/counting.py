@@ -9,17 +9,22 @@ Promises:
 - a search with many matches finds its page as a filter does, walking the
   sort index and testing each member, unless the walk would read more than
   WALK_ROWS members (a deep page); then from its matches, sorted (`walks`);
-- in an organization of more than FIRST_WALK members, a search first walks
-  that many in the table's order: a common name fills its page there, and
-  the table then says "more than" the page's last row (counting the matches
-  would read the search index's long lists, or every member for one or two
-  letters); the others are counted as above. On SQLite a search of three
-  letters or more first counts its FTS5 entries to FEW_MATCHES, and one
-  with no more than that is paged from its matches, without the walk;
-- one or two letters that the first walk finds rare are looked up in an
-  index from then on (models.members.short_match, _text_match), and a
-  search whose matches in the walk foretell no more than the bound is
-  counted and paged by one statement (MemberTable._foretold_within).
+- in an organization of more than FIRST_WALK members, a search first takes
+  a sample: it walks that many members in the table's order, or on SQLite,
+  for three letters or more, it counts its FTS5 entries to FEW_MATCHES
+  (one with no more than that is paged from its matches, without a walk).
+  A common name fills its page in that first walk, and the table then says
+  "more than" the page's last row (counting the matches would read the
+  search index's long lists, or every member for one or two letters);
+- a search whose sample foretells more matches than are counted (between
+  about 500 and 5,000 at a million members are not common, but counting
+  them read the same long lists), and its page within WALK_ROWS members,
+  is walked that far and not counted: "more than" again (`foretold_walk`);
+- the others are counted as above: one or two letters that the first walk
+  finds rare are looked up in an index from then on
+  (models.members.short_match, _text_match), and a search whose sample
+  foretells no more than the bound is counted and paged by one statement
+  (MemberTable._foretold_within).
 
 These choose plans only: every choice gives the same rows.
 """
@@ -55,6 +60,19 @@ def search_bound(bound: int | None, page: int, per_page: int, members: int) -> i
     if bound is None:
         return None
     return max(bound, -(-page * per_page * members // WALK_ROWS))
+
+
+def foretold_walk(matches: int, members: int, page: int, per_page: int) -> int | None:
+    """How many members to walk for this page when a sample's `matches`
+    among its `members` foretell the page within WALK_ROWS: twice the
+    foretold, room for a sample that met more than its share. None when
+    they do not: then the matches are counted (between about 500 and 5,000
+    at a million members, counting them read the search index's long lists
+    of their common trigrams, where the walk reads a few thousand members)."""
+    if not matches:
+        return None
+    foretold = -(-page * per_page * members // matches)
+    return 2 * foretold if foretold <= WALK_ROWS else None
 
 
 def walks(sort: str, page: int, per_page: int, members: int, matches: int) -> bool:

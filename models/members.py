@@ -189,6 +189,13 @@ def view_conditions(org_id: int, view: str, extent: AccessExtent = AccessExtent.
     return [Membership.org_id == org_id, ~with_access if view == "add" else with_access]
 
 
+class Sample(NamedTuple):
+    """A search's matches among a sample of the members, in a large organization."""
+
+    matches: int
+    members: int
+
+
 class MemberRow(NamedTuple):
     """A row of the member table."""
 
@@ -216,6 +223,11 @@ class MemberTable:
     count_all: bool = False
     # A search of one or two letters that the first walk found rare (shown()).
     _rare_letters: bool = field(default=False, init=False, repr=False)
+    # The page's matches a walk within a window found when it did not fill
+    # the page there (PostgreSQL's walks run on their own: _walk_ids).
+    _found_in_window: int = field(default=0, init=False, repr=False)
+    # The ranked search's exact and prefix matches, counted to each cap asked.
+    _best_counts: dict[int, int] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def extent(self) -> AccessExtent:
@@ -256,6 +268,10 @@ class MemberTable:
     @cached_property
     def _folded(self) -> str:
         return fold(self.filter.q)
+
+    @cached_property
+    def _rank(self):
+        return _rank(self._folded)
 
     @cached_property
     def _fts(self):
@@ -302,13 +318,13 @@ class MemberTable:
 
     @property
     def _walks_first(self) -> bool:
-        """Whether a search first looks for its page among the first
-        FIRST_WALK members in the table's order, in a large organization: a
-        common name fills its page there, where counting its matches would
-        read the trigram indexes' long lists (PostgreSQL), or, for one or two
-        letters, test every member. SQLite's FTS5 counts three letters or
-        more quickly enough up to FTS_WALKS_FIRST members. Select all still
-        counts them all."""
+        """Whether a search first takes a sample, in a large organization
+        (shown()): the first FIRST_WALK members in the table's order, where a
+        common name fills its page, or on SQLite its first FTS5 entries.
+        Counting its matches instead would read the trigram indexes' long
+        lists, or, for one or two letters, test every member. SQLite's FTS5
+        counts three letters or more quickly enough up to FTS_WALKS_FIRST
+        members. Select all still counts them all."""
         return (
             bool(self.filter.q)
             and self.sort in counting.WALKABLE_SORTS
@@ -320,16 +336,37 @@ class MemberTable:
     def _few_matches(self) -> bool:
         """On SQLite, for a search its FTS5 index serves: whether it has no
         more than FEW_MATCHES entries there, in any organization (so no more
-        matches in this table). Counting that far reads a short stretch of
-        the index, where a rare search's first walk would test FIRST_WALK
-        members in vain; the index alone, as joining each entry to its
+        matches in this table)."""
+        return self._index_sample()[1]
+
+    def _index_sample(self) -> tuple["Sample | None", bool]:
+        """On SQLite, for a search its FTS5 index serves, its first entries
+        in rowid order, counted to one past FEW_MATCHES: (None, True) when
+        there are no more than that, in any organization (so no more
+        matches in this table), else (their sample, False): as many matches
+        among the memberships their ids span, all organizations' (ids are in
+        no one's order, so any stretch of them is a sample of names). (None,
+        False) without FTS5. Counting that far reads a short stretch of the
+        index, where a first walk tests FIRST_WALK members, and a rare
+        search's in vain; the index alone, as joining each entry to its
         member would double what a common name pays."""
         fts = self._fts
         if fts is None:
-            return False
-        entries = select(literal_column("rowid")).select_from(table("membership_search")).where(fts)
-        counted = select(func.count()).select_from(entries.limit(counting.FEW_MATCHES + 1).subquery())
-        return db.session.scalar(counted) <= counting.FEW_MATCHES
+            return None, False
+        rowid = literal_column("rowid")
+        entries = (
+            select(rowid.label("id"))
+            .select_from(table("membership_search"))
+            .where(fts)
+            .order_by(rowid)
+            .limit(counting.FEW_MATCHES + 1)
+            .subquery()
+        )
+        first = select(func.min(Membership.id)).scalar_subquery()
+        n, last, first = db.session.execute(select(func.count(), func.max(entries.c.id), first)).one()
+        if n <= counting.FEW_MATCHES:
+            return None, True
+        return Sample(n, max(1, last - first + 1)), False
 
     def _text_test(self, members, besides_prefix: bool = False):
         """The search, tested on the columns of a walk's subquery; without
@@ -372,7 +409,7 @@ class MemberTable:
             query = select(members.c.id).where(self._text_test(members, besides_prefix))
             if sqlite:
                 query = query.where(*self._walk_conditions())
-                if window is not None:
+                if window is not None and window < self._members:  # else the window is every member
                     end = self._window_end(window)  # NULL when fewer: then nothing, and the caller goes on
                     query = query.where(key >= end if self.descending else key <= end)
             query = query.order_by(*order).limit(limit).offset(offset)
@@ -421,7 +458,7 @@ class MemberTable:
         if self.descending:
             return [column.desc(), Membership.id.desc()]
         if ranked and self.ranked:
-            return [_rank(self._folded), column, Membership.id]
+            return [self._rank, column, Membership.id]
         return [column, Membership.id]
 
     def page_ids(self) -> list[int]:
@@ -444,17 +481,29 @@ class MemberTable:
         search with many matches needs a second, found by walking the sort
         index; outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
-        rows, sampled = None, None
-        walks_first = self._walks_first
-        few = walks_first and self._few_matches()
-        if walks_first and not few:
-            rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
-            if rows is not None and len(rows) == PER_PAGE:
-                # Counted as far as the page: "more than" its last row.
-                return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
-            # The walk's members are a sample of the table: its matches
-            # there foretell about how many there are in all.
-            sampled, rows = len(rows or ()), None
+        rows, sample, few = None, None, False
+        if self._walks_first:
+            sample, few = self._index_sample()
+            if sample is None and not few:
+                rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
+                if rows is not None and len(rows) == PER_PAGE:
+                    # Counted as far as the page: "more than" its last row.
+                    return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
+                # The walk's members are a sample of the table.
+                sample, rows = (
+                    Sample(len(rows) if rows is not None else self._found_in_window, counting.FIRST_WALK),
+                    None,
+                )
+        if sample is not None:
+            # The sample foretells about how many matches there are in all:
+            # more than are counted, and whether walking on finds the page soon.
+            many = not self._foretold_within(sample, self._search_bound())
+            window = counting.foretold_walk(sample.matches, sample.members, self.page, PER_PAGE) if many else None
+            if window is not None:
+                rows = self._page_rows(0, walk=True, window=window)
+                if rows is not None and len(rows) == PER_PAGE:
+                    return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
+                rows = None
             if len(self._folded) < 3:
                 # One or two letters that did not fill the page there are
                 # rare: from here on an index finds them (SQLite: FTS5, as it
@@ -468,7 +517,7 @@ class MemberTable:
             known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
         elif self.filter.q:
             bound = self._search_bound()
-            if self._fts is not None and not self._foretold_within(sampled, bound):
+            if self._fts is not None and not self._foretold_within(sample, bound):
                 # SQLite's FTS5 counts the matches alone quickly, and then the
                 # page is found as few or many matches need.
                 matches = self._count(bound)
@@ -500,11 +549,11 @@ class MemberTable:
             return rows, n, True
         return rows, bound, False
 
-    def _foretold_within(self, sampled: int | None, bound: int | None) -> bool:
-        """Whether the first walk, which found `sampled` matches among its
-        FIRST_WALK members, foretells no more than `bound` in all: then they
-        are counted and paged at once, rather than counted and read again."""
-        return sampled is not None and bound is not None and sampled * self._members <= bound * counting.FIRST_WALK
+    def _foretold_within(self, sample: "Sample | None", bound: int | None) -> bool:
+        """Whether the sample foretells no more than `bound` matches in all:
+        then they are counted and paged at once, rather than counted and
+        read again."""
+        return sample is not None and bound is not None and sample.matches * self._members <= bound * sample.members
 
     def _with_since(self, rows) -> list[MemberRow]:
         # "Access since", shown by the other views: nobody in "add" has it.
@@ -530,10 +579,11 @@ class MemberTable:
         if self.filter.q and walk:
             ids = self._walk_ids(PER_PAGE, offset, window=window)
             if window is not None and _fell_short(ids, PER_PAGE):
+                self._found_in_window = len(ids)
                 return None
             return select(Membership.id, literal(known).label("total")).where(Membership.id.in_(ids)).subquery("paged")
         if self.filter.q and not walk:
-            rank = _rank(self._folded) if self.ranked else literal(0)
+            rank = self._rank if self.ranked else literal(0)
             matches = self._matches(Membership.id, SORTS[self.sort].label("key"), rank.label("rank"))
             if known is None and found_bound is not None:
                 matches = matches.limit(found_bound + 1)
@@ -585,25 +635,29 @@ class MemberTable:
         base = [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False)]
         by_name = _starts_with(Membership.name_folded, folded)
         by_email = and_(_starts_with(Membership.email, folded), ~by_name)
-        # Counted as two ranges, each off its own index: asked for the two
-        # at once (OR) with a LIMIT, PostgreSQL hoped to meet them early in
-        # a scan of every member, and read them all when there were none.
         cap = offset + PER_PAGE + 1
-        counts = [
-            select(func.count()).select_from(select(Membership.id).where(*base, part).limit(cap).subquery())
-            for part in (by_name, by_email)
-        ]
-        n_best = min(cap, db.session.scalar(select(counts[0].scalar_subquery() + counts[1].scalar_subquery())))
+        if cap not in self._best_counts:  # a second walk for the page asks again
+            # Counted as two ranges, each off its own index: asked for the two
+            # at once (OR) with a LIMIT, PostgreSQL hoped to meet them early in
+            # a scan of every member, and read them all when there were none.
+            counts = [
+                select(func.count()).select_from(select(Membership.id).where(*base, part).limit(cap).subquery())
+                for part in (by_name, by_email)
+            ]
+            total = db.session.scalar(select(counts[0].scalar_subquery() + counts[1].scalar_subquery()))
+            self._best_counts[cap] = min(cap, total)
+        n_best = self._best_counts[cap]
         parts = []
         room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
         if room:
             rest = self._walk_ids(room, max(0, offset - n_best), besides_prefix=True, window=window)
             if window is not None and _fell_short(rest, room):
+                self._found_in_window = PER_PAGE - room + len(rest)
                 return None  # the window does not hold the page
             parts.append(select(Membership.id).where(Membership.id.in_(rest)).subquery("rest_page"))
         if n_best > offset:
             tiers = [or_(Membership.name_folded == folded, Membership.email == folded), by_name, by_email]
-            rank = _rank(folded).label("rank")
+            rank = self._rank.label("rank")
             tops = [
                 select(Membership.id, rank, Membership.name_folded.label("key"))
                 .where(*base, tier)

@@ -296,14 +296,16 @@ def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as
     make_members(org, [f"Bo {i:03d}" for i in range(120)] + [f"Ib {i:03d}" for i in range(30)])
     searches = [{"q": "o 0"}, {"q": "bo"}, {"q": "bo", "sort": "email", "dir": "desc"}]
     exact = [[names_in(table(as_admin, org, page=page, **args)) for page in (1, 2, 3)] for args in searches]
-    assert "Viser 1–50 af 100" in table(as_admin, org, q="o 0")  # Bo 000 to Bo 099
+    assert "Viser 1–50 af 120" in table(as_admin, org, q="o")  # the Bo's, no name or e-mail starting with it
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # 151 members: the first 60 hold page 1
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: past its FTS5's own reach
     monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)  # SQLite: fewer than the 100 of "o 0"
-    first = table(as_admin, org, q="o 0")
+    # One letter: walked first on SQLite too (three or more: the next tests).
+    first = table(as_admin, org, q="o")
     assert "Viser 1–50 af mere end 50" in first and "Side 1 af 2+" in first and 'rel="next"' in first
-    second = table(as_admin, org, q="o 0", page=2)
-    assert "Viser 51–100 af 100" in second and 'rel="next"' not in second
+    # Ten of them among the first 60 foretell fewer than a search counts.
+    second = table(as_admin, org, q="o", page=2)
+    assert "Viser 51–100 af 120" in second and 'rel="next"' in second
     assert [[names_in(table(as_admin, org, page=page, **args)) for page in (1, 2, 3)] for args in searches] == exact
     assert "120 valgt" in select(as_admin, org, scope="all", q="bo").get_data(as_text=True)  # select all counts all
 
@@ -312,7 +314,8 @@ def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(as_adm
     """On SQLite, past FTS_WALKS_FIRST members, a search of three letters or
     more is counted to FEW_MATCHES first: with no more matches than that,
     its page comes from them, counted exactly, and no member is walked. A
-    commoner one walks first as before."""
+    commoner one is walked as far as those entries foretell, not the first
+    FIRST_WALK members (PostgreSQL, without FTS5, walks those first)."""
     make_members(org, [f"Bo {i:03d}" for i in range(120)] + [f"Ib {i:03d}" for i in range(30)])
     rare = ["ib 0", "bo 1", "zzz"]  # 30, 20 and no matches
     exact = [table(as_admin, org, q=q) for q in rare]
@@ -330,12 +333,76 @@ def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(as_adm
     few = [table(as_admin, org, q=q) for q in rare]
     assert [pager_line(page) for page in few] == ["Viser 1–30 af 30", "Viser 1–20 af 20", ""]
     assert [names_in(page) for page in few] == [names_in(page) for page in exact]
-    assert "Viser 1–50 af mere end 50" in table(as_admin, org, q="bo 0")  # 100 matches: walked first
+    commoner = pager_line(table(as_admin, org, q="bo 0"))  # 100 matches
     first_walks = {q for q, window in walked if window == models.counting.FIRST_WALK}
     if db.engine.dialect.name == "sqlite":
-        assert first_walks == {"bo 0"}
+        # 41 entries among about as many members foretell about as many
+        # matches as members, fewer than a search counts: counted and paged
+        # at once, and nobody walked.
+        assert commoner == "Viser 1–50 af 100"
+        assert [q for q, window in walked if window] == []
     else:
-        assert first_walks == {*rare, "bo 0"}  # no FTS5: PostgreSQL walks first
+        assert commoner == "Viser 1–50 af mere end 50"  # no FTS5: PostgreSQL walks first
+        assert first_walks == {*rare, "bo 0"}
+
+
+def test_a_search_its_sample_foretells_is_walked_that_far_and_not_counted(as_admin, org, make_members, monkeypatch):
+    """Past FIRST_WALK members, a search that does not fill its page among
+    the first of them, or (SQLite, three letters or more) among its first
+    FTS5 entries, but whose matches there foretell the page within
+    WALK_ROWS members, is walked twice as far: its matches are not counted
+    (between 500 and 5,000 at a million members, that read the search
+    index's long lists), and the table says "more than" the page's last
+    row. A walk that falls short of the page counts them as before. Either
+    way the rows are those an exact count shows."""
+    make_members(org, [f"Ib {i:03d} " + ("Hansen-Lund" if i % 4 == 0 else "Lund") for i in range(300)])
+    searches = ["hansen-", "n-", "HANSEN-LUND"]  # 75 matches each, one in four members
+
+    def pages():
+        return {
+            q: [
+                (pager_line(html), names_in(html)) for page in (1, 2) for html in [table(as_admin, org, q=q, page=page)]
+            ]
+            for q in searches
+        }
+
+    exact = pages()
+    assert exact["hansen-"][0][0] == "Viser 1–50 af 75" and exact["n-"] == exact["hansen-"]
+    monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # 15 of them there: page 1 within 200
+    monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)
+    monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)  # SQLite: 41 entries, among about 164
+    monkeypatch.setattr(models.counting, "WALK_ROWS", 250)
+    # Foretold more than are counted (page 1: to 50 x 301 / 250 = 61).
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)
+    walked, counted = [], []
+    page_rows = models.members.MemberTable._page_rows
+
+    def recording(self, known, walk, found_bound=None, window=None):
+        walked.append((self.filter.q, self.page, window))
+        return page_rows(self, known, walk, found_bound, window)
+
+    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    count = models.members.MemberTable._count
+    monkeypatch.setattr(
+        models.members.MemberTable, "_count", lambda t, bound: counted.append((t.filter.q, t.page)) or count(t, bound)
+    )
+    foretold = pages()
+    for q in searches:
+        assert foretold[q][0] == ("Viser 1–50 af mere end 50", exact[q][0][1])
+        assert foretold[q][1] == exact[q][1]  # page 2 is not foretold within WALK_ROWS: counted
+        windows = [window for searched, page, window in walked if searched == q and page == 1 and window]
+        assert windows[-1] not in (None, models.counting.FIRST_WALK) and windows[-1] <= 500
+    # Page 1 was neither counted nor paged from its matches.
+    assert [(q, page) for q, page in counted if page == 1] == []
+    assert [q for q, page, window in walked if page == 1 and window is None] == []
+
+    # A walk that falls short of the page (the sample met more than its
+    # share): the same rows, counted as far as a search counts.
+    monkeypatch.setattr(models.counting, "foretold_walk", lambda *args: 40)
+    fallen = pages()
+    for q in searches:
+        assert [names for line, names in fallen[q]] == [names for line, names in exact[q]]
+        assert fallen[q][0][0] == "Viser 1–50 af mere end 61"
 
 
 def test_one_or_two_rare_letters_in_a_large_organization_are_found_wherever_they_stand(
