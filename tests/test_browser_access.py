@@ -112,13 +112,17 @@ def test_the_member_table_in_english(page, admin, org, make_members):
 def test_a_common_search_in_a_large_organization_says_more_than_and_pages_on(
     language, phone, page, admin, org, make_members, monkeypatch
 ):
-    """Past FIRST_WALK members a common search is not counted: the pager says
-    "more than" the page's last row and offers the next page, which counts
-    where the page is not full among the first members."""
+    """Past FIRST_WALK members a search whose sample foretells many matches is
+    not counted: the pager says "more than" the page's last row and offers
+    the next page, which counts where its walk would be too long."""
     make_members(org, [f"Bo Berg {i:03d}" for i in range(100)] + [f"Ib Ibsen {i:02d}" for i in range(30)])
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: as past its FTS5's reach
     monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)  # SQLite: fewer than the 100 of "erg 0"
+    # Its sample foretells more matches than are counted, and page 1 (not 2)
+    # within WALK_ROWS members: page 1 is walked, page 2 counted.
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)
+    monkeypatch.setattr(models.counting, "WALK_ROWS", 75)
     if phone:
         page.set_viewport_size(PHONE)
     page.goto("/login")
