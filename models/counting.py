@@ -20,11 +20,16 @@ Promises:
   about 500 and 5,000 at a million members are not common, but counting
   them read the same long lists), and its page within WALK_ROWS members,
   is walked that far and not counted: "more than" again (`foretold_walk`);
+  when that walk falls short, its matches stand together further on (one
+  first name's members), and they are counted and paged by one statement;
 - the others are counted as above: one or two letters that the first walk
   finds rare are looked up in an index from then on
   (models.members.short_match, _text_match), and a search whose sample
-  foretells no more than the bound is counted and paged by one statement
-  (MemberTable._foretold_within).
+  foretells no more than the bound is counted and paged by one statement,
+  to one past `sorted_bound` (MemberTable._foretold_within);
+- no walk reads more than WALK_WINDOW members once the matches are
+  counted: past them the page comes from the matches, sorted
+  (MemberTable._counted_page).
 
 These choose plans only: every choice gives the same rows.
 """
@@ -33,8 +38,9 @@ COUNT_BOUND = 10_000
 SEARCH_COUNT_BOUND = 1_000
 WALK_ROWS = 20_000
 WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
-# A walk reads this many members in order before it goes on to the rest:
-# room for the WALK_ROWS it expects to need (see MemberTable._walk_ids).
+# A walk once the matches are counted reads at most this many members:
+# room for the WALK_ROWS it expects to need. Past them the matches stand
+# together further on, and are sorted instead (MemberTable._counted_page).
 WALK_WINDOW = 2 * WALK_ROWS
 FIRST_WALK = 10_000
 # SQLite's FTS5 finds three letters or more faster than that walk, up to
@@ -42,7 +48,7 @@ FIRST_WALK = 10_000
 FTS_WALKS_FIRST = 200_000
 # Past FTS_WALKS_FIRST, a search's FTS5 entries are counted this far before
 # the first walk: a rare search (an e-mail part, no match) is paged from them.
-FEW_MATCHES = 500
+FEW_MATCHES = 200
 
 
 def count_bound(searching: bool, count_all: bool) -> int | None:
@@ -60,6 +66,18 @@ def search_bound(bound: int | None, page: int, per_page: int, members: int) -> i
     if bound is None:
         return None
     return max(bound, -(-page * per_page * members // WALK_ROWS))
+
+
+def sorted_bound(bound: int | None) -> int | None:
+    """How far a search whose sample foretold no more than `bound` matches
+    counts them as it pages them from its matches, sorted: further than the
+    bound, since a sample that met fewer than their share (they stand
+    together in name order, one first name's members, say) would otherwise
+    have them counted to the bound, then walked past the sample and sorted
+    after all. Up to four times as many are sorted at once in less time.
+    Without a sample (a small organization) a common search is counted only
+    to the bound: most of its matches would be read for nothing."""
+    return None if bound is None else 4 * bound
 
 
 def foretold_walk(matches: int, members: int, page: int, per_page: int) -> int | None:

@@ -333,12 +333,6 @@ class MemberTable:
             and (self._fts is None or self._members > counting.FTS_WALKS_FIRST)
         )
 
-    def _few_matches(self) -> bool:
-        """On SQLite, for a search its FTS5 index serves: whether it has no
-        more than FEW_MATCHES entries there, in any organization (so no more
-        matches in this table)."""
-        return self._index_sample()[1]
-
     def _index_sample(self) -> tuple["Sample | None", bool]:
         """On SQLite, for a search its FTS5 index serves, its first entries
         in rowid order, counted to one past FEW_MATCHES: (None, True) when
@@ -377,54 +371,42 @@ class MemberTable:
             test = and_(test, ~_prefix_match(folded, members.c.name_folded, members.c.email))
         return test
 
-    def _walk_members(self, window: int | None):
-        """The table's members before the search, in its order (unranked)
-        and at most `window` of them, as a subquery of id, name and e-mail."""
-        query = (
+    def _walk_members(self, window: int):
+        """The table's first `window` members before the search, in its order
+        (unranked), as a subquery of id, name and e-mail."""
+        return (
             select(Membership.id, Membership.name_folded, Membership.email)
             .where(*self._walk_conditions())
             .order_by(*self._order(ranked=False))
+            .limit(window)
+            .subquery("walked")
         )
-        if window is not None:
-            query = query.limit(window)
-        return query.subquery("walked")
 
-    def _walk_ids(self, limit: int, offset: int, besides_prefix: bool = False, window: int | None = None):
+    def _walk_ids(self, limit: int, offset: int, window: int, besides_prefix: bool = False):
         """A search's page walked down the sort index: the ids of `limit`
-        matches after `offset`, in the table's order. The walk reads the first
-        WALK_WINDOW members first, a subquery with a LIMIT of its own: that
-        keeps PostgreSQL on the index, where a guess that the search is rare
-        had it test and sort every member. Past them only if the page is not
-        full there; with `window`, it reads that many and stops. A list of
-        ids, or on SQLite the SELECT of them, run as part of the page's."""
+        matches after `offset`, in the table's order, among the first `window`
+        members (a subquery with a LIMIT of its own: that keeps PostgreSQL on
+        the index, where a guess that the search is rare had it test and sort
+        every member). A list of ids, or on SQLite the SELECT of them, run as
+        part of the page's; fewer than `limit` when the window does not hold
+        them."""
 
         # SQLite keeps to the sort index by itself, but sorts again what a
         # subquery gives it (3.40): there the window is a bound on the sort key.
         sqlite = db.engine.dialect.name == "sqlite"
-
-        def walk(window: int | None, run: bool = True):
-            members = Membership.__table__ if sqlite else self._walk_members(window)
-            key = members.c[SORTS[self.sort].key]
-            order = [key.desc(), members.c.id.desc()] if self.descending else [key, members.c.id]
-            query = select(members.c.id).where(self._text_test(members, besides_prefix))
-            if sqlite:
-                query = query.where(*self._walk_conditions())
-                if window is not None and window < self._members:  # else the window is every member
-                    end = self._window_end(window)  # NULL when fewer: then nothing, and the caller goes on
-                    query = query.where(key >= end if self.descending else key <= end)
-            query = query.order_by(*order).limit(limit).offset(offset)
-            return list(db.session.scalars(query)) if run else query
-
+        members = Membership.__table__ if sqlite else self._walk_members(window)
+        key = members.c[SORTS[self.sort].key]
+        order = [key.desc(), members.c.id.desc()] if self.descending else [key, members.c.id]
+        query = select(members.c.id).where(self._text_test(members, besides_prefix))
         if sqlite:
-            # Part of the page's statement; a window that does not hold the
-            # page shows there as a short page.
-            return walk(window, run=False)
-        if window is not None:
-            return walk(window)
-        ids = walk(counting.WALK_WINDOW)
-        if len(ids) < limit and self._members > counting.WALK_WINDOW:
-            ids = walk(None)
-        return ids
+            query = query.where(*self._walk_conditions())
+            if window < self._members:  # else the window is every member
+                end = self._window_end(window)  # NULL when fewer: then nothing, and the caller goes on
+                query = query.where(key >= end if self.descending else key <= end)
+        query = query.order_by(*order).limit(limit).offset(offset)
+        # Part of the page's statement on SQLite; a window that does not hold
+        # the page shows there as a short page.
+        return query if sqlite else list(db.session.scalars(query))
 
     def _walk_conditions(self) -> list:
         """The table's conditions but the search, for a walk down the sort index."""
@@ -481,7 +463,7 @@ class MemberTable:
         search with many matches needs a second, found by walking the sort
         index; outside "add", when each got access comes in one more."""
         known, exact, matches, bound = self.known_total, True, 0, self.count_bound
-        rows, sample, few = None, None, False
+        rows, sample, few, walked_short = None, None, False, False
         if self._walks_first:
             sample, few = self._index_sample()
             if sample is None and not few:
@@ -494,7 +476,17 @@ class MemberTable:
                     Sample(len(rows) if rows is not None else self._found_in_window, counting.FIRST_WALK),
                     None,
                 )
-        if sample is not None:
+                if len(self._folded) < 3:
+                    # One or two letters that did not fill the page there are
+                    # rare: from here on an index finds them (SQLite: FTS5, as
+                    # it finds three letters or more; PostgreSQL: _text_match).
+                    # Foretold within the bound, they are counted and paged at
+                    # once below, few or not: no need to count them to FEW_MATCHES.
+                    self._rare_letters = True
+                    self._fts = short_match(self._folded)
+                    if not self._foretold_within(sample, self._search_bound()):
+                        few = self._index_sample()[1]
+        if sample is not None and not few:
             # The sample foretells about how many matches there are in all:
             # more than are counted, and whether walking on finds the page soon.
             many = not self._foretold_within(sample, self._search_bound())
@@ -503,20 +495,15 @@ class MemberTable:
                 rows = self._page_rows(0, walk=True, window=window)
                 if rows is not None and len(rows) == PER_PAGE:
                     return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
-                rows = None
-            if len(self._folded) < 3:
-                # One or two letters that did not fill the page there are
-                # rare: from here on an index finds them (SQLite: FTS5, as it
-                # finds three letters or more; PostgreSQL: _text_match).
-                self._rare_letters = True
-                self._fts = short_match(self._folded)
-                few = self._few_matches()
-        if few:
-            # Counted and paged by one statement, from the matches.
-            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
+                rows, walked_short = None, True
+        if few or walked_short:
+            # Counted and paged by one statement, from the matches: few, or
+            # standing together past the window foretold for them (one first
+            # name's members, say), where a walk on could read every member.
+            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES if few else None)
             known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
         elif self.filter.q:
-            bound = self._search_bound()
+            bound = counted_to = self._search_bound()
             if self._fts is not None and not self._foretold_within(sample, bound):
                 # SQLite's FTS5 counts the matches alone quickly, and then the
                 # page is found as few or many matches need.
@@ -524,21 +511,27 @@ class MemberTable:
             else:
                 # Few matches are counted and paged by one statement (the
                 # search index is read once); many are counted there to one
-                # past the bound, and their page found by a plan of its own.
-                rows = self._page_rows(None, walk=False, found_bound=bound)
-                # No rows on page 1: no matches; past it, counted to know where the end is.
-                matches = rows[0].total if rows else (self._count(bound) if self.page > 1 else 0)
-            known, exact = (matches, True) if bound is None or matches <= bound else (bound, False)
+                # past the bound, or further when a sample foretold them
+                # few (counting.sorted_bound), and their page found by a
+                # plan of its own.
+                counted_to = counting.sorted_bound(bound) if sample is not None else bound
+                rows = self._page_rows(None, walk=False, found_bound=counted_to)
+                if rows:
+                    matches = rows[0].total
+                else:
+                    # No rows on page 1: no matches; past it, counted to know where the end is.
+                    counted_to, matches = bound, self._count(bound) if self.page > 1 else 0
+            known, exact = (matches, True) if counted_to is None or matches <= counted_to else (bound, False)
             if not exact:
                 rows = None
         if rows is None:
-            rows = self._page_rows(known, self._walks(matches))
+            rows = self._counted_page(known, exact, matches)
         if not rows and self.page > 1:
             # Past the end (the rows just granted left the page, or a stale
             # link): the last page there is, counted to the end, and the URL
             # follows (args()).
             self.page = self.pages(known if known is not None and exact else self._count(None))
-            rows = self._page_rows(known, self._walks(matches))
+            rows = self._counted_page(known, exact, matches)
         if not rows:
             return [], 0, True
         n = rows[0].total
@@ -548,6 +541,20 @@ class MemberTable:
         if bound is None or n <= bound or self.counted_by_department:
             return rows, n, True
         return rows, bound, False
+
+    def _counted_page(self, known: int | None, exact: bool, matches: int) -> list:
+        """The page once the table is counted (`known`, exact or a bound).
+        A search with many matches walks the sort index, within WALK_WINDOW
+        members; when that does not hold the page, its matches stand
+        together further on (one first name's members, say) and the page
+        comes from them, sorted, as few matches' does: an unbounded walk
+        could read every member."""
+        if self._walks(matches):
+            rows = self._page_rows(known, True, window=counting.WALK_WINDOW)
+            wanted = PER_PAGE if not exact else min(PER_PAGE, max(0, known - self.first_row + 1))
+            if rows is not None and len(rows) >= wanted:
+                return rows
+        return self._page_rows(known, False)
 
     def _foretold_within(self, sample: "Sample | None", bound: int | None) -> bool:
         """Whether the sample foretells no more than `bound` matches in all:
@@ -570,15 +577,15 @@ class MemberTable:
         trigram index); with `known` None, it counts them too, to one past
         `found_bound` (then the page is right only if they are no more).
         A search with many matches walks the sort index (`_walk_ids`), within
-        `window` members when given one (None when the page is not full
-        there). Without a search the page comes off the sort index by
-        LIMIT, and the count is a subquery that stops past count_bound."""
+        `window` members (None when the page is not full there). Without a
+        search the page comes off the sort index by LIMIT, and the count is a
+        subquery that stops past count_bound."""
         offset = (self.page - 1) * PER_PAGE
         if self.filter.q and walk and self.ranked:
             return self._ranked_walk(known, offset, window)
         if self.filter.q and walk:
-            ids = self._walk_ids(PER_PAGE, offset, window=window)
-            if window is not None and _fell_short(ids, PER_PAGE):
+            ids = self._walk_ids(PER_PAGE, offset, window)
+            if _fell_short(ids, PER_PAGE):
                 self._found_in_window = len(ids)
                 return None
             return select(Membership.id, literal(known).label("total")).where(Membership.id.in_(ids)).subquery("paged")
@@ -623,7 +630,7 @@ class MemberTable:
             .subquery("paged")
         )
 
-    def _ranked_walk(self, known: int, offset: int, window: int | None = None):
+    def _ranked_walk(self, known: int, offset: int, window: int):
         """A search with many matches, ranked. Its exact and prefix matches
         are counted only as far as this page needs; when the page starts
         among them, they come in three parts, each off its own index in name
@@ -650,8 +657,8 @@ class MemberTable:
         parts = []
         room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
         if room:
-            rest = self._walk_ids(room, max(0, offset - n_best), besides_prefix=True, window=window)
-            if window is not None and _fell_short(rest, room):
+            rest = self._walk_ids(room, max(0, offset - n_best), window, besides_prefix=True)
+            if _fell_short(rest, room):
                 self._found_in_window = PER_PAGE - room + len(rest)
                 return None  # the window does not hold the page
             parts.append(select(Membership.id).where(Membership.id.in_(rest)).subquery("rest_page"))

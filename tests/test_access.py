@@ -353,8 +353,9 @@ def test_a_search_its_sample_foretells_is_walked_that_far_and_not_counted(as_adm
     WALK_ROWS members, is walked twice as far: its matches are not counted
     (between 500 and 5,000 at a million members, that read the search
     index's long lists), and the table says "more than" the page's last
-    row. A walk that falls short of the page counts them as before. Either
-    way the rows are those an exact count shows."""
+    row. A walk that falls short of the page counts them exactly, with the
+    page, in one statement. Either way the rows are those an exact count
+    shows."""
     make_members(org, [f"Ib {i:03d} " + ("Hansen-Lund" if i % 4 == 0 else "Lund") for i in range(300)])
     searches = ["hansen-", "n-", "HANSEN-LUND"]  # 75 matches each, one in four members
 
@@ -397,12 +398,66 @@ def test_a_search_its_sample_foretells_is_walked_that_far_and_not_counted(as_adm
     assert [q for q, page, window in walked if page == 1 and window is None] == []
 
     # A walk that falls short of the page (the sample met more than its
-    # share): the same rows, counted as far as a search counts.
+    # share): the same rows, counted exactly with them in one statement.
     monkeypatch.setattr(models.counting, "foretold_walk", lambda *args: 40)
+    counted.clear()
     fallen = pages()
     for q in searches:
-        assert [names for line, names in fallen[q]] == [names for line, names in exact[q]]
-        assert fallen[q][0][0] == "Viser 1–50 af mere end 61"
+        assert fallen[q] == exact[q]
+    assert [(q, page) for q, page in counted if page == 1] == []
+
+
+def test_many_matches_standing_together_past_the_walk_are_sorted_not_walked_on(
+    as_admin, org, make_members, monkeypatch
+):
+    """Past FIRST_WALK members, a search with many matches that all stand
+    together far down the name order (one first name's members: "vind" in
+    every Øjvind, after every Bo) is not walked on past the window foretold
+    for it, or past WALK_WINDOW members: a walk on could read every member.
+    The page comes from the matches, sorted, and its rows are those an exact
+    count shows."""
+    make_members(org, [f"Øjvind {i:03d} Lund" for i in range(100)], prefix="r")  # the first ids
+    make_members(org, [f"Bo {i:03d} Lund" for i in range(200)])  # the first 200 in name order
+
+    def pages():
+        return [
+            (pager_line(html), names_in(html))
+            for page in (1, 2)
+            for html in [table(as_admin, org, q="vind", page=page)]
+        ]
+
+    exact = pages()
+    assert exact[0] == ("Viser 1–50 af 100", [f"Øjvind {i:03d} Lund" for i in range(50)])
+    assert exact[1] == ("Viser 51–100 af 100", [f"Øjvind {i:03d} Lund" for i in range(50, 100)])
+    monkeypatch.setattr(models.counting, "FIRST_WALK", 60)
+    monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)  # SQLite: as past its FTS5's reach
+    monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)  # SQLite: 41 entries among the first 42 ids
+    monkeypatch.setattr(models.counting, "WALK_ROWS", 1000)
+    monkeypatch.setattr(models.counting, "WALK_WINDOW", 150)
+    # Page 1 counts to 16 (50 x 301 / 1000), and 64 with the page (sorted_bound).
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)
+    walked = []
+    page_rows = models.members.MemberTable._page_rows
+
+    def recording(self, known, walk, found_bound=None, window=None):
+        walked.append((self.page, walk, window))
+        return page_rows(self, known, walk, found_bound, window)
+
+    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    together = pages()
+    assert [names for line, names in together] == [names for line, names in exact]
+    if db.engine.dialect.name == "sqlite":
+        # Its FTS5 entries foretold page 1 within 102 members (all Bo): then
+        # counted exactly, with the page.
+        assert [line for line, names in together] == ["Viser 1–50 af 100", "Viser 51–100 af 100"]
+    else:
+        # The first walk met no match: counted past the bound with the page
+        # (64), then walked within WALK_WINDOW (all Bo), then sorted.
+        assert [line for line, names in together] == ["Viser 1–50 af mere end 16", "Viser 51–100 af 100"]
+    # Every walk had its window, and page 1 came from the matches after one.
+    assert [(page, window) for page, walk, window in walked if walk and window is None] == []
+    page_1 = [walk for page, walk, window in walked if page == 1]
+    assert page_1[-1] is False and True in page_1
 
 
 def test_one_or_two_rare_letters_in_a_large_organization_are_found_wherever_they_stand(
