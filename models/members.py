@@ -496,25 +496,30 @@ class MemberTable:
                 if rows is not None and len(rows) == PER_PAGE:
                     return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
                 rows, walked_short = None, True
-        if few or walked_short:
-            # Counted and paged by one statement, from the matches: few, or
-            # standing together past the window foretold for them (one first
-            # name's members, say), where a walk on could read every member.
-            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES if few else None)
+        if few:
+            # Counted and paged by one statement, from the matches.
+            rows = self._page_rows(None, walk=False, found_bound=counting.FEW_MATCHES)
             known = matches = rows[0].total if rows else (self._count(None) if self.page > 1 else 0)
         elif self.filter.q:
             bound = counted_to = self._search_bound()
-            if self._fts is not None and not self._foretold_within(sample, bound):
+            wide = counting.sorted_bound(bound)
+            # Counted and sorted with the page: a sample foretold them few, or
+            # not too many for that once they stand together past the walk
+            # foretold for them (one first name's members, say).
+            at_once = sample is not None and (
+                self._foretold_within(sample, bound) or walked_short and self._foretold_within(sample, wide)
+            )
+            if self._fts is not None and not at_once:
                 # SQLite's FTS5 counts the matches alone quickly, and then the
                 # page is found as few or many matches need.
                 matches = self._count(bound)
             else:
                 # Few matches are counted and paged by one statement (the
                 # search index is read once); many are counted there to one
-                # past the bound, or further when a sample foretold them
-                # few (counting.sorted_bound), and their page found by a
+                # past the bound, or the wider bound of counting.sorted_bound
+                # when a sample foretold them, and their page found by a
                 # plan of its own.
-                counted_to = counting.sorted_bound(bound) if sample is not None else bound
+                counted_to = wide if at_once else bound
                 rows = self._page_rows(None, walk=False, found_bound=counted_to)
                 if rows:
                     matches = rows[0].total
@@ -545,15 +550,21 @@ class MemberTable:
     def _counted_page(self, known: int | None, exact: bool, matches: int) -> list:
         """The page once the table is counted (`known`, exact or a bound).
         A search with many matches walks the sort index, within WALK_WINDOW
-        members; when that does not hold the page, its matches stand
-        together further on (one first name's members, say) and the page
-        comes from them, sorted, as few matches' does: an unbounded walk
-        could read every member."""
+        members first. When that does not hold the page, its matches stand
+        together further on (one first name's members, say): counted, they
+        are sorted, as few matches are; past the bound they may be most of
+        the table, and the walk goes on to the end, which costs less than
+        sorting them could."""
         if self._walks(matches):
-            rows = self._page_rows(known, True, window=counting.WALK_WINDOW)
+            window = min(counting.WALK_WINDOW, max(1, self._members))
+            rows = self._page_rows(known, True, window=window)
             wanted = PER_PAGE if not exact else min(PER_PAGE, max(0, known - self.first_row + 1))
-            if rows is not None and len(rows) >= wanted:
+            if rows is not None and (len(rows) >= wanted or window == self._members):
                 return rows
+            if not exact and window < self._members:
+                rows = self._page_rows(known, True, window=self._members)
+                if rows is not None:
+                    return rows
         return self._page_rows(known, False)
 
     def _foretold_within(self, sample: "Sample | None", bound: int | None) -> bool:

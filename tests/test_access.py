@@ -407,15 +407,16 @@ def test_a_search_its_sample_foretells_is_walked_that_far_and_not_counted(as_adm
     assert [(q, page) for q, page in counted if page == 1] == []
 
 
-def test_many_matches_standing_together_past_the_walk_are_sorted_not_walked_on(
+def test_many_matches_standing_together_past_the_walk_show_the_rows_an_exact_count_shows(
     as_admin, org, make_members, monkeypatch
 ):
     """Past FIRST_WALK members, a search with many matches that all stand
     together far down the name order (one first name's members: "vind" in
-    every Øjvind, after every Bo) is not walked on past the window foretold
-    for it, or past WALK_WINDOW members: a walk on could read every member.
-    The page comes from the matches, sorted, and its rows are those an exact
-    count shows."""
+    every Øjvind, after every Bo) falls short of the window foretold for it
+    and of WALK_WINDOW members. Counted to no more than the bound, they are
+    sorted; more than counted they may be most of the table, and the walk
+    goes on to the end. Either way the rows are those an exact count shows,
+    and every walk has its window."""
     make_members(org, [f"Øjvind {i:03d} Lund" for i in range(100)], prefix="r")  # the first ids
     make_members(org, [f"Bo {i:03d} Lund" for i in range(200)])  # the first 200 in name order
 
@@ -446,18 +447,16 @@ def test_many_matches_standing_together_past_the_walk_are_sorted_not_walked_on(
     monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
     together = pages()
     assert [names for line, names in together] == [names for line, names in exact]
-    if db.engine.dialect.name == "sqlite":
-        # Its FTS5 entries foretold page 1 within 102 members (all Bo): then
-        # counted exactly, with the page.
-        assert [line for line, names in together] == ["Viser 1–50 af 100", "Viser 51–100 af 100"]
-    else:
-        # The first walk met no match: counted past the bound with the page
-        # (64), then walked within WALK_WINDOW (all Bo), then sorted.
-        assert [line for line, names in together] == ["Viser 1–50 af mere end 16", "Viser 51–100 af 100"]
-    # Every walk had its window, and page 1 came from the matches after one.
+    # Page 1 counts to 16 (50 x 301 / 1000) and finds more: "more than".
+    # Page 2 on PostgreSQL: the first walk met no match, and the 100 are
+    # counted with the page (to 124, counting.sorted_bound) and sorted; on
+    # SQLite the FTS5 sample foretold more than that, counted to 31.
+    second = "Viser 51–100 af mere end 31" if db.engine.dialect.name == "sqlite" else "Viser 51–100 af 100"
+    assert [line for line, names in together] == ["Viser 1–50 af mere end 16", second]
     assert [(page, window) for page, walk, window in walked if walk and window is None] == []
-    page_1 = [walk for page, walk, window in walked if page == 1]
-    assert page_1[-1] is False and True in page_1
+    # Page 1: walked within WALK_WINDOW (all Bo), then on to the end.
+    windows = [window for page, walk, window in walked if page == 1 and walk]
+    assert models.counting.WALK_WINDOW in windows and windows[-1] == 301
 
 
 def test_one_or_two_rare_letters_in_a_large_organization_are_found_wherever_they_stand(
