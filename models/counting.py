@@ -27,9 +27,9 @@ Promises:
   (models.members.short_match, _text_match), and a search whose sample
   foretells no more than the bound is counted and paged by one statement,
   to one past `sorted_bound` (MemberTable._foretold_within);
-- no walk reads more than WALK_WINDOW members once the matches are
-  counted: past them the page comes from the matches, sorted
-  (MemberTable._counted_page).
+- once the matches are counted, a walk reads WALK_WINDOW members first:
+  past them the page comes from the matches, sorted, when they are no more
+  than the bound, else the walk goes on (MemberTable._counted_page).
 
 These choose plans only: every choice gives the same rows.
 """
