@@ -21,7 +21,8 @@ Promises:
   them read the same long lists), and its page within WALK_ROWS members,
   is walked that far and not counted: "more than" again (`foretold_walk`);
   when that walk falls short, its matches stand together further on (one
-  first name's members), and they are counted and paged by one statement;
+  first name's members), and they are counted and paged by one statement
+  if the sample foretells no more than `sorted_bound`;
 - the others are counted as above: one or two letters that the first walk
   finds rare are looked up in an index from then on
   (models.members.short_match, _text_match), and a search whose sample
@@ -38,9 +39,10 @@ COUNT_BOUND = 10_000
 SEARCH_COUNT_BOUND = 1_000
 WALK_ROWS = 20_000
 WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
-# A walk once the matches are counted reads at most this many members:
-# room for the WALK_ROWS it expects to need. Past them the matches stand
-# together further on, and are sorted instead (MemberTable._counted_page).
+# A walk once the matches are counted reads this many members first: room
+# for the WALK_ROWS it expects to need. Past them the matches stand together
+# further on: sorted when counted exactly, else walked on to the end
+# (MemberTable._counted_page).
 WALK_WINDOW = 2 * WALK_ROWS
 FIRST_WALK = 10_000
 # SQLite's FTS5 finds three letters or more faster than that walk, up to

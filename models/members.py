@@ -555,13 +555,13 @@ class MemberTable:
         are sorted, as few matches are; past the bound they may be most of
         the table, and the walk goes on to the end, which costs less than
         sorting them could."""
-        if self._walks(matches):
-            window = min(counting.WALK_WINDOW, max(1, self._members))
-            rows = self._page_rows(known, True, window=window)
+        if self._walks(matches):  # never with the members unknown (0)
+            whole = counting.WALK_WINDOW >= self._members  # the walk reads every member
+            rows = self._page_rows(known, True, window=counting.WALK_WINDOW)
             wanted = PER_PAGE if not exact else min(PER_PAGE, max(0, known - self.first_row + 1))
-            if rows is not None and (len(rows) >= wanted or window == self._members):
+            if rows is not None and (len(rows) >= wanted or whole):
                 return rows
-            if not exact and window < self._members:
+            if not exact and not whole:
                 rows = self._page_rows(known, True, window=self._members)
                 if rows is not None:
                     return rows

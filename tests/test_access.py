@@ -38,6 +38,20 @@ def names_in(html):
     return [n for n in re.findall(r'aria-label="Vælg ([^"]+)"', html) if n != "alle på siden"]
 
 
+def record_pages(monkeypatch) -> list:
+    """Every page statement the member table builds, as (search, page,
+    walk, window): how it found its rows."""
+    pages = []
+    page_rows = models.members.MemberTable._page_rows
+
+    def recording(self, known, walk, found_bound=None, window=None):
+        pages.append((self.filter.q, self.page, walk, window))
+        return page_rows(self, known, walk, found_bound, window)
+
+    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    return pages
+
+
 def select(s, org, view="add", **form):
     return s.post(url(org, f"/{view}/select"), form, htmx=True)
 
@@ -322,25 +336,18 @@ def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(as_adm
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)
     monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)
-    walked = []
-    page_rows = models.members.MemberTable._page_rows
-
-    def recording(self, known, walk, found_bound=None, window=None):
-        walked.append((self.filter.q, window))
-        return page_rows(self, known, walk, found_bound, window)
-
-    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    walked = record_pages(monkeypatch)
     few = [table(as_admin, org, q=q) for q in rare]
     assert [pager_line(page) for page in few] == ["Viser 1–30 af 30", "Viser 1–20 af 20", ""]
     assert [names_in(page) for page in few] == [names_in(page) for page in exact]
     commoner = pager_line(table(as_admin, org, q="bo 0"))  # 100 matches
-    first_walks = {q for q, window in walked if window == models.counting.FIRST_WALK}
+    first_walks = {q for q, page, walk, window in walked if window == models.counting.FIRST_WALK}
     if db.engine.dialect.name == "sqlite":
         # 41 entries among about as many members foretell about as many
         # matches as members, fewer than a search counts: counted and paged
         # at once, and nobody walked.
         assert commoner == "Viser 1–50 af 100"
-        assert [q for q, window in walked if window] == []
+        assert [q for q, page, walk, window in walked if window] == []
     else:
         assert commoner == "Viser 1–50 af mere end 50"  # no FTS5: PostgreSQL walks first
         assert first_walks == {*rare, "bo 0"}
@@ -375,14 +382,7 @@ def test_a_search_its_sample_foretells_is_walked_that_far_and_not_counted(as_adm
     monkeypatch.setattr(models.counting, "WALK_ROWS", 250)
     # Foretold more than are counted (page 1: to 50 x 301 / 250 = 61).
     monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)
-    walked, counted = [], []
-    page_rows = models.members.MemberTable._page_rows
-
-    def recording(self, known, walk, found_bound=None, window=None):
-        walked.append((self.filter.q, self.page, window))
-        return page_rows(self, known, walk, found_bound, window)
-
-    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    walked, counted = record_pages(monkeypatch), []
     count = models.members.MemberTable._count
     monkeypatch.setattr(
         models.members.MemberTable, "_count", lambda t, bound: counted.append((t.filter.q, t.page)) or count(t, bound)
@@ -391,11 +391,11 @@ def test_a_search_its_sample_foretells_is_walked_that_far_and_not_counted(as_adm
     for q in searches:
         assert foretold[q][0] == ("Viser 1–50 af mere end 50", exact[q][0][1])
         assert foretold[q][1] == exact[q][1]  # page 2 is not foretold within WALK_ROWS: counted
-        windows = [window for searched, page, window in walked if searched == q and page == 1 and window]
+        windows = [window for searched, page, walk, window in walked if searched == q and page == 1 and window]
         assert windows[-1] not in (None, models.counting.FIRST_WALK) and windows[-1] <= 500
     # Page 1 was neither counted nor paged from its matches.
     assert [(q, page) for q, page in counted if page == 1] == []
-    assert [q for q, page, window in walked if page == 1 and window is None] == []
+    assert [q for q, page, walk, window in walked if page == 1 and window is None] == []
 
     # A walk that falls short of the page (the sample met more than its
     # share): the same rows, counted exactly with them in one statement.
@@ -437,14 +437,7 @@ def test_many_matches_standing_together_past_the_walk_show_the_rows_an_exact_cou
     monkeypatch.setattr(models.counting, "WALK_WINDOW", 150)
     # Page 1 counts to 16 (50 x 301 / 1000), and 64 with the page (sorted_bound).
     monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)
-    walked = []
-    page_rows = models.members.MemberTable._page_rows
-
-    def recording(self, known, walk, found_bound=None, window=None):
-        walked.append((self.page, walk, window))
-        return page_rows(self, known, walk, found_bound, window)
-
-    monkeypatch.setattr(models.members.MemberTable, "_page_rows", recording)
+    walked = record_pages(monkeypatch)
     together = pages()
     assert [names for line, names in together] == [names for line, names in exact]
     # Page 1 counts to 16 (50 x 301 / 1000) and finds more: "more than".
@@ -453,9 +446,9 @@ def test_many_matches_standing_together_past_the_walk_show_the_rows_an_exact_cou
     # SQLite the FTS5 sample foretold more than that, counted to 31.
     second = "Viser 51–100 af mere end 31" if db.engine.dialect.name == "sqlite" else "Viser 51–100 af 100"
     assert [line for line, names in together] == ["Viser 1–50 af mere end 16", second]
-    assert [(page, window) for page, walk, window in walked if walk and window is None] == []
+    assert [(page, window) for q, page, walk, window in walked if walk and window is None] == []
     # Page 1: walked within WALK_WINDOW (all Bo), then on to the end.
-    windows = [window for page, walk, window in walked if page == 1 and walk]
+    windows = [window for q, page, walk, window in walked if page == 1 and walk]
     assert models.counting.WALK_WINDOW in windows and windows[-1] == 301
 
 
