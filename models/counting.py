@@ -30,7 +30,10 @@ Promises:
   to one past `sorted_bound` (MemberTable._foretold_within);
 - once the matches are counted, a walk reads WALK_WINDOW members first:
   past them the page comes from the matches, sorted, when they are no more
-  than the bound, else the walk goes on (MemberTable._counted_page).
+  than the bound, else the walk goes on (MemberTable._counted_page);
+- a ranked search's e-mails that start with it (of names that do not) are
+  walked off the name index when there are more than `tier_walkable`
+  (every e-mail at a domain named like the search), else sorted.
 
 These choose plans only: every choice gives the same rows.
 """
@@ -93,6 +96,14 @@ def foretold_walk(matches: int, members: int, page: int, per_page: int) -> int |
         return None
     foretold = -(-page * per_page * members // matches)
     return 2 * foretold if foretold <= WALK_ROWS else None
+
+
+def tier_walkable(wanted: int, members: int) -> int:
+    """How many of the ranked search's e-mail prefix matches (of names that
+    do not start with the search) there must be for a walk of the name index
+    to meet `wanted` of them within WALK_ROWS members; with more, the tier is
+    walked, with no more sorted (a range of the e-mail index)."""
+    return -(-wanted * members // WALK_ROWS)
 
 
 def walks(sort: str, page: int, per_page: int, members: int, matches: int) -> bool:

@@ -362,14 +362,22 @@ class MemberTable:
             return None, True
         return Sample(n, max(1, last - first + 1)), False
 
-    def _text_test(self, members, besides_prefix: bool = False):
-        """The search, tested on the columns of a walk's subquery; without
-        the prefix matches when `besides_prefix` (ranking takes those first)."""
+    def _text_test(self, members):
+        """The search, tested on the columns of a walk's subquery."""
+        return _scan_match(self._folded, members.c.name_folded, members.c.email)
+
+    def _besides_prefix_test(self, members):
+        """The search's matches but the prefix ones (ranking takes those first)."""
         folded = self._folded
-        test = _scan_match(folded, members.c.name_folded, members.c.email)
-        if besides_prefix:
-            test = and_(test, ~_prefix_match(folded, members.c.name_folded, members.c.email))
-        return test
+        return and_(self._text_test(members), ~_prefix_match(folded, members.c.name_folded, members.c.email))
+
+    def _email_prefix_test(self, members):
+        """E-mails that start with the search, of names that do not: the
+        ranked search's third tier, tested member by member (substr, where
+        SQLite would take a range of the e-mail index and sort it)."""
+        folded = self._folded
+        n = len(folded)
+        return and_(func.substr(members.c.email, 1, n) == folded, func.substr(members.c.name_folded, 1, n) != folded)
 
     def _walk_members(self, window: int):
         """The table's first `window` members before the search, in its order
@@ -382,9 +390,10 @@ class MemberTable:
             .subquery("walked")
         )
 
-    def _walk_ids(self, limit: int, offset: int, window: int, besides_prefix: bool = False):
+    def _walk_ids(self, limit: int, offset: int, window: int, test=None):
         """A search's page walked down the sort index: the ids of `limit`
-        matches after `offset`, in the table's order, among the first `window`
+        matches (of `test`, the search's own when None) after `offset`, in
+        the table's order, among the first `window`
         members (a subquery with a LIMIT of its own: that keeps PostgreSQL on
         the index, where a guess that the search is rare had it test and sort
         every member). A list of ids, or on SQLite the SELECT of them, run as
@@ -397,7 +406,7 @@ class MemberTable:
         members = Membership.__table__ if sqlite else self._walk_members(window)
         key = members.c[SORTS[self.sort].key]
         order = [key.desc(), members.c.id.desc()] if self.descending else [key, members.c.id]
-        query = select(members.c.id).where(self._text_test(members, besides_prefix))
+        query = select(members.c.id).where((test or self._text_test)(members))
         if sqlite:
             query = query.where(*self._walk_conditions())
             if window < self._members:  # else the window is every member
@@ -647,28 +656,34 @@ class MemberTable:
         among them, they come in three parts, each off its own index in name
         order and only as deep as the page: the exact ones, those whose name
         starts with the search, and those whose e-mail does (and name does
-        not). The rest of the page is walked off the name index, as without
-        ranking, leaving the prefix matches out."""
+        not), walked off the name index when they are common. The rest of
+        the page is walked off the name index, as without ranking, leaving
+        the prefix matches out."""
         folded = self._folded
         base = [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False)]
         by_name = _starts_with(Membership.name_folded, folded)
         by_email = and_(_starts_with(Membership.email, folded), ~by_name)
         cap = offset + PER_PAGE + 1
+        # The e-mail tier is walked off the name index when it is common
+        # enough for the walk to meet its part soon (every e-mail at a domain
+        # named like the search, say): its range of the e-mail index, sorted
+        # by name, would be most of the table.
+        walkable = counting.tier_walkable(cap, self._members)
         if cap not in self._best_counts:  # a second walk for the page asks again
             # Counted as two ranges, each off its own index: asked for the two
             # at once (OR) with a LIMIT, PostgreSQL hoped to meet them early in
             # a scan of every member, and read them all when there were none.
             counts = [
-                select(func.count()).select_from(select(Membership.id).where(*base, part).limit(cap).subquery())
-                for part in (by_name, by_email)
+                select(func.count()).select_from(select(Membership.id).where(*base, part).limit(limit).subquery())
+                for part, limit in ((by_name, cap), (by_email, max(cap, walkable + 1)))
             ]
-            total = db.session.scalar(select(counts[0].scalar_subquery() + counts[1].scalar_subquery()))
-            self._best_counts[cap] = min(cap, total)
-        n_best = self._best_counts[cap]
+            self._best_counts[cap] = tuple(db.session.execute(select(*(c.scalar_subquery() for c in counts))).one())
+        n_name, n_email = self._best_counts[cap]
+        n_best = min(cap, n_name + n_email)
         parts = []
         room = PER_PAGE - min(PER_PAGE, max(0, n_best - offset))
         if room:
-            rest = self._walk_ids(room, max(0, offset - n_best), window, besides_prefix=True)
+            rest = self._walk_ids(room, max(0, offset - n_best), window, self._besides_prefix_test)
             if _fell_short(rest, room):
                 self._found_in_window = PER_PAGE - room + len(rest)
                 return None  # the window does not hold the page
@@ -676,14 +691,17 @@ class MemberTable:
         if n_best > offset:
             tiers = [or_(Membership.name_folded == folded, Membership.email == folded), by_name, by_email]
             rank = self._rank.label("rank")
+            best = select(Membership.id, rank, Membership.name_folded.label("key"))
             tops = [
-                select(Membership.id, rank, Membership.name_folded.label("key"))
-                .where(*base, tier)
-                .order_by(Membership.name_folded, Membership.id)
-                .limit(offset + PER_PAGE)
-                .subquery()
+                best.where(*base, tier).order_by(Membership.name_folded, Membership.id).limit(offset + PER_PAGE)
                 for tier in tiers
             ]
+            if n_email > walkable:
+                walked = self._walk_ids(offset + PER_PAGE, 0, counting.WALK_WINDOW, self._email_prefix_test)
+                walked = walked if isinstance(walked, list) else list(db.session.scalars(walked))
+                if len(walked) == offset + PER_PAGE:  # else they stand further on: sorted
+                    tops[-1] = best.where(Membership.id.in_(walked))
+            tops = [top.subquery() for top in tops]
             ranked = materialized(union(*(select(top) for top in tops)).cte("best"))
             parts.append(
                 select(ranked.c.id)

@@ -301,6 +301,42 @@ def test_a_search_ranks_exact_then_prefix_matches_first_on_every_page_and_path(
     assert [n for n in ticked if n != "alle på siden"] == expected[50:100]
 
 
+def test_a_search_every_e_mail_starts_with_is_ranked_by_name_walked_or_sorted(as_admin, org, make_members, monkeypatch):
+    """Every demo e-mail starts with "medlem", and the name sort of that
+    range of the e-mail index read every member. Common enough, the
+    e-mails that start with the search are walked off the name index; when
+    the walk's first members do not hold the page, they are sorted as
+    before. The admin sees the same ranked rows either way."""
+    make_members(org, [f"Bo {i:03d}" for i in range(80)], prefix="medlem")
+    make_members(org, [f"Medlem {i:03d}" for i in range(10)], prefix="x")
+    make_members(org, [f"Ann {i:03d} Medlemsen" for i in range(40)], prefix="a")
+    expected = (
+        [f"Bo {i:03d}" for i in range(80)]
+        + [f"Medlem {i:03d}" for i in range(10)]
+        + [f"Ann {i:03d} Medlemsen" for i in range(40)]
+    )
+
+    def pages():
+        return [names_in(table(as_admin, org, q="medlem", page=page)) for page in (1, 2, 3)]
+
+    assert sum(pages(), []) == expected  # few matches: sorted
+    monkeypatch.setattr(models.counting, "SEARCH_COUNT_BOUND", 5)  # many: walked, and ranked
+    monkeypatch.setattr(models.counting, "WALK_ROWS", 10_000)  # 2 of them make the tier walkable
+    tested = []
+    email_prefix = models.members.MemberTable._email_prefix_test
+    monkeypatch.setattr(
+        models.members.MemberTable, "_email_prefix_test", lambda t, m: tested.append(t.page) or email_prefix(t, m)
+    )
+    assert sum(pages(), []) == expected
+    # Page 1's 50 are walked; page 2 needs 100 of the 80 and sorts them.
+    assert 1 in tested and 2 in tested
+    # The first 60 members by name hold only 19 of them: sorted.
+    monkeypatch.setattr(models.counting, "WALK_WINDOW", 60)
+    tested.clear()
+    assert sum(pages(), []) == expected
+    assert 1 in tested
+
+
 def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as_admin, org, make_members, monkeypatch):
     """Past FIRST_WALK members, a search first walks that many in the
     table's order: a common name fills its page there, and the table says
