@@ -54,6 +54,11 @@ FTS_WALKS_FIRST = 200_000
 # Past FTS_WALKS_FIRST, a search's FTS5 entries are counted this far before
 # the first walk: a rare search (an e-mail part, no match) is paged from them.
 FEW_MATCHES = 200
+# SQLite's FTS5 is asked for this many of a longer search's trigrams, the
+# rarest, as the first TRIGRAM_SAMPLE entries of each one's list tell
+# (models.members._fts_match).
+RARE_TRIGRAMS = 3
+TRIGRAM_SAMPLE = 64
 
 
 def count_bound(searching: bool, count_all: bool) -> int | None:

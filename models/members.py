@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
     union,
     union_all,
 )
@@ -56,8 +57,11 @@ def _text_match(folded: str, rare: bool = False):
     members, and tested on each row the function costs more than the LIKE.
     """
     fts = _fts_match(folded)
-    if fts is not None:
-        return Membership.id.in_(select(literal_column("rowid")).select_from(table("membership_search")).where(fts))
+    if fts.match is not None:
+        found = Membership.id.in_(
+            select(literal_column("rowid")).select_from(table("membership_search")).where(fts.match)
+        )
+        return and_(found, _scan_match(folded)) if fts.tested else found
     if rare and len(folded) < 3 and db.engine.dialect.name == "postgresql":
         grams = func.membership_grams(Membership.name_folded, Membership.email, type_=ARRAY(Text))
         return and_(grams.contains([folded]), _scan_match(folded))
@@ -76,12 +80,64 @@ def _scan_match(folded: str, name=Membership.name_folded, email=Membership.email
     return or_(name.like(pattern, escape="\\"), email.like(pattern, escape="\\"))
 
 
-def _fts_match(folded: str):
-    """The FTS5 MATCH condition for `folded` on SQLite (three characters or
-    more: the trigram tokenizer's least), else None."""
+class FtsQuery(NamedTuple):
+    """What SQLite's FTS5 index is asked for a search (None: not asked),
+    and whether its entries need the search tested on their members too
+    (`_scan_match`): then they are the members holding its rarest trigrams."""
+
+    match: object
+    tested: bool = False
+
+
+def _fts_match(folded: str) -> FtsQuery:
+    """The FTS5 query for `folded` on SQLite (three characters or more: the
+    trigram tokenizer's least). A phrase of many trigrams reads every one's
+    list, and the common ones (the "sen" of every -sen surname, the "med" of
+    every demo e-mail) cost most of it: past counting.RARE_TRIGRAMS
+    trigrams, the index is asked for the rarest of them only, as a short
+    stretch of each one's list tells (`_rarest_trigrams`), and the search
+    is tested on what it finds."""
     if len(folded) < 3 or db.engine.dialect.name != "sqlite":
+        return FtsQuery(None)
+    trigrams = sorted({folded[i : i + 3] for i in range(len(folded) - 2)})
+    if len(trigrams) <= counting.RARE_TRIGRAMS:
+        return FtsQuery(_match_any([folded]))
+    rarest = _rarest_trigrams(trigrams, counting.RARE_TRIGRAMS)
+    if rarest is None:
+        return FtsQuery(false())  # a trigram no member holds
+    return FtsQuery(_match_all(rarest), tested=True)
+
+
+def _rarest_trigrams(trigrams: list[str], k: int) -> list[str] | None:
+    """The `k` of `trigrams` whose FTS5 lists are shortest, judged by how far
+    each one's first entries reach (in id order, so any stretch of them is a
+    sample of members); None when one has none. One statement: a few pages
+    of each list."""
+    # Text, not the expression language: building this union of a
+    # subquery per trigram cost more than running it.
+    reach = (
+        "SELECT {i}, count(*), max(id) FROM (SELECT rowid AS id FROM membership_search"
+        " WHERE membership_search MATCH :t{i} ORDER BY rowid LIMIT :sample)"
+    )
+    statement = " UNION ALL ".join(
+        ["SELECT -1, 0, min(id) FROM membership", *(reach.format(i=i) for i in range(len(trigrams)))]
+    )
+    sample = counting.TRIGRAM_SAMPLE
+    params = {f"t{i}": '"' + trigram.replace('"', '""') + '"' for i, trigram in enumerate(trigrams)}
+    rows = db.session.execute(text(statement), {"sample": sample, **params}).all()
+    first = next(last for i, _, last in rows if i == -1) or 0
+    rows = [row for row in rows if row[0] != -1]
+    if any(n == 0 for _, n, _ in rows):
         return None
-    return _match_any([folded])
+    # A short list ends before `sample` entries: rarest of all, by its length.
+    density = {i: (n == sample, n / max(1, last - first + 1)) for i, n, last in rows}
+    return [trigrams[i] for i in sorted(density, key=density.get)[:k]]
+
+
+def _match_all(phrases: list[str]):
+    """FTS5: the members whose index holds every one of `phrases`."""
+    quoted = ('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
+    return literal_column("membership_search").op("MATCH")(" AND ".join(quoted))
 
 
 def _match_any(phrases: list[str]):
@@ -274,10 +330,15 @@ class MemberTable:
         return _rank(self._folded)
 
     @cached_property
-    def _fts(self):
-        """The search's FTS5 condition (SQLite, three letters or more), else
-        None; shown() sets short_match's for one or two rare letters."""
+    def _fts_query(self) -> FtsQuery:
+        """The search's FTS5 query (SQLite, three letters or more); shown()
+        sets short_match's for one or two rare letters."""
         return _fts_match(self._folded)
+
+    @property
+    def _fts(self):
+        """The search's FTS5 condition, else None."""
+        return self._fts_query.match
 
     def _conditions(self) -> list:
         return view_conditions(self.org_id, self.view, self.extent) + self.filter.conditions(rare=self._rare_letters)
@@ -290,11 +351,14 @@ class MemberTable:
         fts = self._fts
         if fts is None:
             return select(*columns).where(*self._conditions())
+        tested = [_scan_match(self._folded)] if self._fts_query.tested else []
         return (
             select(*columns)
             .select_from(table("membership_search"))
             .join(Membership, Membership.id == literal_column("membership_search.rowid"))
-            .where(fts, *view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False))
+            .where(
+                fts, *tested, *view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False)
+            )
         )
 
     def _count(self, bound: int | None) -> int:
@@ -343,19 +407,16 @@ class MemberTable:
         False) without FTS5. Counting that far reads a short stretch of the
         index, where a first walk tests FIRST_WALK members, and a rare
         search's in vain; the index alone, as joining each entry to its
-        member would double what a common name pays."""
+        member would double what a common name pays, unless the index was
+        asked for the search's rarest trigrams only (FtsQuery.tested)."""
         fts = self._fts
         if fts is None:
             return None, False
-        rowid = literal_column("rowid")
-        entries = (
-            select(rowid.label("id"))
-            .select_from(table("membership_search"))
-            .where(fts)
-            .order_by(rowid)
-            .limit(counting.FEW_MATCHES + 1)
-            .subquery()
-        )
+        rowid = literal_column("membership_search.rowid")
+        entries = select(rowid.label("id")).select_from(table("membership_search")).where(fts)
+        if self._fts_query.tested:
+            entries = entries.join(Membership, Membership.id == rowid).where(_scan_match(self._folded))
+        entries = entries.order_by(rowid).limit(counting.FEW_MATCHES + 1).subquery()
         first = select(func.min(Membership.id)).scalar_subquery()
         n, last, first = db.session.execute(select(func.count(), func.max(entries.c.id), first)).one()
         if n <= counting.FEW_MATCHES:
@@ -492,7 +553,7 @@ class MemberTable:
                     # Foretold within the bound, they are counted and paged at
                     # once below, few or not: no need to count them to FEW_MATCHES.
                     self._rare_letters = True
-                    self._fts = short_match(self._folded)
+                    self._fts_query = FtsQuery(short_match(self._folded))
                     if not self._foretold_within(sample, self._search_bound()):
                         few = self._index_sample()[1]
         if sample is not None and not few:

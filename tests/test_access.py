@@ -567,6 +567,32 @@ def test_a_search_with_digits_finds_exactly_its_members(as_admin, org, make_memb
     assert names_in(table(as_admin, org, q="lund 47111")) == []
 
 
+@pytest.mark.parametrize("rarest", [1, 3])
+def test_a_long_search_asks_its_rarest_trigrams_and_shows_only_what_holds_it_all(
+    as_admin, org, make_members, monkeypatch, rarest
+):
+    """A phrase of many trigrams read every one's list in SQLite's FTS5, the
+    common ones most: a long search asks for its rarest trigrams only and
+    tests itself on what they find. Members who hold those trigrams, but not
+    the search, are not shown, in the table or in select all."""
+    monkeypatch.setattr(models.counting, "RARE_TRIGRAMS", rarest)
+    asked = []
+    match_all = models.members._match_all
+    monkeypatch.setattr(models.members, "_match_all", lambda grams: asked.append(grams) or match_all(grams))
+    # Each of these holds some of the trigrams of "andersen" but not it.
+    make_members(org, ["Nde Ers And", "Sen Ande Rsen", "Dersen Ander", "Erse Nandse"])
+    make_members(org, ["Bo Andersen", "Andersen Sara", "Ib Mortensen"], prefix="x")
+    make_members(org, ["Ole Holm"], prefix="andersen")  # the e-mail holds it
+    # Name and e-mail prefixes first, ranked.
+    assert names_in(table(as_admin, org, q="Andersen")) == ["Andersen Sara", "Ole Holm", "Bo Andersen"]
+    assert names_in(table(as_admin, org, q="ander sen")) == []
+    assert names_in(table(as_admin, org, q="nde ers and")) == ["Nde Ers And"]
+    assert "3 valgt" in select(as_admin, org, scope="all", q="andersen").get_data(as_text=True)
+    assert names_in(table(as_admin, org, q="andersenx")) == []  # a trigram nobody holds
+    if db.engine.dialect.name == "sqlite":
+        assert asked and all(len(grams) == rarest for grams in asked)
+
+
 def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk(org):
     """A walk for page p reads about p x 50 x members / matches members; the
     search counts far enough to tell whether that stays within WALK_ROWS."""
