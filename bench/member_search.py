@@ -47,6 +47,7 @@ QUERIES = [
     "vind",  # part of a first name that sorts last (Øjvind, Øyvind, Øivind)
     "m",  # the first letter of every e-mail, and of many names
     "medlem",  # how every e-mail starts, and no name
+    "Rune Mikke",  # a full name as it is typed: common trigrams ("ike", "e m") beside rare ones
 ]
 GOAL = 2.0
 

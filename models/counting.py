@@ -33,7 +33,11 @@ Promises:
   than the bound, else the walk goes on (MemberTable._counted_page);
 - a ranked search's e-mails that start with it (of names that do not) are
   walked off the name index when there are more than `tier_walkable`
-  (every e-mail at a domain named like the search), else sorted.
+  (every e-mail at a domain named like the search), else sorted;
+- on SQLite, a search of more than RARE_TRIGRAMS trigrams asks FTS5 for
+  those no more than COMMON_TRIGRAM of the members hold, as the first
+  TRIGRAM_SAMPLE entries of each one's list tell, and is tested on what
+  they find.
 
 These choose plans only: every choice gives the same rows.
 """
@@ -54,10 +58,12 @@ FTS_WALKS_FIRST = 200_000
 # Past FTS_WALKS_FIRST, a search's FTS5 entries are counted this far before
 # the first walk: a rare search (an e-mail part, no match) is paged from them.
 FEW_MATCHES = 200
-# SQLite's FTS5 is asked for this many of a longer search's trigrams, the
-# rarest, as the first TRIGRAM_SAMPLE entries of each one's list tell
-# (models.members._fts_match).
+# A search of more than RARE_TRIGRAMS trigrams asks SQLite's FTS5 for those
+# held by no more than COMMON_TRIGRAM of the members, as the first
+# TRIGRAM_SAMPLE entries of each one's list tell; when all are common, the
+# RARE_TRIGRAMS rarest that do not overlap (models.members._fts_match).
 RARE_TRIGRAMS = 3
+COMMON_TRIGRAM = 0.02
 TRIGRAM_SAMPLE = 64
 
 

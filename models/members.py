@@ -91,27 +91,31 @@ class FtsQuery(NamedTuple):
 
 def _fts_match(folded: str) -> FtsQuery:
     """The FTS5 query for `folded` on SQLite (three characters or more: the
-    trigram tokenizer's least). A phrase of many trigrams reads every one's
-    list, and the common ones (the "sen" of every -sen surname, the "med" of
-    every demo e-mail) cost most of it: past counting.RARE_TRIGRAMS
-    trigrams, the index is asked for the rarest of them only, as a short
-    stretch of each one's list tells (`_rarest_trigrams`), and the search
-    is tested on what it finds."""
+    trigram tokenizer's least). A phrase reads every trigram's list, and a
+    common one (the "sen" of every -sen surname, the "med" of every demo
+    e-mail) costs most of it: past counting.RARE_TRIGRAMS trigrams, the
+    index is asked for the others only (`_uncommon_trigrams`), and the search
+    is tested on what they find."""
     if len(folded) < 3 or db.engine.dialect.name != "sqlite":
         return FtsQuery(None)
-    trigrams = sorted({folded[i : i + 3] for i in range(len(folded) - 2)})
+    trigrams = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))  # in their order
     if len(trigrams) <= counting.RARE_TRIGRAMS:
         return FtsQuery(_match_any([folded]))
-    rarest = _rarest_trigrams(trigrams, counting.RARE_TRIGRAMS)
-    if rarest is None:
+    asked = _uncommon_trigrams(folded, trigrams)
+    if asked is None:
         return FtsQuery(false())  # a trigram no member holds
-    return FtsQuery(_match_all(rarest), tested=True)
+    if len(asked) == len(trigrams):
+        return FtsQuery(_match_any([folded]))  # none common: the phrase costs no more
+    return FtsQuery(_match_all(asked), tested=True)
 
 
-def _rarest_trigrams(trigrams: list[str], k: int) -> list[str] | None:
-    """The `k` of `trigrams` whose FTS5 lists are shortest, judged by how far
-    each one's first entries reach (in id order, so any stretch of them is a
-    sample of members); None when one has none. One statement: a few pages
+def _uncommon_trigrams(folded: str, trigrams: list[str]) -> list[str] | None:
+    """The trigrams of `folded` that no more than counting.COMMON_TRIGRAM of
+    the members hold, judged by how far the first TRIGRAM_SAMPLE entries of
+    each one's FTS5 list reach (in id order, so any stretch of them is a
+    sample of members); when every one is common, the rarest ones that do
+    not overlap (overlapping ones stand in the same names), up to
+    RARE_TRIGRAMS. None when one has no entry. One statement: a few pages
     of each list."""
     # Text, not the expression language: building this union of a
     # subquery per trigram cost more than running it.
@@ -129,9 +133,17 @@ def _rarest_trigrams(trigrams: list[str], k: int) -> list[str] | None:
     rows = [row for row in rows if row[0] != -1]
     if any(n == 0 for _, n, _ in rows):
         return None
-    # A short list ends before `sample` entries: rarest of all, by its length.
-    density = {i: (n == sample, n / max(1, last - first + 1)) for i, n, last in rows}
-    return [trigrams[i] for i in sorted(density, key=density.get)[:k]]
+    # A short list ends before `sample` entries: rarer than any long one.
+    density = {trigrams[i]: n / max(1, last - first + 1) if n == sample else 0.0 for i, n, last in rows}
+    uncommon = [t for t in trigrams if density[t] <= counting.COMMON_TRIGRAM]
+    if uncommon:
+        return uncommon
+    at = {trigram: folded.index(trigram) for trigram in trigrams}
+    chosen: list[str] = []
+    for trigram in sorted(trigrams, key=density.get):
+        if all(abs(at[trigram] - at[taken]) >= 3 for taken in chosen):
+            chosen.append(trigram)
+    return chosen[: counting.RARE_TRIGRAMS]
 
 
 def _match_all(phrases: list[str]):

@@ -567,14 +567,18 @@ def test_a_search_with_digits_finds_exactly_its_members(as_admin, org, make_memb
     assert names_in(table(as_admin, org, q="lund 47111")) == []
 
 
-@pytest.mark.parametrize("rarest", [1, 3])
-def test_a_long_search_asks_its_rarest_trigrams_and_shows_only_what_holds_it_all(
-    as_admin, org, make_members, monkeypatch, rarest
+@pytest.mark.parametrize(("rarest", "common"), [(1, -1.0), (3, -1.0), (3, 0.0)])
+def test_a_long_search_asks_its_uncommon_trigrams_and_shows_only_what_holds_it_all(
+    as_admin, org, make_members, monkeypatch, rarest, common
 ):
     """A phrase of many trigrams read every one's list in SQLite's FTS5, the
-    common ones most: a long search asks for its rarest trigrams only and
-    tests itself on what they find. Members who hold those trigrams, but not
-    the search, are not shown, in the table or in select all."""
+    common ones most: a long search leaves its common trigrams out, or when
+    all are, asks for its rarest, and tests itself on what they find.
+    Members who hold those trigrams, but not the search, are not shown, in
+    the table or in select all."""
+    # Lists of one entry are rare; of two or more (all but common=0.0's) common.
+    monkeypatch.setattr(models.counting, "TRIGRAM_SAMPLE", 2)
+    monkeypatch.setattr(models.counting, "COMMON_TRIGRAM", common)
     monkeypatch.setattr(models.counting, "RARE_TRIGRAMS", rarest)
     asked = []
     match_all = models.members._match_all
@@ -590,7 +594,7 @@ def test_a_long_search_asks_its_rarest_trigrams_and_shows_only_what_holds_it_all
     assert "3 valgt" in select(as_admin, org, scope="all", q="andersen").get_data(as_text=True)
     assert names_in(table(as_admin, org, q="andersenx")) == []  # a trigram nobody holds
     if db.engine.dialect.name == "sqlite":
-        assert asked and all(len(grams) == rarest for grams in asked)
+        assert asked and all(1 <= len(grams) <= (rarest if common < 0 else 8) for grams in asked)
 
 
 def test_a_search_counts_further_in_a_large_organization_to_know_whether_to_walk(org):
