@@ -31,8 +31,8 @@ Promises:
 - once the matches are counted, a walk reads WALK_WINDOW members first:
   past them the page comes from the matches, sorted, when they are no more
   than the bound, else the walk goes on (MemberTable._counted_page);
-- a ranked search's e-mails that start with it (of names that do not) are
-  walked off the name index when there are more than `tier_walkable`
+- on SQLite, a ranked search's e-mails that start with it (of names that
+  do not) are walked off the name index when there are more than `tier_walkable`
   (every e-mail at a domain named like the search), else sorted;
 - on SQLite, a search of more than RARE_TRIGRAMS trigrams asks FTS5 for
   those no more than COMMON_TRIGRAM of the members hold, as the first

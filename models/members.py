@@ -737,18 +737,21 @@ class MemberTable:
         by_name = _starts_with(Membership.name_folded, folded)
         by_email = and_(_starts_with(Membership.email, folded), ~by_name)
         cap = offset + PER_PAGE + 1
-        # The e-mail tier is walked off the name index when it is common
-        # enough for the walk to meet its part soon (every e-mail at a domain
-        # named like the search, say): its range of the e-mail index, sorted
-        # by name, would be most of the table.
+        # On SQLite the e-mail tier is walked off the name index when it is
+        # common enough for the walk to meet its part soon (every e-mail at a
+        # domain named like the search, say): its range of the e-mail index,
+        # sorted by name, would be most of the table. PostgreSQL's statistics
+        # tell it the range's size, and it walks the name index by itself.
+        sqlite = db.engine.dialect.name == "sqlite"
         walkable = counting.tier_walkable(cap, self._members)
+        email_limit = max(cap, walkable + 1) if sqlite else cap
         if cap not in self._best_counts:  # a second walk for the page asks again
             # Counted as two ranges, each off its own index: asked for the two
             # at once (OR) with a LIMIT, PostgreSQL hoped to meet them early in
             # a scan of every member, and read them all when there were none.
             counts = [
                 select(func.count()).select_from(select(Membership.id).where(*base, part).limit(limit).subquery())
-                for part, limit in ((by_name, cap), (by_email, max(cap, walkable + 1)))
+                for part, limit in ((by_name, cap), (by_email, email_limit))
             ]
             self._best_counts[cap] = tuple(db.session.execute(select(*(c.scalar_subquery() for c in counts))).one())
         n_name, n_email = self._best_counts[cap]
@@ -769,7 +772,7 @@ class MemberTable:
                 best.where(*base, tier).order_by(Membership.name_folded, Membership.id).limit(offset + PER_PAGE)
                 for tier in tiers
             ]
-            if n_email > walkable:
+            if sqlite and n_email > walkable:
                 walked = self._walk_ids(offset + PER_PAGE, 0, counting.WALK_WINDOW, self._email_prefix_test)
                 walked = walked if isinstance(walked, list) else list(db.session.scalars(walked))
                 if len(walked) == offset + PER_PAGE:  # else they stand further on: sorted

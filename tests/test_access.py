@@ -304,9 +304,9 @@ def test_a_search_ranks_exact_then_prefix_matches_first_on_every_page_and_path(
 def test_a_search_every_e_mail_starts_with_is_ranked_by_name_walked_or_sorted(as_admin, org, make_members, monkeypatch):
     """Every demo e-mail starts with "medlem", and the name sort of that
     range of the e-mail index read every member. Common enough, the
-    e-mails that start with the search are walked off the name index; when
-    the walk's first members do not hold the page, they are sorted as
-    before. The admin sees the same ranked rows either way."""
+    e-mails that start with the search are walked off the name index on
+    SQLite; when the walk's first members do not hold the page, they are
+    sorted as before. The admin sees the same ranked rows either way."""
     make_members(org, [f"Bo {i:03d}" for i in range(80)], prefix="medlem")
     make_members(org, [f"Medlem {i:03d}" for i in range(10)], prefix="x")
     make_members(org, [f"Ann {i:03d} Medlemsen" for i in range(40)], prefix="a")
@@ -327,14 +327,15 @@ def test_a_search_every_e_mail_starts_with_is_ranked_by_name_walked_or_sorted(as
     monkeypatch.setattr(
         models.members.MemberTable, "_email_prefix_test", lambda t, m: tested.append(t.page) or email_prefix(t, m)
     )
+    sqlite = db.engine.dialect.name == "sqlite"  # PostgreSQL walks the name index by itself
     assert sum(pages(), []) == expected
     # Page 1's 50 are walked; page 2 needs 100 of the 80 and sorts them.
-    assert 1 in tested and 2 in tested
+    assert (1 in tested and 2 in tested) if sqlite else not tested
     # The first 60 members by name hold only 19 of them: sorted.
     monkeypatch.setattr(models.counting, "WALK_WINDOW", 60)
     tested.clear()
     assert sum(pages(), []) == expected
-    assert 1 in tested
+    assert (1 in tested) if sqlite else not tested
 
 
 def test_a_search_in_a_large_organization_looks_among_its_first_members_first(as_admin, org, make_members, monkeypatch):
