@@ -34,8 +34,9 @@ Promises:
 - on SQLite, a ranked search's e-mails that start with it (of names that
   do not) are walked off the name index when there are more than `tier_walkable`
   (every e-mail at a domain named like the search), else sorted;
-- on SQLite, a search of more than RARE_TRIGRAMS trigrams asks FTS5 for
-  those no more than COMMON_TRIGRAM of the members hold, as the first
+- on SQLite, a search of more than PHRASE_TRIGRAMS trigrams, some common
+  and some not, asks FTS5 for those no more than COMMON_TRIGRAM of the
+  members hold and the least common of the others, as the first
   TRIGRAM_SAMPLE entries of each one's list tell, and is tested on what
   they find.
 
@@ -58,11 +59,11 @@ FTS_WALKS_FIRST = 200_000
 # Past FTS_WALKS_FIRST, a search's FTS5 entries are counted this far before
 # the first walk: a rare search (an e-mail part, no match) is paged from them.
 FEW_MATCHES = 200
-# A search of more than RARE_TRIGRAMS trigrams asks SQLite's FTS5 for those
-# held by no more than COMMON_TRIGRAM of the members, as the first
-# TRIGRAM_SAMPLE entries of each one's list tell; when all are common, the
-# RARE_TRIGRAMS rarest that do not overlap (models.members._fts_match).
-RARE_TRIGRAMS = 3
+# A search of more than PHRASE_TRIGRAMS trigrams, some held by more than
+# COMMON_TRIGRAM of the members and some not, as the first TRIGRAM_SAMPLE
+# entries of each one's list tell, asks SQLite's FTS5 for the others and the
+# least common of those (models.members._fts_match).
+PHRASE_TRIGRAMS = 3
 COMMON_TRIGRAM = 0.02
 TRIGRAM_SAMPLE = 64
 

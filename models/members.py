@@ -93,30 +93,31 @@ def _fts_match(folded: str) -> FtsQuery:
     """The FTS5 query for `folded` on SQLite (three characters or more: the
     trigram tokenizer's least). A phrase reads every trigram's list, and a
     common one (the "sen" of every -sen surname, the "med" of every demo
-    e-mail) costs most of it: past counting.RARE_TRIGRAMS trigrams, the
-    index is asked for the others only (`_uncommon_trigrams`), and the search
-    is tested on what they find."""
+    e-mail) costs most of it: past counting.PHRASE_TRIGRAMS trigrams, when
+    some are common and some not, the index is asked for the others and the
+    least common of the common (`_uncommon_trigrams`), and the search is
+    tested on what they find. When all are common, no few of them find many
+    fewer members than all."""
     if len(folded) < 3 or db.engine.dialect.name != "sqlite":
         return FtsQuery(None)
-    trigrams = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))  # in their order
-    if len(trigrams) <= counting.RARE_TRIGRAMS:
+    trigrams = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))
+    if len(trigrams) <= counting.PHRASE_TRIGRAMS:
         return FtsQuery(_match_any([folded]))
-    asked = _uncommon_trigrams(folded, trigrams)
-    if asked is None:
+    uncommon = _uncommon_trigrams(trigrams)
+    if uncommon is None:
         return FtsQuery(false())  # a trigram no member holds
-    if len(asked) == len(trigrams):
-        return FtsQuery(_match_any([folded]))  # none common: the phrase costs no more
-    return FtsQuery(_match_all(asked), tested=True)
+    if not uncommon or len(uncommon) == len(trigrams):
+        return FtsQuery(_match_any([folded]))
+    return FtsQuery(_match_all(uncommon), tested=True)
 
 
-def _uncommon_trigrams(folded: str, trigrams: list[str]) -> list[str] | None:
-    """The trigrams of `folded` that no more than counting.COMMON_TRIGRAM of
-    the members hold, judged by how far the first TRIGRAM_SAMPLE entries of
-    each one's FTS5 list reach (in id order, so any stretch of them is a
-    sample of members); when every one is common, the rarest ones that do
-    not overlap (overlapping ones stand in the same names), up to
-    RARE_TRIGRAMS. None when one has no entry. One statement: a few pages
-    of each list."""
+def _uncommon_trigrams(trigrams: list[str]) -> list[str] | None:
+    """Those of `trigrams` that no more than counting.COMMON_TRIGRAM of the
+    members hold, and when some are and some not, the least common of the
+    others too, judged by how far the first TRIGRAM_SAMPLE entries of each
+    one's FTS5 list reach (in id order, so any stretch of them is a sample
+    of members); None when one has no entry. One statement: a few pages of
+    each list."""
     # Text, not the expression language: building this union of a
     # subquery per trigram cost more than running it.
     reach = (
@@ -133,17 +134,14 @@ def _uncommon_trigrams(folded: str, trigrams: list[str]) -> list[str] | None:
     rows = [row for row in rows if row[0] != -1]
     if any(n == 0 for _, n, _ in rows):
         return None
-    # A short list ends before `sample` entries: rarer than any long one.
-    density = {trigrams[i]: n / max(1, last - first + 1) if n == sample else 0.0 for i, n, last in rows}
-    uncommon = [t for t in trigrams if density[t] <= counting.COMMON_TRIGRAM]
-    if uncommon:
+    # A list that ends before `sample` entries is rare.
+    density = {trigrams[i]: n / max(1, last - first + 1) if n == sample else None for i, n, last in rows}
+    uncommon = [t for t in trigrams if density[t] is None or density[t] <= counting.COMMON_TRIGRAM]
+    if not uncommon or len(uncommon) == len(trigrams):
         return uncommon
-    at = {trigram: folded.index(trigram) for trigram in trigrams}
-    chosen: list[str] = []
-    for trigram in sorted(trigrams, key=density.get):
-        if all(abs(at[trigram] - at[taken]) >= 3 for taken in chosen):
-            chosen.append(trigram)
-    return chosen[: counting.RARE_TRIGRAMS]
+    # And the least common of the others: the uncommon ones may stand in the
+    # same names ("ebb", "bbe" of every Ebbe), where it tells them apart.
+    return [*uncommon, min((t for t in trigrams if t not in uncommon), key=density.get)]
 
 
 def _match_all(phrases: list[str]):
