@@ -83,7 +83,7 @@ def _scan_match(folded: str, name=Membership.name_folded, email=Membership.email
 class FtsQuery(NamedTuple):
     """What SQLite's FTS5 index is asked for a search (None: not asked),
     and whether its entries need the search tested on their members too
-    (`_scan_match`): then they are the members holding its rarest trigrams."""
+    (`_scan_match`): then they are the members holding its uncommon trigrams."""
 
     match: object
     tested: bool = False
@@ -418,7 +418,7 @@ class MemberTable:
         index, where a first walk tests FIRST_WALK members, and a rare
         search's in vain; the index alone, as joining each entry to its
         member would double what a common name pays, unless the index was
-        asked for the search's rarest trigrams only (FtsQuery.tested)."""
+        asked for the search's uncommon trigrams only (FtsQuery.tested)."""
         fts = self._fts
         if fts is None:
             return None, False
@@ -464,12 +464,11 @@ class MemberTable:
     def _walk_ids(self, limit: int, offset: int, window: int, test=None):
         """A search's page walked down the sort index: the ids of `limit`
         matches (of `test`, the search's own when None) after `offset`, in
-        the table's order, among the first `window`
-        members (a subquery with a LIMIT of its own: that keeps PostgreSQL on
-        the index, where a guess that the search is rare had it test and sort
-        every member). A list of ids, or on SQLite the SELECT of them, run as
-        part of the page's; fewer than `limit` when the window does not hold
-        them."""
+        the table's order, among the first `window` members (a subquery
+        with a LIMIT of its own: that keeps PostgreSQL on the index, where a
+        guess that the search is rare had it test and sort every member). A
+        list of ids, or on SQLite the SELECT of them, run as part of the
+        page's; fewer than `limit` when the window does not hold them."""
 
         # SQLite keeps to the sort index by itself, but sorts again what a
         # subquery gives it (3.40): there the window is a bound on the sort key.
@@ -727,8 +726,8 @@ class MemberTable:
         among them, they come in three parts, each off its own index in name
         order and only as deep as the page: the exact ones, those whose name
         starts with the search, and those whose e-mail does (and name does
-        not), walked off the name index when they are common. The rest of
-        the page is walked off the name index, as without ranking, leaving
+        not), on SQLite walked off the name index when they are common. The
+        rest of the page is walked off the name index, as without ranking, leaving
         the prefix matches out."""
         folded = self._folded
         base = [*view_conditions(self.org_id, self.view, self.extent), *self.filter.conditions(text=False)]
