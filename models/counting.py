@@ -32,8 +32,9 @@ Promises:
   past them the page comes from the matches, sorted, when they are no more
   than the bound, else the walk goes on (MemberTable._counted_page);
 - on SQLite, a ranked search's e-mails that start with it (of names that
-  do not) are walked off the name index when there are more than `tier_walkable`
-  (every e-mail at a domain named like the search), else sorted;
+  do not) are walked off the name index when there are more than
+  `tier_walkable` (every e-mail at a domain named like the search), else
+  sorted;
 - on SQLite, a search of more than PHRASE_TRIGRAMS trigrams, some common
   and some not, asks FTS5 for those no more than COMMON_TRIGRAM of the
   members hold and the least common of the others, as the first
@@ -113,8 +114,8 @@ def foretold_walk(matches: int, members: int, page: int, per_page: int) -> int |
 def tier_walkable(wanted: int, members: int) -> int:
     """How many of the ranked search's e-mail prefix matches (of names that
     do not start with the search) there must be for a walk of the name index
-    to meet `wanted` of them within WALK_ROWS members; with more, the tier is
-    walked, with no more sorted (a range of the e-mail index)."""
+    to meet `wanted` of them within WALK_ROWS members; with more, SQLite
+    walks the tier, with no more sorts it (a range of the e-mail index)."""
     return -(-wanted * members // WALK_ROWS)
 
 

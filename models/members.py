@@ -770,8 +770,10 @@ class MemberTable:
                 for tier in tiers
             ]
             if sqlite and n_email > walkable:
-                walked = self._walk_ids(offset + PER_PAGE, 0, counting.WALK_WINDOW, self._email_prefix_test)
-                walked = walked if isinstance(walked, list) else list(db.session.scalars(walked))
+                # Run on its own (on SQLite _walk_ids gives the SELECT): a
+                # short walk must be seen before the page is built on it.
+                tier = self._walk_ids(offset + PER_PAGE, 0, counting.WALK_WINDOW, self._email_prefix_test)
+                walked = list(db.session.scalars(tier))
                 if len(walked) == offset + PER_PAGE:  # else they stand further on: sorted
                     tops[-1] = best.where(Membership.id.in_(walked))
             tops = [top.subquery() for top in tops]
