@@ -15,6 +15,8 @@ may die with a job.
   VERIFICATION_SEND_DEADLINE get their outcome (stalled), whether or not
   anyone is looking at the page.
 - Retention: a confirmed share with nothing more to send loses its CPRs.
+- SQLite: an organization with many members left out of the member
+  search's name order is numbered anew (models.search_order).
 """
 
 import logging
@@ -31,6 +33,7 @@ from models import DigitalPostIntegration
 from models.base import utcnow
 from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
+from models.search_order import order_where_many_are_left_out
 from models.sharing.lifecycle import expire_drafts, forget_finished_cprs
 from models.sharing.rounds import pending_checks, unfinished_rounds
 from models.test_letters import expire_stalled_test_letters
@@ -157,6 +160,16 @@ def refresh_database_statistics() -> bool:
     return refresh_statistics()
 
 
+def order_member_search() -> int:
+    """SQLite: organizations whose newcomers found no key left in the
+    search index's name order, numbered anew (models.search_order)."""
+    ordered = order_where_many_are_left_out()
+    db.session.commit()
+    if ordered:
+        log.info("numbered the member search anew in name order: organizations %s", ordered)
+    return len(ordered)
+
+
 def run_housekeeping() -> None:
     """Once per interval across all workers (a Redis lock), never raising:
     the worker must go on with its jobs whatever happens here."""
@@ -170,6 +183,7 @@ def run_housekeeping() -> None:
         apply_retention,
         expire_unfinished_drafts,
         expire_old_contacts,
+        order_member_search,
         refresh_database_statistics,
     ):
         try:

@@ -36,8 +36,12 @@ from models.base import PER_PAGE
 from models.bitblocks import block_of
 from models.org import DepartmentCount, Membership, User, fold
 from models.planner import indexed_part, materialized, off_index, unsteered
+from models.search_order import ORDERED_TABLE, ORG_KEYS, UNORDERED_MAX, unordered_count
 
 MAX_QUERY = 100
+# SQLite's key of the search index in name order (models.search_order), a
+# column the migrations keep out of the model, as they keep that index.
+_SEARCH_KEY = literal_column("membership.search_key")
 SORTS = {
     "name": Membership.name_folded,
     "email": Membership.email,
@@ -83,10 +87,14 @@ def _scan_match(folded: str, name=Membership.name_folded, email=Membership.email
 class FtsQuery(NamedTuple):
     """What SQLite's FTS5 index is asked for a search (None: not asked),
     and whether its entries need the search tested on their members too
-    (`_scan_match`): then they are the members holding its uncommon trigrams."""
+    (`_scan_match`): then they are the members holding its uncommon trigrams.
+    `ordered` asks the index in name order (models.search_order) for the
+    same trigrams, each one alone (it holds no positions): a walk tests the
+    search on what it finds."""
 
     match: object
     tested: bool = False
+    ordered: object = None
 
 
 def _fts_match(folded: str) -> FtsQuery:
@@ -102,13 +110,13 @@ def _fts_match(folded: str) -> FtsQuery:
         return FtsQuery(None)
     trigrams = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))
     if len(trigrams) <= counting.PHRASE_TRIGRAMS:
-        return FtsQuery(_match_any([folded]))
+        return FtsQuery(_match_any([folded]), ordered=_match_all(trigrams, ORDERED_TABLE))
     uncommon = _uncommon_trigrams(trigrams)
     if uncommon is None:
         return FtsQuery(false())  # a trigram no member holds
     if not uncommon or len(uncommon) == len(trigrams):
-        return FtsQuery(_match_any([folded]))
-    return FtsQuery(_match_all(uncommon), tested=True)
+        return FtsQuery(_match_any([folded]), ordered=_match_all(trigrams, ORDERED_TABLE))
+    return FtsQuery(_match_all(uncommon), tested=True, ordered=_match_all(uncommon, ORDERED_TABLE))
 
 
 def _uncommon_trigrams(trigrams: list[str]) -> list[str] | None:
@@ -144,20 +152,20 @@ def _uncommon_trigrams(trigrams: list[str]) -> list[str] | None:
     return [*uncommon, min((t for t in trigrams if t not in uncommon), key=density.get)]
 
 
-def _match_all(phrases: list[str]):
-    """FTS5: the members whose index holds every one of `phrases`."""
+def _match_all(phrases: list[str], index: str = "membership_search"):
+    """FTS5: the members whose `index` holds every one of `phrases`."""
     quoted = ('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
-    return literal_column("membership_search").op("MATCH")(" AND ".join(quoted))
+    return literal_column(index).op("MATCH")(" AND ".join(quoted))
 
 
-def _match_any(phrases: list[str]):
-    """FTS5: the members whose index holds any of `phrases`."""
+def _match_any(phrases: list[str], index: str = "membership_search"):
+    """FTS5: the members whose `index` holds any of `phrases`."""
     quoted = ('"' + phrase.replace('"', '""') + '"' for phrase in phrases)
-    return literal_column("membership_search").op("MATCH")(" OR ".join(quoted))
+    return literal_column(index).op("MATCH")(" OR ".join(quoted))
 
 
-def short_match(folded: str):
-    """On SQLite, for one or two letters, the FTS5 condition that finds the
+def short_match(folded: str) -> FtsQuery | None:
+    """On SQLite, for one or two letters, the FTS5 query that finds the
     members holding them, asked of the index's list of its trigrams
     (membership_search_terms): each value is indexed with two U+0001 after
     it (models/triggers.py), so every place the letters stand in a value
@@ -168,7 +176,9 @@ def short_match(folded: str):
         return None
     terms = table("membership_search_terms", column("term"))
     trigrams = list(db.session.scalars(select(terms.c.term).where(_starts_with(terms.c.term, folded))))
-    return _match_any(trigrams) if trigrams else false()
+    if not trigrams:
+        return FtsQuery(false())
+    return FtsQuery(_match_any(trigrams), ordered=_match_any(trigrams, ORDERED_TABLE))
 
 
 def _starts_with(column, folded: str):
@@ -470,6 +480,8 @@ class MemberTable:
         list of ids, or on SQLite the SELECT of them, run as part of the
         page's; fewer than `limit` when the window does not hold them."""
 
+        if self._walks_in_order:
+            return self._ordered_walk_ids(limit, offset, test or self._text_test)
         # SQLite keeps to the sort index by itself, but sorts again what a
         # subquery gives it (3.40): there the window is a bound on the sort key.
         sqlite = db.engine.dialect.name == "sqlite"
@@ -486,6 +498,62 @@ class MemberTable:
         # Part of the page's statement on SQLite; a window that does not hold
         # the page shows there as a short page.
         return query if sqlite else list(db.session.scalars(query))
+
+    @cached_property
+    def _unordered(self) -> int:
+        """The organization's members left out of the search index's name
+        order, counted to one past UNORDERED_MAX (SQLite)."""
+        return unordered_count(self.org_id)
+
+    @property
+    def _walks_in_order(self) -> bool:
+        """Whether a walk reads the search index in name order
+        (models.search_order) rather than the name index: on SQLite, sorted
+        by name, for a search that index serves, unless too many members are
+        left out of its order."""
+        return (
+            self.sort == "name"
+            and self._fts_query.ordered is not None
+            and db.engine.dialect.name == "sqlite"
+            and self._unordered <= UNORDERED_MAX
+        )
+
+    def _ordered_walk_ids(self, limit: int, offset: int, test):
+        """The walk of `_walk_ids` off the search index in name order: its
+        entries in the organization's range of keys, in key order, are the
+        search's candidates in the table's order, tested by `test`, with the
+        members left out of that order (off their own index) merged in. It
+        reads candidates only, so no window: fewer than `limit` are all there
+        are. The SELECT of their ids."""
+        members = Membership.__table__
+        key = literal_column(f"{ORDERED_TABLE}.rowid")
+        base = self.org_id * ORG_KEYS
+        conditions = [*self._walk_conditions(), test(members)]
+        take = offset + limit
+        walked = (
+            select(members.c.id, members.c.name_folded)
+            .select_from(table(ORDERED_TABLE))
+            .join(members, _SEARCH_KEY == key)
+            .where(self._fts_query.ordered, key > base, key < base + ORG_KEYS, *conditions)
+            .order_by(key.desc() if self.descending else key)
+        )
+        order = [members.c.name_folded, members.c.id]
+        if not self._unordered:
+            return walked.with_only_columns(members.c.id).limit(limit).offset(offset)
+        left_out = (
+            select(members.c.id, members.c.name_folded)
+            .where(_SEARCH_KEY.is_(None), *conditions)
+            .order_by(*[c.desc() for c in order] if self.descending else order)
+        )
+        parts = (walked.limit(take).subquery(), left_out.limit(take).subquery())
+        both = union_all(*(select(part.c.id, part.c.name_folded) for part in parts)).subquery("both")
+        both_order = [both.c.name_folded, both.c.id]
+        return (
+            select(both.c.id)
+            .order_by(*[c.desc() for c in both_order] if self.descending else both_order)
+            .limit(limit)
+            .offset(offset)
+        )
 
     def _walk_conditions(self) -> list:
         """The table's conditions but the search, for a walk down the sort index."""
@@ -562,9 +630,17 @@ class MemberTable:
                     # Foretold within the bound, they are counted and paged at
                     # once below, few or not: no need to count them to FEW_MATCHES.
                     self._rare_letters = True
-                    self._fts_query = FtsQuery(short_match(self._folded))
+                    self._fts_query = short_match(self._folded) or FtsQuery(None)
                     if not self._foretold_within(sample, self._search_bound()):
                         few = self._index_sample()[1]
+        if sample is not None and not few and self._walks_in_order and self.page * PER_PAGE <= counting.WALK_ROWS:
+            # The search index in name order holds the page among the first
+            # of its matches, wherever they stand: "more than" its last row.
+            # Fewer are all there are, counted below.
+            rows = self._page_rows(0, walk=True, window=self._members)
+            if rows is not None and len(rows) == PER_PAGE:
+                return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
+            rows = None
         if sample is not None and not few:
             # The sample foretells about how many matches there are in all:
             # more than are counted, and whether walking on finds the page soon.

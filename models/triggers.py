@@ -13,6 +13,8 @@ share_tally, recipient.in_mailbox) never writes it.
 
 from dataclasses import dataclass
 
+from models.search_order import ORDERED_TABLE, ORG_KEYS, PAD
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -29,6 +31,12 @@ SEARCH_INDEX = (
     "membership_search), which the member table's text search reads. Each value is indexed "
     "with two U+0001 after it, so that every letter or two of it begin a trigram "
     "(models.members.short_match). PostgreSQL's GIN trigram indexes need no trigger."
+)
+ORDERED_SEARCH_INDEX = (
+    "SQLite: membership.search_key and the FTS5 table membership_search_ordered, the same "
+    "entries as membership_search under a key in the organization's order of (name_folded, id) "
+    "(models.search_order): a member who joins or is renamed takes the key halfway between its "
+    "ordered neighbours', or none (NULL, left out) when no key is left between them."
 )
 MEMBER_COUNT = (
     "organization.member_count: the number of members, read by the member table and the "
@@ -50,6 +58,26 @@ SHARE_TALLY = (
     "letter reached (in_mailbox, or the delivered state), read by the status page instead of counting."
 )
 IN_MAILBOX = "recipient.in_mailbox: a letter of any round reached the recipient's mailbox (delivery.delivered_at)."
+
+# The ordered search index's key for the row `new` (models.search_order):
+# halfway between the keys of its ordered neighbours in (name_folded, id),
+# or the ends of the organization's range; NULL when they stand next to each
+# other. Then its entry.
+_NEIGHBOUR = """(SELECT m.search_key FROM membership m
+                   WHERE m.org_id = new.org_id AND m.search_key IS NOT NULL AND m.id != new.id
+                     AND (m.name_folded, m.id) {op} (new.name_folded, new.id)
+                   ORDER BY m.name_folded {direction}, m.id {direction} LIMIT 1)"""
+_SQLITE_TAKE_KEY = f"""UPDATE membership SET search_key = (
+            SELECT CASE WHEN hi - lo >= 2 THEN lo + (hi - lo) / 2 END
+              FROM (SELECT coalesce({_NEIGHBOUR.format(op="<", direction="DESC")}, new.org_id * {ORG_KEYS}) AS lo,
+                           coalesce({_NEIGHBOUR.format(op=">", direction="ASC")}, (new.org_id + 1) * {ORG_KEYS}) AS hi))
+         WHERE id = new.id;
+        INSERT INTO {ORDERED_TABLE}(rowid, name_folded, email)
+             SELECT search_key, name_folded || {PAD}, email || {PAD} FROM membership
+              WHERE id = new.id AND search_key IS NOT NULL;"""
+_SQLITE_DROP_KEY = f"""INSERT INTO {ORDERED_TABLE}({ORDERED_TABLE}, rowid, name_folded, email)
+             SELECT 'delete', old.search_key, old.name_folded || {PAD}, old.email || {PAD}
+              WHERE old.search_key IS NOT NULL;"""
 
 # A recipient row's tally names, each with its sign (SQLite: one row, `r`
 # is old or new; PostgreSQL: a transition table's rows).
@@ -202,6 +230,42 @@ CREATE TRIGGER membership_search_update AFTER UPDATE OF name_folded, email ON me
         VALUES ('delete', old.id, old.name_folded || char(1, 1), old.email || char(1, 1));
         INSERT INTO membership_search(rowid, name_folded, email)
         VALUES (new.id, new.name_folded || char(1, 1), new.email || char(1, 1));
+    END
+""",
+        postgresql=None,
+    ),
+    Trigger(
+        name="membership_search_ordered_insert",
+        table="membership",
+        maintains=ORDERED_SEARCH_INDEX,
+        sqlite=f"""
+CREATE TRIGGER membership_search_ordered_insert AFTER INSERT ON membership BEGIN
+        {_SQLITE_TAKE_KEY}
+    END
+""",
+        postgresql=None,
+    ),
+    Trigger(
+        name="membership_search_ordered_delete",
+        table="membership",
+        maintains=ORDERED_SEARCH_INDEX,
+        sqlite=f"""
+CREATE TRIGGER membership_search_ordered_delete AFTER DELETE ON membership BEGIN
+        {_SQLITE_DROP_KEY}
+    END
+""",
+        postgresql=None,
+    ),
+    Trigger(
+        name="membership_search_ordered_update",
+        table="membership",
+        maintains=ORDERED_SEARCH_INDEX,
+        # A new name or organization is a new place in the order; a new
+        # e-mail, a new entry, taken as a newcomer's.
+        sqlite=f"""
+CREATE TRIGGER membership_search_ordered_update AFTER UPDATE OF name_folded, email, org_id ON membership BEGIN
+        {_SQLITE_DROP_KEY}
+        {_SQLITE_TAKE_KEY}
     END
 """,
         postgresql=None,
