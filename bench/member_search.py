@@ -48,6 +48,9 @@ QUERIES = [
     "m",  # the first letter of every e-mail, and of many names
     "medlem",  # how every e-mail starts, and no name
     "Rune Mikke",  # a full name as it is typed: common trigrams ("ike", "e m") beside rare ones
+    "rof",  # in a title many names carry ("Prof."): its matches all stand together, under P
+    "niv.Prof",  # the longer title ("Univ.Prof."), under U
+    "ck",  # two letters inside first names (Jack, Nick), more often in some than in others
 ]
 GOAL = 2.0
 

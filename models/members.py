@@ -408,13 +408,14 @@ class MemberTable:
         Counting its matches instead would read the trigram indexes' long
         lists, or, for one or two letters, test every member. SQLite's FTS5
         counts three letters or more quickly enough up to FTS_WALKS_FIRST
-        members. Select all still counts them all."""
+        members, unless its index in name order finds the page at once
+        (`_walks_in_order`). Select all still counts them all."""
         return (
             bool(self.filter.q)
             and self.sort in counting.WALKABLE_SORTS
             and self._members > counting.FIRST_WALK
             and not self.count_all
-            and (self._fts is None or self._members > counting.FTS_WALKS_FIRST)
+            and (self._fts is None or self._members > counting.FTS_WALKS_FIRST or self._walks_in_order)
         )
 
     def _index_sample(self) -> tuple["Sample | None", bool]:
