@@ -41,6 +41,12 @@ Promises:
   TRIGRAM_SAMPLE entries of each one's list tell, and is tested on what
   they find.
 
+- on SQLite, sorted by name, a walk reads the search index in name order
+  (models.search_order) instead of the name index, with no window: it
+  reads the search's candidates only. Then a search past FIRST_WALK
+  members that its sample does not find few is walked so at once, and its
+  full page says "more than" its last row, however many the sample foretold.
+
 These choose plans only: every choice gives the same rows.
 """
 
@@ -54,6 +60,10 @@ WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
 # (MemberTable._counted_page).
 WALK_WINDOW = 2 * WALK_ROWS
 FIRST_WALK = 10_000
+# On SQLite with the search index in name order (models.search_order), one
+# or two letters that do not fill their page among this many are rare
+# enough for that index to find: it lists their trigrams' entries.
+FIRST_WALK_IN_ORDER = 2_000
 # SQLite's FTS5 finds three letters or more faster than that walk, up to
 # this many members; past it, a common name's lists cost more.
 FTS_WALKS_FIRST = 200_000
