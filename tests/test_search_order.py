@@ -15,7 +15,7 @@ from extensions import db
 from models import Membership, User
 from models.org import fold
 from models.search_order import ORDERED_TABLE, ORG_KEYS, SPACING, order_search_index, unordered_count
-from tests.test_access import names_in, pager_line, record_pages, table, walk_the_name_index
+from tests.test_access import grant, names_in, pager_line, record_pages, table, walk_the_name_index
 
 pytestmark = pytest.mark.usefixtures("active_integration")
 
@@ -119,27 +119,36 @@ def expected(members, q: str, direction: str, page: int) -> list[str]:
     return [m.user.name for m in found[(page - 1) * 50 : page * 50]]
 
 
-def test_a_search_walked_in_name_order_shows_the_rows_of_the_table_order(as_admin, org, make_members, monkeypatch):
+def test_a_search_walked_in_name_order_shows_the_rows_of_the_table_order(
+    as_admin, admin, org, make_members, monkeypatch
+):
     """Matches that stand together far down the name order (every "Prof."
     under P) are found among the index's first entries, with members left
-    out of the order merged in, ascending and descending: the rows of the
-    table's order, as the name index's walk shows them too, and page 1 of a
+    out of the order merged in, ascending and descending, within a
+    department and among those with access: the rows of the table's order, as the name index's walk shows them too, and page 1 of a
     common one found at once, "more than" its last row."""
     rng = random.Random(11)
     names = [f"Bo {i:03d} Lund" for i in range(200)]  # first in name order, no "rof"
     names += [f"Prof. {rng.choice(['Anna', 'Ib', 'Åse'])} {i:03d}" for i in range(90)]
     make_members(org, names)
     make_members(org, ["Prof. Anna 045"] * 25, prefix="dup")  # some left out of the order
+    school = make_members(org, [f"Prof. Ib {i:03d} Skov" for i in range(60)], department="Skole", prefix="s")
     assert unordered_count(org.id) > 0
+    grant(org, school[::2], admin)
     members = db.session.scalars(db.select(Membership).where(Membership.org_id == org.id)).all()
     searches = [("rof", "asc"), ("rof", "desc"), ("f. a", "asc"), ("bo 1", "desc"), ("prof", "asc"), ("of", "asc")]
+    access = {m.id for m in school[::2]}
 
     def pages():
-        return {
+        found = {
             (q, direction, page): names_in(table(as_admin, org, q=q, dir=direction, page=page))
             for q, direction in searches
             for page in (1, 2)
         }
+        # Within a department, and among those with access (the remove view).
+        found["skole"] = names_in(table(as_admin, org, q="rof", department="Skole"))
+        found["access"] = names_in(table(as_admin, org, view="remove", q="rof"))
+        return found
 
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)  # none of "rof" among the first 60
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)
@@ -156,7 +165,12 @@ def test_a_search_walked_in_name_order_shows_the_rows_of_the_table_order(as_admi
     monkeypatch.setattr(models.members.MemberTable, "_ordered_walk_ids", recording)
     walked = record_pages(monkeypatch)
     in_order = pages()
-    assert in_order == {(q, d, page): expected(members, q, d, page) for q, d, page in in_order}
+    without_access = [m for m in members if m.id not in access]
+    assert in_order == {
+        **{key: expected(without_access, *key) for key in in_order if key not in ("skole", "access")},
+        "skole": expected([m for m in without_access if m.department == "Skole"], "rof", "asc", 1),
+        "access": expected([m for m in members if m.id in access], "rof", "asc", 1),
+    }
     # "prof": every match starts with it, a range of the name index (ranked).
     assert set(ordered_walks) == {q for q, _ in searches} - {"prof"}
     # Page 1 of "rof": one walk, in name order, holds it.
