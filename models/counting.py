@@ -44,8 +44,9 @@ Promises:
 - on SQLite, sorted by name, a walk reads the search index in name order
   (models.search_order) instead of the name index, with no window: it
   reads the search's candidates only. Then a search past FIRST_WALK
-  members that its sample does not find few is walked so at once, and its
-  full page says "more than" its last row, however many the sample foretold.
+  members is walked so at once, and its full page says "more than" its
+  last row, unless its first FTS5 entries find it few, or foretell no more
+  than the count bound (a first walk's sample is no fair one there).
 
 These choose plans only: every choice gives the same rows.
 """

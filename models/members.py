@@ -109,13 +109,13 @@ def _fts_match(folded: str) -> FtsQuery:
     if len(folded) < 3 or db.engine.dialect.name != "sqlite":
         return FtsQuery(None)
     trigrams = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))
+    if len(trigrams) <= counting.PHRASE_TRIGRAMS:
+        return FtsQuery(_match_any([folded]), ordered=_match_all(trigrams, ORDERED_TABLE))
     # The index in name order is walked testing the search on each entry it
-    # gives: a few trigrams that do not overlap find nearly the same ones,
-    # and each more is a list to keep up with.
+    # gives: for a long search a few trigrams that do not overlap find nearly
+    # the same ones, and each more is a list to keep up with.
     spaced = list(dict.fromkeys(folded[i : i + 3] for i in range(0, len(folded) - 2, 3)))
     ordered = _match_all(spaced[: counting.PHRASE_TRIGRAMS], ORDERED_TABLE)
-    if len(trigrams) <= counting.PHRASE_TRIGRAMS:
-        return FtsQuery(_match_any([folded]), ordered=ordered)
     uncommon = _uncommon_trigrams(trigrams)
     if uncommon is None:
         return FtsQuery(false())  # a trigram no member holds
@@ -648,7 +648,20 @@ class MemberTable:
                     self._fts_query = short_match(self._folded) or FtsQuery(None)
                     if not self._foretold_within(sample, self._search_bound()):
                         few = self._index_sample()[1]
-        if sample is not None and not few and self._walks_in_order and self.page * PER_PAGE <= counting.WALK_ROWS:
+        # Its first FTS5 entries are a fair sample (in id order, no one's name
+        # order): foretold no more than a search counts (count_bound), the
+        # matches are counted and sorted below in about the same time, and
+        # exactly. A first walk's members are not (matches stand together in
+        # name order).
+        foretold_few = self._fts_query.ordered is not None and len(self._folded) >= 3
+        foretold_few = foretold_few and self._foretold_within(sample, self.count_bound)
+        if (
+            sample is not None
+            and not few
+            and not foretold_few
+            and self._walks_in_order
+            and self.page * PER_PAGE <= counting.WALK_ROWS
+        ):
             # The search index in name order holds the page among the first
             # of its matches, wherever they stand: "more than" its last row.
             # Fewer are all there are, counted below.

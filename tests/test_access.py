@@ -381,7 +381,6 @@ def test_a_rare_search_in_a_large_organization_is_counted_before_any_walk(as_adm
     monkeypatch.setattr(models.counting, "FIRST_WALK", 60)
     monkeypatch.setattr(models.counting, "FTS_WALKS_FIRST", 100)
     monkeypatch.setattr(models.counting, "FEW_MATCHES", 40)
-    walk_the_name_index(monkeypatch)
     walked = record_pages(monkeypatch)
     few = [table(as_admin, org, q=q) for q in rare]
     assert [pager_line(page) for page in few] == ["Viser 1–30 af 30", "Viser 1–20 af 20", ""]
