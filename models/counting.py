@@ -61,10 +61,6 @@ WALKABLE_SORTS = ("name", "email")  # the sorts with an index in their order
 # (MemberTable._counted_page).
 WALK_WINDOW = 2 * WALK_ROWS
 FIRST_WALK = 10_000
-# On SQLite with the search index in name order (models.search_order), one
-# or two letters that do not fill their page among this many are rare
-# enough for that index to find: it lists their trigrams' entries.
-FIRST_WALK_IN_ORDER = 2_000
 # SQLite's FTS5 finds three letters or more faster than that walk, up to
 # this many members; past it, a common name's lists cost more.
 FTS_WALKS_FIRST = 200_000

@@ -423,14 +423,6 @@ class MemberTable:
             and (self._fts is None or self._members > counting.FTS_WALKS_FIRST or self._walks_in_order)
         )
 
-    @property
-    def _first_walk(self) -> int:
-        """How many members the first walk reads: FIRST_WALK, or on SQLite
-        with the search index in name order FIRST_WALK_IN_ORDER, as that
-        index finds rarer letters' page at once (short_match)."""
-        in_order = db.engine.dialect.name == "sqlite" and self.sort == "name" and self._unordered <= UNORDERED_MAX
-        return min(counting.FIRST_WALK, counting.FIRST_WALK_IN_ORDER) if in_order else counting.FIRST_WALK
-
     def _index_sample(self) -> tuple["Sample | None", bool]:
         """On SQLite, for a search its FTS5 index serves, its first entries
         in rowid order, counted to one past FEW_MATCHES: (None, True) when
@@ -628,14 +620,13 @@ class MemberTable:
         if self._walks_first:
             sample, few = self._index_sample()
             if sample is None and not few:
-                first_walk = self._first_walk
-                rows = self._page_rows(0, walk=True, window=first_walk)
+                rows = self._page_rows(0, walk=True, window=counting.FIRST_WALK)
                 if rows is not None and len(rows) == PER_PAGE:
                     # Counted as far as the page: "more than" its last row.
                     return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
                 # The walk's members are a sample of the table.
                 sample, rows = (
-                    Sample(len(rows) if rows is not None else self._found_in_window, first_walk),
+                    Sample(len(rows) if rows is not None else self._found_in_window, counting.FIRST_WALK),
                     None,
                 )
                 if len(self._folded) < 3:
