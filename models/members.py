@@ -275,6 +275,11 @@ class Sample(NamedTuple):
 
     matches: int
     members: int
+    # The members from its first match to its last (SQLite's FTS5 sample): far
+    # fewer than `members` when the matches stand together in id order
+    # (e-mails numbered as members were added, "medlem81…"), and the
+    # sample is no fair one.
+    own_span: int | None = None
 
 
 class MemberRow(NamedTuple):
@@ -444,10 +449,12 @@ class MemberTable:
             entries = entries.join(Membership, Membership.id == rowid).where(_scan_match(self._folded))
         entries = entries.order_by(rowid).limit(counting.FEW_MATCHES + 1).subquery()
         first = select(func.min(Membership.id)).scalar_subquery()
-        n, last, first = db.session.execute(select(func.count(), func.max(entries.c.id), first)).one()
+        n, last, first, first_match = db.session.execute(
+            select(func.count(), func.max(entries.c.id), first, func.min(entries.c.id))
+        ).one()
         if n <= counting.FEW_MATCHES:
             return None, True
-        return Sample(n, max(1, last - first + 1)), False
+        return Sample(n, max(1, last - first + 1), max(1, last - first_match + 1)), False
 
     def _text_test(self, members):
         """The search, tested on the columns of a walk's subquery."""
@@ -640,12 +647,16 @@ class MemberTable:
                     if not self._foretold_within(sample, self._search_bound()):
                         few = self._index_sample()[1]
         # Its first FTS5 entries are a fair sample (in id order, no one's name
-        # order): foretold no more than a search counts (count_bound), the
-        # matches are counted and sorted below in about the same time, and
-        # exactly. A first walk's members are not (matches stand together in
-        # name order).
-        foretold_few = self._fts_query.ordered is not None and len(self._folded) >= 3
-        foretold_few = foretold_few and self._foretold_within(sample, self.count_bound)
+        # order) unless its matches stand together in id order too: foretold
+        # no more than a search counts (count_bound), from the organization's
+        # first member and from the first match alike, the matches are counted
+        # and sorted below in about the same time, and exactly. A first walk's
+        # members are no fair sample (matches stand together in name order).
+        foretold_few = self._fts_query.ordered is not None and len(self._folded) >= 3 and sample is not None
+        foretold_few = foretold_few and all(
+            self._foretold_within(Sample(sample.matches, span), self.count_bound)
+            for span in (sample.members, sample.own_span or sample.members)
+        )
         if (
             sample is not None
             and not few
