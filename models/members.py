@@ -652,7 +652,10 @@ class MemberTable:
         # first member and from the first match alike, the matches are counted
         # and sorted below in about the same time, and exactly. A first walk's
         # members are no fair sample (matches stand together in name order).
-        foretold_few = self._fts_query.ordered is not None and len(self._folded) >= 3 and sample is not None
+        # Not a long search (past PHRASE_TRIGRAMS): its matches are read off
+        # many trigrams' lists or tested one by one, and the walk stops at the page.
+        short = 3 <= len(self._folded) <= counting.PHRASE_TRIGRAMS + 2
+        foretold_few = self._fts_query.ordered is not None and short and sample is not None
         foretold_few = foretold_few and all(
             self._foretold_within(Sample(sample.matches, span), self.count_bound)
             for span in (sample.members, sample.own_span or sample.members)
