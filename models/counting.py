@@ -45,8 +45,11 @@ Promises:
   (models.search_order) instead of the name index, with no window: it
   reads the search's candidates only. Then a search past FIRST_WALK
   members is walked so at once, and its full page says "more than" its
-  last row, unless its first FTS5 entries find it few, or foretell no more
-  than the count bound (a first walk's sample is no fair one there).
+  last row, unless its first FTS5 entries find it few, or, for a search of
+  no more than PHRASE_TRIGRAMS trigrams, foretell no more than the count
+  bound, counted from the organization's first member and from the first
+  match alike (matches may stand together in id order too). A first walk's
+  members are no fair sample there.
 
 These choose plans only: every choice gives the same rows.
 """

@@ -53,7 +53,8 @@ def order_search_index(org_id: int) -> int:
     (closer in an organization too large for that), and index them so:
     every member is in the order again. Returns how many. SQLite only; in
     the caller's transaction. A million members take seconds: for a bulk
-    load (flask seed-demo) and `flask order-member-search`, not a request."""
+    load (flask seed-demo) and the worker's housekeeping
+    (`order_where_many_are_left_out`), not a request."""
     if db.engine.dialect.name != "sqlite":
         return 0
     params = {"org": org_id}
