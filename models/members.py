@@ -646,39 +646,28 @@ class MemberTable:
                     self._fts_query = short_match(self._folded) or FtsQuery(None)
                     if not self._foretold_within(sample, self._search_bound()):
                         few = self._index_sample()[1]
-        # Its first FTS5 entries are a fair sample (in id order, no one's name
-        # order) unless its matches stand together in id order too: foretold
-        # no more than a search counts (count_bound), from the organization's
-        # first member and from the first match alike, the matches are counted
-        # and sorted below in about the same time, and exactly. A first walk's
-        # members are no fair sample (matches stand together in name order).
-        # Not a long search (past PHRASE_TRIGRAMS): its matches are read off
-        # many trigrams' lists or tested one by one, and the walk stops at the page.
-        short = 3 <= len(self._folded) <= counting.PHRASE_TRIGRAMS + 2
-        foretold_few = self._fts_query.ordered is not None and short and sample is not None
-        foretold_few = foretold_few and all(
-            self._foretold_within(Sample(sample.matches, span), self.count_bound)
-            for span in (sample.members, sample.own_span or sample.members)
-        )
+        walked_in_order = False
         if (
             sample is not None
             and not few
-            and not foretold_few
             and self._walks_in_order
             and self.page * PER_PAGE <= counting.WALK_ROWS
+            and not self._counted_first(sample)
         ):
             # The search index in name order holds the page among the first
             # of its matches, wherever they stand: "more than" its last row.
-            # Fewer are all there are, counted below.
+            # Fewer are all there are: counted and sorted below, at once.
             rows = self._page_rows(0, walk=True, window=self._members)
             if rows is not None and len(rows) == PER_PAGE:
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
-            rows = None
+            rows, walked_in_order = None, True
         if sample is not None and not few:
             # The sample foretells about how many matches there are in all:
             # more than are counted, and whether walking on finds the page soon.
             many = not self._foretold_within(sample, self._search_bound())
             window = counting.foretold_walk(sample.matches, sample.members, self.page, PER_PAGE) if many else None
+            if walked_in_order:
+                window, walked_short = None, True
             if window is not None:
                 rows = self._page_rows(0, walk=True, window=window)
                 if rows is not None and len(rows) == PER_PAGE:
@@ -754,6 +743,22 @@ class MemberTable:
                 if rows is not None:
                     return rows
         return self._page_rows(known, False)
+
+    def _counted_first(self, sample: Sample) -> bool:
+        """Whether a short search (up to PHRASE_TRIGRAMS trigrams) is counted
+        and sorted exactly, in about the time the walk in name order takes,
+        rather than walked: when its first FTS5 entries foretell no more than
+        count_bound, judged from the organization's first member and from
+        the first match alike (entries in id order are a fair sample unless
+        the matches stand together in id order too, as e-mails numbered as
+        members were added do). A longer search's matches are read off many
+        trigrams' lists or tested one by one: walked, it stops at the page.
+        A first walk's members (one or two letters) are no fair sample:
+        matches stand together in name order."""
+        if not 3 <= len(self._folded) <= counting.PHRASE_TRIGRAMS + 2:
+            return False
+        spans = (sample.members, sample.own_span or sample.members)
+        return all(self._foretold_within(Sample(sample.matches, span), self.count_bound) for span in spans)
 
     def _foretold_within(self, sample: "Sample | None", bound: int | None) -> bool:
         """Whether the sample foretells no more than `bound` matches in all:
