@@ -11,7 +11,7 @@ from extensions import embedded_dir, refresh_statistics, stop_embedded_redis
 from jobs.worker import run_worker
 from models import DigitalPostIntegration, Membership, Organization, Role, Survey, User, db
 from models.org import fold
-from models.search_order import order_search_index
+from models.search_order import cut_search_buckets, order_search_index
 from models.sharing import RecipientCpr
 from models.survey import QuestionKind, SurveyState, add_question
 
@@ -163,6 +163,7 @@ def seed_demo(members):
         # Inserted in no order, many lost their place in the search's name
         # order (models.search_order): numbered anew, all of them.
         order_search_index(org.id)
+        cut_search_buckets(org.id)
     db.session.commit()
     refresh_statistics(bulk_load=True)  # a bulk load: the search is planned on fresh statistics from the first request
     click.echo(f"Demo organization {org.id}: {org.name}")

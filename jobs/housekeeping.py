@@ -33,7 +33,7 @@ from models import DigitalPostIntegration
 from models.base import utcnow
 from models.contacts import expire_contacts
 from models.integration import Sending, mark_stalled
-from models.search_order import order_where_many_are_left_out
+from models.search_order import fold_where_pending, order_where_many_are_left_out
 from models.sharing.lifecycle import expire_drafts, forget_finished_cprs
 from models.sharing.rounds import pending_checks, unfinished_rounds
 from models.test_letters import expire_stalled_test_letters
@@ -162,9 +162,14 @@ def refresh_database_statistics() -> bool:
 
 def order_member_search() -> int:
     """SQLite: organizations whose newcomers found no key left in the
-    search index's name order, numbered anew (models.search_order)."""
+    search index's name order, numbered anew; PostgreSQL: members pending,
+    added to their ranges of that order (models.search_order)."""
     ordered = order_where_many_are_left_out()
     db.session.commit()
+    folded = fold_where_pending()
+    db.session.commit()
+    if folded:
+        log.info("added members to the member search's ranges in name order: organizations %s", folded)
     if ordered:
         log.info("numbered the member search anew in name order: organizations %s", ordered)
     return len(ordered)

@@ -38,6 +38,11 @@ ORDERED_SEARCH_INDEX = (
     "(models.search_order): a member who joins or is renamed takes the key halfway between its "
     "ordered neighbours', or none (NULL, left out) when no key is left between them."
 )
+SEARCH_PENDING = (
+    "PostgreSQL: membership_search_pending notes each member who joins or whose name, e-mail or "
+    "organization changes, whom a search reads beside the ranges of membership_search_bucket until "
+    "the housekeeping adds them to theirs (models.search_order)."
+)
 MEMBER_COUNT = (
     "organization.member_count: the number of members, read by the member table and the "
     "access counts instead of counting."
@@ -130,6 +135,48 @@ CREATE TRIGGER share_tally_{event} AFTER {event.upper()} ON recipient
 
 
 TALLY_TRIGGERS = (
+    Trigger(
+        name="membership_search_pending_insert",
+        table="membership",
+        maintains=SEARCH_PENDING,
+        sqlite=None,
+        postgresql=(
+            """
+CREATE FUNCTION membership_search_pending_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO membership_search_pending (org_id, membership_id) SELECT org_id, id FROM new_rows;
+        RETURN NULL;
+    END $$
+""",
+            """
+CREATE TRIGGER membership_search_pending_insert AFTER INSERT ON membership
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION membership_search_pending_insert()
+""",
+        ),
+    ),
+    Trigger(
+        name="membership_search_pending_update",
+        table="membership",
+        maintains=SEARCH_PENDING,
+        sqlite=None,
+        postgresql=(
+            """
+CREATE FUNCTION membership_search_pending_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO membership_search_pending (org_id, membership_id)
+             SELECT n.org_id, n.id FROM old_rows o JOIN new_rows n ON n.id = o.id
+              WHERE (o.org_id, o.name_folded, o.email) IS DISTINCT FROM (n.org_id, n.name_folded, n.email);
+        RETURN NULL;
+    END $$
+""",
+            """
+CREATE TRIGGER membership_search_pending_update AFTER UPDATE ON membership
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION membership_search_pending_update()
+""",
+        ),
+    ),
     Trigger(
         name="share_tally_insert",
         table="recipient",

@@ -130,7 +130,7 @@ def test_the_migrated_database_has_exactly_the_triggers_models_triggers_lists(ap
                 n: (t.table, _words(t.postgresql[1]), _words(t.postgresql[0].split("$$")[1]))
                 for n, t in expected.items()
             }
-    assert len(expected) == (20 if dialect == "sqlite" else 13)
+    assert len(expected) == (20 if dialect == "sqlite" else 15)
 
 
 # An organization, its user, a survey and a confirmed share, as rows of an old schema.
