@@ -50,6 +50,12 @@ Promises:
   bound, counted from the organization's first member and from the first
   match alike (matches may stand together in id order too). A first walk's
   members are no fair sample there.
+- on PostgreSQL, sorted by name A to Z, a walk past the first reads the
+  ranges of the name order that may hold the search (models.search_order),
+  again with no window; after a first walk that did not fill its page, at
+  most RANGES_FIRST of them, and a search they do not find its page in is
+  counted as above (its matches spread through the order, as an e-mail's
+  digits are).
 
 These choose plans only: every choice gives the same rows.
 """
@@ -75,6 +81,13 @@ FEW_MATCHES = 200
 # entries of each one's list tell, asks SQLite's FTS5 for the others and the
 # least common of those (models.members._fts_match).
 PHRASE_TRIGRAMS = 3
+# PostgreSQL's walk in name order asks this many of the ranges that may hold
+# a search at first, then four times as many each time
+# (models.members.MemberTable._ranges_walk_ids).
+FIRST_RANGES = 8
+# After a first walk that did not fill the page, PostgreSQL's walk in name
+# order reads this many ranges at most before the search is counted instead.
+RANGES_FIRST = FIRST_RANGES
 COMMON_TRIGRAM = 0.02
 TRIGRAM_SAMPLE = 64
 

@@ -9,12 +9,14 @@ match on SQLite and PostgreSQL alike.
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from sqlalchemy import (
     Text,
     and_,
     case,
+    cast,
     column,
     false,
     func,
@@ -24,6 +26,8 @@ from sqlalchemy import (
     select,
     table,
     text,
+    true,
+    tuple_,
     union,
     union_all,
 )
@@ -36,7 +40,15 @@ from models.base import PER_PAGE
 from models.bitblocks import block_of
 from models.org import DepartmentCount, Membership, User, fold
 from models.planner import indexed_part, materialized, off_index, unsteered
-from models.search_order import ORDERED_TABLE, ORG_KEYS, UNORDERED_MAX, unordered_count
+from models.search_order import (
+    ORDERED_TABLE,
+    ORG_KEYS,
+    PENDING_TABLE,
+    UNORDERED_MAX,
+    pending_count,
+    search_grams,
+    unordered_count,
+)
 
 MAX_QUERY = 100
 # SQLite's key of the search index in name order (models.search_order), a
@@ -307,6 +319,10 @@ class MemberTable:
     # Count every member in the table, past count_bound ("more than
     # 10,000"): when every match is selected and the selection bar says how many.
     count_all: bool = False
+    # PostgreSQL: how many of the ranges in name order a walk may read
+    # before it gives up (None: all), and whether it gave up (shown()).
+    _ranges_budget: int | None = field(default=None, init=False, repr=False)
+    _ranges_gave_up: bool = field(default=False, init=False, repr=False)
     # A search of one or two letters that the first walk found rare (shown()).
     _rare_letters: bool = field(default=False, init=False, repr=False)
     # The page's matches a walk within a window found when it did not fill
@@ -493,11 +509,14 @@ class MemberTable:
         list of ids, or on SQLite the SELECT of them, run as part of the
         page's; fewer than `limit` when the window does not hold them."""
 
-        if self._walks_in_order:
+        sqlite = db.engine.dialect.name == "sqlite"
+        # PostgreSQL's ranges serve the walks past the first: a first walk's
+        # members cost less than asking the ranges, and a rare search's
+        # matches, spread through the order, are counted and sorted then.
+        if self._walks_in_order and (sqlite or window > counting.FIRST_WALK):
             return self._ordered_walk_ids(limit, offset, test or self._text_test)
         # SQLite keeps to the sort index by itself, but sorts again what a
         # subquery gives it (3.40): there the window is a bound on the sort key.
-        sqlite = db.engine.dialect.name == "sqlite"
         members = Membership.__table__ if sqlite else self._walk_members(window)
         key = members.c[SORTS[self.sort].key]
         order = [key.desc(), members.c.id.desc()] if self.descending else [key, members.c.id]
@@ -514,20 +533,30 @@ class MemberTable:
 
     @cached_property
     def _unordered(self) -> int:
-        """The organization's members left out of the search index's name
-        order, counted to one past UNORDERED_MAX (SQLite)."""
+        """The organization's members left out of the search's name order,
+        counted to one past UNORDERED_MAX: on SQLite those without a key, on
+        PostgreSQL those pending (models.search_order)."""
+        if db.engine.dialect.name == "postgresql":
+            return pending_count(self.org_id)
         return unordered_count(self.org_id)
 
     @property
     def _walks_in_order(self) -> bool:
         """Whether a walk reads the search index in name order
-        (models.search_order) rather than the name index: on SQLite, sorted
-        by name, for a search that index serves, unless too many members are
-        left out of its order."""
+        (models.search_order) rather than the name index: sorted by name,
+        for a search that index serves (on SQLite, its FTS5 index; on
+        PostgreSQL, any, A to Z), unless too many members are left out of
+        its order."""
+        dialect = db.engine.dialect.name
         return (
             self.sort == "name"
-            and self._fts_query.ordered is not None
-            and db.engine.dialect.name == "sqlite"
+            and bool(self._folded)
+            and (
+                # Its ranges are walked from the first; when a first few did not
+                # hold the page, the matches are spread: walked as before.
+                (dialect == "postgresql" and not self.descending and not self._ranges_gave_up)
+                or (dialect == "sqlite" and self._fts_query.ordered is not None)
+            )
             and self._unordered <= UNORDERED_MAX
         )
 
@@ -538,6 +567,8 @@ class MemberTable:
         members left out of that order (off their own index) merged in. It
         reads candidates only, so no window: fewer than `limit` are all there
         are. The SELECT of their ids."""
+        if db.engine.dialect.name == "postgresql":
+            return self._ranges_walk_ids(limit, offset, test)
         members = Membership.__table__
         key = literal_column(f"{ORDERED_TABLE}.rowid")
         base = self.org_id * ORG_KEYS
@@ -567,6 +598,87 @@ class MemberTable:
             .limit(limit)
             .offset(offset)
         )
+
+    def _ranges_walk_ids(self, limit: int, offset: int, test) -> list[int]:
+        """PostgreSQL's walk in name order: the organization's ranges that
+        may hold the search (membership_search_buckets), a batch at a time
+        in order, each walked off the name index for its matches of `test`,
+        until they hold the page; and the members pending, tested beside
+        them. Fewer than `limit` are all there are. A list of ids."""
+        members = Membership.__table__
+        # Tested on each member walked, not looked up in the trigram indexes:
+        # those would read every match of the organization.
+        tested = SimpleNamespace(
+            c=SimpleNamespace(name_folded=off_index(members.c.name_folded), email=off_index(members.c.email))
+        )
+        conditions = [*self._walk_conditions(), test(tested)]
+        take = offset + limit
+        key = tuple_(members.c.name_folded, members.c.id)
+        order = [members.c.name_folded, members.c.id]
+        found = {}
+        if self._unordered:
+            pending = select(literal_column("membership_id")).select_from(table(PENDING_TABLE))
+            found.update(
+                db.session.execute(
+                    select(members.c.id, members.c.name_folded)
+                    .where(members.c.id.in_(pending.where(literal_column("org_id") == self.org_id)), *conditions)
+                    .order_by(*order)
+                    .limit(take)
+                ).all()
+            )
+        ranges = func.membership_search_buckets(
+            self.org_id, cast(search_grams(self._folded), ARRAY(Text))
+        ).table_valued("first_name", "first_id", "next_name", "next_id")
+        # By code point, as the name index (a function's text has the database's collation).
+        start = tuple_(ranges.c.first_name.collate("C"), ranges.c.first_id)
+        # Each range's walk is costed as if it read the whole name index (its
+        # bounds are the ranges' values): past jit_above_cost, PostgreSQL
+        # then compiled the statement, longer than it runs. Off for the rest
+        # of this transaction.
+        db.session.execute(text("SELECT set_config('jit', 'off', true)"))
+        after, batch, walked, read = ("", -1), counting.FIRST_RANGES, 0, 0
+        while walked < take:
+            batch_ranges = (
+                select(
+                    ranges.c.first_name.collate("C").label("first_name"),
+                    ranges.c.first_id,
+                    ranges.c.next_name.collate("C").label("next_name"),
+                    ranges.c.next_id,
+                )
+                .where(start > tuple_(*after))
+                .order_by(*start.clauses)
+                .limit(batch)
+                .subquery("ranges")
+            )
+            walk = (
+                select(members.c.id, members.c.name_folded)
+                .where(
+                    *conditions,
+                    key >= tuple_(batch_ranges.c.first_name, batch_ranges.c.first_id),
+                    key < tuple_(batch_ranges.c.next_name, batch_ranges.c.next_id),
+                )
+                .order_by(*order)
+                .limit(take - walked)
+                .lateral("walk")
+            )
+            rows = db.session.execute(
+                select(batch_ranges.c.first_name, batch_ranges.c.first_id, walk.c.id, walk.c.name_folded).select_from(
+                    batch_ranges.outerjoin(walk, true())
+                )
+            ).all()
+            starts = {(row.first_name, row.first_id) for row in rows}
+            matched = [(row.id, row.name_folded) for row in rows if row.id is not None]
+            walked += len(matched)
+            found.update(matched)
+            if len(starts) < batch:
+                break  # no range is left
+            read += batch
+            if self._ranges_budget is not None and read >= self._ranges_budget:
+                self._ranges_gave_up = walked < take
+                break
+            after, batch = max(starts), batch * 4
+        ordered = sorted(found, key=lambda member: (found[member], member))
+        return ordered[offset:take]
 
     def _walk_conditions(self) -> list:
         """The table's conditions but the search, for a walk down the sort index."""
@@ -656,11 +768,18 @@ class MemberTable:
         ):
             # The search index in name order holds the page among the first
             # of its matches, wherever they stand: "more than" its last row.
-            # Fewer are all there are: counted and sorted below, at once.
+            # Fewer are all there are: counted and sorted below, at once. On
+            # PostgreSQL only a first few of its ranges are read: a rare
+            # search whose matches are spread through the order, its
+            # substrings common (an e-mail's digits), is found in most of
+            # them, and counted and sorted costs less.
+            if db.engine.dialect.name == "postgresql":
+                self._ranges_budget = counting.RANGES_FIRST
             rows = self._page_rows(0, walk=True, window=self._members)
+            self._ranges_budget = None
             if rows is not None and len(rows) == PER_PAGE:
                 return self._with_since(rows), self.first_row - 1 + PER_PAGE, False
-            rows, walked_in_order = None, True
+            rows, walked_in_order = None, not self._ranges_gave_up
         if sample is not None and not few:
             # The sample foretells about how many matches there are in all:
             # more than are counted, and whether walking on finds the page soon.
@@ -753,9 +872,9 @@ class MemberTable:
         the matches stand together in id order too, as e-mails numbered as
         members were added do). A longer search's matches are read off many
         trigrams' lists or tested one by one: walked, it stops at the page.
-        A first walk's members (one or two letters) are no fair sample:
-        matches stand together in name order."""
-        if not 3 <= len(self._folded) <= counting.PHRASE_TRIGRAMS + 2:
+        A first walk's members (one or two letters, and PostgreSQL's) are
+        no fair sample: matches stand together in name order."""
+        if not 3 <= len(self._folded) <= counting.PHRASE_TRIGRAMS + 2 or db.engine.dialect.name != "sqlite":
             return False
         spans = (sample.members, sample.own_span or sample.members)
         return all(self._foretold_within(Sample(sample.matches, span), self.count_bound) for span in spans)
